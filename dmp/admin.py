@@ -1,0 +1,86 @@
+"""Django admin: accounts, organisations, professionals, counter agents and the authorisation
+matrix. Medical content (documents, synthesis, personal data, reimbursements) is not
+registered at all; records appear only through their identity, and the audit log read-only."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from .models import AuditEntry, CounterAgent, MatrixEntry, Organisation, Professional, Record, User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    fieldsets = (
+        *DjangoUserAdmin.fieldsets,
+        (_("Record"), {"fields": ("preferred_language", "phone", "must_change_password")}),
+    )
+    list_display = ("username", "first_name", "last_name", "is_staff", "is_active")
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "city")
+    list_filter = ("kind",)
+    search_fields = ("name", "city", "finess")
+
+
+@admin.register(Professional)
+class ProfessionalAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "rpps", "profession", "specialty", "facility", "is_samu_regulator")
+    list_filter = ("profession", "is_samu_regulator")
+    search_fields = ("rpps", "user__last_name", "user__first_name")
+    autocomplete_fields = ("user", "facility")
+
+
+@admin.register(CounterAgent)
+class CounterAgentAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "organisation")
+    autocomplete_fields = ("user", "organisation")
+
+
+@admin.register(MatrixEntry)
+class MatrixEntryAdmin(admin.ModelAdmin):
+    list_display = ("profession", "doc_type", "allowed")
+    list_editable = ("allowed",)
+    list_filter = ("profession", "allowed")
+
+
+@admin.register(Record)
+class RecordAdmin(admin.ModelAdmin):
+    """Identity and life cycle only, read-only: administrators manage accounts, not records."""
+
+    list_display = ("identifier", "family_name", "given_names", "state", "created_at")
+    list_filter = ("state",)
+    search_fields = ("nir", "provisional_id", "family_name")
+    fields = ("nir", "provisional_id", "family_name", "given_names", "birth_date", "state", "closed_at",
+              "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the log is append-only, and holds no medical content."""
+
+    list_display = ("seq", "at", "actor_label", "role", "mode", "action", "allowed", "rule")
+    list_filter = ("allowed", "mode", "action")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,18 @@
+"""The one shared data model. One module per concept; import from here."""
+
+from .access import Block, CareAuthorisation, DepositRight, MatrixEntry, TreatingDoctor
+from .audit import AuditChainHead, AuditEntry, AuditMode
+from .documents import SPACE_OF_TYPE, Document, DocumentType, Space
+from .people import CounterAgent, Organisation, Profession, Professional, User
+from .personal import EmergencyContact, PersonalProfile, SelfDeclaredItem, Vaccination
+from .record import Consent, LegalRepresentative, Record
+from .reimbursement import ReimbursementLine
+from .synthesis import Synthesis, SynthesisProblem
+
+__all__ = [
+    "SPACE_OF_TYPE", "AuditChainHead", "AuditEntry", "AuditMode", "Block", "CareAuthorisation", "Consent",
+    "CounterAgent", "DepositRight", "Document", "DocumentType", "EmergencyContact", "LegalRepresentative",
+    "MatrixEntry", "Organisation", "PersonalProfile", "Profession", "Professional", "Record",
+    "ReimbursementLine", "SelfDeclaredItem", "Space", "Synthesis", "SynthesisProblem", "TreatingDoctor",
+    "User", "Vaccination",
+]

@@ -1,0 +1,169 @@
+"""Documents, in nine spaces, of the types of annex C of 002 (DOMAIN.md §2)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .people import Professional
+from .record import Record
+
+
+class Space(models.TextChoices):
+    SYNTHESES = "syntheses", _("Summaries")
+    TREATMENTS = "treatments", _("Treatments and care")
+    REPORTS = "reports", _("Reports")
+    IMAGING = "imaging", _("Medical imaging")
+    BIOLOGY = "biology", _("Laboratory results")
+    PREVENTION = "prevention", _("Prevention")
+    CERTIFICATES = "certificates", _("Certificates and declarations")
+    REIMBURSEMENT = "reimbursement", _("Reimbursement data")
+    PERSONAL = "personal", _("Personal space")
+
+
+class DocumentType(models.TextChoices):
+    # Synthèses
+    TRANSFER_NOTE = "transfer_note", _("Transfer note (including admission liaison letter)")
+    SYNTHESIS = "synthesis", _("Summary")
+    EPISODE_SYNTHESIS = "episode_synthesis", _("Care episode summary")
+    RECORD_SYNTHESIS = "record_synthesis", _("Medical record summary")
+    # Traitements et soins
+    ADMINISTRATION_REPORT = "administration_report", _("Medication administration report")
+    AUXILIARY_CARE_REPORT = "auxiliary_care_report", _("Care follow-up by a paramedical professional")
+    MEDICATION_DISPENSING = "medication_dispensing", _("Medication dispensing")
+    OTHER_DISPENSING = "other_dispensing", _("Dispensing (other)")
+    CARE_PLAN = "care_plan", _("Personalised care plan")
+    MEDICATION_PRESCRIPTION = "medication_prescription", _("Medication prescription")
+    CARE_PRESCRIPTION = "care_prescription", _("Care prescription")
+    OTHER_PRESCRIPTION = "other_prescription", _("Prescription (other)")
+    ALD_PROTOCOL = "ald_protocol", _("Long-term illness (ALD) care protocol")
+    # Comptes rendus
+    DELIVERY_REPORT = "delivery_report", _("Delivery report")
+    DIAGNOSTIC_ACT_REPORT = "diagnostic_act_report", _("Diagnostic procedure report (other)")
+    THERAPEUTIC_ACT_REPORT = "therapeutic_act_report", _("Therapeutic procedure report (other)")
+    ADMISSION_REPORT = "admission_report", _("Admission report")
+    ANAESTHESIA_REPORT = "anaesthesia_report", _("Anaesthesia report")
+    AUTONOMY_ASSESSMENT = "autonomy_assessment", _("Loss-of-autonomy assessment report")
+    FUNCTIONAL_ASSESSMENT = "functional_assessment", _("Functional assessment (by a paramedical professional)")
+    PRE_ANAESTHESIA_REPORT = "pre_anaesthesia_report", _("Pre-anaesthesia consultation report")
+    MOLECULAR_GENETICS = "molecular_genetics", _("Molecular genetics report")
+    EMERGENCY_REPORT = "emergency_report", _("Emergency department report")
+    MDT_MEETING_REPORT = "mdt_meeting_report", _("Multidisciplinary team meeting report")
+    TELEMEDICINE_REPORT = "telemedicine_report", _("Telemedicine report")
+    HOSPITAL_STAY_REPORT = "hospital_stay_report", _("Hospital stay report")
+    OPERATIVE_REPORT = "operative_report", _("Operative report")
+    CONSULTATION_REPORT = "consultation_report", _("Consultation or visit report")
+    DISCHARGE_LETTER = "discharge_letter", _("Discharge liaison letter")
+    # Imagerie médicale
+    IMAGING_REPORT = "imaging_report", _("Imaging report")
+    NON_DICOM_IMAGE = "non_dicom_image", _("Illustration image (non-DICOM)")
+    # Biologie
+    PATHOLOGY_REPORT = "pathology_report", _("Pathology and cytology report")
+    LAB_REPORT = "lab_report", _("Laboratory test report")
+    # Prévention
+    SCREENING_REPORT = "screening_report", _("Preventive or screening procedure report")
+    PREVENTIVE_THERAPY_REPORT = "preventive_therapy_report", _("Preventive therapeutic procedure report")
+    # Certificats, déclarations
+    CERTIFICATE = "certificate", _("Certificate or declaration")
+    # Données de remboursement
+    REIMBURSEMENT_DATA = "reimbursement_data", _("Reimbursement data")
+    # Documents du patient
+    ADVANCE_DIRECTIVES = "advance_directives", _("Advance directives")
+    PATIENT_DOCUMENT = "patient_document", _("Patient's document")
+
+
+_S, _T = Space, DocumentType
+SPACE_OF_TYPE: dict[str, str] = {
+    **dict.fromkeys([_T.TRANSFER_NOTE, _T.SYNTHESIS, _T.EPISODE_SYNTHESIS, _T.RECORD_SYNTHESIS], _S.SYNTHESES),
+    **dict.fromkeys(
+        [_T.ADMINISTRATION_REPORT, _T.AUXILIARY_CARE_REPORT, _T.MEDICATION_DISPENSING, _T.OTHER_DISPENSING,
+         _T.CARE_PLAN, _T.MEDICATION_PRESCRIPTION, _T.CARE_PRESCRIPTION, _T.OTHER_PRESCRIPTION,
+         _T.ALD_PROTOCOL],
+        _S.TREATMENTS,
+    ),
+    **dict.fromkeys(
+        [_T.DELIVERY_REPORT, _T.DIAGNOSTIC_ACT_REPORT, _T.THERAPEUTIC_ACT_REPORT, _T.ADMISSION_REPORT,
+         _T.ANAESTHESIA_REPORT, _T.AUTONOMY_ASSESSMENT, _T.FUNCTIONAL_ASSESSMENT,
+         _T.PRE_ANAESTHESIA_REPORT, _T.MOLECULAR_GENETICS, _T.EMERGENCY_REPORT, _T.MDT_MEETING_REPORT,
+         _T.TELEMEDICINE_REPORT, _T.HOSPITAL_STAY_REPORT, _T.OPERATIVE_REPORT, _T.CONSULTATION_REPORT,
+         _T.DISCHARGE_LETTER],
+        _S.REPORTS,
+    ),
+    **dict.fromkeys([_T.IMAGING_REPORT, _T.NON_DICOM_IMAGE], _S.IMAGING),
+    **dict.fromkeys([_T.PATHOLOGY_REPORT, _T.LAB_REPORT], _S.BIOLOGY),
+    **dict.fromkeys([_T.SCREENING_REPORT, _T.PREVENTIVE_THERAPY_REPORT], _S.PREVENTION),
+    _T.CERTIFICATE: _S.CERTIFICATES,
+    _T.REIMBURSEMENT_DATA: _S.REIMBURSEMENT,
+    **dict.fromkeys([_T.ADVANCE_DIRECTIVES, _T.PATIENT_DOCUMENT], _S.PERSONAL),
+}
+assert set(SPACE_OF_TYPE) == set(DocumentType.values), "every document type belongs to one space"
+
+
+def document_upload_to(instance: Document, filename: str) -> str:
+    # The stored name says nothing about the content: record pk and the content hash only.
+    return f"records/{instance.record_id}/{instance.content_hash}"
+
+
+class Document(models.Model):
+    class Status(models.TextChoices):
+        CURRENT = "current", _("Current")
+        ARCHIVED = "archived", _("Archived")
+
+    class AuthorKind(models.TextChoices):
+        PROFESSIONAL = "professional", _("Health professional")
+        PATIENT = "patient", _("Patient")
+        SYSTEM = "system", _("System feed")
+        COUNTER = "counter", _("Counter deposit")
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="documents")
+    space = models.CharField(_("space"), max_length=16, choices=Space.choices, editable=False)
+    doc_type = models.CharField(_("type"), max_length=32, choices=DocumentType.choices)
+    title = models.CharField(_("title"), max_length=200)
+    act_date = models.DateField(_("date of the act"))
+    author_kind = models.CharField(_("author kind"), max_length=16, choices=AuthorKind.choices)
+    author_professional = models.ForeignKey(
+        Professional, on_delete=models.PROTECT, null=True, blank=True, related_name="authored_documents"
+    )
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    system_source = models.CharField(_("system source"), max_length=100, blank=True)
+    file = models.FileField(_("file"), upload_to=document_upload_to, max_length=200)
+    mime_type = models.CharField(_("file type"), max_length=50)
+    size = models.PositiveIntegerField(_("size in bytes"))
+    content_hash = models.CharField(_("content hash (SHA-256)"), max_length=64)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.CURRENT)
+    hidden_from_professionals = models.BooleanField(_("hidden from professionals"), default=False)
+    hidden_from_representatives = models.BooleanField(_("hidden from legal representatives"), default=False)
+    # Set by the authoring PS for a result to be announced in consultation; null = visible.
+    withheld_from_patient_until = models.DateTimeField(_("not visible to the patient until"), null=True, blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    replaces = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by"
+    )
+    added_at = models.DateTimeField(_("added at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+        constraints = [
+            # The same file is never stored twice in a record.
+            models.UniqueConstraint(fields=["record", "content_hash"], name="document_unique_content_per_record"),
+            models.CheckConstraint(
+                condition=~models.Q(author_kind="professional") | models.Q(author_professional__isnull=False),
+                name="professional_document_has_author",
+            ),
+        ]
+        indexes = [models.Index(fields=["record", "space", "status"])]
+
+    def __str__(self) -> str:
+        # No title here: titles are medical ("HIV test result") and this string reaches admin and logs.
+        return f"Document #{self.pk}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.space = SPACE_OF_TYPE[self.doc_type]
+        super().save(*args, **kwargs)
+
+    def is_withheld_from_patient(self, at=None) -> bool:
+        at = at or timezone.now()
+        return self.withheld_from_patient_until is not None and self.withheld_from_patient_until > at

@@ -1,0 +1,87 @@
+"""Personal data the patient manages (DOMAIN.md §2, 002 annex A)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .record import Record
+
+
+class PersonalProfile(models.Model):
+    class OrganDonation(models.TextChoices):
+        NOT_STATED = "not_stated", _("Not stated")
+        INFORMED = "informed", _("Informed of the rules on organ and tissue donation")
+        OPPOSED = "opposed", _("Opposed to organ and tissue donation")
+
+    class BloodGroup(models.TextChoices):
+        UNKNOWN = "", _("Unknown")
+        A_POS = "A+", "A+"
+        A_NEG = "A-", "A−"
+        B_POS = "B+", "B+"
+        B_NEG = "B-", "B−"
+        AB_POS = "AB+", "AB+"
+        AB_NEG = "AB-", "AB−"
+        O_POS = "O+", "O+"
+        O_NEG = "O-", "O−"
+
+    record = models.OneToOneField(Record, on_delete=models.CASCADE, related_name="profile")
+    trusted_person_name = models.CharField(_("trusted person"), max_length=150, blank=True)
+    trusted_person_phone = models.CharField(_("trusted person's phone"), max_length=20, blank=True)
+    trusted_person_relation = models.CharField(_("relationship"), max_length=60, blank=True)
+    advance_directives = models.TextField(_("advance directives"), blank=True)
+    advance_directives_updated_at = models.DateTimeField(null=True, blank=True)
+    organ_donation = models.CharField(
+        _("organ and tissue donation"), max_length=12, choices=OrganDonation.choices, default=OrganDonation.NOT_STATED
+    )
+    organ_donation_stated_at = models.DateTimeField(null=True, blank=True)
+    blood_group = models.CharField(_("blood group"), max_length=3, choices=BloodGroup.choices, blank=True)
+    notes = models.TextField(_("personal notes"), blank=True)
+
+    class Meta:
+        verbose_name = _("personal data")
+        verbose_name_plural = _("personal data")
+
+
+class EmergencyContact(models.Model):
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="emergency_contacts")
+    name = models.CharField(_("name"), max_length=150)
+    relation = models.CharField(_("relationship"), max_length=60, blank=True)
+    phone = models.CharField(_("phone"), max_length=20)
+
+    class Meta:
+        verbose_name = _("person to notify in an emergency")
+        verbose_name_plural = _("people to notify in an emergency")
+
+
+class Vaccination(models.Model):
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="vaccinations")
+    vaccine = models.CharField(_("vaccine"), max_length=120)
+    date = models.DateField(_("date"))
+    batch = models.CharField(_("batch number"), max_length=40, blank=True)
+    declared_by_patient = models.BooleanField(_("declared by the patient"), default=True)
+
+    class Meta:
+        verbose_name = _("vaccination")
+        verbose_name_plural = _("vaccinations")
+        ordering = ["-date"]
+
+
+class SelfDeclaredItem(models.Model):
+    """Allergies, history and operations the patient declares themselves."""
+
+    class Kind(models.TextChoices):
+        ALLERGY = "allergy", _("Allergy")
+        HISTORY = "history", _("Medical history")
+        OPERATION = "operation", _("Operation")
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="self_declared")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    label = models.CharField(_("label"), max_length=200)
+    year = models.PositiveSmallIntegerField(_("year"), null=True, blank=True)
+    declared_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("self-declared item")
+        verbose_name_plural = _("self-declared items")

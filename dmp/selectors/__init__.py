@@ -1,0 +1,15 @@
+"""Reads, filtered by the asking actor through the policy and written to the audit log."""
+
+from .records import (
+    access_history_for,
+    documents_visible_to,
+    get_document_for,
+    get_record_for,
+    records_followed_by,
+    synthesis_for,
+)
+
+__all__ = [
+    "access_history_for", "documents_visible_to", "get_document_for", "get_record_for", "records_followed_by",
+    "synthesis_for",
+]

@@ -1,0 +1,73 @@
+"""Load-and-authorise in one call: each selector asks the policy, writes the audit entry and
+returns the object, or raises Http404 — never 403 for something the actor may not know exists."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from ..models import AuditEntry, CareAuthorisation, Document, Record, Synthesis, TreatingDoctor
+from ..policy import Action, Actor, authorise, document_scope
+
+
+def get_record_for(actor: Actor, pk: int, *, action: str = Action.VIEW_RECORD) -> Record:
+    record = Record.objects.filter(pk=pk).first()
+    if record is None:
+        authorise(actor, action, None, object_id=f"record:{pk}")
+        raise Http404
+    if not authorise(actor, action, record):
+        raise Http404
+    return record
+
+
+def documents_visible_to(actor: Actor, record: Record, *, include_archived: bool = False) -> QuerySet[Document]:
+    """The record's documents the actor may read — latest versions, current unless asked.
+    The caller has already authorised the record read (one audit entry for the list)."""
+    scope = document_scope(actor, record)
+    qs = record.documents.filter(scope.q()).filter(replaced_by__isnull=True)
+    if not include_archived:
+        qs = qs.filter(status=Document.Status.CURRENT)
+    return qs.select_related("author_professional__user").order_by("-act_date", "-pk")
+
+
+def get_document_for(actor: Actor, pk: int, *, action: str = Action.VIEW_DOCUMENT) -> Document:
+    document = Document.objects.select_related("record").filter(pk=pk).first()
+    if document is None:
+        authorise(actor, action, None, object_id=f"document:{pk}")
+        raise Http404
+    if not authorise(actor, action, document):
+        raise Http404
+    return document
+
+
+def synthesis_for(actor: Actor, record: Record) -> Synthesis | None:
+    """The latest synthesis version, if the actor may read it (else Http404)."""
+    latest = record.syntheses.order_by("-version").prefetch_related("problems").first()
+    if not authorise(actor, Action.VIEW_SYNTHESIS, latest or record):
+        raise Http404
+    return latest
+
+
+def access_history_for(actor: Actor, record: Record) -> QuerySet[AuditEntry]:
+    """Every access to the record by someone other than the patient, newest first."""
+    if not authorise(actor, Action.VIEW_ACCESS_HISTORY, record):
+        raise Http404
+    return AuditEntry.objects.filter(record_id_ref=record.pk).exclude(mode="patient").order_by("-seq")
+
+
+def records_followed_by(actor: Actor) -> QuerySet[Record]:
+    """Open records where the professional is médecin traitant or holds an active care
+    authorisation: the list a professional starts from. Identity only, nothing medical."""
+    if actor.professional is None:
+        return Record.objects.none()
+    now = timezone.now()
+    pro = actor.professional
+    ids = set(
+        CareAuthorisation.objects.active(now).filter(professional=pro).values_list("record_id", flat=True)
+    ) | set(TreatingDoctor.objects.active(now).filter(professional=pro).values_list("record_id", flat=True))
+    return (
+        Record.objects.filter(pk__in=ids, state=Record.State.OPEN)
+        .exclude(Q(blocks__professional=pro) & Q(blocks__ended_at__isnull=True))
+        .order_by("family_name", "given_names")
+    )

@@ -1,0 +1,49 @@
+"""Writing the medical synthesis: a new version each time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils.translation import gettext as _
+
+from ..models import Record, Synthesis, SynthesisProblem
+from ..models.synthesis import validate_icd10
+from ..policy import Action, Actor, authorise
+from . import InvalidInput, require
+
+
+@dataclass(frozen=True)
+class Problem:
+    icd10: str
+    label: str
+    since: date | None = None
+
+
+def synthesis_write(*, actor: Actor, record: Record, problems: list[Problem], **fields: str) -> Synthesis:
+    """The médecin traitant writes a new version of the synthesis; older versions stay."""
+    require(authorise(actor, Action.EDIT_SYNTHESIS, record))
+    allowed = {"personal_history", "family_history", "current_treatments", "allergies", "vaccinations",
+               "points_of_attention"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise TypeError(f"unknown synthesis fields: {sorted(unknown)}")
+    if not problems and not any(fields.values()):
+        raise InvalidInput(_("The synthesis is empty."))
+    for problem in problems:
+        try:
+            validate_icd10(problem.icd10)
+        except ValidationError as exc:
+            raise InvalidInput(exc.messages[0]) from exc
+    # Lock the record row so two doctors' saves cannot take the same version number.
+    with transaction.atomic():
+        Record.objects.select_for_update().get(pk=record.pk)
+        last = Synthesis.objects.filter(record=record).aggregate(v=Max("version"))["v"] or 0
+        synthesis = Synthesis.objects.create(record=record, version=last + 1, author=actor.professional, **fields)
+        SynthesisProblem.objects.bulk_create(
+            SynthesisProblem(synthesis=synthesis, icd10=p.icd10, label=p.label, since=p.since) for p in problems
+        )
+    return synthesis

@@ -1,0 +1,232 @@
+"""One settings module for every environment, driven by environment variables.
+
+The embedded default (no variable set) is what `make run` uses: SQLite, Celery tasks run
+eagerly, e-mail and SMS printed to the console. Production sets DMP_ENV=production and must
+then provide every secret; a missing or malformed value fails loudly at start-up. Any
+variable may also be given as NAME_FILE, the path of a file holding the value (Docker/K8s
+secrets).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
+
+# Secrets may come from NAME_FILE (the path of a file holding the value) instead of NAME.
+for _name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "EMAIL_URL",
+              "DOCUMENT_ENCRYPTION_KEYS"):
+    if f"{_name}_FILE" in os.environ and _name not in os.environ:
+        os.environ[_name] = Path(os.environ[f"{_name}_FILE"]).read_text().strip()
+
+DMP_ENV = env.str("DMP_ENV", default="development")
+if DMP_ENV not in {"development", "test", "production"}:
+    raise ImproperlyConfigured(f"DMP_ENV must be development, test or production, not {DMP_ENV!r}")
+PRODUCTION = DMP_ENV == "production"
+
+# Development keys are public on purpose: production refuses to start without real ones.
+_DEV_SECRET = "dev-only-insecure-secret-key-never-use-in-production-0123456789abcdef"
+_DEV_FILE_KEY = "cEAkdVjlC30FWN5v9oGo4zG8MtpsIvAQ2iZZA0VUp-Q="
+
+SECRET_KEY = env.str("SECRET_KEY") if PRODUCTION else env.str("SECRET_KEY", default=_DEV_SECRET)
+DEBUG = env.bool("DEBUG", default=not PRODUCTION and DMP_ENV != "test")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Document files are encrypted at rest with these Fernet keys; the first one encrypts, all of
+# them decrypt, so keys can be rotated by putting the new one first.
+DOCUMENT_ENCRYPTION_KEYS = (
+    env.list("DOCUMENT_ENCRYPTION_KEYS")
+    if PRODUCTION
+    else env.list("DOCUMENT_ENCRYPTION_KEYS", default=[_DEV_FILE_KEY])
+)
+if PRODUCTION and (SECRET_KEY == _DEV_SECRET or _DEV_FILE_KEY in DOCUMENT_ENCRYPTION_KEYS):
+    raise ImproperlyConfigured("Production must not run on the development keys.")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "guardian",
+    "rest_framework",
+    "dmp",
+    "portal_patient",
+    "portal_pro",
+    "social_workers",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "dmp.urls"
+WSGI_APPLICATION = "dmp.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+elif PRODUCTION:
+    raise ImproperlyConfigured("REDIS_URL is required in production (cache, Celery broker).")
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Celery: eager in the embedded default so nothing else has to run; a real broker otherwise.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True  # a task survives a worker crash: it is redelivered
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TIMEZONE = "Europe/Paris"
+
+AUTH_USER_MODEL = "dmp.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+if DMP_ENV == "test":
+    # Argon2 is deliberately slow; tests create hundreds of users.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
+ACCOUNT_ADAPTER = "dmp.accounts.NoSignupAccountAdapter"
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = False
+
+GUARDIAN_RAISE_403 = False
+ANONYMOUS_USER_NAME = None
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+LANGUAGE_CODE = "fr"
+LANGUAGES = [
+    ("fr", _("French")),
+    ("en", _("English")),
+    ("ar", _("Arabic")),
+    ("ru", _("Russian")),
+    ("uk", _("Ukrainian")),
+    ("sq", _("Albanian")),
+    ("fa", _("Persian")),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Europe/Paris"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = env.path("DOCUMENT_STORAGE_ROOT", default=BASE_DIR / "var" / "documents")
+STORAGES = {
+    # Document files: encrypted at rest, never served directly (no MEDIA_URL route).
+    "default": {"BACKEND": "dmp.storage.EncryptedFileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
+DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=20 * 1024 * 1024)
+
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="DMP <no-reply@localhost>")
+SMS_BACKEND = env.str("SMS_BACKEND", default="dmp.sms.ConsoleSmsBackend")
+
+# Access rules with a duration (DOMAIN.md §4).
+BREAK_GLASS_DURATION_HOURS = env.int("BREAK_GLASS_DURATION_HOURS", default=4)
+SAMU_ACCESS_DURATION_HOURS = env.int("SAMU_ACCESS_DURATION_HOURS", default=2)
+
+# Security headers. The production values pass `manage.py check --deploy`.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=30 * 60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SILENCED_SYSTEM_CHECKS: list[str] = []
+
+# Logs never carry medical content: only ids, actions and outcomes are logged (see dmp/audit).
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # Django's request logger prints the request on 500s; keep it to the status line.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
+}
+ADMINS: list[tuple[str, str]] = []  # no error e-mails: they would carry request data
+ADMIN_URL = env.str("ADMIN_URL", default="admin/")

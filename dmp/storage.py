@@ -1,0 +1,31 @@
+"""Document files are encrypted at rest (DOMAIN.md §4: administrators cannot read them,
+not even from the disk or a backup). Fernet: AES-128-CBC with HMAC-SHA256."""
+
+from __future__ import annotations
+
+from cryptography.fernet import Fernet, MultiFernet
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
+from django.utils.deconstruct import deconstructible
+
+
+def _cipher() -> MultiFernet:
+    return MultiFernet([Fernet(key.encode()) for key in settings.DOCUMENT_ENCRYPTION_KEYS])
+
+
+@deconstructible
+class EncryptedFileSystemStorage(FileSystemStorage):
+    """Encrypts on save, decrypts on open. There is no URL: files leave only through views
+    that ask the access policy."""
+
+    def _save(self, name, content):
+        content.seek(0)
+        return super()._save(name, ContentFile(_cipher().encrypt(content.read())))
+
+    def _open(self, name, mode="rb"):
+        with super()._open(name, "rb") as stored:
+            return ContentFile(_cipher().decrypt(stored.read()), name=name)
+
+    def url(self, name):
+        raise ValueError("Document files have no public URL.")

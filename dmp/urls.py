@@ -1,0 +1,19 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/", include("allauth.urls")),
+    path("patient/", include("portal_patient.urls")),
+    path("pro/", include("portal_pro.urls")),
+    path("counter/", include("social_workers.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path(settings.ADMIN_URL, admin.site.urls),
+]
+
+handler403 = "dmp.views.error_403"
+handler404 = "dmp.views.error_404"
+handler500 = "dmp.views.error_500"

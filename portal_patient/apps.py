@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class PortalPatientConfig(AppConfig):
+    name = "portal_patient"

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class PortalProConfig(AppConfig):
+    name = "portal_pro"

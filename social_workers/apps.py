@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class SocialWorkersConfig(AppConfig):
+    name = "social_workers"
