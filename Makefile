@@ -1,0 +1,46 @@
+# Two commands: `make run` and `make test`. Both install what they need first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+# System libraries: WeasyPrint (pango, harfbuzz, fontconfig) and fonts for Latin, Cyrillic
+# and Arabic script; Chromium and poppler for the tests.
+RUN_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fontconfig \
+            fonts-noto-core fonts-dejavu-core
+TEST_DEBS := $(RUN_DEBS) chromium poppler-utils
+
+.PHONY: run test venv deps-run deps-test system-run system-test lint
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.run-installed: requirements.txt | $(PY)
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.test-installed: requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.run-installed
+
+deps-run: $(VENV)/.run-installed
+deps-test: $(VENV)/.test-installed
+
+system-run:
+	@DEBS="$(RUN_DEBS)" sh scripts/system_deps.sh
+
+system-test:
+	@DEBS="$(TEST_DEBS)" sh scripts/system_deps.sh
+
+run: deps-run system-run
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: deps-test system-test
+	@services="$$($(PY) scripts/test_services.py)" || exit 1; \
+	env DMP_ENV=test DJANGO_ALLOW_ASYNC_UNSAFE=true $$services $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: deps-test
+	$(VENV)/bin/ruff check .

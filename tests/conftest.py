@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+CI = os.environ.get("CI", "").lower() == "true"
+
+# Debian's Chromium, never a downloaded browser.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(autouse=True)
+def _document_storage(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "documents"
+
+
+@pytest.fixture
+def world(db):
+    from tests.personas import build_world
+
+    return build_world()
+
+
+@pytest.fixture
+def redis_url():
+    """The real Redis the suite runs against; mandatory in CI."""
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        pytest.skip("REDIS_URL is not set (Redis not reachable)")
+    return url
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # In CI nothing may be skipped: a skipped test is a test that did not prove anything.
+    if CI and _skipped and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if CI and _skipped:
+        terminalreporter.write_line(f"CI: {len(_skipped)} skipped test(s) fail the run: {_skipped[:5]}", red=True)

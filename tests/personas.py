@@ -1,0 +1,169 @@
+"""Named people and one patient's record, so tests read like sentences (healthchecks'
+alice/bob/charlie). Everything is built through the models directly — the services have
+their own tests — with the facts the policy reads."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from dmp.models import (
+    Block,
+    CareAuthorisation,
+    CounterAgent,
+    DepositRight,
+    Document,
+    DocumentType,
+    LegalRepresentative,
+    Organisation,
+    Professional,
+    Record,
+    TreatingDoctor,
+    User,
+)
+from dmp.models.people import rpps_with_key
+
+_counter = itertools.count(1)
+
+
+def make_user(username: str, **extra) -> User:
+    first, _, last = username.partition("_")
+    user = User(username=username, first_name=first.title(), last_name=(last or "Test").title(), **extra)
+    user.set_password("correct-horse-battery")
+    user.save()
+    return user
+
+
+def make_professional(username: str, profession: str = "gp", **extra) -> Professional:
+    return Professional.objects.create(
+        user=make_user(username), rpps=rpps_with_key(f"10{next(_counter):08d}"), profession=profession, **extra
+    )
+
+
+def make_record(holder: User | None, **extra) -> Record:
+    values = {"family_name": "Martin", "given_names": "Alice", "birth_date": date(1970, 5, 17)} | extra
+    return Record.objects.create(holder=holder, **values)
+
+
+def pdf_bytes(label: str) -> bytes:
+    """A distinct minimal PDF per label (the record refuses the same file twice)."""
+    return b"%PDF-1.4\n% " + label.encode() + b"\n%%EOF\n"
+
+
+def make_document(record: Record, label: str, doc_type: str = DocumentType.CONSULTATION_REPORT,
+                  author: Professional | None = None, **extra) -> Document:
+    content = pdf_bytes(f"{record.pk}-{label}")
+    digest = hashlib.sha256(content).hexdigest()
+    doc = Document(
+        record=record, doc_type=doc_type, title=label, act_date=date(2026, 1, 10),
+        author_kind=Document.AuthorKind.PROFESSIONAL if author else Document.AuthorKind.PATIENT,
+        author_professional=author, mime_type="application/pdf", size=len(content), content_hash=digest, **extra,
+    )
+    doc.file.save(digest, ContentFile(content), save=False)
+    doc.save()
+    return doc
+
+
+@dataclass
+class World:
+    """Alice's record and everyone around it; Léo, a minor, and his mother."""
+
+    alice: User
+    record: Record
+    dr_house: Professional  # Alice's médecin traitant
+    dr_grant: Professional  # GP with a care authorisation granted by Alice
+    kine: Professional  # physiotherapist, care declared at a consultation
+    blocked_kine: Professional  # physiotherapist Alice blocked (he also had an authorisation)
+    stranger: Professional  # GP with no relation to Alice
+    urgentist: Professional  # emergency physician with an active break-glass
+    late_urgentist: Professional  # emergency physician whose break-glass expired
+    regulator: Professional  # SAMU regulator
+    blocked_regulator: Professional  # SAMU regulator Alice blocked
+    agent: CounterAgent  # CADA social worker who onboarded Alice
+    other_agent: CounterAgent  # counter agent who did not
+    admin: User
+    nobody: User  # an account with no role at all
+    leo: User
+    leo_record: Record
+    mother: User  # Léo's legal representative
+    docs: dict[str, Document] = field(default_factory=dict)
+
+
+def build_world() -> World:
+    now = timezone.now()
+    cada = Organisation.objects.create(name="CADA Lille", kind=Organisation.Kind.RECEPTION_CENTRE)
+    cpam = Organisation.objects.create(name="CPAM Roubaix", kind=Organisation.Kind.CPAM_COUNTER)
+    agent = CounterAgent.objects.create(user=make_user("sonia_agent"), organisation=cada)
+    other_agent = CounterAgent.objects.create(user=make_user("paul_guichet"), organisation=cpam)
+    alice = make_user("alice_martin")
+    record = make_record(alice, created_by=agent.user)
+    DepositRight.objects.create(record=record, agent=agent)
+
+    dr_house = make_professional("gregory_house")
+    dr_grant = make_professional("anna_grant")
+    kine = make_professional("kim_kine", "physiotherapist")
+    blocked_kine = make_professional("bob_kine", "physiotherapist")
+    stranger = make_professional("sam_stranger")
+    urgentist = make_professional("ursula_urgences", "specialist", specialty="Médecine d'urgence")
+    late_urgentist = make_professional("lars_late", "specialist", specialty="Médecine d'urgence")
+    regulator = make_professional("regis_samu", is_samu_regulator=True)
+    blocked_regulator = make_professional("rita_samu", is_samu_regulator=True)
+
+    TreatingDoctor.objects.create(record=record, professional=dr_house)
+    CA = CareAuthorisation
+    CA.objects.create(record=record, professional=dr_grant, kind=CA.Kind.GRANTED_BY_PATIENT)
+    CA.objects.create(record=record, professional=kine, kind=CA.Kind.DECLARED_BY_PROFESSIONAL)
+    CA.objects.create(record=record, professional=blocked_kine, kind=CA.Kind.GRANTED_BY_PATIENT)
+    Block.objects.create(record=record, professional=blocked_kine)
+    Block.objects.create(record=record, professional=blocked_regulator)
+    CA.objects.create(record=record, professional=urgentist, kind=CA.Kind.BREAK_GLASS,
+                      justification="Unconscious, brought by firemen", expires_at=now + timedelta(hours=4))
+    CA.objects.create(record=record, professional=late_urgentist, kind=CA.Kind.BREAK_GLASS,
+                      justification="Fall", created_at=now - timedelta(hours=6), expires_at=now - timedelta(hours=2))
+
+    docs = {
+        # Written by Dr Grant; a GP reads consultation reports, a physiotherapist does not.
+        "consultation": make_document(record, "consultation", author=dr_grant),
+        "imaging": make_document(record, "imaging", DocumentType.IMAGING_REPORT, author=dr_grant),
+        # Alice hid Dr Grant's psychiatric letter from professionals.
+        "hidden": make_document(record, "hidden", author=dr_grant, hidden_from_professionals=True),
+        # Hidden imaging: the physiotherapist could read the type, but not hidden.
+        "hidden_imaging": make_document(record, "hidden imaging", DocumentType.IMAGING_REPORT, author=dr_grant,
+                                        hidden_from_professionals=True),
+        # A result Dr Grant announces in consultation first.
+        "withheld": make_document(record, "withheld", DocumentType.LAB_REPORT, author=dr_grant,
+                                  withheld_from_patient_until=now + timedelta(days=7)),
+        "released": make_document(record, "released", DocumentType.LAB_REPORT, author=dr_grant,
+                                  withheld_from_patient_until=now - timedelta(days=1)),
+        "archived": make_document(record, "archived", author=dr_grant, status=Document.Status.ARCHIVED),
+        "own": make_document(record, "own", DocumentType.PATIENT_DOCUMENT),
+    }
+
+    mother = make_user("marie_parent")
+    leo = make_user("leo_martin")
+    leo_record = make_record(leo, given_names="Léo", birth_date=date(2011, 3, 2))
+    LegalRepresentative.objects.create(record=leo_record, user=mother, relationship="parent")
+    TreatingDoctor.objects.create(record=leo_record, professional=dr_house)
+    docs["leo_visit"] = make_document(leo_record, "leo visit", author=dr_house)
+    docs["leo_confidential"] = make_document(leo_record, "leo confidential", author=dr_house,
+                                             hidden_from_representatives=True)
+    docs["leo_withheld"] = make_document(leo_record, "leo withheld", DocumentType.LAB_REPORT, author=dr_house,
+                                         withheld_from_patient_until=now + timedelta(days=7))
+
+    return World(
+        alice=alice, record=record, dr_house=dr_house, dr_grant=dr_grant, kine=kine, blocked_kine=blocked_kine,
+        stranger=stranger, urgentist=urgentist, late_urgentist=late_urgentist, regulator=regulator,
+        blocked_regulator=blocked_regulator, agent=agent, other_agent=other_agent,
+        admin=make_user("ada_admin", is_staff=True, is_superuser=True), nobody=make_user("nora_nobody"),
+        leo=leo, leo_record=leo_record, mother=mother, docs=docs,
+    )
+
+
+def user_of(world: World, persona: str) -> User:
+    value = getattr(world, persona)
+    return value if isinstance(value, User) else value.user
