@@ -17,6 +17,12 @@ def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    # A French browser: French is the product's default language.
+    return {**browser_context_args, "locale": "fr-FR"}
+
+
 @pytest.fixture(autouse=True)
 def _document_storage(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "documents"
