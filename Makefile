@@ -39,6 +39,7 @@ run: deps-run system-run
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 test: deps-test system-test
+	$(VENV)/bin/ruff check .
 	@services="$$($(PY) scripts/test_services.py)" || exit 1; \
 	env DMP_ENV=test DJANGO_ALLOW_ASYNC_UNSAFE=true $$services $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -353,7 +353,11 @@ def decide(
             "holder_only", _("Only the patient or their legal representative can do this."), access.mode
         )
     if action in (Action.VIEW_SYNTHESIS, Action.VIEW_REIMBURSEMENTS):
-        matrix_type = DocumentType.RECORD_SYNTHESIS if action == Action.VIEW_SYNTHESIS else DocumentType.REIMBURSEMENT_DATA
+        # The synthesis and the reimbursement history follow the matrix cells of their document types.
+        matrix_type = {
+            Action.VIEW_SYNTHESIS: DocumentType.RECORD_SYNTHESIS,
+            Action.VIEW_REIMBURSEMENTS: DocumentType.REIMBURSEMENT_DATA,
+        }[action]
         if access.bypasses_matrix or matrix_type in actor.matrix_types:
             return access.decision
         return _deny("matrix_refuses", _("Your profession may not read this kind of information."), access.mode)
@@ -380,7 +384,7 @@ def decide(
     return _deny("no_rule", _("No rule allows this."), access.mode)
 
 
-_PERSONAL_TYPES = frozenset(t for t in DocumentType.values if t in (DocumentType.ADVANCE_DIRECTIVES, DocumentType.PATIENT_DOCUMENT))
+_PERSONAL_TYPES = frozenset({DocumentType.ADVANCE_DIRECTIVES, DocumentType.PATIENT_DOCUMENT})
 
 
 def _decide_document(actor: Actor, action: str, doc: Document, at: datetime) -> Decision:

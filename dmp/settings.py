@@ -33,7 +33,7 @@ if DMP_ENV not in {"development", "test", "production"}:
 PRODUCTION = DMP_ENV == "production"
 
 # Development keys are public on purpose: production refuses to start without real ones.
-_DEV_SECRET = "dev-only-insecure-secret-key-never-use-in-production-0123456789abcdef"
+_DEV_SECRET = "dev-only-insecure-secret-key-never-use-in-production-0123456789abcdef"  # noqa: S105
 _DEV_FILE_KEY = "cEAkdVjlC30FWN5v9oGo4zG8MtpsIvAQ2iZZA0VUp-Q="
 
 SECRET_KEY = env.str("SECRET_KEY") if PRODUCTION else env.str("SECRET_KEY", default=_DEV_SECRET)

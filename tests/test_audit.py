@@ -7,7 +7,6 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from dmp.audit import verify_chain
 from dmp.models import AuditEntry
 from dmp.policy import Action, Actor, authorise
 

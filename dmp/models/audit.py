@@ -67,6 +67,14 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {'allowed' if self.allowed else 'refused'}"
 
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The audit log is append-only.")
+
     def payload(self) -> str:
         """The canonical text the hash covers: every field but the hash itself."""
         return json.dumps(
@@ -92,14 +100,6 @@ class AuditEntry(models.Model):
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.payload().encode()).hexdigest()
-
-    def save(self, *args, **kwargs) -> None:
-        if not self._state.adding:
-            raise PermissionError("The audit log is append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("The audit log is append-only.")
 
 
 class AuditChainHead(models.Model):

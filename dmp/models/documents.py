@@ -126,7 +126,9 @@ class Document(models.Model):
     author_professional = models.ForeignKey(
         Professional, on_delete=models.PROTECT, null=True, blank=True, related_name="authored_documents"
     )
-    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     system_source = models.CharField(_("system source"), max_length=100, blank=True)
     file = models.FileField(_("file"), upload_to=document_upload_to, max_length=200)
     mime_type = models.CharField(_("file type"), max_length=50)

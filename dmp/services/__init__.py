@@ -41,6 +41,7 @@ from .synthesis import synthesis_write  # noqa: E402
 
 __all__ = [
     "AccessRefused", "InvalidInput", "ServiceError", "break_glass_open", "care_authorisation_declare",
-    "care_authorisation_grant", "document_add", "document_deposit", "document_import", "professional_block", "record_close",
+    "care_authorisation_grant", "document_add", "document_deposit", "document_import",
+    "professional_block", "record_close",
     "record_create", "require", "synthesis_write", "treating_doctor_designate",
 ]
