@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -38,7 +39,8 @@ _DEV_FILE_KEY = "cEAkdVjlC30FWN5v9oGo4zG8MtpsIvAQ2iZZA0VUp-Q="
 
 SECRET_KEY = env.str("SECRET_KEY") if PRODUCTION else env.str("SECRET_KEY", default=_DEV_SECRET)
 DEBUG = env.bool("DEBUG", default=not PRODUCTION and DMP_ENV != "test")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
+_LOCAL_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS") if PRODUCTION else env.list("ALLOWED_HOSTS", default=_LOCAL_HOSTS)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Document files are encrypted at rest with these Fernet keys; the first one encrypts, all of
@@ -50,6 +52,12 @@ DOCUMENT_ENCRYPTION_KEYS = (
 )
 if PRODUCTION and (SECRET_KEY == _DEV_SECRET or _DEV_FILE_KEY in DOCUMENT_ENCRYPTION_KEYS):
     raise ImproperlyConfigured("Production must not run on the development keys.")
+for _key in DOCUMENT_ENCRYPTION_KEYS:
+    # A malformed key must stop start-up, not the first document upload.
+    try:
+        Fernet(_key.encode())
+    except ValueError as _error:
+        raise ImproperlyConfigured("DOCUMENT_ENCRYPTION_KEYS holds a malformed Fernet key.") from _error
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -101,7 +109,9 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Production has no embedded default: a missing DATABASE_URL or EMAIL_URL stops start-up.
+_EMBEDDED_DB = f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+DATABASES = {"default": env.db("DATABASE_URL") if PRODUCTION else env.db("DATABASE_URL", default=_EMBEDDED_DB)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -193,14 +203,13 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=20 * 1024 * 1024)
 
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_CONFIG = env.email_url("EMAIL_URL") if PRODUCTION else env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="DMP <no-reply@localhost>")
 SMS_BACKEND = env.str("SMS_BACKEND", default="dmp.sms.ConsoleSmsBackend")
 
 # Access rules with a duration (DOMAIN.md §4).
 BREAK_GLASS_DURATION_HOURS = env.int("BREAK_GLASS_DURATION_HOURS", default=4)
-SAMU_ACCESS_DURATION_HOURS = env.int("SAMU_ACCESS_DURATION_HOURS", default=2)
 
 # Security headers. The production values pass `manage.py check --deploy`.
 SESSION_COOKIE_HTTPONLY = True
