@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
+from django.conf import settings
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from . import audit
@@ -99,6 +100,11 @@ class Actor:
         self.ip = ip
         self._access_cache: dict[int, RecordAccess] = {}
 
+    def forget(self, record: Record) -> None:
+        """Drop the cached standing towards a record after a write changed it (a care
+        authorisation declared, a break-glass opened, a block…)."""
+        self._access_cache.pop(record.pk, None)
+
     @classmethod
     def from_request(cls, request) -> Actor:
         return cls(getattr(request, "user", None), ip=request.META.get("REMOTE_ADDR"))
@@ -134,11 +140,15 @@ class Actor:
 
     @property
     def label(self) -> str:
+        """Who, as written in the audit log: in the default language whatever the request's,
+        since the hashed entry must not depend on who was browsing in which language."""
         if not self.user:
             return "anonymous"
         name = self.user.get_full_name() or self.user.username
         if self.professional:
-            return f"{name} ({self.professional.get_profession_display()}, RPPS {self.professional.rpps})"
+            with translation.override(settings.LANGUAGE_CODE):
+                profession = str(self.professional.get_profession_display())
+            return f"{name} ({profession}, RPPS {self.professional.rpps})"
         if self.counter_agent:
             return f"{name} ({self.counter_agent.organisation.name})"
         return name
@@ -545,6 +555,22 @@ def authorise(
     every refusal, is logged at the point of access (DOMAIN.md §4)."""
     decision = decide(actor, action, obj, doc_type=doc_type)
     record = obj.record if isinstance(obj, Document | Synthesis) else obj
+    log_decision(actor, action, decision, obj, record=record, object_id=object_id)
+    return decision
+
+
+def log_decision(
+    actor: Actor,
+    action: str,
+    decision: Decision,
+    obj: Record | Document | Synthesis | None,
+    *,
+    record: Record | None,
+    object_id: str = "",
+) -> None:
+    """Write the audit entry for an answer: every action by anyone but the patient, and every
+    refusal. Separate from `authorise()` for the one case where the record exists only after
+    the action (its creation)."""
     if decision.mode != AuditMode.PATIENT or not decision.allowed:
         audit.log_access(
             actor_user=actor.user,
@@ -557,7 +583,6 @@ def authorise(
             obj=obj if not isinstance(obj, Record) else None,
             object_id=object_id,
         )
-    return decision
 
 
 def _role_of(actor: Actor, record: Record | None) -> str:

@@ -238,6 +238,9 @@ LOGGING = {
     "loggers": {
         # Django's request logger prints the request on 500s; keep it to the status line.
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        # WeasyPrint narrates every rendering step at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 ADMINS: list[tuple[str, str]] = []  # no error e-mails: they would carry request data

@@ -28,6 +28,16 @@ def _document_storage(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "documents"
 
 
+@pytest.fixture(autouse=True)
+def _english_messages():
+    """Service messages are matched in English, the source language; the French screens
+    are checked in the browser tests, which ask for French as a French browser does."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def world(db):
     from tests.personas import build_world

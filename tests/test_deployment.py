@@ -57,7 +57,9 @@ def _variables_read_by_settings() -> set[str]:
 def _production_environment(**overrides: str | None) -> dict[str, str]:
     """A production environment built from scratch: nothing the test run itself sets (DEBUG,
     eager Celery...) may leak into the settings under test. None removes a variable."""
-    base = {k: v for k, v in os.environ.items() if k not in _variables_read_by_settings()}
+    # DJANGO_ALLOW_ASYNC_UNSAFE is set by `make test` for the browser tests; never in production.
+    test_only = _variables_read_by_settings() | {"DJANGO_ALLOW_ASYNC_UNSAFE", "CI"}
+    base = {k: v for k, v in os.environ.items() if k not in test_only}
     values: dict[str, str | None] = {
         "DMP_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(64),  # 86 random URL-safe characters

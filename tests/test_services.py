@@ -14,6 +14,7 @@ from dmp.services import (
     InvalidInput,
     break_glass_open,
     care_authorisation_declare,
+    care_authorisation_grant,
     document_add,
     document_deposit,
     professional_block,
@@ -47,6 +48,32 @@ def test_counter_agent_creates_a_record_without_nir_email_or_phone(world):
     agent = Actor(world.agent.user)
     assert decide(agent, Action.DEPOSIT_DOCUMENT, record).allowed
     assert not decide(agent, Action.VIEW_RECORD, record).allowed
+
+
+@pytest.mark.django_db
+def test_record_creation_appears_in_the_records_history(world):
+    record, _ = _create(Actor(world.agent.user, ip="192.0.2.10"))
+    entry = AuditEntry.objects.get(record_id_ref=record.pk)
+    assert (entry.action, entry.mode, entry.actor_id, entry.ip) == ("create_record", "counter", world.agent.user.pk,
+                                                                     "192.0.2.10")
+
+
+@pytest.mark.django_db
+def test_declared_care_lets_the_same_actor_add_a_document_at_once(world):
+    stranger = Actor(world.stranger.user)
+    assert not decide(stranger, Action.ADD_DOCUMENT, world.record, doc_type=DocumentType.LAB_REPORT).allowed
+    care_authorisation_declare(actor=stranger, record=world.record)
+    document_add(actor=stranger, record=world.record, content=PNG, doc_type=DocumentType.LAB_REPORT,
+                 title="Glycémie", act_date=date(2026, 11, 20))
+
+
+@pytest.mark.django_db
+def test_patient_cannot_grant_a_blocked_professional_and_grants_are_not_duplicated(world):
+    alice = Actor(world.alice)
+    with pytest.raises(InvalidInput, match="blocked"):
+        care_authorisation_grant(actor=alice, record=world.record, professional=world.blocked_kine)
+    first = care_authorisation_grant(actor=alice, record=world.record, professional=world.stranger)
+    assert care_authorisation_grant(actor=alice, record=world.record, professional=world.stranger) == first
 
 
 @pytest.mark.django_db
@@ -149,10 +176,12 @@ def test_break_glass_checks_identity_justification_and_expires(world, settings):
         break_glass_open(actor=stranger, **(args | {"emergency": False}))
     with pytest.raises(InvalidInput, match="reason"):
         break_glass_open(actor=stranger, **(args | {"justification": "  "}))
+    assert decide(stranger, Action.VIEW_RECORD, world.record).rule == "no_care_authorisation"
     grant = break_glass_open(actor=stranger, **args)
     hours = (grant.expires_at - grant.created_at).total_seconds() / 3600
     assert hours == settings.BREAK_GLASS_DURATION_HOURS
-    assert decide(Actor(world.stranger.user), Action.VIEW_RECORD, world.record).rule == "break_glass"
+    # The same actor (one request) reads right after opening: no stale answer.
+    assert decide(stranger, Action.VIEW_RECORD, world.record).rule == "break_glass"
     with pytest.raises(AccessRefused):
         break_glass_open(actor=Actor(world.blocked_kine.user), **args)
 

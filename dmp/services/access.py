@@ -23,20 +23,25 @@ def _fold(text: str) -> str:
 def care_authorisation_grant(*, actor: Actor, record: Record, professional: Professional) -> CareAuthorisation:
     """The patient authorises a professional to read and feed their record."""
     require(authorise(actor, Action.MANAGE_ACCESS, record))
-    return CareAuthorisation.objects.create(
-        record=record, professional=professional, kind=CareAuthorisation.Kind.GRANTED_BY_PATIENT,
-        created_by=actor.user,
+    if Block.objects.active().filter(record=record, professional=professional).exists():
+        raise InvalidInput(_("This professional is blocked: lift the block first."))
+    grant, _created = CareAuthorisation.objects.get_or_create(
+        record=record, professional=professional, kind=CareAuthorisation.Kind.GRANTED_BY_PATIENT, ended_at=None,
+        defaults={"created_by": actor.user},
     )
+    return grant
 
 
 def care_authorisation_declare(*, actor: Actor, record: Record) -> CareAuthorisation:
     """A professional declares, at a consultation, that the patient agrees. Logged; the
     patient is told at first access (notifications, DOMAIN.md §5)."""
     require(authorise(actor, Action.DECLARE_CARE, record))
-    return CareAuthorisation.objects.create(
+    grant = CareAuthorisation.objects.create(
         record=record, professional=actor.professional, kind=CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL,
         created_by=actor.user,
     )
+    actor.forget(record)
+    return grant
 
 
 def break_glass_open(
@@ -57,11 +62,13 @@ def break_glass_open(
     ):
         raise InvalidInput(_("The name, first name and date of birth do not match this record."))
     now = timezone.now()
-    return CareAuthorisation.objects.create(
+    grant = CareAuthorisation.objects.create(
         record=record, professional=actor.professional, kind=CareAuthorisation.Kind.BREAK_GLASS,
         justification=justification.strip(), created_at=now, created_by=actor.user,
         expires_at=now + timedelta(hours=settings.BREAK_GLASS_DURATION_HOURS),
     )
+    actor.forget(record)
+    return grant
 
 
 def treating_doctor_designate(*, actor: Actor, record: Record, professional: Professional) -> TreatingDoctor:
@@ -72,7 +79,9 @@ def treating_doctor_designate(*, actor: Actor, record: Record, professional: Pro
     now = timezone.now()
     with transaction.atomic():
         TreatingDoctor.objects.select_for_update().filter(record=record, ended_at__isnull=True).update(ended_at=now)
-        return TreatingDoctor.objects.create(record=record, professional=professional, designated_at=now)
+        designation = TreatingDoctor.objects.create(record=record, professional=professional, designated_at=now)
+    actor.forget(record)
+    return designation
 
 
 def professional_block(*, actor: Actor, record: Record, professional: Professional) -> Block:
@@ -86,4 +95,5 @@ def professional_block(*, actor: Actor, record: Record, professional: Profession
             record=record, professional=professional, ended_at=None,
             defaults={"created_at": now, "created_by": actor.user},
         )
+    actor.forget(record)
     return block

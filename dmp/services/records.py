@@ -12,8 +12,8 @@ from django.utils.translation import gettext as _
 
 from ..models import Consent, DepositRight, PersonalProfile, Record, User
 from ..models.record import normalise_nir, validate_nir
-from ..policy import Action, Actor, authorise
-from . import InvalidInput, require
+from ..policy import Action, Actor, authorise, decide, log_decision
+from . import AccessRefused, InvalidInput, require
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,11 @@ def record_create(
 ) -> tuple[Record, Credentials]:
     """Create a record with the person's consent and their account; returns the credentials
     to print. Without a NIR the record lives on its provisional identifier."""
-    decision = require(authorise(actor, Action.CREATE_RECORD))
+    # Decided now, logged once the record exists, so the creation shows in its history.
+    decision = decide(actor, Action.CREATE_RECORD)
+    if not decision.allowed:
+        log_decision(actor, Action.CREATE_RECORD, decision, None, record=None)
+        raise AccessRefused(decision)
     if not consented:
         raise InvalidInput(_("A record is created only with the person's informed consent."))
     nir = normalise_nir(nir) or None
@@ -88,7 +92,7 @@ def record_create(
         PersonalProfile.objects.create(record=record)
         if actor.counter_agent is not None:
             DepositRight.objects.create(record=record, agent=actor.counter_agent, created_at=now)
-    del decision
+        log_decision(actor, Action.CREATE_RECORD, decision, None, record=record)
     return record, Credentials(username=user.username, temporary_password=password)
 
 
@@ -101,4 +105,5 @@ def record_close(*, actor: Actor, record: Record, reason: str = Record.ClosureRe
         record.closed_at = timezone.now()
         record.closure_reason = reason
         record.save(update_fields=["state", "closed_at", "closure_reason"])
+    actor.forget(record)
     return record

@@ -1,0 +1,168 @@
+"""`manage.py seed_demo`: the demo world is complete, went through the policy and the audit
+chain, and a second run changes nothing.
+
+One test seeds once and runs every check (seeding renders two dozen PDFs: doing it per check
+would multiply the file's run time for nothing)."""
+
+from __future__ import annotations
+
+from datetime import date
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from dmp import demo
+from dmp.audit import verify_chain
+from dmp.models import (
+    AuditEntry,
+    AuditMode,
+    Block,
+    CareAuthorisation,
+    CounterAgent,
+    Document,
+    LegalRepresentative,
+    Organisation,
+    Professional,
+    Record,
+    ReimbursementLine,
+    Space,
+    Synthesis,
+    TreatingDoctor,
+    User,
+)
+from dmp.models.people import validate_rpps
+from dmp.models.record import validate_nir
+from dmp.policy import Action, Actor, decide
+
+MODELS = (User, Organisation, Professional, CounterAgent, Record, Document, ReimbursementLine, Synthesis,
+          CareAuthorisation, TreatingDoctor, Block, LegalRepresentative, AuditEntry)
+
+
+@pytest.fixture(autouse=True)
+def _demo_document_storage(settings, tmp_path):
+    """Document files go to a throw-away folder (independent of any conftest)."""
+    settings.MEDIA_ROOT = tmp_path / "documents"
+
+
+def counts() -> dict[str, int]:
+    return {model.__name__: model.objects.count() for model in MODELS}
+
+
+def record_of(username: str) -> Record:
+    return Record.objects.get(holder__username=username)
+
+
+def actor(username: str) -> Actor:
+    return Actor(User.objects.get(username=username))
+
+
+def month_index(day: date) -> int:
+    return day.year * 12 + day.month
+
+
+@pytest.mark.django_db
+def test_seed_demo_builds_the_demo_world_once():
+    seeded = demo.seed_demo(stdout=StringIO())
+    check_cast(seeded)
+    check_chronic_patient()
+    check_reimbursements()
+    check_minor_and_asylum_seeker()
+    check_access_history_and_audit_chain()
+    check_second_run_creates_nothing()
+
+
+def check_cast(seeded: demo.DemoSummary) -> None:
+    assert seeded.created
+    assert Record.objects.count() == seeded.records == 3
+    expected_documents = len(demo.CHRONIC_DOCUMENTS) + 1 + len(demo.MINOR_DOCUMENTS) + len(demo.ASYLUM_DOCUMENTS)
+    assert Document.objects.count() == seeded.documents == expected_documents  # +1: the insurer's import
+    assert seeded.audit_entries == AuditEntry.objects.count() > 0
+    assert Professional.objects.count() == 6
+    assert CounterAgent.objects.count() == 2
+    assert set(Organisation.objects.values_list("kind", flat=True)) == {
+        "cpam_counter", "pharmacy", "reception_centre", "facility", "samu"
+    }
+    for professional in Professional.objects.all():
+        validate_rpps(professional.rpps)
+    assert Professional.objects.get(is_samu_regulator=True).profession == "gp"
+    assert Professional.objects.get(user__username=demo.EMERGENCY).profession == "specialist"
+    admin = User.objects.get(username=demo.ADMIN)
+    assert admin.is_staff and admin.is_superuser
+    for login in seeded.logins:
+        user = User.objects.get(username=login.username)
+        assert user.check_password(demo.DEMO_PASSWORD), login.username
+        assert not user.must_change_password
+
+
+def check_chronic_patient() -> None:
+    record = record_of(demo.CHRONIC)
+    validate_nir(record.nir)
+    assert TreatingDoctor.objects.active().get(record=record).professional.user.username == demo.GP_TREATING
+    profile = record.profile
+    assert profile.trusted_person_name and profile.advance_directives and profile.blood_group
+    assert profile.organ_donation != "not_stated"
+    assert record.emergency_contacts.exists() and record.vaccinations.exists()
+    assert record.self_declared.filter(kind="allergy").exists()
+    synthesis = record.syntheses.latest()
+    assert synthesis.author.user.username == demo.GP_TREATING
+    assert {"E11.9", "I10"} <= set(synthesis.problems.values_list("icd10", flat=True))
+
+    documents = record.documents.all()
+    assert set(documents.values_list("space", flat=True)) == set(Space.values)
+    assert documents.filter(hidden_from_professionals=True).exists()
+    assert documents.filter(status=Document.Status.ARCHIVED).exists()
+    assert documents.filter(space=Space.REIMBURSEMENT, author_kind="system", system_source="Assurance Maladie").exists()
+    assert len(set(documents.values_list("content_hash", flat=True))) == documents.count()
+    with documents.first().file.open() as stored:  # encrypted at rest, a real PDF once decrypted
+        assert stored.read().startswith(b"%PDF-")
+
+
+def check_reimbursements() -> None:
+    dates = list(ReimbursementLine.objects.filter(record=record_of(demo.CHRONIC)).values_list("date", flat=True))
+    today = timezone.localdate()
+    assert len({month_index(d) for d in dates}) == 24
+    assert max(dates) <= today and month_index(max(dates)) == month_index(today)
+    assert month_index(today) - month_index(min(dates)) == 23
+    assert ReimbursementLine.objects.filter(kind="medicine").count() == 24 * len(demo.MEDICINES)
+
+
+def check_minor_and_asylum_seeker() -> None:
+    minor = record_of(demo.MINOR)
+    assert LegalRepresentative.objects.filter(record=minor, user__username=demo.PARENT).exists()
+    secret = minor.documents.get(hidden_from_representatives=True)
+    assert not decide(actor(demo.PARENT), Action.VIEW_DOCUMENT, secret)
+    assert decide(actor(demo.MINOR), Action.VIEW_DOCUMENT, secret)
+
+    asylum = record_of(demo.ASYLUM)
+    assert asylum.nir is None and asylum.provisional_id.startswith("P")
+    assert asylum.email == "" and asylum.phone == ""
+    assert asylum.holder.email == "" and asylum.holder.phone == ""
+    assert asylum.languages == ["prs", "ru"] and asylum.preferred_language == "fa"
+    assert asylum.created_by.username == demo.CADA_WORKER
+    assert asylum.documents.filter(author_kind="counter").exists()
+
+
+def check_access_history_and_audit_chain() -> None:
+    record = record_of(demo.CHRONIC)
+    history = AuditEntry.objects.filter(record_id_ref=record.pk, allowed=True)
+    assert history.filter(mode=AuditMode.BREAK_GLASS, action=Action.VIEW_RECORD).exists()
+    assert history.filter(mode=AuditMode.SAMU).exists()
+    assert history.filter(mode=AuditMode.NORMAL, actor__username=demo.PHARMACIST).exists()
+    hidden = record.documents.get(hidden_from_professionals=True)
+    assert not decide(actor(demo.EMERGENCY), Action.VIEW_DOCUMENT, hidden)
+    assert decide(actor(demo.GP_TREATING), Action.VIEW_DOCUMENT, hidden)
+    assert verify_chain() is None
+
+
+def check_second_run_creates_nothing() -> None:
+    before = counts()
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    again = demo.seed_demo()
+    assert counts() == before
+    assert not again.created
+    assert "already present" in out.getvalue()
+    assert all(login.username in out.getvalue() for login in demo.DEMO_LOGINS)
+    assert verify_chain() is None
