@@ -48,8 +48,21 @@ class MatrixEntryAdmin(admin.ModelAdmin):
     list_filter = ("profession", "allowed")
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown, never changed from admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Record)
-class RecordAdmin(admin.ModelAdmin):
+class RecordAdmin(ReadOnlyAdmin):
     """Identity and life cycle only, read-only: administrators manage accounts, not records."""
 
     list_display = ("identifier", "family_name", "given_names", "state", "created_at")
@@ -59,28 +72,10 @@ class RecordAdmin(admin.ModelAdmin):
               "created_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """Read-only: the log is append-only, and holds no medical content."""
 
     list_display = ("seq", "at", "actor_label", "role", "mode", "action", "allowed", "rule")
     list_filter = ("allowed", "mode", "action")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,4 +1,5 @@
-"""Home page and error pages. Error pages say nothing about records: same text whatever the cause."""
+"""Home page and error pages. Error pages say nothing about records: 403 and 404 are the same
+page, whatever the cause."""
 
 from __future__ import annotations
 
@@ -24,11 +25,11 @@ def home(request):
 
 
 def error_403(request, exception=None):
-    return render(request, "errors/403.html", status=403)
+    return render(request, "errors/not_available.html", status=403)
 
 
 def error_404(request, exception=None):
-    return render(request, "errors/404.html", status=404)
+    return render(request, "errors/not_available.html", status=404)
 
 
 def error_500(request):

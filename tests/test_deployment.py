@@ -147,7 +147,7 @@ def test_a_refused_record_and_a_missing_record_get_the_same_404_naming_nothing(c
     missing = client.get(reverse("portal_pro:record", args=[missing_pk]))
 
     assert refused.status_code == missing.status_code == 404
-    assert "errors/404.html" in [t.name for t in refused.templates]
+    assert "errors/not_available.html" in [t.name for t in refused.templates]
     body = _without_csrf_token(refused.content.decode())
     assert body == _without_csrf_token(missing.content.decode())
     clues = [
@@ -176,7 +176,7 @@ def test_the_500_page_renders_even_when_the_request_context_cannot(settings):
     ]
     request = RequestFactory().get("/pro/records/1/")
     with pytest.raises(RuntimeError):  # the sabotage is real: a request context would fail
-        render(request, "errors/404.html")
+        render(request, "errors/not_available.html")
 
     response = error_500(request)
 

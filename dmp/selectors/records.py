@@ -11,14 +11,20 @@ from ..models import AuditEntry, CareAuthorisation, Document, Record, Synthesis,
 from ..policy import Action, Actor, authorise, document_scope
 
 
+def _load_and_authorise(actor: Actor, queryset: QuerySet, pk: int, action: str):
+    """The one shape of every single-object read: a missing object and a refused one both
+    end in Http404, and both attempts are in the audit log."""
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        authorise(actor, action, None, object_id=f"{queryset.model._meta.model_name}:{pk}")
+        raise Http404
+    if not authorise(actor, action, obj):
+        raise Http404
+    return obj
+
+
 def get_record_for(actor: Actor, pk: int, *, action: str = Action.VIEW_RECORD) -> Record:
-    record = Record.objects.filter(pk=pk).first()
-    if record is None:
-        authorise(actor, action, None, object_id=f"record:{pk}")
-        raise Http404
-    if not authorise(actor, action, record):
-        raise Http404
-    return record
+    return _load_and_authorise(actor, Record.objects.all(), pk, action)
 
 
 def documents_visible_to(actor: Actor, record: Record, *, include_archived: bool = False) -> QuerySet[Document]:
@@ -32,13 +38,7 @@ def documents_visible_to(actor: Actor, record: Record, *, include_archived: bool
 
 
 def get_document_for(actor: Actor, pk: int, *, action: str = Action.VIEW_DOCUMENT) -> Document:
-    document = Document.objects.select_related("record").filter(pk=pk).first()
-    if document is None:
-        authorise(actor, action, None, object_id=f"document:{pk}")
-        raise Http404
-    if not authorise(actor, action, document):
-        raise Http404
-    return document
+    return _load_and_authorise(actor, Document.objects.select_related("record"), pk, action)
 
 
 def synthesis_for(actor: Actor, record: Record) -> Synthesis | None:
