@@ -197,10 +197,9 @@ def test_policy_grid(world, persona, action, obj, doc_type, state, expected, rul
 
 
 def test_every_rule_has_an_allowed_and_a_refused_case():
-    """Each rule of §4 is exercised both ways: by persona, someone allowed and someone refused."""
-    for persona in {p for p, *_ in GRID if p}:
-        outcomes = {e for p, *_, e, _r in GRID if p == persona}
-        assert outcomes, persona
+    """Each rule of §4 is exercised both ways: within each family of personas, someone allowed
+    and someone refused (a blocked professional and an administrator are only ever refused;
+    their allowed counterparts are the same professions unblocked, and the patient)."""
     by_rule_family = {
         "holder": ("alice",), "representative": ("mother",), "treating_doctor": ("dr_house",),
         "care": ("dr_grant", "kine"), "blocked": ("blocked_kine",), "break_glass": ("urgentist", "late_urgentist"),
