@@ -107,7 +107,8 @@ class Actor:
 
     @classmethod
     def from_request(cls, request) -> Actor:
-        return cls(getattr(request, "user", None), ip=request.META.get("REMOTE_ADDR"))
+        ip = request.META.get(settings.CLIENT_IP_HEADER) if settings.CLIENT_IP_HEADER else None
+        return cls(getattr(request, "user", None), ip=ip or request.META.get("REMOTE_ADDR"))
 
     @cached_property
     def professional(self):

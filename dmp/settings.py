@@ -208,6 +208,11 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="DMP <no-reply@localhost>")
 SMS_BACKEND = env.str("SMS_BACKEND", default="dmp.sms.ConsoleSmsBackend")
 
+# The request header that carries the client's address when a reverse proxy sets it
+# (e.g. HTTP_X_REAL_IP); empty: REMOTE_ADDR. Only set it behind a proxy that overwrites it,
+# or clients could write any address into the audit log.
+CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="")
+
 # Access rules with a duration (DOMAIN.md §4).
 BREAK_GLASS_DURATION_HOURS = env.int("BREAK_GLASS_DURATION_HOURS", default=4)
 

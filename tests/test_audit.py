@@ -30,6 +30,15 @@ def test_reads_by_professionals_are_logged_with_who_mode_and_address(world):
 
 
 @pytest.mark.django_db
+def test_the_client_address_comes_from_the_proxy_header_only_when_configured(rf, settings, world):
+    request = rf.get("/", HTTP_X_REAL_IP="203.0.113.9", REMOTE_ADDR="127.0.0.1")
+    request.user = world.dr_house.user
+    assert Actor.from_request(request).ip == "127.0.0.1"
+    settings.CLIENT_IP_HEADER = "HTTP_X_REAL_IP"
+    assert Actor.from_request(request).ip == "203.0.113.9"
+
+
+@pytest.mark.django_db
 def test_refused_attempts_are_logged(world):
     authorise(Actor(world.stranger.user), Action.VIEW_DOCUMENT, world.docs["consultation"])
     entry = AuditEntry.objects.get()
