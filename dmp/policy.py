@@ -171,14 +171,14 @@ class RecordAccess:
 
 
 def record_access(actor: Actor, record: Record, *, at: datetime | None = None) -> RecordAccess:
-    """The actor's standing towards the record: the first question of every rule below."""
-    at = at or timezone.now()
+    """The actor's standing towards the record: the first question of every rule below.
+    Cached per actor for "now" only; a question about another moment is always computed."""
+    if at is not None:
+        return _record_access(actor, record, at)
     cached = actor._access_cache.get(record.pk)
-    if cached is not None:
-        return cached
-    access = _record_access(actor, record, at)
-    actor._access_cache[record.pk] = access
-    return access
+    if cached is None:
+        cached = actor._access_cache[record.pk] = _record_access(actor, record, timezone.now())
+    return cached
 
 
 def _record_access(actor: Actor, record: Record, at: datetime) -> RecordAccess:
@@ -315,8 +315,8 @@ class DocumentScope:
 
 def document_scope(actor: Actor, record: Record, *, at: datetime | None = None) -> DocumentScope:
     """Which of the record's documents the actor may read."""
-    at = at or timezone.now()
     access = record_access(actor, record, at=at)
+    at = at or timezone.now()
     if not access.decision.allowed:
         return DocumentScope(at=at, nothing=True)
     if access.relation == "holder":
@@ -341,7 +341,7 @@ def decide(
     at: datetime | None = None,
 ) -> Decision:
     """Answer one question, without side effects. Deny by default."""
-    at = at or timezone.now()
+    # `at` stays None for "now", so the actor's cached standing is used.
     if action == Action.CREATE_RECORD:
         return _decide_create(actor)
     if obj is None:
@@ -350,9 +350,9 @@ def decide(
         return _decide_document(actor, action, obj, at)
     record = obj.record if isinstance(obj, Synthesis) else obj
     if action in (Action.DEPOSIT_DOCUMENT, Action.VIEW_ADMIN_STATUS):
-        return _decide_counter(actor, action, record, at)
+        return _decide_counter(actor, action, record, at or timezone.now())
     if action in (Action.BREAK_GLASS, Action.DECLARE_CARE):
-        return _decide_opening(actor, action, record, at)
+        return _decide_opening(actor, action, record, at or timezone.now())
     access = record_access(actor, record, at=at)
     if not access.decision.allowed:
         return access.decision
@@ -398,7 +398,7 @@ def decide(
 _PERSONAL_TYPES = frozenset({DocumentType.ADVANCE_DIRECTIVES, DocumentType.PATIENT_DOCUMENT})
 
 
-def _decide_document(actor: Actor, action: str, doc: Document, at: datetime) -> Decision:
+def _decide_document(actor: Actor, action: str, doc: Document, at: datetime | None) -> Decision:
     record = doc.record
     access = record_access(actor, record, at=at)
     if not access.decision.allowed:

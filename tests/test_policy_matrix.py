@@ -255,3 +255,14 @@ def test_who_may_see_agrees_with_decide_for_every_person(world):
                 continue
             again = decide(Actor(User.objects.get(pk=viewer.user_id)), A.VIEW_DOCUMENT, doc)
             assert again == viewer.decision, key
+
+
+@pytest.mark.django_db
+def test_a_question_about_another_moment_ignores_the_cached_answer(world):
+    from datetime import timedelta
+
+    actor = Actor(world.late_urgentist.user)
+    assert decide(actor, A.VIEW_RECORD, world.record).rule == "break_glass_expired"
+    three_hours_ago = timezone.now() - timedelta(hours=3)
+    assert decide(actor, A.VIEW_RECORD, world.record, at=three_hours_ago).rule == "break_glass"
+    assert decide(actor, A.VIEW_RECORD, world.record).rule == "break_glass_expired"
