@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse
 
-from .policy import Actor
+from .policy import Actor, portal_allowed
 from .selectors import get_document_for
+
+
+def actor_for_portal(request, portal: str) -> Actor:
+    """The request's actor, or 403 if the account has no business in this portal."""
+    actor = Actor.from_request(request)
+    if not portal_allowed(actor, portal):
+        raise PermissionDenied
+    return actor
 
 
 def document_file_response(request, pk: int) -> FileResponse:

@@ -129,6 +129,13 @@ class Actor:
         return Record.objects.filter(holder=self.user).values_list("pk", flat=True).first()
 
     @cached_property
+    def represented_record_ids(self) -> frozenset[int]:
+        if not self.user:
+            return frozenset()
+        active = LegalRepresentative.objects.active().filter(user=self.user)
+        return frozenset(active.values_list("record_id", flat=True))
+
+    @cached_property
     def matrix_types(self) -> frozenset[str]:
         """Document types the authorisation matrix lets this professional's profession read."""
         if not self.professional:
@@ -193,11 +200,7 @@ def _record_access(actor: Actor, record: Record, at: datetime) -> RecordAccess:
             _allow("holder", _("The patient sees their whole record."), AuditMode.PATIENT),
             "holder", bypasses_matrix=True, may_write=True,
         )
-    if (
-        LegalRepresentative.objects.filter(record=record, user=actor.user)
-        .filter(Q(until__isnull=True) | Q(until__gte=timezone.localdate(at)))
-        .exists()
-    ):
+    if LegalRepresentative.objects.active(at).filter(record=record, user=actor.user).exists():
         return RecordAccess(
             _allow("legal_representative", _("A legal representative acts for the patient."),
                    AuditMode.REPRESENTATIVE),
@@ -470,8 +473,11 @@ def _decide_opening(actor: Actor, action: str, record: Record, at: datetime) -> 
     return _allow(action, _("Any professional may do this unless blocked or refused."), mode)
 
 
+PORTALS = ("patient", "pro", "counter")
+
+
 def portal_allowed(actor: Actor, portal: str) -> Decision:
-    """Which portal an account may enter: "patient", "pro" or "counter". A coarse gate in
+    """Which portal an account may enter: one of PORTALS. A coarse gate in
     front of the per-record rules above, so the portals never test roles themselves."""
     if actor.user is None:
         return _deny("not_authenticated", _("You are not logged in."))
@@ -479,9 +485,7 @@ def portal_allowed(actor: Actor, portal: str) -> Decision:
         return _allow("professional", _("Health professional."), AuditMode.NORMAL)
     if portal == "counter" and actor.counter_agent is not None:
         return _allow("counter_agent", _("Counter agent."), AuditMode.COUNTER)
-    if portal == "patient" and (
-        actor.own_record_id is not None or LegalRepresentative.objects.filter(user=actor.user).exists()
-    ):
+    if portal == "patient" and (actor.own_record_id is not None or actor.represented_record_ids):
         return _allow("holder_or_representative", _("Patient or legal representative."), AuditMode.PATIENT)
     return _deny("wrong_portal", _("This space is not for your account."))
 

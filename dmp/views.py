@@ -8,19 +8,18 @@ from django.shortcuts import redirect, render
 from django.template import loader
 from django.views.decorators.http import require_GET
 
+from .policy import PORTALS, Actor, portal_allowed
+
+_PORTAL_HOMES = {"patient": "portal_patient:home", "pro": "portal_pro:home", "counter": "social_workers:home"}
+
 
 @require_GET
 def home(request):
-    user = request.user
-    if user.is_authenticated:
-        if hasattr(user, "record"):
-            return redirect("portal_patient:home")
-        if hasattr(user, "professional"):
-            return redirect("portal_pro:home")
-        if hasattr(user, "counter_agent"):
-            return redirect("social_workers:home")
-        if user.represented.exists():
-            return redirect("portal_patient:home")
+    """Send a logged-in account to the first portal the policy lets it enter."""
+    actor = Actor.from_request(request)
+    for portal in PORTALS:
+        if portal_allowed(actor, portal):
+            return redirect(_PORTAL_HOMES[portal])
     return render(request, "home.html")
 
 

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
-from dmp.http import document_file_response
-from dmp.models import Record
-from dmp.policy import Actor, portal_allowed
-from dmp.selectors import documents_visible_to, get_record_for
+from dmp.http import actor_for_portal, document_file_response
+from dmp.policy import Actor
+from dmp.selectors import documents_visible_to, get_record_for, records_acted_for
 
 
 @login_required
 @require_GET
 def home(request):
-    if not portal_allowed(Actor.from_request(request), "patient"):
-        raise PermissionDenied
-    # The records this account may act on: its own and those it represents.
-    records = Record.objects.filter(holder=request.user) | Record.objects.filter(
-        representatives__user=request.user
-    )
-    records = list(records.distinct())
+    records = list(records_acted_for(actor_for_portal(request, "patient")))
     if len(records) == 1:
         return redirect("portal_patient:record", pk=records[0].pk)
     return render(request, "portal_patient/home.html", {"records": records})

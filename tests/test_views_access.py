@@ -138,3 +138,39 @@ def test_counter_agent_sees_administrative_status_only(client, world):
         assert f">{doc.title}<" not in page
     client.force_login(world.alice)
     assert client.get(reverse("social_workers:home")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_representation_that_ended_no_longer_opens_the_patient_portal(client, world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dmp.models import LegalRepresentative
+
+    LegalRepresentative.objects.filter(user=world.mother).update(until=timezone.localdate() - timedelta(days=1))
+    client.force_login(world.mother)
+    assert client.get(reverse("portal_patient:home")).status_code == 403
+    assert client.get(reverse("portal_patient:record", args=[world.leo_record.pk])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_someone_elses_block_does_not_hide_a_patient_from_a_professional(client, world):
+    from django.utils import timezone
+
+    from dmp.models import Block
+
+    # Dr Grant was blocked once and unblocked; Bob is blocked now. Alice is still Dr Grant's patient.
+    Block.objects.create(record=world.record, professional=world.dr_grant, ended_at=timezone.now())
+    client.force_login(world.dr_grant.user)
+    assert "Martin Alice" in client.get(reverse("portal_pro:home")).content.decode()
+
+
+@pytest.mark.django_db
+def test_home_sends_each_account_to_its_portal(client, world):
+    for persona, target in (("alice", "portal_patient:home"), ("mother", "portal_patient:home"),
+                            ("dr_house", "portal_pro:home"), ("agent", "social_workers:home")):
+        client.force_login(user_of(world, persona))
+        assert client.get("/")["Location"] == reverse(target), persona
+    client.force_login(world.nobody)
+    assert client.get("/").status_code == 200

@@ -173,6 +173,13 @@ class Consent(models.Model):
         ]
 
 
+class RepresentationQuerySet(models.QuerySet):
+    def active(self, at=None):
+        """Representations in force on that day (no end date, or not reached yet)."""
+        day = timezone.localdate(at or timezone.now())
+        return self.filter(models.Q(until__isnull=True) | models.Q(until__gte=day))
+
+
 class LegalRepresentative(models.Model):
     """A parent or guardian who acts for the patient (minus what is hidden from representatives)."""
 
@@ -185,6 +192,8 @@ class LegalRepresentative(models.Model):
     relationship = models.CharField(_("relationship"), max_length=10, choices=Relationship.choices)
     since = models.DateField(_("since"), default=timezone.localdate)
     until = models.DateField(_("until"), null=True, blank=True)
+
+    objects = RepresentationQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("legal representative")

@@ -5,11 +5,13 @@ from .records import (
     documents_visible_to,
     get_document_for,
     get_record_for,
+    records_acted_for,
     records_followed_by,
     synthesis_for,
 )
 
 __all__ = [
-    "access_history_for", "documents_visible_to", "get_document_for", "get_record_for", "records_followed_by",
+    "access_history_for", "documents_visible_to", "get_document_for", "get_record_for", "records_acted_for",
+    "records_followed_by",
     "synthesis_for",
 ]

@@ -3,11 +3,11 @@ returns the object, or raises Http404 — never 403 for something the actor may 
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from ..models import AuditEntry, CareAuthorisation, Document, Record, Synthesis, TreatingDoctor
+from ..models import AuditEntry, Block, CareAuthorisation, Document, Record, Synthesis, TreatingDoctor
 from ..policy import Action, Actor, authorise, document_scope
 
 
@@ -56,6 +56,14 @@ def access_history_for(actor: Actor, record: Record) -> QuerySet[AuditEntry]:
     return AuditEntry.objects.filter(record_id_ref=record.pk).exclude(mode="patient").order_by("-seq")
 
 
+def records_acted_for(actor: Actor) -> QuerySet[Record]:
+    """The records an account acts on as patient: its own and those it represents now."""
+    ids = set(actor.represented_record_ids)
+    if actor.own_record_id is not None:
+        ids.add(actor.own_record_id)
+    return Record.objects.filter(pk__in=ids).order_by("family_name", "given_names")
+
+
 def records_followed_by(actor: Actor) -> QuerySet[Record]:
     """Open records where the professional is médecin traitant or holds an active care
     authorisation: the list a professional starts from. Identity only, nothing medical."""
@@ -66,8 +74,7 @@ def records_followed_by(actor: Actor) -> QuerySet[Record]:
     ids = set(
         CareAuthorisation.objects.active(now).filter(professional=pro).values_list("record_id", flat=True)
     ) | set(TreatingDoctor.objects.active(now).filter(professional=pro).values_list("record_id", flat=True))
-    return (
-        Record.objects.filter(pk__in=ids, state=Record.State.OPEN)
-        .exclude(Q(blocks__professional=pro) & Q(blocks__ended_at__isnull=True))
-        .order_by("family_name", "given_names")
-    )
+    # Blocks are subtracted as ids: an exclude() across the multi-valued `blocks` relation
+    # would not require the professional and the open end to be on the same block.
+    ids -= set(Block.objects.active(now).filter(professional=pro).values_list("record_id", flat=True))
+    return Record.objects.filter(pk__in=ids, state=Record.State.OPEN).order_by("family_name", "given_names")
