@@ -225,3 +225,13 @@ def test_closed_record_is_read_by_nobody(world):
     record_close(actor=Actor(world.alice), record=world.record)
     for who in (world.alice, world.dr_house.user, world.regulator.user):
         assert decide(Actor(who), Action.VIEW_RECORD, Record.objects.get(pk=world.record.pk)).rule == "record_closed"
+
+
+@pytest.mark.django_db
+def test_a_professional_acting_as_legal_representative_adds_as_the_patient(world):
+    from dmp.models import LegalRepresentative
+
+    LegalRepresentative.objects.create(record=world.leo_record, user=world.dr_grant.user, relationship="parent")
+    doc = document_add(actor=Actor(world.dr_grant.user), record=world.leo_record, content=PNG,
+                       doc_type=DocumentType.PATIENT_DOCUMENT, title="Carnet", act_date=date(2026, 1, 1))
+    assert (doc.author_kind, doc.author_professional) == ("patient", None)

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from ..models import Document, DocumentType, Record
-from ..policy import Action, Actor, authorise
+from ..policy import Action, Actor, authorise, record_access
 from . import InvalidInput, require
 
 # Accepted formats, recognised by their first bytes, never by the name the browser sent.
@@ -84,7 +84,9 @@ def document_add(
         if replaces.record_id != record.pk:
             raise InvalidInput(_("The document to replace is not in this record."))
         require(authorise(actor, Action.REPLACE_DOCUMENT, replaces))
-    professional = actor.professional if actor.user and record.holder_id != actor.user.pk else None
+    # Authored as a professional only when acting as one: a GP adding to their own record, or
+    # to their child's as legal representative, adds as the patient.
+    professional = actor.professional if record_access(actor, record).relation == "professional" else None
     if professional is None and withheld_until is not None:
         raise InvalidInput(_("Only the authoring professional can delay a result for the patient."))
     return _store(
