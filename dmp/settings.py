@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "guardian",
     "rest_framework",
     "dmp",
@@ -156,9 +157,14 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
-ACCOUNT_ADAPTER = "dmp.accounts.NoSignupAccountAdapter"
+ACCOUNT_ADAPTER = "dmp.accounts.adapter.AccountAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = False
+
+# Second factor for professionals, counter agents and administrators: an authenticator app
+# (TOTP) with recovery codes, enrolled before anything else is reachable (dmp.accounts).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="DMP")
 
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None

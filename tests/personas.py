@@ -30,18 +30,40 @@ from dmp.models.people import rpps_with_key
 
 _counter = itertools.count(1)
 
+PASSWORD = "correct-horse-battery"  # noqa: S105 - every persona's password
+# Every persona with a second factor shares this authenticator-app secret (base32).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105
+
 
 def make_user(username: str, **extra) -> User:
     first, _, last = username.partition("_")
     user = User(username=username, first_name=first.title(), last_name=(last or "Test").title(), **extra)
-    user.set_password("correct-horse-battery")
+    user.set_password(PASSWORD)
     user.save()
     return user
 
 
+def enrol_totp(user: User) -> User:
+    """Give the account an authenticator app, as its owner would at first login."""
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    TOTP.activate(user, TOTP_SECRET)
+    return user
+
+
+def totp_code(offset: int = 0) -> str:
+    """The authenticator app's current code (offset in 30-second steps)."""
+    import time
+
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    return format_hotp_value(hotp_value(TOTP_SECRET, int(time.time()) // 30 + offset))
+
+
 def make_professional(username: str, profession: str = "gp", **extra) -> Professional:
     return Professional.objects.create(
-        user=make_user(username), rpps=rpps_with_key(f"10{next(_counter):08d}"), profession=profession, **extra
+        user=enrol_totp(make_user(username)), rpps=rpps_with_key(f"10{next(_counter):08d}"), profession=profession,
+        **extra,
     )
 
 
@@ -98,9 +120,9 @@ def build_world() -> World:
     now = timezone.now()
     cada = Organisation.objects.create(name="CADA Lille", kind=Organisation.Kind.RECEPTION_CENTRE)
     cpam = Organisation.objects.create(name="CPAM Roubaix", kind=Organisation.Kind.CPAM_COUNTER)
-    agent = CounterAgent.objects.create(user=make_user("sonia_agent"), organisation=cada)
-    other_agent = CounterAgent.objects.create(user=make_user("paul_guichet"), organisation=cpam)
-    alice = make_user("alice_martin")
+    agent = CounterAgent.objects.create(user=enrol_totp(make_user("sonia_agent")), organisation=cada)
+    other_agent = CounterAgent.objects.create(user=enrol_totp(make_user("paul_guichet")), organisation=cpam)
+    alice = make_user("alice_martin", phone="+33612345678")
     record = make_record(alice, created_by=agent.user)
     DepositRight.objects.create(record=record, agent=agent)
 
@@ -144,8 +166,8 @@ def build_world() -> World:
         "own": make_document(record, "own", DocumentType.PATIENT_DOCUMENT),
     }
 
-    mother = make_user("marie_parent")
-    leo = make_user("leo_martin")
+    mother = make_user("marie_parent", email="marie.parent@example.org")
+    leo = make_user("leo_martin", email="leo.martin@example.org")
     leo_record = make_record(leo, given_names="Léo", birth_date=date(2011, 3, 2))
     LegalRepresentative.objects.create(record=leo_record, user=mother, relationship="parent")
     TreatingDoctor.objects.create(record=leo_record, professional=dr_house)
@@ -159,7 +181,7 @@ def build_world() -> World:
         alice=alice, record=record, dr_house=dr_house, dr_grant=dr_grant, kine=kine, blocked_kine=blocked_kine,
         stranger=stranger, urgentist=urgentist, late_urgentist=late_urgentist, regulator=regulator,
         blocked_regulator=blocked_regulator, agent=agent, other_agent=other_agent,
-        admin=make_user("ada_admin", is_staff=True, is_superuser=True), nobody=make_user("nora_nobody"),
+        admin=enrol_totp(make_user("ada_admin", is_staff=True, is_superuser=True)), nobody=make_user("nora_nobody"),
         leo=leo, leo_record=leo_record, mother=mother, docs=docs,
     )
 

@@ -1,0 +1,34 @@
+"""Accounts and logging in (DOMAIN.md §6), on django-allauth.
+
+Who needs what:
+- patient-side accounts (record holders, legal representatives): password + a one-time code
+  by SMS or e-mail at every login;
+- professionals, counter agents and administrators: password + a second factor (TOTP, with
+  recovery codes), enrolled before anything else is reachable.
+
+Nobody signs up on their own: records and accounts are created with the person's consent by
+a counter agent or a professional (DOMAIN.md §2).
+"""
+
+from __future__ import annotations
+
+from allauth.mfa.models import Authenticator
+
+
+def second_factor_required(user) -> bool:
+    """Professionals, counter agents and the operator's staff log in with a second factor."""
+    if user is None or not user.is_authenticated:
+        return False
+    return bool(
+        user.is_staff
+        or user.is_superuser
+        or hasattr(user, "professional")
+        or hasattr(user, "counter_agent")
+    )
+
+
+def second_factor_enrolled(user) -> bool:
+    """Whether the account has an authenticator app (TOTP) enrolled."""
+    if user is None or not user.is_authenticated:
+        return False
+    return Authenticator.objects.filter(user_id=user.pk, type=Authenticator.Type.TOTP).exists()
