@@ -29,6 +29,27 @@ def _document_storage(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache_and_sms(settings):
+    """Each test starts with an empty cache (rate limits, used one-time codes live there) and
+    an empty test SMS outbox."""
+    from django.core.cache import cache
+
+    from dmp.sms import MemorySmsBackend
+
+    settings.SMS_BACKEND = "dmp.sms.MemorySmsBackend"
+    cache.clear()
+    MemorySmsBackend.outbox.clear()
+
+
+@pytest.fixture
+def sms_outbox():
+    """The SMS sent during the test, as (to, text) pairs."""
+    from dmp.sms import MemorySmsBackend
+
+    return MemorySmsBackend.outbox
+
+
+@pytest.fixture(autouse=True)
 def _english_messages():
     """Service messages are matched in English, the source language; the French screens
     are checked in the browser tests, which ask for French as a French browser does."""
