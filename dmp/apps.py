@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class DmpConfig(AppConfig):
     name = "dmp"
     verbose_name = _("Shared medical record")
+
+    def ready(self) -> None:
+        from .accounts import signals  # noqa: F401 - connects the receivers

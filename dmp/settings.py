@@ -24,7 +24,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").
 
 # Secrets may come from NAME_FILE (the path of a file holding the value) instead of NAME.
 for _name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "EMAIL_URL",
-              "DOCUMENT_ENCRYPTION_KEYS"):
+              "DOCUMENT_ENCRYPTION_KEYS", "SMS_API_KEY"):
     if f"{_name}_FILE" in os.environ and _name not in os.environ:
         os.environ[_name] = Path(os.environ[f"{_name}_FILE"]).read_text().strip()
 
@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "dmp.accounts.middleware.AccountGateMiddleware",
 ]
 
 ROOT_URLCONF = "dmp.urls"
@@ -158,8 +159,30 @@ LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
 ACCOUNT_ADAPTER = "dmp.accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"login": "dmp.accounts.forms.LoginForm"}
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_EMAIL_VERIFICATION = "none"  # e-mail addresses are typed at the counter with the person
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False  # the current session stays; every other one ends
+ACCOUNT_PREVENT_ENUMERATION = True
+# Patients: a one-time code by SMS or e-mail at every login (dmp.accounts.stages).
+ACCOUNT_LOGIN_BY_CODE_ENABLED = False  # no password-less login: the code comes after the password
+ACCOUNT_LOGIN_BY_CODE_TIMEOUT = env.int("LOGIN_CODE_TIMEOUT_SECONDS", default=5 * 60)
+ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = 3  # then the code is void and the login starts again
+ACCOUNT_LOGIN_BY_CODE_MAX_RESEND_COUNT = 2
+LOGIN_CODE_LENGTH = 6
+# Lockout: allauth's limiter (django-axes is not installed; one limiter on purpose). Wrong
+# passwords and wrong codes (login or second factor) count per account, whatever the address,
+# and per address, with a higher limit since a reception centre puts many people behind one.
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=30)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": f"{LOGIN_FAILURES_PER_ADDRESS}/{LOGIN_LOCKOUT_MINUTES}m/ip,"
+                    f"{LOGIN_FAILURES_PER_ACCOUNT}/{LOGIN_LOCKOUT_MINUTES}m/key",
+    "login": "60/m/ip",
+}
+MFA_ADAPTER = "dmp.accounts.adapter.MFAAdapter"
 
 # Second factor for professionals, counter agents and administrators: an authenticator app
 # (TOTP) with recovery codes, enrolled before anything else is reachable (dmp.accounts).
@@ -213,6 +236,15 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL") if PRODUCTION else env.email_url("EMAI
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="DMP <no-reply@localhost>")
 SMS_BACKEND = env.str("SMS_BACKEND", default="dmp.sms.ConsoleSmsBackend")
+SMS_API_URL = env.str("SMS_API_URL", default="https://api.brevo.com/v3/transactionalSMS/send")
+SMS_API_KEY = env.str("SMS_API_KEY", default="")
+SMS_SENDER = env.str("SMS_SENDER", default="DMP")
+SMS_TIMEOUT_SECONDS = env.int("SMS_TIMEOUT_SECONDS", default=10)
+if PRODUCTION and SMS_BACKEND in {"dmp.sms.ConsoleSmsBackend", "dmp.sms.MemorySmsBackend"}:
+    # Patients' login codes go by SMS: printing them on a server's console locks patients out.
+    raise ImproperlyConfigured("Production needs a real SMS_BACKEND (e.g. dmp.sms.BrevoSmsBackend).")
+if SMS_BACKEND == "dmp.sms.BrevoSmsBackend" and not SMS_API_KEY:
+    raise ImproperlyConfigured("SMS_API_KEY is required by dmp.sms.BrevoSmsBackend.")
 
 # The request header that carries the client's address when a reverse proxy sets it
 # (e.g. HTTP_X_REAL_IP); empty: REMOTE_ADDR. Only set it behind a proxy that overwrites it,
@@ -223,8 +255,12 @@ CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="")
 BREAK_GLASS_DURATION_HOURS = env.int("BREAK_GLASS_DURATION_HOURS", default=4)
 
 # Security headers. The production values pass `manage.py check --deploy`.
+# Sessions end after this long idle (each request renews them): patients 30 minutes,
+# professionals, counter agents and administrators 15 (dmp.accounts.middleware).
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=30 * 60)
+CLINICAL_SESSION_IDLE_SECONDS = env.int("CLINICAL_SESSION_IDLE_SECONDS", default=15 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

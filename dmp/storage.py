@@ -10,7 +10,8 @@ from django.core.files.storage import FileSystemStorage
 from django.utils.deconstruct import deconstructible
 
 
-def _cipher() -> MultiFernet:
+def cipher() -> MultiFernet:
+    """The keyring that encrypts documents and second-factor secrets: the first key encrypts."""
     return MultiFernet([Fernet(key.encode()) for key in settings.DOCUMENT_ENCRYPTION_KEYS])
 
 
@@ -21,11 +22,11 @@ class EncryptedFileSystemStorage(FileSystemStorage):
 
     def _save(self, name, content):
         content.seek(0)
-        return super()._save(name, ContentFile(_cipher().encrypt(content.read())))
+        return super()._save(name, ContentFile(cipher().encrypt(content.read())))
 
     def _open(self, name, mode="rb"):
         with super()._open(name, "rb") as stored:
-            return ContentFile(_cipher().decrypt(stored.read()), name=name)
+            return ContentFile(cipher().decrypt(stored.read()), name=name)
 
     def url(self, name):
         raise ValueError("Document files have no public URL.")

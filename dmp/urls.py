@@ -3,10 +3,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from . import views
+from .accounts.views import admin_login
+
+# The admin has no login form of its own: see admin_login.
+admin.site.login = admin_login
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("accounts/", include("allauth.urls")),
+    path("accounts/", include("dmp.accounts.urls")),
     path("patient/", include("portal_patient.urls")),
     path("pro/", include("portal_pro.urls")),
     path("counter/", include("social_workers.urls")),

@@ -68,6 +68,8 @@ def _production_environment(**overrides: str | None) -> dict[str, str]:
         "DATABASE_URL": os.environ.get("DATABASE_URL") or "sqlite:///:memory:",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "EMAIL_URL": "smtp://localhost:25",
+        "SMS_BACKEND": "dmp.sms.BrevoSmsBackend",
+        "SMS_API_KEY": secrets.token_urlsafe(32),
     } | overrides
     return base | {k: v for k, v in values.items() if v is not None}
 
@@ -109,6 +111,8 @@ def test_production_settings_pass_check_deploy_with_nothing_silenced():
         pytest.param({"DATABASE_URL": None}, id="no-database"),
         pytest.param({"EMAIL_URL": None}, id="no-email"),
         pytest.param({"DOCUMENT_ENCRYPTION_KEYS": "not-a-fernet-key"}, id="malformed-fernet-key"),
+        pytest.param({"SMS_BACKEND": None}, id="login-codes-printed-on-the-console"),
+        pytest.param({"SMS_API_KEY": None}, id="sms-provider-without-key"),
     ],
 )
 def test_production_refuses_to_start_without_its_own_keys(overrides):

@@ -1,10 +1,94 @@
-"""The allauth account adapter: closed signup, our login stages, SMS through our gateway."""
+"""The allauth adapters: closed signup, our login stages, codes by SMS through our gateway,
+second-factor secrets encrypted at rest and not removable by those who must have one."""
 
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core.internal.cryptokit import generate_user_code
+from allauth.mfa.adapter import DefaultMFAAdapter
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
+
+from ..policy import client_ip
+from ..sms import send_sms
+from ..storage import cipher
+from . import second_factor_required
+
+# The stages of a login, in order (allauth runs each in turn before the session is opened):
+# a temporary password is replaced first, the one-time code proves the person holds their
+# phone or mailbox, the TOTP stage asks professionals for their second factor, and only then
+# is the new password written.
+LOGIN_STAGES = [
+    "dmp.accounts.stages.TemporaryPasswordStage",
+    "dmp.accounts.stages.OneTimeCodeStage",
+    "allauth.account.stages.EmailVerificationStage",
+    "allauth.mfa.stages.AuthenticateStage",
+    "dmp.accounts.stages.ApplyNewPasswordStage",
+]
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return False
+
+    def get_login_stages(self) -> list[str]:
+        return list(LOGIN_STAGES)
+
+    def is_login_by_code_required(self, login) -> bool:
+        """Patient-side accounts (holders, representatives) get a code at every login;
+        accounts with a second factor use it instead."""
+        return login.user is not None and not second_factor_required(login.user)
+
+    def get_client_ip(self, request) -> str:
+        ip = client_ip(request)
+        if not ip:
+            raise PermissionDenied("Unable to determine the client's address")
+        return ip
+
+    def get_password_change_redirect_url(self, request) -> str:
+        return reverse("home")
+
+    # One-time codes: digits only, easy to type on a phone and to read aloud.
+    def generate_login_code(self) -> str:
+        return generate_user_code(length=settings.LOGIN_CODE_LENGTH, numeric=True, dashed=False)
+
+    def generate_phone_verification_code(self, *, user, phone: str) -> str:
+        return self.generate_login_code()
+
+    # allauth reaches the phone number through these hooks; ours is User.phone.
+    def get_phone(self, user) -> tuple[str, bool] | None:
+        return (user.phone, True) if user.phone else None
+
+    def set_phone_verified(self, user, phone: str) -> None:
+        """The number was typed at the counter from the person's own phone; receiving the
+        code proves it again."""
+
+    def send_verification_code_sms(self, user, phone: str, code: str, **kwargs) -> None:
+        with translation.override(user.preferred_language or settings.LANGUAGE_CODE):
+            text = gettext("DMP: your login code is %(code)s. It expires in %(minutes)s minutes. "
+                           "Never give it to anyone.") % {
+                "code": code, "minutes": settings.ACCOUNT_LOGIN_BY_CODE_TIMEOUT // 60}
+        send_sms(to=phone, text=text)
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """Mails to an account go out in its own language, whatever the browser's."""
+        user = context.get("user")
+        language = getattr(user, "preferred_language", "") or translation.get_language()
+        with translation.override(language):
+            super().send_mail(template_prefix, email, context)
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    def encrypt(self, text: str) -> str:
+        """TOTP secrets are encrypted with the same keys as documents (and rotate with them)."""
+        return cipher().encrypt(text.encode()).decode()
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return cipher().decrypt(encrypted_text.encode()).decode()
+
+    def can_delete_authenticator(self, authenticator) -> bool:
+        """A professional, agent or administrator cannot switch their second factor off."""
+        return not second_factor_required(authenticator.user)

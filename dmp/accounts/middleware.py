@@ -1,0 +1,75 @@
+"""What a logged-in account must do before anything else is reachable, and how long its
+session may stay idle."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from . import second_factor_enrolled, second_factor_required
+
+# Reachable whatever the account still has to do: logging out and choosing the language.
+_ALWAYS = ("account_logout", "set_language")
+# While enrolling a second factor: allauth's pages for it (the setup asks for the password again).
+_ENROLMENT = (*_ALWAYS, "account_change_password", "account_reauthenticate", "mfa_reauthenticate",
+              "mfa_index", "mfa_activate_totp", "mfa_view_recovery_codes", "mfa_generate_recovery_codes",
+              "mfa_download_recovery_codes")
+
+
+class AccountGateMiddleware:
+    """A temporary password must be replaced, and professionals, counter agents and
+    administrators must enrol their second factor, before any other page or API answers.
+    (Logging in normally replaces the temporary password during the login itself; this gate
+    holds for every other way a session could carry one.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            request.session.set_expiry(idle_timeout(user))
+            response = self._gate(request, user)
+            if response is not None:
+                return response
+        return self.get_response(request)
+
+    def _gate(self, request, user):
+        if user.must_change_password:
+            target, allowed = "account_change_password", (*_ALWAYS, "account_change_password")
+            message = _("Choose your own password first.")
+        elif second_factor_required(user) and not _enrolled(request, user):
+            target, allowed = "mfa_activate_totp", _ENROLMENT
+            message = _("Set up your second factor (an authenticator app) first.")
+        else:
+            return None
+        if request.path_info in {reverse(name) for name in allowed}:
+            return None
+        if request.path_info.startswith("/api/"):
+            return JsonResponse({"detail": message}, status=403)
+        return redirect(target)
+
+
+def _enrolled(request, user) -> bool:
+    """Whether the account has its second factor, remembered in the session once seen (those
+    who must have one cannot remove it: see MFAAdapter.can_delete_authenticator)."""
+    if request.session.get(_ENROLLED_KEY) == user.pk:
+        return True
+    if second_factor_enrolled(user):
+        request.session[_ENROLLED_KEY] = user.pk
+        return True
+    return False
+
+
+_ENROLLED_KEY = "dmp_second_factor_enrolled"
+
+
+def idle_timeout(user) -> int:
+    """Seconds a session may stay idle: shorter for clinical and counter sessions, which
+    are opened on shared workstations."""
+    if second_factor_required(user):
+        return settings.CLINICAL_SESSION_IDLE_SECONDS
+    return settings.SESSION_COOKIE_AGE

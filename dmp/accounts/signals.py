@@ -1,0 +1,49 @@
+"""Account events: security log lines (ids only), wrong codes counted per account, the
+temporary-password flag cleared when the person sets their own."""
+
+from __future__ import annotations
+
+import logging
+
+from allauth.account.signals import login_code_rejected, password_changed, password_reset, password_set
+from allauth.core import ratelimit
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from ..policy import client_ip
+from .stages import code_failures_key
+
+security_log = logging.getLogger("dmp.security")
+
+
+@receiver(login_code_rejected)
+def count_wrong_code(sender, request, user, **kwargs):
+    ratelimit.consume(request, action="login_failed", key=code_failures_key(user))
+    security_log.warning("wrong one-time code user=%s", user.pk)
+
+
+@receiver(password_changed)
+@receiver(password_set)
+@receiver(password_reset)
+def own_password_chosen(sender, request, user, **kwargs):
+    if user.must_change_password:
+        user.must_change_password = False
+        user.save(update_fields=["must_change_password"])
+    security_log.info("password changed user=%s", user.pk)
+
+
+@receiver(user_logged_in)
+def log_login(sender, request, user, **kwargs):
+    security_log.info("login user=%s", user.pk)
+
+
+@receiver(user_logged_out)
+def log_logout(sender, request, user, **kwargs):
+    if user is not None:
+        security_log.info("logout user=%s", user.pk)
+
+
+@receiver(user_login_failed)
+def log_failed_login(sender, credentials, request=None, **kwargs):
+    # The typed identifier may be a NIR: it is not written in the log.
+    security_log.warning("failed password ip=%s", client_ip(request) if request is not None else "-")
