@@ -4,11 +4,14 @@ registered at all; records appear only through their identity, and the audit log
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from .models import AuditEntry, CounterAgent, MatrixEntry, Organisation, Professional, Record, User
+from .models import ApiToken, AuditEntry, CounterAgent, MatrixEntry, Organisation, Professional, Record, User
+from .policy import Actor
+from .services import api_token_revoke
 
 
 @admin.register(User)
@@ -79,3 +82,36 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 
     list_display = ("seq", "at", "actor_label", "role", "mode", "action", "allowed", "rule")
     list_filter = ("allowed", "mode", "action")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Practice-software tokens, read-only and without their hash; a leaked one can be revoked."""
+
+    list_display = ("professional", "label", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at",
+                    "state")
+    list_filter = ("revoked_at",)
+    list_select_related = ("professional__user",)
+    search_fields = ("label", "prefix", "professional__rpps", "professional__user__last_name")
+    fields = ("professional", "label", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at", "state")
+    readonly_fields = fields
+    actions = ["revoke_selected"]
+
+    @admin.display(description=_("state"))
+    def state(self, token: ApiToken) -> str:
+        return token.get_state_display()
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm("dmp.change_apitoken")
+
+    @admin.action(description=_("Revoke selected tokens"), permissions=["revoke"])
+    def revoke_selected(self, request, queryset) -> None:
+        actor = Actor.from_request(request)
+        tokens = list(queryset.filter(revoked_at__isnull=True))
+        for token in tokens:
+            api_token_revoke(actor=actor, token=token)
+        self.message_user(
+            request,
+            ngettext("%(count)d token revoked.", "%(count)d tokens revoked.", len(tokens)) % {"count": len(tokens)},
+            messages.SUCCESS,
+        )

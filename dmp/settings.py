@@ -193,8 +193,16 @@ GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Practice software presents an API token (Bearer); the browser's session works too.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "dmp.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Professionals with a second factor only, whatever authenticated the request.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "dmp.api.permissions.ProfessionalWithSecondFactor",
+    ],
 }
 
 LANGUAGE_CODE = "fr"

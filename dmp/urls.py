@@ -14,6 +14,7 @@ urlpatterns = [
     path("patient/", include("portal_patient.urls")),
     path("pro/", include("portal_pro.urls")),
     path("counter/", include("social_workers.urls")),
+    path("api/", include("dmp.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

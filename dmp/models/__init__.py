@@ -2,6 +2,7 @@
 
 from .access import Block, CareAuthorisation, DepositRight, MatrixEntry, TreatingDoctor
 from .audit import AuditChainHead, AuditEntry, AuditMode
+from .credentials import ApiToken
 from .documents import SPACE_OF_TYPE, Document, DocumentType, Space
 from .people import CounterAgent, Organisation, Profession, Professional, User
 from .personal import EmergencyContact, PersonalProfile, SelfDeclaredItem, Vaccination
@@ -10,7 +11,7 @@ from .reimbursement import ReimbursementLine
 from .synthesis import Synthesis, SynthesisProblem
 
 __all__ = [
-    "SPACE_OF_TYPE", "AuditChainHead", "AuditEntry", "AuditMode", "Block", "CareAuthorisation", "Consent",
+    "SPACE_OF_TYPE", "ApiToken", "AuditChainHead", "AuditEntry", "AuditMode", "Block", "CareAuthorisation", "Consent",
     "CounterAgent", "DepositRight", "Document", "DocumentType", "EmergencyContact", "LegalRepresentative",
     "MatrixEntry", "Organisation", "PersonalProfile", "Profession", "Professional", "Record",
     "ReimbursementLine", "SelfDeclaredItem", "Space", "Synthesis", "SynthesisProblem", "TreatingDoctor",

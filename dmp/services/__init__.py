@@ -35,12 +35,20 @@ from .access import (  # noqa: E402
     professional_block,
     treating_doctor_designate,
 )
+from .credentials import (  # noqa: E402
+    api_token_authenticate,
+    api_token_create,
+    api_token_creation_allowed,
+    api_token_revoke,
+)
 from .documents import document_add, document_deposit, document_import  # noqa: E402
 from .records import record_close, record_create  # noqa: E402
 from .synthesis import synthesis_write  # noqa: E402
 
 __all__ = [
-    "AccessRefused", "InvalidInput", "ServiceError", "break_glass_open", "care_authorisation_declare",
+    "AccessRefused", "InvalidInput", "ServiceError", "api_token_authenticate",
+    "api_token_create", "api_token_creation_allowed", "api_token_revoke", "break_glass_open",
+    "care_authorisation_declare",
     "care_authorisation_grant", "document_add", "document_deposit", "document_import",
     "professional_block", "record_close",
     "record_create", "require", "synthesis_write", "treating_doctor_designate",
