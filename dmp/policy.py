@@ -63,6 +63,7 @@ class Action:
     CREATE_RECORD = "create_record"
     DEPOSIT_DOCUMENT = "deposit_document"
     VIEW_ADMIN_STATUS = "view_admin_status"
+    RESET_CREDENTIALS = "reset_credentials"
 
     READS = frozenset(
         {VIEW_RECORD, VIEW_DOCUMENT, VIEW_SYNTHESIS, VIEW_PERSONAL_DATA, VIEW_REIMBURSEMENTS,
@@ -358,7 +359,7 @@ def decide(
     if isinstance(obj, Document):
         return _decide_document(actor, action, obj, at)
     record = obj.record if isinstance(obj, Synthesis) else obj
-    if action in (Action.DEPOSIT_DOCUMENT, Action.VIEW_ADMIN_STATUS):
+    if action in (Action.DEPOSIT_DOCUMENT, Action.VIEW_ADMIN_STATUS, Action.RESET_CREDENTIALS):
         return _decide_counter(actor, action, record, at or timezone.now())
     if action in (Action.BREAK_GLASS, Action.DECLARE_CARE):
         return _decide_opening(actor, action, record, at or timezone.now())
@@ -457,6 +458,13 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
         return _deny("not_onboarded_here", _("You did not create this record."), AuditMode.COUNTER)
     if not record.is_open:
         return _deny("record_closed", _("This record is closed: it is kept for legal retention only."))
+    if action == Action.RESET_CREDENTIALS:
+        # Any counter, not only the one that onboarded the person: people go to the counter
+        # nearest to them. The agent checks an identity document first (the service asks for
+        # the identity it shows); nothing medical is read.
+        return _allow("counter_credentials_reset",
+                      _("Counter agents hand over new credentials after checking the person's identity."),
+                      AuditMode.COUNTER)
     if DepositRight.objects.active(at).filter(record=record, agent=agent).exists():
         return _allow("deposit_right", _("Deposit into a record you onboarded."), AuditMode.COUNTER)
     if DepositRight.objects.filter(record=record, agent=agent).exists():

@@ -158,6 +158,17 @@ GRID = [
     ("other_agent", A.DEPOSIT_DOCUMENT, "record", None, None, DENY, "no_deposit_right"),
     ("other_agent", A.VIEW_ADMIN_STATUS, "record", None, None, DENY, "not_onboarded_here"),
     ("dr_grant", A.CREATE_RECORD, None, None, None, ALLOW, "professional_creates"),
+    # Counter account recovery: any counter, open records only, nobody else.
+    ("agent", A.RESET_CREDENTIALS, "record", None, None, ALLOW, "counter_credentials_reset"),
+    ("other_agent", A.RESET_CREDENTIALS, "record", None, None, ALLOW, "counter_credentials_reset"),
+    ("other_agent", A.RESET_CREDENTIALS, "record", None, "deposit_withdrawn", ALLOW, "counter_credentials_reset"),
+    ("agent", A.RESET_CREDENTIALS, "record", None, "closed", DENY, "record_closed"),
+    ("alice", A.RESET_CREDENTIALS, "record", None, None, DENY, "counter_agent_only"),
+    ("mother", A.RESET_CREDENTIALS, "leo_record", None, None, DENY, "counter_agent_only"),
+    ("dr_house", A.RESET_CREDENTIALS, "record", None, None, DENY, "counter_agent_only"),
+    ("admin", A.RESET_CREDENTIALS, "record", None, None, DENY, "counter_agent_only"),
+    ("nobody", A.RESET_CREDENTIALS, "record", None, None, DENY, "counter_agent_only"),
+    (None, A.RESET_CREDENTIALS, "record", None, None, DENY, "counter_agent_only"),
     # Administrator: no medical content anywhere.
     ("admin", A.VIEW_RECORD, "record", None, None, DENY, "administrator_no_medical_access"),
     ("admin", A.VIEW_DOCUMENT, "consultation", None, None, DENY, "administrator_no_medical_access"),

@@ -35,6 +35,7 @@ from .access import (  # noqa: E402
     professional_block,
     treating_doctor_designate,
 )
+from .accounts import account_credentials_reset  # noqa: E402
 from .credentials import (  # noqa: E402
     api_token_authenticate,
     api_token_create,
@@ -46,7 +47,7 @@ from .records import record_close, record_create  # noqa: E402
 from .synthesis import synthesis_write  # noqa: E402
 
 __all__ = [
-    "AccessRefused", "InvalidInput", "ServiceError", "api_token_authenticate",
+    "AccessRefused", "InvalidInput", "ServiceError", "account_credentials_reset", "api_token_authenticate",
     "api_token_create", "api_token_creation_allowed", "api_token_revoke", "break_glass_open",
     "care_authorisation_declare",
     "care_authorisation_grant", "document_add", "document_deposit", "document_import",
