@@ -34,26 +34,27 @@ logger = logging.getLogger(__name__)
 EVENTS = frozenset({"credentials_reset"})
 
 
-def notify(user: User, event: str, **context) -> None:
+def notify(user: User, event: str, *, also_email: str = "", also_phone: str = "", **context) -> None:
     """Tell the account's owner that `event` happened, after the transaction commits.
 
     `context` holds plain values for the templates (names of organisations, dates), never
-    medical content and never a secret such as a password."""
+    medical content and never a secret such as a password. `also_email` / `also_phone` are
+    former contact details that must hear of the event too (they were just replaced)."""
     if event not in EVENTS:
         raise ValueError(f"Unknown notification event: {event!r}")
-    if not (user.email or user.phone):
+    if not (user.email or user.phone or also_email or also_phone):
         return  # a record without e-mail or phone exists and is used; nobody to tell
     # robust: the change has committed; a failing channel must not turn it into an error page.
-    transaction.on_commit(partial(_deliver, user.pk, event, context), robust=True)
+    transaction.on_commit(partial(_deliver, user.pk, event, context, also_email, also_phone), robust=True)
 
 
-def _deliver(user_id: int, event: str, context: dict) -> None:
+def _deliver(user_id: int, event: str, context: dict, also_email: str = "", also_phone: str = "") -> None:
     user = User.objects.get(pk=user_id)
     with translation.override(user.preferred_language or settings.LANGUAGE_CODE):
-        if user.email:
-            _send(user_id, event, "email", partial(_send_email, user.email, event, context))
-        if user.phone:
-            _send(user_id, event, "sms", partial(_send_sms, user.phone, event, context))
+        for email in dict.fromkeys(filter(None, (user.email, also_email))):
+            _send(user_id, event, "email", partial(_send_email, email, event, context))
+        for phone in dict.fromkeys(filter(None, (user.phone, also_phone))):
+            _send(user_id, event, "sms", partial(_send_sms, phone, event, context))
 
 
 def _send(user_id: int, event: str, channel: str, send) -> None:

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from dmp.accounts.stages import masked_code_destination
 from dmp.http import actor_for_portal
 from dmp.selectors.counter import records_onboarded_by
 from dmp.services import AccessRefused, InvalidInput, account_credentials_reset
@@ -40,6 +41,7 @@ def credentials_reset(request):
         else:
             response = render(request, "social_workers/credentials_sheet.html", {
                 "credentials": credentials, "language": record.preferred_language,
+                "code_destination": masked_code_destination(record.holder),
                 "organisation": actor.counter_agent.organisation.name, "when": timezone.now(),
             })
             response["Cache-Control"] = "no-store"  # the password is shown once and kept nowhere

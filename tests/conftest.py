@@ -29,6 +29,23 @@ def _document_storage(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _migration_data(request):
+    """Transactional tests (live server, on_commit) empty every table after they run, rows
+    written by data migrations included: put back the default matrix and the audit chain head,
+    as migration 0002 writes them."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "live_server" in request.fixturenames or (marker and marker.kwargs.get("transaction"))
+    if not transactional:
+        return
+    import importlib
+
+    from django.apps import apps
+
+    request.getfixturevalue("transactional_db")
+    importlib.import_module("dmp.migrations.0002_default_matrix_and_audit_head").forwards(apps, None)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache_and_sms(settings):
     """Each test starts with an empty cache (rate limits, used one-time codes live there) and
     an empty test SMS outbox."""

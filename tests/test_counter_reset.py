@@ -98,7 +98,7 @@ def test_the_reset_is_in_the_records_access_history(world, alice_nir):
     entry = AuditEntry.objects.get(record_id_ref=world.record.pk, action="reset_credentials")
     assert (entry.allowed, entry.mode, entry.rule, entry.actor_id, entry.role, entry.ip) == (
         True, "counter", "counter_credentials_reset", world.agent.user.pk, "counter_agent", "192.0.2.44")
-    assert entry.object_id == "identity_document:residence_permit"
+    assert entry.object_id == "residence_permit"
     assert entry in access_history_for(Actor(world.alice), world.record)
 
 
@@ -265,3 +265,46 @@ def test_the_service_refuses_anyone_but_a_counter_agent_and_logs_it(world, alice
     assert (entry.allowed, entry.rule, entry.record_id_ref) == (False, "counter_agent_only", world.record.pk)
     assert world.alice.check_password(PASSWORD)
 
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_phone_is_replaced_and_both_numbers_are_told(world, alice_nir, sms_outbox):
+    response = _agent_client(world).post(URL, _form(new_phone="07 98 76 54 32"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "••••5432" in page and "+33798765432" not in page  # the sheet says where the code goes, masked
+    alice = User.objects.get(pk=world.alice.pk)
+    assert alice.phone == "+33798765432"
+    assert Record.objects.get(pk=world.record.pk).phone == "+33798765432"
+    assert sorted(to for to, _ in sms_outbox) == ["+33612345678", "+33798765432"]
+    entry = AuditEntry.objects.get(action="reset_credentials", allowed=True)
+    assert entry.object_id == "residence_permit+phone"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_next_login_code_goes_to_the_new_phone(world, alice_nir, sms_outbox, client):
+    sheet = _agent_client(world).post(URL, _form(new_phone="+44 7700 900123"))
+    password = sheet.context["credentials"].temporary_password
+    sms_outbox.clear()
+    client.post(reverse("account_login"), {"login": "alice_martin", "password": password})
+    client.post("/accounts/login/new-password/", {"new_password1": "a phrase of my own",
+                                                  "new_password2": "a phrase of my own"})
+    assert [to for to, _ in sms_outbox] == ["+447700900123"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field, value", [("new_phone", "12"), ("new_phone", "06 12"), ("new_email", "not-an-email")])
+def test_a_malformed_new_contact_is_refused_and_nothing_changes(world, alice_nir, sms_outbox, mailoutbox, field,
+                                                                value):
+    response = _agent_client(world).post(URL, _form(**{field: value}))
+    assert response.status_code == 200 and "credentials" not in response.context
+    assert response.context["form"].errors
+    _nothing_changed(world, sms_outbox, mailoutbox)
+    assert User.objects.get(pk=world.alice.pk).phone == "+33612345678"
+
+
+@pytest.mark.django_db
+def test_the_sheet_says_when_the_person_cannot_log_in_alone(world, alice_nir):
+    User.objects.filter(pk=world.alice.pk).update(phone="", email="")
+    page = _agent_client(world).post(URL, _form()).content.decode()
+    assert "cannot log in alone" in page

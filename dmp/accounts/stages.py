@@ -29,6 +29,19 @@ def code_destination(user) -> tuple[str, str] | None:
     return None
 
 
+def masked_code_destination(user) -> str:
+    """Where the code goes, recognisable by its owner and by nobody else: "••••5678" or
+    "m•••@example.org"; empty when there is nowhere to send it."""
+    destination = code_destination(user)
+    if destination is None:
+        return ""
+    kind, value = destination
+    if kind == "phone":
+        return "••••" + value[-4:]
+    local, _at, domain = value.partition("@")
+    return f"{local[:1]}•••@{domain}"
+
+
 def code_failures_key(user) -> str:
     """Rate-limit key counting one account's wrong codes, whichever code and address."""
     return f"dmp-login-code-user-{user.pk}"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -39,6 +42,8 @@ def account_credentials_reset(
     family_name: str,
     birth_date: date,
     identity_document: str,
+    new_phone: str = "",
+    new_email: str = "",
     request=None,
 ) -> tuple[Record, Credentials]:
     """A counter agent hands a person new credentials after checking an identity document:
@@ -50,10 +55,17 @@ def account_credentials_reset(
     history and the person is notified. `request`, when given, is used to lift the login
     lock-out on the account so the person can log in at once.
 
+    `new_phone` / `new_email`, when given, replace the account's contact details: the login
+    code goes there from now on (a lost or changed phone is the usual reason to come). The
+    notification then also reaches the former ones, so that a person whose identity was
+    borrowed hears of it.
+
     The policy is asked once the record is found (`decide()` answers about a record); the
     counter portal's gate keeps everyone but counter agents away from the form before that."""
     if identity_document not in IdentityDocument.values:
         raise InvalidInput(_("Choose the kind of identity document you checked."))
+    new_phone = normalise_phone(new_phone) if new_phone else ""
+    new_email = _valid_email(new_email) if new_email else ""
     record = _matching_record(identifier, family_name, birth_date)
     if record is None:
         # One message whatever did not match: the agent must not learn that an identifier exists.
@@ -67,7 +79,8 @@ def account_credentials_reset(
             "date of birth against the person's papers."
         ))
     decision = decide(actor, Action.RESET_CREDENTIALS, record)
-    audit_note = f"identity_document:{identity_document}"
+    # The audit entry keeps which document was checked, and which contact details were replaced.
+    audit_note = identity_document
     if not decision.allowed:
         log_decision(actor, Action.RESET_CREDENTIALS, decision, record, record=record, object_id=audit_note)
         raise AccessRefused(decision)
@@ -78,19 +91,61 @@ def account_credentials_reset(
     # notification itself leaves only once this has committed.
     with transaction.atomic():
         holder = User.objects.select_for_update().get(pk=record.holder_id)
+        former_email, former_phone = holder.email, holder.phone
         holder.set_password(password)
         holder.must_change_password = True
-        holder.save(update_fields=["password", "must_change_password"])
+        changed = _new_contact(holder, record, new_phone, new_email)
+        holder.save(update_fields=["password", "must_change_password", "phone", "email"])
+        record.holder = holder
+        audit_note += "".join(f"+{kind}" for kind in changed)
         log_decision(actor, Action.RESET_CREDENTIALS, decision, record, record=record, object_id=audit_note)
-        notify(holder, "credentials_reset", organisation=organisation.name, when=now)
+        notify(holder, "credentials_reset", organisation=organisation.name, when=now,
+               also_email=former_email if "email" in changed else "",
+               also_phone=former_phone if "phone" in changed else "")
     # Ids only: never the password, the name or the identifier.
     security_log.info(
-        "counter credentials reset: agent_user=%s record=%s organisation=%s",
-        actor.user.pk, record.pk, organisation.pk,
+        "counter credentials reset: agent_user=%s record=%s organisation=%s contact_changed=%s",
+        actor.user.pk, record.pk, organisation.pk, ",".join(changed) or "-",
     )
     if request is not None:
         _clear_failed_logins(request, holder)
     return record, Credentials(username=holder.username, temporary_password=password)
+
+
+def _new_contact(holder: User, record: Record, phone: str, email: str) -> list[str]:
+    """Write the new contact details on the account and the record; which ones changed."""
+    changed = []
+    if phone and phone != holder.phone:
+        holder.phone = record.phone = phone
+        changed.append("phone")
+    if email and email != holder.email:
+        holder.email = record.email = email
+        changed.append("email")
+    if changed:
+        record.save(update_fields=["phone", "email"])
+    return changed
+
+
+def normalise_phone(value: str) -> str:
+    """A mobile number in international form (+33612345678): spaces, dots and dashes dropped,
+    a French national number (06…, 07…) given its +33. Anything else is refused clearly."""
+    digits = re.sub(r"[\s.\-()]", "", value or "")
+    if re.fullmatch(r"0[67]\d{8}", digits):
+        digits = "+33" + digits[1:]
+    elif digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if not re.fullmatch(r"\+[1-9]\d{7,14}", digits):
+        raise InvalidInput(_("This mobile number is not valid: type it with its country code, e.g. +33 6 12 34 56 78."))
+    return digits
+
+
+def _valid_email(value: str) -> str:
+    value = value.strip()
+    try:
+        validate_email(value)
+    except ValidationError as exc:
+        raise InvalidInput(_("This e-mail address is not valid.")) from exc
+    return value
 
 
 def _matching_record(identifier: str, family_name: str, birth_date: date) -> Record | None:
