@@ -77,6 +77,15 @@ def _english_messages():
 
 
 @pytest.fixture
+def client():
+    """A browser asking for English, the source language the assertions are written in (a
+    request without Accept-Language gets French, the default: see test_i18n)."""
+    from django.test import Client
+
+    return Client(headers={"Accept-Language": "en"})
+
+
+@pytest.fixture
 def world(db):
     from tests.personas import build_world
 

@@ -40,7 +40,7 @@ def _form(**extra) -> dict:
 
 
 def _agent_client(world) -> Client:
-    client = Client()
+    client = Client(headers={"Accept-Language": "en"})
     client.force_login(world.agent.user)
     return client
 
@@ -307,4 +307,4 @@ def test_a_malformed_new_contact_is_refused_and_nothing_changes(world, alice_nir
 def test_the_sheet_says_when_the_person_cannot_log_in_alone(world, alice_nir):
     User.objects.filter(pk=world.alice.pk).update(phone="", email="")
     page = _agent_client(world).post(URL, _form()).content.decode()
-    assert "cannot log in alone" in page
+    assert "vous ne pouvez pas vous connecter seul" in page  # the sheet is in Alice's language

@@ -420,8 +420,8 @@ def test_changing_the_password_ends_every_other_session(client, django_user_mode
 def test_passwords_are_hashed_with_argon2_outside_tests(settings):
     from tests.test_deployment import _manage, _production_environment
 
-    result = _manage("shell", "--no-imports", "-c", "from django.conf import settings; print(settings.PASSWORD_HASHERS[0])",
-                     environment=_production_environment())
+    code = "from django.conf import settings; print(settings.PASSWORD_HASHERS[0])"
+    result = _manage("shell", "--no-imports", "-c", code, environment=_production_environment())
     assert result.stdout.strip() == "django.contrib.auth.hashers.Argon2PasswordHasher", result.stderr
 
 
