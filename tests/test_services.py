@@ -51,6 +51,24 @@ def test_counter_agent_creates_a_record_without_nir_email_or_phone(world):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("typed, stored", [
+    ("06 39 98 00 11", "+33639980011"), ("07.98.76.54.32", "+33798765432"), ("+44 7700 900123", "+447700900123"),
+    ("0044 7700 900123", "+447700900123"),
+])
+def test_the_mobile_number_is_stored_in_international_form_for_the_login_code(world, typed, stored):
+    record, _ = _create(Actor(world.agent.user), phone=typed)
+    assert record.phone == record.holder.phone == stored
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("typed", ["12", "06 39 98", "01 23 45 67 89", "+0 123 456 789", "phone"])
+def test_a_malformed_mobile_number_is_refused_and_nothing_is_created(world, typed):
+    with pytest.raises(InvalidInput, match="country code"):
+        _create(Actor(world.agent.user), phone=typed)
+    assert not Record.objects.filter(family_name="Haddad").exists()
+
+
+@pytest.mark.django_db
 def test_record_creation_appears_in_the_records_history(world):
     record, _ = _create(Actor(world.agent.user, ip="192.0.2.10"))
     entry = AuditEntry.objects.get(record_id_ref=record.pk)

@@ -76,6 +76,23 @@ def rpps_with_key(first_ten: str) -> str:
     raise ValueError(first_ten)
 
 
+def normalise_phone(value: str) -> str:
+    """A mobile number in international form (+33612345678), as SMS providers want it: spaces,
+    dots and dashes dropped, a French national number (06…, 07…) given its +33, 00 read as +.
+    Anything else is refused with a message that says how to type it."""
+    digits = re.sub(r"[\s.\-()]", "", value or "")
+    if re.fullmatch(r"0[67]\d{8}", digits):
+        digits = "+33" + digits[1:]
+    elif digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if not re.fullmatch(r"\+[1-9]\d{7,14}", digits):
+        raise ValidationError(
+            _("This mobile number is not valid: type it with its country code, e.g. +33 6 12 34 56 78."),
+            code="phone_format",
+        )
+    return digits
+
+
 class Profession(models.TextChoices):
     GP = "gp", _("General practitioner")
     SPECIALIST = "specialist", _("Specialist physician")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from datetime import date
 
 from django.core.exceptions import ValidationError
@@ -15,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ..models import Record, User
+from ..models.people import normalise_phone
 from ..models.record import normalise_nir
 from ..notifications import notify
 from ..policy import Action, Actor, decide, log_decision
@@ -64,7 +64,7 @@ def account_credentials_reset(
     counter portal's gate keeps everyone but counter agents away from the form before that."""
     if identity_document not in IdentityDocument.values:
         raise InvalidInput(_("Choose the kind of identity document you checked."))
-    new_phone = normalise_phone(new_phone) if new_phone else ""
+    new_phone = _valid_phone(new_phone) if new_phone else ""
     new_email = _valid_email(new_email) if new_email else ""
     record = _matching_record(identifier, family_name, birth_date)
     if record is None:
@@ -126,17 +126,11 @@ def _new_contact(holder: User, record: Record, phone: str, email: str) -> list[s
     return changed
 
 
-def normalise_phone(value: str) -> str:
-    """A mobile number in international form (+33612345678): spaces, dots and dashes dropped,
-    a French national number (06…, 07…) given its +33. Anything else is refused clearly."""
-    digits = re.sub(r"[\s.\-()]", "", value or "")
-    if re.fullmatch(r"0[67]\d{8}", digits):
-        digits = "+33" + digits[1:]
-    elif digits.startswith("00"):
-        digits = "+" + digits[2:]
-    if not re.fullmatch(r"\+[1-9]\d{7,14}", digits):
-        raise InvalidInput(_("This mobile number is not valid: type it with its country code, e.g. +33 6 12 34 56 78."))
-    return digits
+def _valid_phone(value: str) -> str:
+    try:
+        return normalise_phone(value)
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages)) from exc
 
 
 def _valid_email(value: str) -> str:

@@ -6,11 +6,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..models import Consent, DepositRight, PersonalProfile, Record, User
+from ..models.people import normalise_phone
 from ..models.record import normalise_nir, validate_nir
 from ..policy import Action, Actor, authorise, decide, log_decision
 from . import AccessRefused, InvalidInput, require
@@ -64,6 +66,11 @@ def record_create(
             raise InvalidInput(" ".join(getattr(exc, "messages", [str(exc)]))) from exc
         if Record.objects.filter(nir=nir).exists():
             raise InvalidInput(_("A record already exists for this social-security number."))
+    if phone:
+        try:
+            phone = normalise_phone(phone)  # the login code goes there: SMS providers want +33…
+        except ValidationError as exc:
+            raise InvalidInput(" ".join(exc.messages)) from exc
     if channel is None:
         channel = Consent.Channel.COUNTER if actor.counter_agent else Consent.Channel.PROFESSIONAL
     now = timezone.now()
