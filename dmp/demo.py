@@ -21,12 +21,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Protocol
 
+from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.auth.hashers import make_password
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from .accounts import second_factor_required
 from .models import (
     AuditEntry,
     Consent,
@@ -64,6 +66,9 @@ from .services import (
 from .services.synthesis import Problem
 
 DEMO_PASSWORD = "demo-dmp-2026"  # noqa: S105 - public on purpose: the one password of every demo account
+# The authenticator-app secret of every demo professional, agent and administrator (base32),
+# public on purpose too; `manage.py demo_code` prints its current code.
+DEMO_TOTP_SECRET = "DMPDEMODMPDEMODMPDEMODMPDEMO2345"  # noqa: S105
 INSURER = "Assurance Maladie"
 
 # Demo usernames, readable so the logins table explains itself.
@@ -235,7 +240,7 @@ PATIENTS: tuple[_PatientSpec, ...] = (
                  birth_date=date(2010, 9, 3), sex=Record.Sex.FEMALE, nir13="2100959512045",
                  email="lea.fontaine@example.org", given_by=Consent.GivenBy.REPRESENTATIVE),
     _PatientSpec(ASYLUM, "patient, asylum seeker",
-                 "no NIR (provisional identifier), no phone, no e-mail; speaks Dari and Russian, reads Persian",
+                 "no NIR, phone or e-mail: cannot log in alone (the page says where to get help); reads Persian",
                  "198.51.100.43", created_by=CADA_WORKER, family_name="Karimi", given_names="Ahmad",
                  birth_date=date(1993, 3, 21), sex=Record.Sex.MALE, languages=("prs", "ru"),
                  preferred_language="fa"),
@@ -397,6 +402,14 @@ def format_logins_table(logins: Sequence[DemoLogin] = DEMO_LOGINS) -> str:
         lines.append(f"  {username:<{widths[0]}}  {role:<{widths[1]}}  {hint}")
         if i == 0:
             lines.append(f"  {'-' * widths[0]}  {'-' * widths[1]}  {'-' * len(header[2])}")
+    lines += [
+        "",
+        "Patients then type the one-time code sent by SMS or e-mail: with the console backends",
+        "(`make run`) it is printed in the server's output.",
+        "Professionals, counter agents and the administrator then type their authenticator code:",
+        f"add the secret {DEMO_TOTP_SECRET} to any authenticator app, or run",
+        "`python manage.py demo_code <username>`.",
+    ]
     return "\n".join(lines)
 
 
@@ -531,6 +544,8 @@ class _Seeder:
                 CounterAgent.objects.create(user=user, organisation=organisation)
                 self.agents.add(spec.username)
                 self.signatures[spec.username] = (organisation.name, f"{spec.first_name} {spec.last_name}")
+            if second_factor_required(user):
+                TOTP.activate(user, DEMO_TOTP_SECRET)
         _say(self.stdout, f"Created {len(ORGANISATIONS)} organisations and {len(PEOPLE)} accounts.")
 
     def _patients(self) -> None:

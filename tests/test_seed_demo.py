@@ -10,10 +10,15 @@ from datetime import date
 from io import StringIO
 
 import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from dmp import demo
+from dmp.accounts import second_factor_enrolled, second_factor_required
+from dmp.accounts.stages import code_destination
 from dmp.audit import verify_chain
 from dmp.models import (
     AuditEntry,
@@ -94,6 +99,21 @@ def check_cast(seeded: demo.DemoSummary) -> None:
         user = User.objects.get(username=login.username)
         assert user.check_password(demo.DEMO_PASSWORD), login.username
         assert not user.must_change_password
+        # Everyone can finish logging in: a second factor for the staff, a code for patients
+        # (but the asylum seeker, who shows the page that says where to get help).
+        if second_factor_required(user):
+            assert second_factor_enrolled(user), login.username
+        else:
+            assert (code_destination(user) is None) == (login.username == demo.ASYLUM), login.username
+    check_demo_code_command()
+
+
+def check_demo_code_command() -> None:
+    out = StringIO()
+    call_command("demo_code", demo.GP_TREATING, stdout=out)
+    code = out.getvalue().split()[1]
+    totp = TOTP(Authenticator.objects.get(user__username=demo.GP_TREATING, type=Authenticator.Type.TOTP))
+    assert totp.validate_code(code)
 
 
 def check_chronic_patient() -> None:
@@ -166,3 +186,13 @@ def check_second_run_creates_nothing() -> None:
     assert "already present" in out.getvalue()
     assert all(login.username in out.getvalue() for login in demo.DEMO_LOGINS)
     assert verify_chain() is None
+
+
+@pytest.mark.django_db
+def test_demo_code_prints_nothing_for_a_real_secret_and_never_runs_in_production(world, settings):
+    # The personas' secret is not the demo one: their codes are never printed.
+    with pytest.raises(CommandError, match="No demo account"):
+        call_command("demo_code", world.dr_house.user.username, stdout=StringIO())
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="production"):
+        call_command("demo_code", stdout=StringIO())
