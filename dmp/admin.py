@@ -4,6 +4,7 @@ registered at all; records appear only through their identity, and the audit log
 
 from __future__ import annotations
 
+from allauth.mfa.models import Authenticator
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
@@ -115,3 +116,26 @@ class ApiTokenAdmin(ReadOnlyAdmin):
             ngettext("%(count)d token revoked.", "%(count)d tokens revoked.", len(tokens)) % {"count": len(tokens)},
             messages.SUCCESS,
         )
+
+
+admin.site.unregister(Authenticator)
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(admin.ModelAdmin):
+    """Second factors, without their secrets. Deleting one is how the operator helps someone who
+    lost both their phone and their recovery codes, after checking who they are: they enrol a
+    new one at their next login. Nobody adds or edits one here (that would be choosing someone
+    else's second factor)."""
+
+    list_display = ("user", "type", "created_at", "last_used_at")
+    list_filter = ("type",)
+    search_fields = ("user__username", "user__last_name")
+    fields = ("user", "type", "created_at", "last_used_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -59,3 +59,20 @@ def test_the_matrix_is_complete_restrictive_and_editable_in_admin(client, world)
 def test_non_staff_cannot_enter_admin(client, world):
     client.force_login(world.dr_house.user)
     assert client.get(reverse("admin:index")).status_code == 302
+
+
+@pytest.mark.django_db
+def test_admin_shows_second_factors_without_secrets_and_can_only_delete_them(client, world):
+    from allauth.mfa.models import Authenticator
+
+    from tests.personas import TOTP_SECRET
+
+    client.force_login(world.admin)
+    authenticator = Authenticator.objects.get(user=world.dr_house.user, type=Authenticator.Type.TOTP)
+    page = client.get(reverse("admin:mfa_authenticator_change", args=[authenticator.pk])).content.decode()
+    assert TOTP_SECRET not in page and authenticator.data["secret"] not in page
+    assert client.get(reverse("admin:mfa_authenticator_add")).status_code == 403
+    response = client.post(reverse("admin:mfa_authenticator_change", args=[authenticator.pk]), {"type": "totp"})
+    assert response.status_code == 403
+    client.post(reverse("admin:mfa_authenticator_delete", args=[authenticator.pk]), {"post": "yes"})
+    assert not Authenticator.objects.filter(pk=authenticator.pk).exists()

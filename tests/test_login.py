@@ -310,6 +310,16 @@ def test_a_professional_enrols_an_authenticator_and_gets_recovery_codes(client, 
     assert client.get(reverse("portal_pro:home")).status_code == 200
 
 
+def test_a_new_professional_logs_in_and_lands_on_the_enrolment_page(client, world):
+    pro = make_professional("nina_new", second_factor=False)
+    response = password_step(client, pro.user.username, follow=True)
+    assert logged_in(client)
+    # Straight to the set-up page: the login itself counts as the recent authentication
+    # allauth asks for before a second factor is added.
+    assert response.redirect_chain[-1][0] == reverse("mfa_activate_totp")
+    assert response.status_code == 200 and "form" in response.context
+
+
 def test_a_professional_cannot_switch_the_second_factor_off(client, world):
     client.force_login(world.dr_house.user)
     client.post(reverse("account_reauthenticate"), {"password": PASSWORD})

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 
+from allauth.account.internal.flows.login import record_authentication
 from allauth.account.signals import login_code_rejected, password_changed, password_reset, password_set
 from allauth.core import ratelimit
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
 from ..policy import client_ip
+from . import second_factor_enrolled, second_factor_required
 from .stages import code_failures_key
 
 security_log = logging.getLogger("dmp.security")
@@ -35,6 +37,10 @@ def own_password_chosen(sender, request, user, **kwargs):
 @receiver(user_logged_in)
 def log_login(sender, request, user, **kwargs):
     security_log.info("login user=%s", user.pk)
+    if request is not None and second_factor_required(user) and not second_factor_enrolled(user):
+        # The password was typed a moment ago: that is the recent authentication allauth asks
+        # for before a second factor is set up, so a first login goes straight to enrolment.
+        record_authentication(request, user, method="password", reauthenticated=True)
 
 
 @receiver(user_logged_out)
