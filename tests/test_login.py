@@ -464,3 +464,12 @@ def test_the_login_page_says_where_to_get_help(client, db):
     page = client.get(LOGIN).content.decode()
     assert "CPAM" in page
     assert "password/reset" not in page
+
+
+def test_the_header_offers_the_password_to_all_and_the_second_factor_to_staff(client, world):
+    client.force_login(world.alice)
+    page = client.get(reverse("portal_patient:record", args=[world.record.pk])).content.decode()
+    assert reverse("account_change_password") in page and reverse("mfa_index") not in page
+    client.force_login(world.dr_house.user)
+    page = client.get(reverse("portal_pro:home")).content.decode()
+    assert reverse("account_change_password") in page and reverse("mfa_index") in page
