@@ -473,3 +473,20 @@ def test_the_header_offers_the_password_to_all_and_the_second_factor_to_staff(cl
     client.force_login(world.dr_house.user)
     page = client.get(reverse("portal_pro:home")).content.decode()
     assert reverse("account_change_password") in page and reverse("mfa_index") in page
+
+
+class _BrokenGateway:
+    def send(self, *, to, text):
+        from dmp.sms import SmsError
+
+        raise SmsError("provider down")
+
+
+def test_when_the_sms_cannot_be_sent_the_page_says_so_and_nothing_is_pending(client, world, settings):
+    settings.SMS_BACKEND = "tests.test_login._BrokenGateway"
+    response = password_step(client, "alice_martin", follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == LOGIN
+    assert "could not be sent" in response.content.decode()
+    assert not logged_in(client)
+    assert client.get(CONFIRM_CODE)["Location"] == LOGIN

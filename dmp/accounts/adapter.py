@@ -7,13 +7,14 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.internal.cryptokit import generate_user_code
 from allauth.mfa.adapter import DefaultMFAAdapter
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext
 
 from ..policy import client_ip
-from ..sms import send_sms
+from ..sms import SmsError, send_sms
 from ..storage import cipher
 from . import second_factor_required
 
@@ -71,7 +72,12 @@ class AccountAdapter(DefaultAccountAdapter):
             text = gettext("DMP: your login code is %(code)s. It expires in %(minutes)s minutes. "
                            "Never give it to anyone.") % {
                 "code": code, "minutes": settings.ACCOUNT_LOGIN_BY_CODE_TIMEOUT // 60}
-        send_sms(to=phone, text=text)
+        try:
+            send_sms(to=phone, text=text)
+        except SmsError:
+            # Said on the page rather than a server error; the stage sees it and stops the login.
+            self.request._dmp_code_not_sent = True
+            messages.error(self.request, gettext("The code could not be sent by SMS. Try again in a few minutes."))
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         """Mails to an account go out in its own language, whatever the browser's."""

@@ -92,6 +92,8 @@ class OneTimeCodeStage(LoginByCodeStage):
             request=self.request, user=user, stage=self,
             email=destination if kind == "email" else None, phone=destination if kind == "phone" else None,
         )
+        if getattr(self.request, "_dmp_code_not_sent", False):
+            return headed_redirect_response("account_login"), False
         self.state["login_by_code_required"] = True
         return headed_redirect_response("account_confirm_login_code"), True
 
