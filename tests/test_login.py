@@ -125,6 +125,18 @@ def test_a_code_just_inside_its_lifetime_is_accepted(client, world, sms_outbox, 
     assert logged_in(client)
 
 
+def test_codes_are_compared_in_constant_time(client, world, sms_outbox, monkeypatch):
+    import secrets
+
+    compared = []
+    real = secrets.compare_digest
+    monkeypatch.setattr(secrets, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
+    password_step(client, "alice_martin")
+    client.post(CONFIRM_CODE, {"code": last_code(sms_outbox)})
+    assert logged_in(client)
+    assert (last_code(sms_outbox), last_code(sms_outbox)) in compared
+
+
 def test_three_wrong_codes_void_the_code(client, world, sms_outbox):
     password_step(client, "alice_martin")
     code = last_code(sms_outbox)
