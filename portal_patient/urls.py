@@ -1,10 +1,11 @@
-from django.urls import path
-
-from . import views
+from .views import documents, export, history, information, manage, record
 
 app_name = "portal_patient"
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("records/<int:pk>/", views.record, name="record"),
-    path("documents/<int:pk>/file/", views.document_file, name="document_file"),
+    *record.urlpatterns,
+    *documents.urlpatterns,
+    *information.urlpatterns,
+    *manage.urlpatterns,
+    *history.urlpatterns,
+    *export.urlpatterns,
 ]

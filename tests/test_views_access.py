@@ -44,9 +44,11 @@ SWEEP = [
     ("late_urgentist", "portal_pro:record", "record", 404),
     ("regulator", "portal_pro:record", "record", 200),
     ("agent", "portal_pro:record", "record", 403),
-    ("agent", "portal_patient:record", "record", 404),
-    ("agent", "portal_patient:document_file", "own", 404),
-    ("admin", "portal_patient:record", "record", 404),
+    # The patient portal is closed to accounts without a record of their own or represented,
+    # as the pro portal is to non-professionals: 403 says nothing about the record.
+    ("agent", "portal_patient:record", "record", 403),
+    ("agent", "portal_patient:document_file", "own", 403),
+    ("admin", "portal_patient:record", "record", 403),
     ("admin", "portal_pro:document_file", "consultation", 403),
 ]
 
@@ -151,8 +153,9 @@ def test_a_representation_that_ended_no_longer_opens_the_patient_portal(client, 
 
     LegalRepresentative.objects.filter(user=world.mother).update(until=timezone.localdate() - timedelta(days=1))
     client.force_login(world.mother)
+    # No longer a patient-portal account: the portal itself is closed (403), as for any non-patient.
     assert client.get(reverse("portal_patient:home")).status_code == 403
-    assert client.get(reverse("portal_patient:record", args=[world.leo_record.pk])).status_code == 404
+    assert client.get(reverse("portal_patient:record", args=[world.leo_record.pk])).status_code == 403
 
 
 @pytest.mark.django_db

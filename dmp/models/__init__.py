@@ -3,7 +3,8 @@
 from .access import Block, CareAuthorisation, DepositRight, MatrixEntry, TreatingDoctor
 from .audit import AuditChainHead, AuditEntry, AuditMode
 from .credentials import ApiToken
-from .documents import SPACE_OF_TYPE, Document, DocumentType, Space
+from .documents import SPACE_OF_TYPE, Document, DocumentSelection, DocumentType, Space
+from .export import RecordExport
 from .people import CounterAgent, Organisation, Profession, Professional, User
 from .personal import EmergencyContact, PersonalProfile, SelfDeclaredItem, Vaccination
 from .record import Consent, LegalRepresentative, Record
@@ -11,9 +12,9 @@ from .reimbursement import ReimbursementLine
 from .synthesis import Synthesis, SynthesisProblem
 
 __all__ = [
-    "SPACE_OF_TYPE", "ApiToken", "AuditChainHead", "AuditEntry", "AuditMode", "Block", "CareAuthorisation", "Consent",
-    "CounterAgent", "DepositRight", "Document", "DocumentType", "EmergencyContact", "LegalRepresentative",
-    "MatrixEntry", "Organisation", "PersonalProfile", "Profession", "Professional", "Record",
-    "ReimbursementLine", "SelfDeclaredItem", "Space", "Synthesis", "SynthesisProblem", "TreatingDoctor",
-    "User", "Vaccination",
+    "SPACE_OF_TYPE", "ApiToken", "AuditChainHead", "AuditEntry", "AuditMode", "Block", "CareAuthorisation",
+    "Consent", "CounterAgent", "DepositRight", "Document", "DocumentSelection", "DocumentType",
+    "EmergencyContact", "LegalRepresentative", "MatrixEntry", "Organisation", "PersonalProfile", "Profession",
+    "Professional", "Record", "RecordExport", "ReimbursementLine", "SelfDeclaredItem", "Space", "Synthesis",
+    "SynthesisProblem", "TreatingDoctor", "User", "Vaccination",
 ]

@@ -106,6 +106,10 @@ def document_upload_to(instance: Document, filename: str) -> str:
     return f"records/{instance.record_id}/{instance.content_hash}"
 
 
+def document_thumbnail_to(instance: Document, filename: str) -> str:
+    return f"records/{instance.record_id}/{instance.content_hash}.thumb"
+
+
 class Document(models.Model):
     class Status(models.TextChoices):
         CURRENT = "current", _("Current")
@@ -144,6 +148,10 @@ class Document(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by"
     )
     added_at = models.DateTimeField(_("added at"), default=timezone.now)
+    # The words of the document (a PDF's text layer), for the patient's full-text search.
+    extracted_text = models.TextField(_("extracted text"), blank=True, default="", editable=False)
+    # A small PNG of the first page or of the image, encrypted like the file; empty if none.
+    thumbnail = models.FileField(_("thumbnail"), upload_to=document_thumbnail_to, max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("document")
@@ -169,3 +177,17 @@ class Document(models.Model):
     def is_withheld_from_patient(self, at=None) -> bool:
         at = at or timezone.now()
         return self.withheld_from_patient_until is not None and self.withheld_from_patient_until > at
+
+
+class DocumentSelection(models.Model):
+    """A document on someone's "my selection" shortlist (each account keeps its own: a minor
+    and their parent do not share one)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="document_selection")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="selections")
+    added_at = models.DateTimeField(_("added at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("selected document")
+        verbose_name_plural = _("selected documents")
+        constraints = [models.UniqueConstraint(fields=["user", "document"], name="select_a_document_once")]

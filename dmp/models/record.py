@@ -98,6 +98,11 @@ class Record(models.Model):
     samu_allowed = models.BooleanField(_("SAMU regulator access allowed"), default=True)
     # Document types hidden from professionals by default when they arrive (sensitive care).
     default_hidden_types = models.JSONField(_("document types hidden by default"), default=list, blank=True)
+    # Notifications (DOMAIN.md §5): the channels the person chose, and the optional alert on
+    # every access. Emergency and SAMU accesses are always notified, whatever these say.
+    notify_by_email = models.BooleanField(_("notify by e-mail"), default=True)
+    notify_by_sms = models.BooleanField(_("notify by SMS"), default=True)
+    notify_every_access = models.BooleanField(_("notify every access"), default=False)
 
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     created_by = models.ForeignKey(

@@ -1,19 +1,22 @@
-"""The patient's portal (and a legal representative's, acting for the patient)."""
+"""The record's home page, the list of records an account acts for, and document files."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import path
 from django.views.decorators.http import require_GET
 
 from dmp.http import actor_for_portal, document_file_response
-from dmp.policy import Actor
-from dmp.selectors import documents_visible_to, get_record_for, records_acted_for
+from dmp.selectors import documents_visible_to, records_acted_for
+
+from ._common import record_for_request, render_record_page
 
 
 @login_required
 @require_GET
 def home(request):
+    """One record: straight to it. Several (a parent for their children, and their own): choose."""
     records = list(records_acted_for(actor_for_portal(request, "patient")))
     if len(records) == 1:
         return redirect("portal_patient:record", pk=records[0].pk)
@@ -23,13 +26,21 @@ def home(request):
 @login_required
 @require_GET
 def record(request, pk: int):
-    actor = Actor.from_request(request)
-    rec = get_record_for(actor, pk)
+    actor, rec = record_for_request(request, pk)
     documents = documents_visible_to(actor, rec, include_archived=True)
-    return render(request, "portal_patient/record.html", {"record": rec, "documents": documents})
+    return render_record_page(request, "portal_patient/record.html", actor, rec, {"documents": documents},
+                              section="home")
 
 
 @login_required
 @require_GET
 def document_file(request, pk: int):
+    actor_for_portal(request, "patient")
     return document_file_response(request, pk)
+
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("records/<int:pk>/", record, name="record"),
+    path("documents/<int:pk>/file/", document_file, name="document_file"),
+]

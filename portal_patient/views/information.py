@@ -1,0 +1,5 @@
+"""The patient's information screen (DOMAIN.md §3)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []
