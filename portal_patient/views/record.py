@@ -8,7 +8,8 @@ from django.urls import path
 from django.views.decorators.http import require_GET
 
 from dmp.http import actor_for_portal, document_file_response
-from dmp.selectors import documents_visible_to, records_acted_for
+from dmp.selectors import records_acted_for, synthesis_for
+from dmp.selectors.patient import patient_home
 
 from ._common import record_for_request, render_record_page
 
@@ -27,9 +28,17 @@ def home(request):
 @require_GET
 def record(request, pk: int):
     actor, rec = record_for_request(request, pk)
-    documents = documents_visible_to(actor, rec, include_archived=True)
-    return render_record_page(request, "portal_patient/record.html", actor, rec, {"documents": documents},
+    return render_record_page(request, "portal_patient/record.html", actor, rec, {"home": patient_home(actor, rec)},
                               section="home")
+
+
+@login_required
+@require_GET
+def synthesis(request, pk: int):
+    """The medical synthesis the médecin traitant keeps, read-only for the patient."""
+    actor, rec = record_for_request(request, pk)
+    return render_record_page(request, "portal_patient/synthesis.html", actor, rec,
+                              {"synthesis": synthesis_for(actor, rec)}, section="home")
 
 
 @login_required
@@ -42,5 +51,6 @@ def document_file(request, pk: int):
 urlpatterns = [
     path("", home, name="home"),
     path("records/<int:pk>/", record, name="record"),
+    path("records/<int:pk>/synthesis/", synthesis, name="synthesis"),
     path("documents/<int:pk>/file/", document_file, name="document_file"),
 ]
