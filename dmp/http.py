@@ -19,10 +19,16 @@ def actor_for_portal(request, portal: str) -> Actor:
 
 def document_file_response(request, pk: int) -> FileResponse:
     """Stream a document's decrypted file, after the policy said yes (404 otherwise)."""
-    document = get_document_for(Actor.from_request(request), pk)
+    return document_response(get_document_for(Actor.from_request(request), pk))
+
+
+def document_response(document, *, download: bool = False) -> FileResponse:
+    """The decrypted file of a document the caller has already loaded through a selector:
+    shown by the browser, or saved (`download`)."""
     response = FileResponse(document.file.open("rb"), content_type=document.mime_type)
-    # The file name says nothing medical; the browser shows it inline.
+    # The file name says nothing medical.
     extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}[document.mime_type]
-    response["Content-Disposition"] = f'inline; filename="document-{document.pk}.{extension}"'
+    disposition = "attachment" if download else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="document-{document.pk}.{extension}"'
     response["Cache-Control"] = "no-store"
     return response

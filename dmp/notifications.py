@@ -31,7 +31,7 @@ from .sms import send_sms
 
 logger = logging.getLogger(__name__)
 
-EVENTS = frozenset({"credentials_reset"})
+EVENTS = frozenset({"credentials_reset", "contact_changed"})
 
 
 def notify(user: User, event: str, *, also_email: str = "", also_phone: str = "", **context) -> None:

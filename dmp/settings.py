@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -135,6 +136,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True  # a task survives a worker crash: it is redelivered
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TIMEZONE = "Europe/Paris"
+# Periodic tasks, sent by the one `celery -A dmp beat` process (docs/deployment.md).
+CELERY_BEAT_SCHEDULE = {
+    "purge-record-exports": {"task": "dmp.tasks.purge_record_exports", "schedule": crontab(hour=3, minute=30)},
+}
 
 AUTH_USER_MODEL = "dmp.User"
 AUTHENTICATION_BACKENDS = [

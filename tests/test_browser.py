@@ -26,8 +26,8 @@ def test_a_patient_logs_in_and_sees_her_documents(live_server, page, world, sms_
     page.fill("input[name=code]", re.search(r"\b(\d{6})\b", sms_outbox[-1][1]).group(1))
     page.locator("main form button[type=submit]").first.click()
     page.wait_for_url(f"**/patient/records/{world.record.pk}/")
-    rows = page.locator("table.documents tbody tr")
-    titles = rows.locator("td:nth-child(4) a").all_inner_texts()
+    page.locator(f"nav.record-nav a[href='/patient/records/{world.record.pk}/documents/']").click()
+    titles = page.locator("ul.doc-list a.doc-title").all_inner_texts()
     assert "hidden" in titles and "withheld" not in titles
 
 
@@ -61,3 +61,82 @@ def test_a_patient_first_login_end_to_end(live_server, page, world, sms_outbox):
     assert page.locator("header .who").inner_text() == "Alice Martin"
     alice.refresh_from_db()
     assert alice.check_password("mon propre mot de passe") and not alice.must_change_password
+
+
+def _log_in_with_code(page, base_url, username, password, sms_outbox):
+    page.goto(base_url + "/accounts/login/")
+    page.fill("input[name=login]", username)
+    page.fill("input[name=password]", password)
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_url("**/accounts/login/code/confirm/")
+    page.fill("input[name=code]", re.search(r"\b(\d{6})\b", sms_outbox[-1][1]).group(1))
+    page.locator("main form button[type=submit]").first.click()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_patient_uploads_hides_and_reads_who_came_in_the_demo_record(live_server, page, sms_outbox, tmp_path):
+    """On the demo data: Michel Lambert adds a paper of his own, hides it from professionals,
+    then reads in his access history the professionals' visits the demo made, the emergency
+    one standing out."""
+    from dmp import demo
+    from dmp.models import Document, Record
+    from tests.sample_files import text_pdf
+
+    demo.seed_demo()
+    record = Record.objects.get(holder__username=demo.CHRONIC)
+    _log_in_with_code(page, live_server.url, demo.CHRONIC, demo.DEMO_PASSWORD, sms_outbox)
+    page.wait_for_url(f"**/patient/records/{record.pk}/")
+
+    # Add a document: the plain file input, the type and the date asked once.
+    page.goto(f"{live_server.url}/patient/records/{record.pk}/documents/add/")
+    letter = tmp_path / "courrier-mutuelle.pdf"
+    letter.write_bytes(text_pdf("Courrier de la mutuelle 2026"))
+    page.set_input_files("input[name=files]", str(letter))
+    page.locator("input[name=doc_type][value=patient_document]").check()
+    page.fill("input[name=act_date]", "2026-10-02")
+    page.locator("form#doc-upload button[type=submit]").click()
+    page.wait_for_url(lambda url: "/documents/add/" not in url)
+    added = Document.objects.get(record=record, title="courrier-mutuelle")
+    assert added.space == "personal" and not added.hidden_from_professionals
+
+    # Hide it from professionals, from its page.
+    page.goto(f"{live_server.url}/patient/records/{record.pk}/documents/{added.pk}/")
+    page.locator(f"form[action$='/documents/{added.pk}/visibility/'] button[type=submit]").click()
+    page.wait_for_load_state()
+    added.refresh_from_db()
+    assert added.hidden_from_professionals
+
+    # The access history: the demo's professional visits, the emergency ones first and marked.
+    page.locator(f"nav.record-nav a[href='/patient/records/{record.pk}/history/']").click()
+    page.wait_for_url(f"**/patient/records/{record.pk}/history/")
+    emergencies = page.locator("section.history-summary .history-entries").first.inner_text()
+    assert "Roux" in emergencies  # the emergency physician's break-glass read
+    people = page.locator("ul.history-people").inner_text()
+    assert "Bernard" in people and "Girard" in people  # the médecin traitant and the SAMU regulator
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_patient_page_fits_a_small_phone_without_javascript(live_server, browser, world, sms_outbox):
+    """360 px wide, JavaScript off: every page of the patient portal lays out without a
+    horizontal scroll bar, and its main heading is visible."""
+    from django.urls import reverse
+
+    context = browser.new_context(viewport={"width": 360, "height": 740}, java_script_enabled=False, locale="fr-FR")
+    page = context.new_page()
+    _log_in_with_code(page, live_server.url, "alice_martin", "correct-horse-battery", sms_outbox)
+    page.wait_for_url(f"**/patient/records/{world.record.pk}/")
+    pk, doc = world.record.pk, world.docs["hidden"].pk
+    names = ["record", "synthesis", "documents", "documents_add", "documents_settings", "information",
+             "information_contact", "information_emergency_contacts", "information_advance_directives",
+             "information_organ_donation", "information_vaccinations", "information_declared", "manage", "close",
+             "history", "export"]
+    urls = [reverse(f"portal_patient:{name}", args=[pk]) for name in names]
+    urls += [reverse("portal_patient:documents", args=[pk]) + f"?view={view}" for view in ("timeline", "thumbnails")]
+    urls.append(reverse("portal_patient:document", args=[pk, doc]))
+    for url in urls:
+        response = page.goto(live_server.url + url)
+        assert response.status == 200, url
+        assert page.locator("main h1").first.is_visible(), url
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"{url} is {width}px wide"
+    context.close()

@@ -66,9 +66,9 @@ def test_the_home_page_query_count_does_not_grow_with_the_record(client, world, 
     for i in range(15):
         make_document(world.record, f"more {i}")
         get_record_for(Actor(world.dr_grant.user), world.record.pk)
-    # Session and account (4), the record and its parts (8), the portal switch (2), the session's
+    # Session and account (4), the record and its parts (9), the portal switch (2), the session's
     # renewal (3 under tests): the same with 15 more documents and accesses as with none.
-    with django_assert_max_num_queries(17):
+    with django_assert_max_num_queries(18):
         assert home(client, world.record).status_code == 200
 
 
@@ -110,3 +110,23 @@ def test_nobody_else_reaches_a_patients_home(client, world, url_name):
         assert client.get(reverse(url_name, args=[world.record.pk])).status_code == 403
     client.logout()
     assert client.get(reverse(url_name, args=[world.record.pk])).status_code == 302
+
+
+@pytest.mark.django_db
+def test_after_closing_the_holder_is_told_the_record_is_closed(client, world):
+    from dmp.services import record_close
+
+    record_close(actor=Actor(world.alice), record=world.record)
+    client.force_login(world.alice)
+    page = client.get(reverse("portal_patient:home"))
+    assert page.status_code == 200 and "Your record is closed" in page.content.decode()
+    assert home(client, world.record).status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_uploaded_advance_directives_document_counts_as_written(client, world):
+    from dmp.models import DocumentType
+
+    make_document(world.record, "my directives", DocumentType.ADVANCE_DIRECTIVES)
+    client.force_login(world.alice)
+    assert "You have not written advance directives" not in home(client, world.record).content.decode()

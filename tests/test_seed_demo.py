@@ -6,6 +6,7 @@ would multiply the file's run time for nothing)."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from io import StringIO
 
@@ -135,6 +136,9 @@ def check_chronic_patient() -> None:
     assert documents.filter(status=Document.Status.ARCHIVED).exists()
     assert documents.filter(space=Space.REIMBURSEMENT, author_kind="system", system_source="Assurance Maladie").exists()
     assert len(set(documents.values_list("content_hash", flat=True))) == documents.count()
+    # Added through the services: every demo PDF is searchable and has its thumbnail.
+    assert not documents.filter(extracted_text="").exists()
+    assert not documents.filter(thumbnail="").exists() or shutil.which("pdftoppm") is None
     with documents.first().file.open() as stored:  # encrypted at rest, a real PDF once decrypted
         assert stored.read().startswith(b"%PDF-")
 

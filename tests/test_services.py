@@ -24,7 +24,7 @@ from dmp.services import (
     treating_doctor_designate,
 )
 from dmp.services.synthesis import Problem
-from tests.personas import pdf_bytes
+from tests.sample_files import text_pdf
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
 
@@ -129,11 +129,11 @@ def test_professional_adds_a_document_once_and_types_hidden_by_default_arrive_hi
     Record.objects.filter(pk=world.record.pk).update(default_hidden_types=[DocumentType.LAB_REPORT])
     record = Record.objects.get(pk=world.record.pk)
     actor = Actor(world.dr_grant.user)
-    doc = document_add(actor=actor, record=record, content=pdf_bytes("HbA1c"), doc_type=DocumentType.LAB_REPORT,
+    doc = document_add(actor=actor, record=record, content=text_pdf("HbA1c"), doc_type=DocumentType.LAB_REPORT,
                        title="HbA1c", act_date=date(2026, 11, 2))
     assert (doc.space, doc.author_professional, doc.hidden_from_professionals) == ("biology", world.dr_grant, True)
     with pytest.raises(InvalidInput, match="already in the record"):
-        document_add(actor=actor, record=record, content=pdf_bytes("HbA1c"), doc_type=DocumentType.LAB_REPORT,
+        document_add(actor=actor, record=record, content=text_pdf("HbA1c"), doc_type=DocumentType.LAB_REPORT,
                      title="again", act_date=date(2026, 11, 2))
 
 

@@ -95,7 +95,7 @@ def test_physiotherapist_list_follows_the_matrix(client, world):
 @pytest.mark.django_db
 def test_patient_list_hides_results_not_yet_announced(client, world):
     client.force_login(world.alice)
-    page = client.get(reverse("portal_patient:record", args=[world.record.pk])).content.decode()
+    page = client.get(reverse("portal_patient:documents", args=[world.record.pk])).content.decode()
     assert ">released<" in page and ">hidden<" in page
     assert ">withheld<" not in page
     assert not AuditEntry.objects.exists()  # the patient's own reads are not in the access log

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.http import Http404
 
-from ..models import AuditEntry, AuditMode, Document, EmergencyContact, PersonalProfile, Record, Synthesis
+from ..models import AuditEntry, AuditMode, Document, DocumentType, EmergencyContact, PersonalProfile, Record, Synthesis
 from ..policy import Action, Actor, authorise
 from .records import documents_visible_to
 
@@ -23,9 +23,13 @@ class PatientHome:
     last_professional_accesses: list[AuditEntry]
     last_emergency_accesses: list[AuditEntry]
 
+    has_advance_directives_document: bool = False
+
     @property
     def advance_directives_missing(self) -> bool:
-        return not (self.profile and self.profile.advance_directives.strip())
+        """Neither written in the guided form nor uploaded as a document."""
+        written = self.profile is not None and self.profile.advance_directives.strip()
+        return not (written or self.has_advance_directives_document)
 
     @property
     def organ_donation_missing(self) -> bool:
@@ -50,4 +54,6 @@ def patient_home(actor: Actor, record: Record) -> PatientHome:
             accesses.filter(mode__in=(AuditMode.NORMAL, AuditMode.TREATING_DOCTOR)).order_by("-seq")[:5]
         ),
         last_emergency_accesses=list(accesses.filter(mode__in=EMERGENCY_MODES).order_by("-seq")[:5]),
+        has_advance_directives_document=documents_visible_to(actor, record).filter(
+            doc_type=DocumentType.ADVANCE_DIRECTIVES).exists(),
     )

@@ -57,11 +57,12 @@ def access_history_for(actor: Actor, record: Record) -> QuerySet[AuditEntry]:
 
 
 def records_acted_for(actor: Actor) -> QuerySet[Record]:
-    """The records an account acts on as patient: its own and those it represents now."""
+    """The open records an account acts on as patient: its own and those it represents now.
+    A closed record is read by nobody (DOMAIN.md §2), so it is not offered either."""
     ids = set(actor.represented_record_ids)
     if actor.own_record_id is not None:
         ids.add(actor.own_record_id)
-    return Record.objects.filter(pk__in=ids).order_by("family_name", "given_names")
+    return Record.objects.filter(pk__in=ids, state=Record.State.OPEN).order_by("family_name", "given_names")
 
 
 def records_followed_by(actor: Actor) -> QuerySet[Record]:

@@ -32,8 +32,13 @@ from .access import (  # noqa: E402
     break_glass_open,
     care_authorisation_declare,
     care_authorisation_grant,
+    care_authorisation_revoke,
+    deposit_right_withdraw,
     professional_block,
+    professional_unblock,
+    record_emergency_access_set,
     treating_doctor_designate,
+    treating_doctor_end,
 )
 from .accounts import account_credentials_reset  # noqa: E402
 from .credentials import (  # noqa: E402
@@ -42,8 +47,35 @@ from .credentials import (  # noqa: E402
     api_token_creation_allowed,
     api_token_revoke,
 )
-from .documents import document_add, document_deposit, document_import  # noqa: E402
-from .records import record_close, record_create  # noqa: E402
+from .documents import (  # noqa: E402
+    InvalidFiles,
+    document_add,
+    document_add_many,
+    document_archive_set,
+    document_deposit,
+    document_derivatives_fill,
+    document_import,
+    document_selection_set,
+    document_visibility_set,
+    record_default_hidden_types_set,
+)
+from .export import record_export_request, record_exports_purge  # noqa: E402
+from .personal import (  # noqa: E402
+    advance_directives_upload,
+    advance_directives_write,
+    blood_group_set,
+    emergency_contact_add,
+    emergency_contact_remove,
+    organ_donation_state,
+    personal_notes_set,
+    record_contact_update,
+    self_declared_item_add,
+    self_declared_item_remove,
+    trusted_person_set,
+    vaccination_add,
+    vaccination_remove,
+)
+from .records import record_close, record_create, record_notifications_set  # noqa: E402
 from .synthesis import synthesis_write  # noqa: E402
 
 __all__ = [
@@ -51,6 +83,16 @@ __all__ = [
     "api_token_create", "api_token_creation_allowed", "api_token_revoke", "break_glass_open",
     "care_authorisation_declare",
     "care_authorisation_grant", "document_add", "document_deposit", "document_import",
+    "InvalidFiles", "document_add_many", "document_archive_set", "document_derivatives_fill",
+    "document_selection_set", "document_visibility_set", "record_default_hidden_types_set",
     "professional_block", "record_close",
+    "care_authorisation_revoke", "deposit_right_withdraw", "professional_unblock", "record_emergency_access_set",
+    "record_notifications_set", "treating_doctor_end",
     "record_create", "require", "synthesis_write", "treating_doctor_designate",
+    "record_export_request", "record_exports_purge",
+    # personal data (dmp/services/personal.py)
+    "advance_directives_upload", "advance_directives_write", "blood_group_set", "emergency_contact_add",
+    "emergency_contact_remove", "organ_donation_state", "personal_notes_set", "record_contact_update",
+    "self_declared_item_add", "self_declared_item_remove", "trusted_person_set", "vaccination_add",
+    "vaccination_remove",
 ]

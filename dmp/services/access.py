@@ -1,4 +1,5 @@
-"""Opening and closing access to a record: care authorisations, break-glass, médecin traitant, blocks."""
+"""Opening and closing access to a record: care authorisations, break-glass, médecin traitant, blocks,
+counter deposit rights, the patient's emergency choices."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..models import Block, CareAuthorisation, Professional, Record, TreatingDoctor
+from ..models import Block, CareAuthorisation, DepositRight, Professional, Record, TreatingDoctor
 from ..policy import Action, Actor, authorise
 from . import InvalidInput, require
 
@@ -76,6 +77,8 @@ def treating_doctor_designate(*, actor: Actor, record: Record, professional: Pro
     require(authorise(actor, Action.MANAGE_ACCESS, record))
     if professional.profession != "gp":
         raise InvalidInput(_("The médecin traitant is a general practitioner."))
+    if Block.objects.active().filter(record=record, professional=professional).exists():
+        raise InvalidInput(_("This professional is blocked: lift the block first."))
     now = timezone.now()
     with transaction.atomic():
         TreatingDoctor.objects.select_for_update().filter(record=record, ended_at__isnull=True).update(ended_at=now)
@@ -97,3 +100,75 @@ def professional_block(*, actor: Actor, record: Record, professional: Profession
         )
     actor.forget(record)
     return block
+
+
+def treating_doctor_end(*, actor: Actor, record: Record) -> TreatingDoctor:
+    """The patient ends their médecin traitant's designation without naming another. The doctor
+    keeps only what a care authorisation of theirs still gives."""
+    require(authorise(actor, Action.MANAGE_ACCESS, record))
+    with transaction.atomic():
+        designation = TreatingDoctor.objects.select_for_update().active().filter(record=record).first()
+        if designation is None:
+            raise InvalidInput(_("There is no médecin traitant to remove."))
+        designation.ended_at = timezone.now()
+        designation.save(update_fields=["ended_at"])
+    actor.forget(record)
+    return designation
+
+
+def care_authorisation_revoke(*, actor: Actor, record: Record, professional: Professional) -> int:
+    """The patient revokes a professional's care authorisation, whether the patient granted it
+    or the professional declared it: from now on they no longer read the record (unless they
+    are the médecin traitant). Emergency openings are not revoked here: blocking ends them.
+    Returns how many authorisations ended."""
+    require(authorise(actor, Action.MANAGE_ACCESS, record))
+    kinds = (CareAuthorisation.Kind.GRANTED_BY_PATIENT, CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL)
+    now = timezone.now()
+    ended = CareAuthorisation.objects.active(now).filter(
+        record=record, professional=professional, kind__in=kinds
+    ).update(ended_at=now)
+    if not ended:
+        raise InvalidInput(_("This professional has no care authorisation to revoke."))
+    actor.forget(record)
+    return ended
+
+
+def professional_unblock(*, actor: Actor, record: Record, professional: Professional) -> Block:
+    """Lift a block. The professional is back where any professional stands: authorisations
+    the block ended stay ended, but they may be granted again, declare care or use emergency
+    access (if the patient allows it)."""
+    require(authorise(actor, Action.BLOCK_PROFESSIONAL, record))
+    with transaction.atomic():
+        block = Block.objects.select_for_update().active().filter(record=record, professional=professional).first()
+        if block is None:
+            raise InvalidInput(_("This professional is not blocked."))
+        block.ended_at = timezone.now()
+        block.save(update_fields=["ended_at"])
+    actor.forget(record)
+    return block
+
+
+def deposit_right_withdraw(*, actor: Actor, record: Record, deposit_right_id: int) -> DepositRight:
+    """The patient withdraws a counter agent's right to deposit papers into the record."""
+    require(authorise(actor, Action.MANAGE_ACCESS, record))
+    with transaction.atomic():
+        right = DepositRight.objects.select_for_update().active().filter(record=record, pk=deposit_right_id).first()
+        if right is None:
+            raise InvalidInput(_("This deposit right does not exist or was already withdrawn."))
+        right.ended_at = timezone.now()
+        right.save(update_fields=["ended_at"])
+    return right
+
+
+def record_emergency_access_set(
+    *, actor: Actor, record: Record, break_glass_allowed: bool, samu_allowed: bool
+) -> Record:
+    """The patient's two emergency choices (question 2 at creation), changeable at any time.
+    Turning one off takes effect at once, emergency openings in progress included (the policy
+    reads the choice at every access)."""
+    require(authorise(actor, Action.MANAGE_ACCESS, record))
+    record.break_glass_allowed = break_glass_allowed
+    record.samu_allowed = samu_allowed
+    record.save(update_fields=["break_glass_allowed", "samu_allowed"])
+    actor.forget(record)
+    return record

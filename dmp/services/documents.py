@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
+import logging
+import re
+import shutil
+import subprocess  # pdftoppm draws PDF thumbnails: fixed arguments, no shell
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import PurePath
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from ..models import Document, DocumentType, Record
-from ..policy import Action, Actor, authorise, record_access
+from ..models import Document, DocumentSelection, DocumentType, Record
+from ..policy import Action, Actor, authorise, document_scope, record_access
 from . import InvalidInput, require
+
+logger = logging.getLogger(__name__)
+
+# What is read of a PDF for the patient's full-text search: enough for any report, bounded
+# for a 300-page scanned folder.
+TEXT_MAX_PAGES = 30
+TEXT_MAX_CHARS = 100_000
+THUMBNAIL_WIDTH = 200
+THUMBNAIL_TIMEOUT_SECONDS = 20
+# Files added at once by the patient (one form).
+MAX_FILES_AT_ONCE = 20
 
 # Accepted formats, recognised by their first bytes, never by the name the browser sent.
 _SIGNATURES = (
@@ -42,35 +62,140 @@ def _checked_content(content: bytes) -> tuple[str, str]:
     return mime, hashlib.sha256(content).hexdigest()
 
 
+@dataclass(frozen=True)
+class CheckedFile:
+    """A file that passed every check, with what was read from it on the way."""
+
+    mime: str
+    digest: str
+    text: str  # a PDF's text layer (bounded), empty for images
+
+
+def _checked_file(content: bytes) -> CheckedFile:
+    """Format and size by content (`_checked_content`), then a PDF must open in a real PDF
+    reader: a file that only starts like one is refused, and its words are kept for search."""
+    mime, digest = _checked_content(content)
+    text = _pdf_text(content) if mime == "application/pdf" else ""
+    return CheckedFile(mime, digest, text)
+
+
+def _pdf_text(content: bytes) -> str:
+    """The words of the first TEXT_MAX_PAGES pages, at most TEXT_MAX_CHARS characters.
+    InvalidInput if the file is not a PDF that can be opened (broken, or locked by a password:
+    nobody could read it in the record either)."""
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(content))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise InvalidInput(_("This PDF is protected by a password: remove the protection, then add it again."))
+        pages = reader.pages
+        if len(pages) == 0:
+            raise InvalidInput(_("This file is not a valid PDF (it has no page)."))
+    except InvalidInput:
+        raise
+    except Exception as exc:  # pypdf raises many kinds of errors on a broken file
+        raise InvalidInput(_("This file is not a valid PDF.")) from exc
+    parts: list[str] = []
+    length = 0
+    for number, page in enumerate(itertools.islice(pages, TEXT_MAX_PAGES)):
+        try:
+            words = page.extract_text() or ""
+        except Exception:  # one unreadable page does not make the document unreadable
+            logger.info("PDF page %d has no readable text layer", number)
+            continue
+        # PostgreSQL text cannot hold NUL; runs of spaces and line breaks say nothing to a search.
+        words = re.sub(r"\s+", " ", words.replace("\x00", " ")).strip()
+        if words:
+            parts.append(words)
+            length += len(words) + 1
+        if length >= TEXT_MAX_CHARS:
+            break
+    return "\n".join(parts)[:TEXT_MAX_CHARS]
+
+
+def make_thumbnail(content: bytes, mime: str) -> bytes | None:
+    """A PNG about THUMBNAIL_WIDTH pixels wide of a PDF's first page (poppler's pdftoppm) or of
+    an image (Pillow). None when it cannot be made — the tool is missing, the file is odd —
+    never an error: the patient's thumbnail view then shows the document's type instead."""
+    try:
+        png = _pdf_thumbnail(content) if mime == "application/pdf" else _image_thumbnail(content)
+    except Exception as exc:  # a thumbnail is a convenience: nothing about it may stop a document
+        logger.info("no thumbnail (%s)", type(exc).__name__)
+        return None
+    return png if png and png.startswith(b"\x89PNG\r\n\x1a\n") else None
+
+
+def _pdf_thumbnail(content: bytes) -> bytes | None:
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is None:
+        return None
+    # The PDF goes through a pipe, never to a temporary file: the decrypted content stays in memory.
+    result = subprocess.run(  # noqa: S603 - fixed arguments, the file on stdin
+        [pdftoppm, "-png", "-singlefile", "-f", "1", "-l", "1",
+         "-scale-to-x", str(THUMBNAIL_WIDTH), "-scale-to-y", "-1", "-"],
+        input=content, capture_output=True, timeout=THUMBNAIL_TIMEOUT_SECONDS, check=False,
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
+def _image_thumbnail(content: bytes) -> bytes:
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(content)) as opened:
+        opened.draft("RGB", (THUMBNAIL_WIDTH * 2, THUMBNAIL_WIDTH * 4))  # JPEG: decode small, fast
+        image = ImageOps.exif_transpose(opened)  # phone photos: the right way up
+        image.thumbnail((THUMBNAIL_WIDTH, THUMBNAIL_WIDTH * 2))
+        if image.mode not in ("RGB", "RGBA", "L", "LA"):
+            image = image.convert("RGB")
+        out = io.BytesIO()
+        image.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
 def _store(
     *, record: Record, content: bytes, doc_type: str, title: str, act_date: date, author_kind: str,
     actor: Actor, author_professional=None, system_source: str = "", hidden: bool = False,
-    withheld_until: datetime | None = None, replaces: Document | None = None,
+    withheld_until: datetime | None = None, replaces: Document | None = None, checked: CheckedFile | None = None,
 ) -> Document:
+    """Store one document with its extracted text and thumbnail. Every way in (patient,
+    professional, counter deposit, system feed) comes through here, so every document is
+    checked the same way and can be searched and shown as a thumbnail."""
     if doc_type not in DocumentType.values:
         raise InvalidInput(_("Unknown document type."))
     if not title.strip():
         raise InvalidInput(_("Give the document a title."))
-    mime, digest = _checked_content(content)
+    checked = checked or _checked_file(content)
+    digest = checked.digest
     if record.documents.filter(content_hash=digest).exists():
         raise InvalidInput(_("This file is already in the record."))
+    thumbnail = make_thumbnail(content, checked.mime)
     document = Document(
         record=record, doc_type=doc_type, title=title.strip()[:200], act_date=act_date, author_kind=author_kind,
         author_professional=author_professional, added_by=actor.user, system_source=system_source,
-        mime_type=mime, size=len(content), content_hash=digest, hidden_from_professionals=hidden,
+        mime_type=checked.mime, size=len(content), content_hash=digest, hidden_from_professionals=hidden,
         withheld_from_patient_until=withheld_until, replaces=replaces,
-        version=replaces.version + 1 if replaces else 1,
+        version=replaces.version + 1 if replaces else 1, extracted_text=checked.text,
     )
     try:
         # Two uploads of the same file can race past the check above: the unique constraint
         # decides, and the loser gets the same clear message.
         with transaction.atomic():
             document.file.save(digest, ContentFile(content), save=False)
+            if thumbnail:
+                document.thumbnail.save(f"{digest}.thumb", ContentFile(thumbnail), save=False)
             document.save()
     except IntegrityError as exc:
-        document.file.delete(save=False)
+        _delete_files(document)
         raise InvalidInput(_("This file is already in the record.")) from exc
     return document
+
+
+def _delete_files(document: Document) -> None:
+    """Remove a document's stored files after its row was rolled back: nothing half-saved."""
+    for field in (document.file, document.thumbnail):
+        if field:
+            field.delete(save=False)
 
 
 def document_add(
@@ -84,19 +209,28 @@ def document_add(
         if replaces.record_id != record.pk:
             raise InvalidInput(_("The document to replace is not in this record."))
         require(authorise(actor, Action.REPLACE_DOCUMENT, replaces))
-    # Authored as a professional only when acting as one: a GP adding to their own record, or
-    # to their child's as legal representative, adds as the patient.
-    professional = actor.professional if record_access(actor, record).relation == "professional" else None
+    professional = _acting_professional(actor, record)
     if professional is None and withheld_until is not None:
         raise InvalidInput(_("Only the authoring professional can delay a result for the patient."))
     return _store(
         record=record, content=content, doc_type=doc_type, title=title, act_date=act_date, actor=actor,
-        author_kind=Document.AuthorKind.PROFESSIONAL if professional else Document.AuthorKind.PATIENT,
-        author_professional=professional,
-        # Types the patient chose to hide by default arrive hidden (sensitive care).
-        hidden=bool(professional) and doc_type in record.default_hidden_types,
-        withheld_until=withheld_until, replaces=replaces,
+        withheld_until=withheld_until, replaces=replaces, **_authorship(record, professional, doc_type),
     )
+
+
+def _acting_professional(actor: Actor, record: Record):
+    # Authored as a professional only when acting as one: a GP adding to their own record, or
+    # to their child's as legal representative, adds as the patient.
+    return actor.professional if record_access(actor, record).relation == "professional" else None
+
+
+def _authorship(record: Record, professional, doc_type: str) -> dict:
+    return {
+        "author_kind": Document.AuthorKind.PROFESSIONAL if professional else Document.AuthorKind.PATIENT,
+        "author_professional": professional,
+        # Types the patient chose to hide by default arrive hidden (sensitive care).
+        "hidden": bool(professional) and doc_type in record.default_hidden_types,
+    }
 
 
 def document_deposit(
@@ -123,3 +257,155 @@ def document_import(
         record=record, content=content, doc_type=doc_type, title=title, act_date=act_date, actor=Actor(None),
         author_kind=Document.AuthorKind.SYSTEM, system_source=source,
     )
+
+
+class InvalidFiles(InvalidInput):
+    """Several files checked together and some refused: one message per refused file, by the
+    name the browser sent (shown back to the person, never stored or logged)."""
+
+    def __init__(self, errors: Sequence[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{name}: {message}" for name, message in errors))
+        self.errors = list(errors)
+
+
+def _title_from(name: str, prefix: str, index: int, count: int, doc_type: str) -> str:
+    """The title the patient gave once (numbered when several files share it), else the file
+    name without its extension."""
+    prefix = " ".join(prefix.split())
+    if prefix:
+        return prefix if count == 1 else f"{prefix} ({index}/{count})"
+    stem = " ".join(PurePath(name).stem.replace("_", " ").split())
+    return stem or str(DocumentType(doc_type).label)
+
+
+def document_add_many(
+    *, actor: Actor, record: Record, files: Sequence[tuple[str, bytes]], doc_type: str, act_date: date,
+    title_prefix: str = "",
+) -> list[Document]:
+    """Add several files at once with one type and one date (the patient's personal space, or
+    any type for an authorised professional). Every file is checked before any is stored; if
+    one is refused, none is stored and `InvalidFiles` names each refused file."""
+    require(authorise(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type))
+    if not files:
+        raise InvalidInput(_("Choose at least one file."))
+    if len(files) > MAX_FILES_AT_ONCE:
+        raise InvalidInput(_("Add at most %(n)d files at once.") % {"n": MAX_FILES_AT_ONCE})
+    errors: list[tuple[str, str]] = []
+    checked: list[tuple[str, bytes, CheckedFile]] = []
+    seen: dict[str, str] = {}
+    for name, content in files:
+        try:
+            result = _checked_file(content)
+        except InvalidInput as exc:
+            errors.append((name, str(exc)))
+            continue
+        if result.digest in seen:
+            errors.append((name, _("This is the same file as %(name)s.") % {"name": seen[result.digest]}))
+            continue
+        seen[result.digest] = name
+        checked.append((name, content, result))
+    already = set(record.documents.filter(content_hash__in=list(seen)).values_list("content_hash", flat=True))
+    errors += [(name, _("This file is already in the record.")) for name, _c, result in checked
+               if result.digest in already]
+    if errors:
+        raise InvalidFiles(errors)
+    authorship = _authorship(record, _acting_professional(actor, record), doc_type)
+    stored: list[Document] = []
+    try:
+        # All or nothing: one transaction for the rows, and the files already written are
+        # removed if a later one fails.
+        with transaction.atomic():
+            for index, (name, content, result) in enumerate(checked, 1):
+                stored.append(_store(
+                    record=record, content=content, doc_type=doc_type, actor=actor, act_date=act_date,
+                    title=_title_from(name, title_prefix, index, len(checked), doc_type), checked=result,
+                    **authorship,
+                ))
+    except Exception:
+        for document in stored:
+            _delete_files(document)
+        raise
+    return stored
+
+
+def _versions_visible_to(actor: Actor, document: Document) -> list[int]:
+    """The document and its other versions the actor may see: hiding a result hides its earlier
+    and later versions too, which stay readable by their number."""
+    pks = {document.pk}
+    older = document
+    while older.replaces_id is not None and older.replaces_id not in pks:
+        pks.add(older.replaces_id)
+        older = Document.objects.only("pk", "replaces_id").get(pk=older.replaces_id)
+    newer = Document.objects.filter(replaces_id=document.pk).values_list("pk", flat=True).first()
+    while newer is not None and newer not in pks:
+        pks.add(newer)
+        newer = Document.objects.filter(replaces_id=newer).values_list("pk", flat=True).first()
+    scope = document_scope(actor, document.record)
+    return list(document.record.documents.filter(scope.q(), pk__in=pks).values_list("pk", flat=True))
+
+
+def document_visibility_set(*, actor: Actor, document: Document, hidden: bool) -> Document:
+    """Hide a document (all its versions) from professionals, or show it to them again. The
+    patient or their legal representative, at any time; the médecin traitant and the author
+    still see a hidden document (the policy's document rule)."""
+    require(authorise(actor, Action.HIDE_DOCUMENT, document))
+    Document.objects.filter(pk__in=_versions_visible_to(actor, document)).update(hidden_from_professionals=hidden)
+    document.hidden_from_professionals = hidden
+    return document
+
+
+def document_archive_set(*, actor: Actor, document: Document, archived: bool) -> Document:
+    """Archive a document (it leaves the current list, nothing is deleted) or bring it back."""
+    require(authorise(actor, Action.ARCHIVE_DOCUMENT, document))
+    status = Document.Status.ARCHIVED if archived else Document.Status.CURRENT
+    if document.status != status:
+        document.status = status
+        document.save(update_fields=["status"])
+    return document
+
+
+def document_selection_set(*, actor: Actor, document: Document, selected: bool) -> None:
+    """Put a document on the account's "my selection" shortlist, or take it off. Each account
+    keeps its own (a minor's and their parent's are not shared); it changes nothing in the
+    record, so reading the document is all it takes."""
+    require(authorise(actor, Action.VIEW_DOCUMENT, document))
+    if selected:
+        DocumentSelection.objects.get_or_create(user=actor.user, document=document)
+    else:
+        DocumentSelection.objects.filter(user=actor.user, document=document).delete()
+
+
+def record_default_hidden_types_set(*, actor: Actor, record: Record, types: Iterable[str]) -> Record:
+    """The document types hidden from professionals as they arrive (sensitive care). Who may
+    see the record is the holder's choice: the same right as managing access."""
+    require(authorise(actor, Action.MANAGE_ACCESS, record))
+    chosen = sorted(set(types))
+    if not set(chosen) <= set(DocumentType.values):
+        raise InvalidInput(_("Unknown document type."))
+    record.default_hidden_types = chosen
+    record.save(update_fields=["default_hidden_types"])
+    return record
+
+
+def document_derivatives_fill(document: Document) -> tuple[bool, bool]:
+    """Maintenance (`manage.py backfill_documents`): the extracted text and thumbnail of a
+    document stored before they existed. Nobody reads anything: no policy question. An old
+    PDF that no longer opens keeps its place, without text. Returns (text added, thumbnail added)."""
+    with document.file.open("rb") as stored:
+        content = stored.read()
+    fields = []
+    if document.mime_type == "application/pdf" and not document.extracted_text:
+        try:
+            document.extracted_text = _pdf_text(content)
+        except InvalidInput:
+            document.extracted_text = ""
+        if document.extracted_text:
+            fields.append("extracted_text")
+    if not document.thumbnail:
+        thumbnail = make_thumbnail(content, document.mime_type)
+        if thumbnail:
+            document.thumbnail.save(f"{document.content_hash}.thumb", ContentFile(thumbnail), save=False)
+            fields.append("thumbnail")
+    if fields:
+        document.save(update_fields=fields)
+    return "extracted_text" in fields, "thumbnail" in fields

@@ -114,3 +114,31 @@ def record_close(*, actor: Actor, record: Record, reason: str = Record.ClosureRe
         record.save(update_fields=["state", "closed_at", "closure_reason"])
     actor.forget(record)
     return record
+
+
+# DOMAIN.md §2: a closed record is kept for legal retention, then destroyed 10 years after closure.
+RETENTION_YEARS = 10
+
+
+def record_destruction_date(record: Record) -> date | None:
+    """The day a closed record is destroyed (None while it is open)."""
+    if record.closed_at is None:
+        return None
+    closed = timezone.localdate(record.closed_at)
+    try:
+        return closed.replace(year=closed.year + RETENTION_YEARS)
+    except ValueError:  # closed on 29 February
+        return closed.replace(year=closed.year + RETENTION_YEARS, day=28)
+
+
+def record_notifications_set(
+    *, actor: Actor, record: Record, by_email: bool, by_sms: bool, every_access: bool
+) -> Record:
+    """The channels the patient chose for notifications and the optional alert on every access
+    (DOMAIN.md §5). Emergency and SAMU accesses are notified whatever these say."""
+    require(authorise(actor, Action.MANAGE_ACCESS, record))
+    record.notify_by_email = by_email
+    record.notify_by_sms = by_sms
+    record.notify_every_access = every_access
+    record.save(update_fields=["notify_by_email", "notify_by_sms", "notify_every_access"])
+    return record

@@ -1,0 +1,356 @@
+"""A record's structured data as HL7 FHIR R4 resources (DOMAIN.md §7).
+
+Built with the models of `fhir.resources` (its R4B module, the closest it ships to R4: the
+resources used here are the same in R4 and R4B), so every resource is validated as it is
+built. Used by the patient's export (record.fhir.json in the ZIP) and written to be reused by
+the practice-software FHIR API: one function per resource, and `record_bundle()` to put them
+together.
+
+This module formats; it never decides. The caller passes only what the actor may see (the
+documents from `documents_visible_to`, the synthesis if `VIEW_SYNTHESIS` allowed it…).
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+
+from django.utils import timezone
+from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
+from fhir.resources.R4B.attachment import Attachment
+from fhir.resources.R4B.bundle import Bundle, BundleEntry
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.coding import Coding
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.contactpoint import ContactPoint
+from fhir.resources.R4B.documentreference import DocumentReference, DocumentReferenceContent
+from fhir.resources.R4B.humanname import HumanName
+from fhir.resources.R4B.identifier import Identifier
+from fhir.resources.R4B.immunization import Immunization
+from fhir.resources.R4B.meta import Meta
+from fhir.resources.R4B.patient import Patient, PatientCommunication
+from fhir.resources.R4B.practitioner import Practitioner, PractitionerQualification
+from fhir.resources.R4B.reference import Reference
+from fhir.resources.R4B.relatedperson import RelatedPerson
+from fhir.resources.R4B.resource import Resource
+
+from .models import (
+    Document,
+    EmergencyContact,
+    PersonalProfile,
+    Professional,
+    Record,
+    SelfDeclaredItem,
+    Synthesis,
+    Vaccination,
+)
+
+# National identifier systems (ANS, CI-SIS).
+INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"  # INS-NIR: the 15-character NIR, key included
+IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # health professionals: "8" + the RPPS number
+FR_IDENTIFIER_TYPES = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
+# International terminologies.
+ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
+BCP47_SYSTEM = "urn:ietf:bcp:47"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+IMMUNIZATION_ORIGIN = "http://terminology.hl7.org/CodeSystem/immunization-origin"
+CONTACT_ROLE = "http://terminology.hl7.org/CodeSystem/v2-0131"
+# This system's own code systems and identifiers: local URIs, stable across installations.
+PROVISIONAL_ID_SYSTEM = "urn:dmp:provisional-identifier"
+DOCUMENT_TYPE_SYSTEM = "urn:dmp:document-type"
+SPACE_SYSTEM = "urn:dmp:space"
+DOCUMENT_STATUS_SYSTEM = "urn:dmp:document-status"
+PROFESSION_SYSTEM = "urn:dmp:profession"
+RELATIONSHIP_SYSTEM = "urn:dmp:relationship"
+
+# Bundle entries are named by urn:uuid full URLs derived from the resource type and id, so the
+# same object has the same full URL in every bundle (an export, an API answer).
+_NAMESPACE = uuid.UUID("7c0b6a52-3f7e-4d3a-9a57-2f4f1f0e8a61")
+
+
+def full_url(resource_type: str, resource_id: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{resource_type}/{resource_id}')}"
+
+
+def reference_to(resource: Resource) -> Reference:
+    return Reference(reference=full_url(resource.get_resource_type(), resource.id))
+
+
+def _coding(system: str, code: str, display: str = "") -> Coding:
+    return Coding(system=system, code=code, display=str(display) or None)
+
+
+def _concept(system: str, code: str, display: str = "") -> CodeableConcept:
+    return CodeableConcept(coding=[_coding(system, code, display)], text=str(display) or None)
+
+
+def _text(text: str) -> CodeableConcept:
+    return CodeableConcept(text=text)
+
+
+def _aware(value: datetime) -> datetime:
+    # FHIR instants carry a time zone; the database hands back aware datetimes, but a naive
+    # one must not make a whole export fail.
+    return value if timezone.is_aware(value) else timezone.make_aware(value)
+
+
+def idnps(rpps: str) -> str:
+    """The national professional identifier (IDNPS) of an RPPS number: "8" + the 11 digits."""
+    return f"8{rpps}"
+
+
+def practitioner(professional: Professional) -> Practitioner:
+    """A health professional: name, IDNPS (from the RPPS number), profession and specialty."""
+    user = professional.user
+    qualification = _concept(PROFESSION_SYSTEM, professional.profession, professional.get_profession_display())
+    if professional.specialty:
+        qualification.text = f"{qualification.text} – {professional.specialty}"
+    return Practitioner(
+        id=str(professional.pk),
+        identifier=[Identifier(
+            use="official", system=IDNPS_SYSTEM, value=idnps(professional.rpps),
+            type=_concept(FR_IDENTIFIER_TYPES, "IDNPS", "Identifiant National de Professionnel de Santé"),
+        )],
+        name=[HumanName(family=user.last_name or None, given=[user.first_name] if user.first_name else None,
+                        text=user.get_full_name() or None)],
+        qualification=[PractitionerQualification(code=qualification)],
+    )
+
+
+_GENDER = {Record.Sex.FEMALE: "female", Record.Sex.MALE: "male", Record.Sex.OTHER: "unknown"}
+
+
+def patient(record: Record, *, general_practitioner: Practitioner | None = None) -> Patient:
+    """Identity: NIR (INS-NIR) or the provisional identifier, name, birth date, gender,
+    telecom, address and the languages the person speaks (the preferred one marked)."""
+    identifiers = []
+    if record.nir:
+        identifiers.append(Identifier(
+            use="official", system=INS_NIR_SYSTEM, value=record.nir,
+            type=_concept(FR_IDENTIFIER_TYPES, "INS-NIR", "NIR définitif"),
+        ))
+    # The provisional identifier stays attached after the NIR arrives: papers printed before
+    # carry it.
+    identifiers.append(Identifier(use="temp" if not record.nir else "secondary", system=PROVISIONAL_ID_SYSTEM,
+                                  value=record.provisional_id))
+    telecom = []
+    if record.phone:
+        telecom.append(ContactPoint(system="phone", use="mobile", value=record.phone))
+    if record.email:
+        telecom.append(ContactPoint(system="email", value=record.email))
+    languages = list(dict.fromkeys([*(record.languages or []), record.preferred_language]))
+    return Patient(
+        id=str(record.pk),
+        identifier=identifiers,
+        name=[HumanName(use="official", family=record.family_name, given=record.given_names.split() or None)],
+        gender=_GENDER.get(record.sex, "unknown"),
+        birthDate=record.birth_date,
+        telecom=telecom or None,
+        address=[{"text": record.postal_address}] if record.postal_address else None,
+        communication=[
+            PatientCommunication(language=_concept(BCP47_SYSTEM, code), preferred=code == record.preferred_language)
+            for code in languages if code
+        ] or None,
+        generalPractitioner=[reference_to(general_practitioner)] if general_practitioner else None,
+    )
+
+
+def document_reference(
+    document: Document, *, subject: Patient, url: str, author: Practitioner | None = None, sha1: bytes | None = None,
+) -> DocumentReference:
+    """One document: type and space, title, dates, author, and the file as an attachment whose
+    `url` says where the file is (a path in the export ZIP, an API address…)."""
+    if author is not None:
+        authors = [reference_to(author)]
+    elif document.author_kind == Document.AuthorKind.PATIENT:
+        authors = [reference_to(subject)]
+    elif document.system_source:
+        authors = [Reference(display=document.system_source)]
+    else:
+        authors = None
+    archived = document.status == Document.Status.ARCHIVED
+    return DocumentReference(
+        id=str(document.pk),
+        meta=Meta(tag=[_coding(DOCUMENT_STATUS_SYSTEM, "archived", "Archived")]) if archived else None,
+        # Archived by the patient is not superseded: the document stays valid, out of sight.
+        status="current",
+        type=_concept(DOCUMENT_TYPE_SYSTEM, document.doc_type, document.get_doc_type_display()),
+        category=[_concept(SPACE_SYSTEM, document.space, document.get_space_display())],
+        subject=reference_to(subject),
+        date=_aware(document.added_at),
+        author=authors,
+        description=document.title,
+        content=[DocumentReferenceContent(attachment=Attachment(
+            contentType=document.mime_type, url=url, size=document.size, title=document.title,
+            creation=document.act_date,
+            hash=base64.b64encode(sha1).decode() if sha1 else None,
+        ))],
+        context={"period": {"start": document.act_date}},
+    )
+
+
+def conditions(synthesis: Synthesis, *, subject: Patient, recorder: Practitioner) -> list[Condition]:
+    """The synthesis' current problems, ICD-10 coded, recorded by the médecin traitant."""
+    return [
+        Condition(
+            id=str(problem.pk),
+            clinicalStatus=_concept(CONDITION_CLINICAL, "active", "Active"),
+            category=[_concept(CONDITION_CATEGORY, "problem-list-item", "Problem List Item")],
+            code=CodeableConcept(coding=[_coding(ICD10_SYSTEM, problem.icd10, problem.label)], text=problem.label),
+            subject=reference_to(subject),
+            onsetDateTime=problem.since,
+            recordedDate=_aware(synthesis.created_at),
+            recorder=reference_to(recorder),
+        )
+        for problem in synthesis.problems.all()
+    ]
+
+
+def allergies(
+    *, subject: Patient, synthesis: Synthesis | None = None, recorder: Practitioner | None = None,
+    declared: Iterable[SelfDeclaredItem] = (),
+) -> list[AllergyIntolerance]:
+    """Allergies and intolerances: each line of the synthesis' free text (confirmed by the
+    médecin traitant) and each allergy the patient declared (unconfirmed, asserted by them)."""
+    resources = []
+    if synthesis is not None:
+        lines = [line.strip(" -•\t") for line in synthesis.allergies.splitlines()]
+        for n, line in enumerate(filter(None, lines), start=1):
+            resources.append(AllergyIntolerance(
+                id=f"synthesis-{synthesis.pk}-{n}",
+                clinicalStatus=_concept(ALLERGY_CLINICAL, "active", "Active"),
+                verificationStatus=_concept(ALLERGY_VERIFICATION, "confirmed", "Confirmed"),
+                code=_text(line),
+                patient=reference_to(subject),
+                recordedDate=_aware(synthesis.created_at),
+                recorder=reference_to(recorder) if recorder else None,
+            ))
+    for item in declared:
+        resources.append(AllergyIntolerance(
+            id=f"declared-{item.pk}",
+            clinicalStatus=_concept(ALLERGY_CLINICAL, "active", "Active"),
+            verificationStatus=_concept(ALLERGY_VERIFICATION, "unconfirmed", "Unconfirmed"),
+            code=_text(item.label),
+            patient=reference_to(subject),
+            onsetString=str(item.year) if item.year else None,
+            recordedDate=_aware(item.declared_at),
+            asserter=reference_to(subject),
+        ))
+    return resources
+
+
+def immunization(vaccination: Vaccination, *, subject: Patient) -> Immunization:
+    """One vaccination of the vaccination record; declared by the patient = not a primary source."""
+    return Immunization(
+        id=str(vaccination.pk),
+        status="completed",
+        vaccineCode=_text(vaccination.vaccine),
+        patient=reference_to(subject),
+        occurrenceDateTime=vaccination.date,
+        lotNumber=vaccination.batch or None,
+        primarySource=not vaccination.declared_by_patient,
+        reportOrigin=_concept(IMMUNIZATION_ORIGIN, "recall", "Parent/Guardian/Patient Recall")
+        if vaccination.declared_by_patient else None,
+    )
+
+
+def emergency_contact(contact: EmergencyContact, *, subject: Patient) -> RelatedPerson:
+    relationship = [_concept(CONTACT_ROLE, "C", "Emergency Contact")]
+    if contact.relation:
+        relationship.append(_text(contact.relation))
+    return RelatedPerson(
+        id=f"contact-{contact.pk}",
+        patient=reference_to(subject),
+        relationship=relationship,
+        name=[HumanName(text=contact.name)],
+        telecom=[ContactPoint(system="phone", value=contact.phone)],
+    )
+
+
+def trusted_person(profile: PersonalProfile, *, subject: Patient) -> RelatedPerson | None:
+    """The trusted person (personne de confiance), if the patient named one."""
+    if not profile.trusted_person_name:
+        return None
+    relationship = [_concept(RELATIONSHIP_SYSTEM, "trusted-person", "Personne de confiance")]
+    if profile.trusted_person_relation:
+        relationship.append(_text(profile.trusted_person_relation))
+    return RelatedPerson(
+        id=f"trusted-{profile.record_id}",
+        patient=reference_to(subject),
+        relationship=relationship,
+        name=[HumanName(text=profile.trusted_person_name)],
+        telecom=[ContactPoint(system="phone", value=profile.trusted_person_phone)]
+        if profile.trusted_person_phone else None,
+    )
+
+
+def record_bundle(
+    record: Record,
+    *,
+    documents: Iterable[Document],
+    attachment_url: Callable[[Document], str],
+    synthesis: Synthesis | None = None,
+    treating_doctor: Professional | None = None,
+    personal_data: bool = True,
+    sha1: Mapping[int, bytes] | None = None,
+    at: datetime | None = None,
+) -> Bundle:
+    """The record as a FHIR Bundle of type "collection": Patient, Practitioner (médecin
+    traitant and authors), DocumentReference per document, Condition per synthesis problem,
+    AllergyIntolerance, Immunization, RelatedPerson (emergency contacts, trusted person).
+
+    A collection, not a "document" Bundle: a document Bundle is one attested clinical
+    document opened by a Composition (that is what the International Patient Summary will
+    be); an export is a set of resources that nobody attests as a whole.
+
+    `documents` and `synthesis` must already be filtered for the actor; `personal_data` says
+    whether the actor may read the personal data (contacts, vaccinations, self-declared
+    allergies, trusted person)."""
+    practitioners: dict[int, Practitioner] = {}
+
+    def practitioner_for(professional: Professional | None) -> Practitioner | None:
+        if professional is None:
+            return None
+        if professional.pk not in practitioners:
+            practitioners[professional.pk] = practitioner(professional)
+        return practitioners[professional.pk]
+
+    gp = practitioner_for(treating_doctor)
+    subject = patient(record, general_practitioner=gp)
+    resources: list[Resource] = []
+    for document in documents:
+        resources.append(document_reference(
+            document, subject=subject, url=attachment_url(document),
+            author=practitioner_for(document.author_professional), sha1=(sha1 or {}).get(document.pk),
+        ))
+    if synthesis is not None:
+        author = practitioner_for(synthesis.author)
+        resources += conditions(synthesis, subject=subject, recorder=author)
+    declared: list[SelfDeclaredItem] = []
+    if personal_data:
+        declared = list(record.self_declared.filter(kind=SelfDeclaredItem.Kind.ALLERGY).order_by("pk"))
+    resources += allergies(subject=subject, synthesis=synthesis,
+                           recorder=practitioner_for(synthesis.author) if synthesis else None, declared=declared)
+    if personal_data:
+        resources += [immunization(v, subject=subject) for v in record.vaccinations.order_by("date", "pk")]
+        resources += [emergency_contact(c, subject=subject) for c in record.emergency_contacts.order_by("pk")]
+        profile = PersonalProfile.objects.filter(record=record).first()
+        trusted = trusted_person(profile, subject=subject) if profile else None
+        if trusted is not None:
+            resources.append(trusted)
+    everything: list[Resource] = [subject, *practitioners.values(), *resources]
+    return Bundle(
+        type="collection",
+        timestamp=_aware(at or timezone.now()),
+        entry=[BundleEntry(fullUrl=full_url(r.get_resource_type(), r.id), resource=r) for r in everything],
+    )
+
+
+def bundle_json(bundle: Bundle) -> str:
+    """The bundle as FHIR JSON (empty elements left out, as FHIR requires)."""
+    return bundle.model_dump_json(exclude_none=True, indent=1)

@@ -1,0 +1,118 @@
+"""Who stands where towards a record, as the patient manages it (DOMAIN.md §3 "patient
+management", §4): the médecin traitant, care authorisations, emergency openings, the SAMU
+rule, blocks and counter deposit rights. Read from the same stored facts the policy reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Q
+from django.http import Http404
+from django.utils import timezone
+
+from ..models import Block, CareAuthorisation, DepositRight, Profession, Professional, Record, TreatingDoctor
+from ..policy import Action, Actor, authorise, decide
+
+
+@dataclass
+class ProfessionalStanding:
+    """A professional who reads the record through a care authorisation: granted by the
+    patient, declared by the professional at a consultation, or both."""
+
+    professional: Professional
+    granted_at: datetime | None = None
+    declared_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AccessOverview:
+    record: Record
+    treating_doctor: TreatingDoctor | None
+    authorised: list[ProfessionalStanding]
+    emergency_openings: list[CareAuthorisation]  # break-glass in progress, until `expires_at`
+    blocked: list[Block]
+    deposit_rights: list[DepositRight]
+    treating_doctor_blocked: bool = False
+    candidates: list[Professional] = field(default_factory=list)
+
+    @property
+    def samu_allowed(self) -> bool:
+        return self.record.samu_allowed
+
+    @property
+    def break_glass_allowed(self) -> bool:
+        return self.record.break_glass_allowed
+
+
+def record_access_overview(actor: Actor, record: Record) -> AccessOverview:
+    """Everyone with a standing on the record now, and how they got it, for the patient or
+    their representative (Action.MANAGE_ACCESS; Http404 otherwise). Blocked professionals are
+    listed apart and nowhere else: a block overrides everything (DOMAIN.md §4)."""
+    if not authorise(actor, Action.MANAGE_ACCESS, record):
+        raise Http404
+    now = timezone.now()
+    blocked = list(
+        Block.objects.active(now).filter(record=record).select_related("professional__user").order_by("-created_at")
+    )
+    blocked_ids = {b.professional_id for b in blocked}
+    treating_doctor = (
+        TreatingDoctor.objects.active(now).filter(record=record).select_related("professional__user").first()
+    )
+    standings: dict[int, ProfessionalStanding] = {}
+    openings = []
+    authorisations = (
+        CareAuthorisation.objects.active(now).filter(record=record)
+        .exclude(professional_id__in=blocked_ids)
+        .select_related("professional__user", "professional__facility")
+        .order_by("created_at")
+    )
+    kind = CareAuthorisation.Kind
+    for grant in authorisations:
+        if grant.kind == kind.BREAK_GLASS:
+            openings.append(grant)
+        elif grant.kind in (kind.GRANTED_BY_PATIENT, kind.DECLARED_BY_PROFESSIONAL):
+            standing = standings.setdefault(grant.professional_id, ProfessionalStanding(grant.professional))
+            if grant.kind == kind.GRANTED_BY_PATIENT:
+                standing.granted_at = standing.granted_at or grant.created_at
+            else:
+                standing.declared_at = standing.declared_at or grant.created_at
+    authorised = [s for pk, s in standings.items() if treating_doctor is None or pk != treating_doctor.professional_id]
+    authorised.sort(key=lambda s: (s.professional.user.last_name, s.professional.user.first_name))
+    # The médecin traitant is chosen among general practitioners who already read the record
+    # (or found by RPPS number): never a browsable directory of every professional.
+    candidates = [s.professional for s in authorised if s.professional.profession == Profession.GP]
+    deposit_rights = list(
+        DepositRight.objects.active(now).filter(record=record)
+        .select_related("agent__user", "agent__organisation").order_by("created_at")
+    )
+    return AccessOverview(
+        record=record,
+        treating_doctor=treating_doctor,
+        treating_doctor_blocked=treating_doctor is not None and treating_doctor.professional_id in blocked_ids,
+        authorised=authorised,
+        emergency_openings=openings,
+        blocked=blocked,
+        deposit_rights=deposit_rights,
+        candidates=candidates,
+    )
+
+
+def professional_with_standing(actor: Actor, record: Record, pk: int) -> Professional | None:
+    """A professional the patient picked on the management page: only one who has, or had
+    until now, a standing on this record (médecin traitant, care authorisation, emergency
+    opening, block). Anyone else is reached by RPPS number. The caller's service asks the
+    policy (and writes the audit entry); this only refuses to look for anyone else."""
+    if not decide(actor, Action.MANAGE_ACCESS, record):
+        raise Http404
+    now = timezone.now()
+    standing = Q()
+    for model in (TreatingDoctor, CareAuthorisation, Block):
+        standing |= Q(pk__in=model.objects.active(now).filter(record=record).values("professional_id"))
+    return Professional.objects.filter(standing, pk=pk).select_related("user").first()
+
+
+def professional_by_rpps(rpps: str) -> Professional | None:
+    """The professional with exactly this RPPS number (validated by the caller), or None.
+    An exact match only: the directory cannot be browsed from the patient portal."""
+    return Professional.objects.filter(rpps=rpps).select_related("user").first()

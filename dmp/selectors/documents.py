@@ -1,0 +1,179 @@
+"""The patient's documents screen: one document of a record, and the record's documents
+filtered and searched — always through `documents_visible_to`, so a filter or a search can
+never show what a read would refuse (withheld results, documents hidden from representatives)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+
+from ..models import Document, DocumentSelection, Profession, Record, Space
+from ..policy import Action, Actor, decide, log_decision
+from .records import _load_and_authorise, documents_visible_to
+
+# The documents are French (reports, letters, results), so the French dictionary finds
+# "analyse" in "analyses" and ignores "de", "la"… It has no unaccent (that needs a database
+# extension): the "simple" prefix match beside it finds partly typed words, drug names and
+# words of other languages, which a French stemmer would not.
+SEARCH_CONFIG = "french"
+
+
+def get_record_document_for(actor: Actor, record_pk: int, pk: int, *, action: str = Action.VIEW_DOCUMENT) -> Document:
+    """Document `pk` of record `record_pk`, if the actor may do `action` on it (one audit
+    entry); a document of another record is missing, like one that does not exist (404)."""
+    documents = Document.objects.filter(record_id=record_pk).select_related("record", "author_professional__user")
+    return _load_and_authorise(actor, documents, pk, action)
+
+
+def record_document_for_action(actor: Actor, record_pk: int, pk: int) -> Document:
+    """Document `pk` of record `record_pk`, loaded for a service that acts on it: 404 (and
+    logged) unless the actor may read it; when they may, nothing is logged here, since the
+    service asks the policy about the action itself and logs that — one entry per action."""
+    document = Document.objects.filter(record_id=record_pk, pk=pk).select_related("record").first()
+    decision = decide(actor, Action.VIEW_DOCUMENT, document)
+    if not decision.allowed:
+        log_decision(actor, Action.VIEW_DOCUMENT, decision, document,
+                     record=document.record if document else None, object_id=f"document:{pk}")
+        raise Http404
+    return document
+
+
+def document_selected_by(actor: Actor, document: Document) -> bool:
+    """Whether the document is on this account's "my selection" shortlist (the caller has
+    authorised the document read)."""
+    return DocumentSelection.objects.filter(user=actor.user, document=document).exists()
+
+
+class Status:
+    CURRENT = "current"
+    ARCHIVED = "archived"
+    ALL = "all"
+    CHOICES = (CURRENT, ARCHIVED, ALL)
+
+
+@dataclass(frozen=True)
+class DocumentFilters:
+    """What the patient asked the list for. `author` is "pro:<professional pk>" or
+    "src:<author kind>:<source>"; `profession` is "p:<profession>" or "s:<specialty>"."""
+
+    space: str = ""
+    status: str = Status.CURRENT
+    selected_only: bool = False
+    author: str = ""
+    profession: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass
+class DocumentListing:
+    documents: QuerySet[Document]  # annotated with `selected` (on this account's shortlist)
+    space_counts: dict[str, int]  # per space, under every filter but the space
+    total: int
+    authors: list[Choice]
+    professions: list[Choice]
+
+
+def documents_listing(actor: Actor, record: Record, filters: DocumentFilters) -> DocumentListing:
+    """The record's documents the actor may read, filtered and searched, with the counts per
+    space and the authors to filter by. The caller has authorised the record read. A fixed
+    number of queries, whatever the number of documents."""
+    visible = documents_visible_to(actor, record, include_archived=filters.status != Status.CURRENT)
+    if filters.status == Status.ARCHIVED:
+        visible = visible.filter(status=Document.Status.ARCHIVED)
+    listed = visible.annotate(
+        selected=Exists(DocumentSelection.objects.filter(user=actor.user, document=OuterRef("pk")))
+    )
+    if filters.selected_only:
+        listed = listed.filter(selected=True)
+    listed = _by_author(listed, filters.author)
+    listed = _by_profession(listed, filters.profession)
+    if filters.date_from:
+        listed = listed.filter(act_date__gte=filters.date_from)
+    if filters.date_to:
+        listed = listed.filter(act_date__lte=filters.date_to)
+    if filters.text.strip():
+        listed = _matching(listed, filters.text)
+    counts = dict(listed.order_by().values_list("space").annotate(n=Count("pk")))
+    space_counts = {space: counts.get(space, 0) for space in Space.values}
+    if filters.space in Space.values:
+        listed = listed.filter(space=filters.space)
+    authors, professions = _author_choices(visible)
+    return DocumentListing(listed, space_counts, sum(space_counts.values()), authors, professions)
+
+
+def _by_author(documents: QuerySet[Document], author: str) -> QuerySet[Document]:
+    kind, _sep, rest = author.partition(":")
+    if kind == "pro" and rest.isdigit():
+        return documents.filter(author_professional_id=int(rest))
+    if kind == "src":
+        author_kind, _sep, source = rest.partition(":")
+        return documents.filter(author_kind=author_kind, system_source=source, author_professional__isnull=True)
+    return documents
+
+
+def _by_profession(documents: QuerySet[Document], profession: str) -> QuerySet[Document]:
+    kind, _sep, value = profession.partition(":")
+    if kind == "p" and value:
+        return documents.filter(author_professional__profession=value)
+    if kind == "s" and value:
+        return documents.filter(author_professional__specialty=value)
+    return documents
+
+
+def _matching(documents: QuerySet[Document], text: str) -> QuerySet[Document]:
+    """Full-text search over titles and the extracted text: PostgreSQL's text search, with
+    French stemming and a prefix match on every word; word by word `icontains` elsewhere."""
+    words = re.findall(r"\w+", text)
+    if not words:
+        return documents
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        prefixes = " & ".join(f"{word}:*" for word in words)  # \w+ only: nothing tsquery would parse
+        documents = documents.annotate(
+            _stemmed=SearchVector("title", "extracted_text", config=SEARCH_CONFIG),
+            _words=SearchVector("title", "extracted_text", config="simple"),
+        )
+        return documents.filter(
+            Q(_stemmed=SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch"))
+            | Q(_words=SearchQuery(prefixes, config="simple", search_type="raw"))
+        )
+    for word in words:
+        documents = documents.filter(Q(title__icontains=word) | Q(extracted_text__icontains=word))
+    return documents
+
+
+def _author_choices(documents: QuerySet[Document]) -> tuple[list[Choice], list[Choice]]:
+    """Who wrote the documents, and their professions and specialties: one query."""
+    rows = documents.order_by().values_list(
+        "author_kind", "system_source", "author_professional_id", "author_professional__user__first_name",
+        "author_professional__user__last_name", "author_professional__profession", "author_professional__specialty",
+    ).distinct()
+    authors: dict[str, str] = {}
+    professions: dict[str, str] = {}
+    for kind, source, pro_id, first, last, profession, specialty in rows:
+        if pro_id is None:
+            authors[f"src:{kind}:{source}"] = source or str(Document.AuthorKind(kind).label)
+            continue
+        authors[f"pro:{pro_id}"] = f"{first} {last}".strip()
+        professions[f"p:{profession}"] = str(Profession(profession).label)
+        if specialty:
+            professions[f"s:{specialty}"] = specialty
+    return _choices(authors), _choices(professions)
+
+
+def _choices(labels: dict[str, str]) -> list[Choice]:
+    return [Choice(value, label) for value, label in sorted(labels.items(), key=lambda item: item[1].casefold())]

@@ -1,0 +1,236 @@
+"""The record's access history as the patient reads it (DOMAIN.md §3 "patient access history"):
+a summary first — who, how often, emergency and SAMU accesses and counter actions apart,
+refusals — then every entry on demand, in plain words. Built on `access_history_for()`, which
+asks the policy (Action.VIEW_ACCESS_HISTORY) and leaves out the patient's own actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from ..models import AuditEntry, AuditMode, Profession, Record
+from ..policy import Action, Actor, document_scope
+from .records import access_history_for
+
+EMERGENCY_MODES = (AuditMode.BREAK_GLASS, AuditMode.SAMU)
+PAGE_SIZE = 50
+TOP_LIST_SIZE = 20  # emergency, counter and refused entries shown in the summary
+
+# What was done, in plain words. An action missing here is shown by its stored name.
+ACTION_WORDS = {
+    Action.VIEW_RECORD: _("Opened the record"),
+    Action.VIEW_DOCUMENT: _("Read a document"),
+    Action.VIEW_SYNTHESIS: _("Read the medical summary"),
+    Action.VIEW_PERSONAL_DATA: _("Read the personal information"),
+    Action.VIEW_REIMBURSEMENTS: _("Read the reimbursement history"),
+    Action.VIEW_ACCESS_HISTORY: _("Read the access history"),
+    Action.EXPORT_RECORD: _("Downloaded the record"),
+    Action.ADD_DOCUMENT: _("Added a document"),
+    Action.REPLACE_DOCUMENT: _("Replaced a document with a new version"),
+    Action.RELEASE_DOCUMENT: _("Made a result visible to the patient"),
+    Action.HIDE_DOCUMENT: _("Hid or showed a document"),
+    Action.ARCHIVE_DOCUMENT: _("Archived a document"),
+    Action.EDIT_SYNTHESIS: _("Wrote the medical summary"),
+    Action.EDIT_PERSONAL_DATA: _("Changed the personal information"),
+    Action.MANAGE_ACCESS: _("Managed who can see the record"),
+    Action.BLOCK_PROFESSIONAL: _("Blocked or unblocked a professional"),
+    Action.CLOSE_RECORD: _("Closed the record"),
+    Action.DECLARE_CARE: _("Declared caring for the patient, at a consultation"),
+    Action.BREAK_GLASS: _("Opened the record in an emergency"),
+    Action.CREATE_RECORD: _("Created the record"),
+    Action.DEPOSIT_DOCUMENT: _("Deposited a paper into the record"),
+    Action.VIEW_ADMIN_STATUS: _("Checked the record's administrative status"),
+    Action.RESET_CREDENTIALS: _("Handed over new login credentials"),
+}
+
+# How the access happened: the mode the policy gave it.
+MODE_WORDS = {
+    AuditMode.NORMAL: _("Care authorisation"),
+    AuditMode.TREATING_DOCTOR: _("Médecin traitant"),
+    AuditMode.BREAK_GLASS: _("Emergency access"),
+    AuditMode.SAMU: _("SAMU (centre 15)"),
+    AuditMode.COUNTER: _("Counter"),
+    AuditMode.REPRESENTATIVE: _("Legal representative"),
+    AuditMode.ADMIN: _("Administration"),
+    AuditMode.NONE: _("No access"),
+}
+
+ROLE_WORDS = {
+    **dict(Profession.choices),
+    "samu_regulator": _("SAMU regulator"),
+    "counter_agent": _("Counter agent"),
+    "representative": _("Legal representative"),
+    "administrator": _("Administrator"),
+    "holder": _("Patient"),
+}
+
+
+@dataclass(frozen=True)
+class HistoryFilters:
+    """GET filters: none of them is medical (an account id and dates)."""
+
+    actor_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def apply(self, entries: QuerySet[AuditEntry]) -> QuerySet[AuditEntry]:
+        if self.actor_id is not None:
+            entries = entries.filter(actor_id=self.actor_id)
+        if self.date_from is not None:
+            entries = entries.filter(at__date__gte=self.date_from)  # in the current time zone
+        if self.date_to is not None:
+            entries = entries.filter(at__date__lte=self.date_to)
+        return entries
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One entry, said in plain words."""
+
+    entry: AuditEntry
+    document_title: str = ""
+
+    @property
+    def at(self) -> datetime:
+        return self.entry.at
+
+    @property
+    def who(self) -> str:
+        return self.entry.actor_label
+
+    @property
+    def profession(self) -> str:
+        return str(ROLE_WORDS.get(self.entry.role, ""))
+
+    @property
+    def how(self) -> str:
+        return str(MODE_WORDS.get(self.entry.mode, self.entry.mode))
+
+    @property
+    def what(self) -> str:
+        return str(ACTION_WORDS.get(self.entry.action, self.entry.action))
+
+    @property
+    def refused(self) -> bool:
+        return not self.entry.allowed
+
+    @property
+    def is_emergency(self) -> bool:
+        return self.entry.mode in EMERGENCY_MODES
+
+    @property
+    def is_samu(self) -> bool:
+        return self.entry.mode == AuditMode.SAMU
+
+    @property
+    def is_counter(self) -> bool:
+        return self.entry.mode == AuditMode.COUNTER
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    """How often one person acted on the record over the period."""
+
+    actor_id: int | None
+    who: str
+    role: str
+    accesses: int
+    refusals: int
+    emergencies: int
+    counter: int
+    first_at: datetime
+    last_at: datetime
+
+    @property
+    def profession(self) -> str:
+        return str(ROLE_WORDS.get(self.role, ""))
+
+
+@dataclass(frozen=True)
+class AccessHistory:
+    filters: HistoryFilters
+    total: int
+    refusals_count: int
+    people: list[PersonSummary]
+    emergencies: list[HistoryRow]
+    emergencies_count: int
+    counter: list[HistoryRow]
+    counter_count: int
+    refusals: list[HistoryRow]
+    page: Page  # of HistoryRow
+    who_choices: list[tuple[int, str]]  # everyone present in the whole history, for the filter
+
+
+def access_history(
+    actor: Actor, record: Record, *, filters: HistoryFilters | None = None, page: int | str = 1
+) -> AccessHistory:
+    """The history page of `record` for the patient (or their representative, or anyone the
+    policy lets read the history): Http404 if refused. A fixed number of queries whatever the
+    number of entries: aggregates for the summary, short top lists, one page of detail, and
+    the documents' titles in one query."""
+    filters = filters or HistoryFilters()
+    everything = access_history_for(actor, record)
+    entries = filters.apply(everything)
+
+    people = [
+        PersonSummary(
+            actor_id=p["actor_id"], who=p["actor_label"], role=p["role"], accesses=p["accesses"],
+            refusals=p["refusals"], emergencies=p["emergencies"], counter=p["counter"], first_at=p["first_at"],
+            last_at=p["last_at"],
+        )
+        for p in entries.order_by().values("actor_id", "actor_label", "role").annotate(
+            accesses=Count("pk", filter=Q(allowed=True)),
+            refusals=Count("pk", filter=Q(allowed=False)),
+            emergencies=Count("pk", filter=Q(allowed=True, mode__in=EMERGENCY_MODES)),
+            counter=Count("pk", filter=Q(mode=AuditMode.COUNTER)),
+            first_at=Min("at"),
+            last_at=Max("at"),
+        ).order_by("-last_at")
+    ]
+    emergency_q = Q(allowed=True, mode__in=EMERGENCY_MODES)
+    emergencies = list(entries.filter(emergency_q)[:TOP_LIST_SIZE])
+    counter = list(entries.filter(mode=AuditMode.COUNTER)[:TOP_LIST_SIZE])
+    refusals = list(entries.filter(allowed=False)[:TOP_LIST_SIZE])
+    paginator = Paginator(entries, PAGE_SIZE)
+    detail = paginator.get_page(page)
+    titles = _document_titles(actor, record, [*emergencies, *counter, *refusals, *detail.object_list])
+    rows = [_row(e, titles) for e in detail.object_list]
+    detail.object_list = rows
+
+    seen: dict[int, str] = {}
+    labels = everything.filter(actor_id__isnull=False).order_by().values("actor_id", "actor_label")
+    for label in labels.annotate(last=Max("seq")).order_by("-last"):
+        seen.setdefault(label["actor_id"], label["actor_label"])  # each person's latest label
+    return AccessHistory(
+        filters=filters,
+        total=paginator.count,
+        refusals_count=sum(p.refusals for p in people),
+        people=people,
+        emergencies=[_row(e, titles) for e in emergencies],
+        emergencies_count=sum(p.emergencies for p in people),
+        counter=[_row(e, titles) for e in counter],
+        counter_count=sum(p.counter for p in people),
+        refusals=[_row(e, titles) for e in refusals],
+        page=detail,
+        who_choices=sorted(seen.items(), key=lambda item: item[1].casefold()),
+    )
+
+
+def _document_titles(actor: Actor, record: Record, entries: list[AuditEntry]) -> dict[str, str]:
+    """Titles of the documents these entries are about, in one query — only those the reader
+    may see now: a result not yet announced to the patient, or a document hidden from legal
+    representatives, shows as "a document" without its title."""
+    ids = {e.object_id for e in entries if e.object_type == "document" and e.object_id.isdigit()}
+    if not ids:
+        return {}
+    visible = record.documents.filter(document_scope(actor, record).q()).filter(pk__in=sorted(int(i) for i in ids))
+    return {str(pk): title for pk, title in visible.values_list("pk", "title")}
+
+
+def _row(entry: AuditEntry, titles: dict[str, str]) -> HistoryRow:
+    title = titles.get(entry.object_id, "") if entry.object_type == "document" else ""
+    return HistoryRow(entry, title)

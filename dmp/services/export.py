@@ -1,0 +1,288 @@
+"""The whole record as one ZIP, for the patient or their legal representative (DOMAIN.md §3,
+patient management): every document the requester may see, a one-page summary PDF, the
+structured data as FHIR R4 JSON and a README. Prepared in the background (dmp/tasks.py).
+
+The ZIP is built in memory and written once, through the default storage, which encrypts it:
+no decrypted copy of a document ever lands on a disk, not even in a temporary file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import zipfile
+from datetime import timedelta
+
+from django.core.files.base import ContentFile
+from django.db import DatabaseError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from .. import fhir
+from ..models import (
+    Document,
+    DocumentType,
+    PersonalProfile,
+    Record,
+    RecordExport,
+    SelfDeclaredItem,
+    Space,
+    TreatingDoctor,
+)
+from ..policy import Action, Actor, authorise, decide, record_access
+from ..selectors import documents_visible_to
+from ..selectors.export import EXPORT_RETENTION
+from . import require
+
+logger = logging.getLogger(__name__)
+
+# A pending or running export older than this is taken for dead (its worker lost for good)
+# and a new request starts afresh instead of waiting for it forever.
+EXPORT_STALE_AFTER = timedelta(hours=1)
+# Progress is saved every so many documents, not for every byte.
+PROGRESS_EVERY = 10
+
+_EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
+_ACTIVE = (RecordExport.Status.PENDING, RecordExport.Status.RUNNING)
+SUMMARY_TEMPLATE = "portal_patient/export/summary.html"
+README_TEMPLATE = "portal_patient/export/readme.txt"
+
+
+def record_export_request(*, actor: Actor, record: Record) -> RecordExport:
+    """Ask for the record as a ZIP (holder or legal representative only). The work runs in
+    the background; while this account's previous request is still pending or running, that
+    one is returned instead of starting a second."""
+    from ..tasks import build_record_export
+
+    require(authorise(actor, Action.EXPORT_RECORD, record))
+    now = timezone.now()
+    # The record row is locked so that two clicks (two tabs) cannot start two exports.
+    with transaction.atomic():
+        Record.objects.select_for_update().filter(pk=record.pk).first()
+        mine = record.exports.filter(requested_by=actor.user)
+        current = mine.filter(status__in=_ACTIVE).order_by("-created_at", "-pk").first()
+        if current is not None and current.created_at > now - EXPORT_STALE_AFTER:
+            return current
+        # A new export replaces this account's earlier ones: fewer copies of the record at rest.
+        _delete_exports(mine)
+        export = RecordExport.objects.create(record=record, requested_by=actor.user, created_at=now)
+        pk = export.pk
+        transaction.on_commit(lambda: build_record_export.delay(pk))
+    return export
+
+
+class ExportFailure(Exception):
+    """The build stopped; `code` is what the export keeps and the page shows: never medical."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def record_export_build(*, export_id: int) -> RecordExport | None:
+    """Build the ZIP of an export, as the account that asked for it, and store it encrypted.
+    On any error the export ends FAILED with an error code, no file, and one log line with
+    ids only. Returns None if there was nothing to do (finished already, or deleted)."""
+    # Claimed with a conditional update: a redelivered task (worker lost) starts over, a
+    # finished export is left alone.
+    claimed = RecordExport.objects.filter(pk=export_id, status__in=_ACTIVE).update(
+        status=RecordExport.Status.RUNNING, progress=0
+    )
+    if not claimed:
+        return None
+    export = RecordExport.objects.select_related("record", "requested_by").get(pk=export_id)
+    try:
+        content = _build_zip(export)
+        _store(export, content)
+        logger.info("record export %s (record %s) ready: %s bytes", export.pk, export.record_id, export.size)
+    except ExportFailure as failure:
+        _fail(export, failure.code, failure.__cause__)
+    except Exception as exc:  # any other error too: the export ends FAILED, never half-done
+        _fail(export, "unexpected_error", exc)
+    return export
+
+
+def record_exports_purge(*, now=None) -> int:
+    """Delete exports (file and row) older than EXPORT_RETENTION; returns how many. Run daily
+    by Celery beat (dmp/tasks.py `purge_record_exports`)."""
+    cutoff = (now or timezone.now()) - EXPORT_RETENTION
+    with transaction.atomic():
+        return _delete_exports(RecordExport.objects.filter(created_at__lt=cutoff))
+
+
+def _delete_exports(queryset) -> int:
+    names = [name for name in queryset.values_list("file", flat=True) if name]
+    count, _ = queryset.delete()
+    if names:
+        # Files go once the rows are gone for good: a rolled-back delete keeps its file.
+        storage = RecordExport._meta.get_field("file").storage
+
+        def delete_files() -> None:
+            for name in names:
+                storage.delete(name)
+
+        transaction.on_commit(delete_files)
+    return count
+
+
+def _progress(export: RecordExport, value: int) -> None:
+    export.progress = value
+    RecordExport.objects.filter(pk=export.pk).update(progress=value)
+
+
+def _build_zip(export: RecordExport) -> bytes:
+    record = export.record
+    actor = Actor(export.requested_by)
+    # Asked again, without a second audit entry (the request was logged): the representation
+    # may have ended, or the record been closed, since the request.
+    if not decide(actor, Action.EXPORT_RECORD, record):
+        raise ExportFailure("not_allowed")
+    documents = list(documents_visible_to(actor, record, include_archived=True).order_by("space", "act_date", "pk"))
+    synthesis = None
+    if decide(actor, Action.VIEW_SYNTHESIS, record):
+        synthesis = (record.syntheses.select_related("author__user").prefetch_related("problems")
+                     .order_by("-version").first())
+    personal_data = bool(decide(actor, Action.VIEW_PERSONAL_DATA, record))
+    treating = (TreatingDoctor.objects.active().filter(record=record)
+                .select_related("professional__user").first())
+    treating_doctor = treating.professional if treating else None
+    paths = {doc.pk: document_path(doc) for doc in documents}
+    sha1: dict[int, bytes] = {}
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for n, document in enumerate(documents, start=1):
+            content = _read(document)
+            # FHIR R4's Attachment.hash is a SHA-1 (integrity of the copy, not security).
+            sha1[document.pk] = hashlib.sha1(content, usedforsecurity=False).digest()
+            # PDFs and images are compressed already.
+            archive.writestr(paths[document.pk], content, compress_type=zipfile.ZIP_STORED)
+            if n % PROGRESS_EVERY == 0:
+                _progress(export, 5 + 80 * n // len(documents))
+        _progress(export, 85)
+        context = _summary_context(record, actor, documents, synthesis, treating_doctor, personal_data)
+        with translation.override(record.preferred_language):
+            archive.writestr("summary.pdf", _summary_pdf(context), compress_type=zipfile.ZIP_STORED)
+            _progress(export, 92)
+            archive.writestr("record.fhir.json", _fhir_json(record, documents, paths, sha1, synthesis,
+                                                            treating_doctor, personal_data))
+            archive.writestr("README.txt", render_to_string(README_TEMPLATE, {
+                **context, "spaces_present": [s for s in Space if any(d.space == s for d in documents)],
+            }))
+    _progress(export, 97)
+    return buffer.getvalue()
+
+
+def document_path(document: Document) -> str:
+    """Where a document goes in the ZIP: by space, then date of the act, type and number.
+    Built from codes only (the title stays inside the summary and the FHIR data), so every
+    name is short, ASCII, unique and the same in every language."""
+    doc_type = document.doc_type.replace("_", "-")
+    extension = _EXTENSIONS.get(document.mime_type, "bin")
+    return f"documents/{document.space}/{document.act_date:%Y-%m-%d}-{doc_type}-{document.pk}.{extension}"
+
+
+def _read(document: Document) -> bytes:
+    try:
+        with document.file.open("rb") as stored:
+            content = stored.read()
+    except Exception as exc:  # a missing file, a key that no longer decrypts
+        raise ExportFailure("document_unreadable") from exc
+    if hashlib.sha256(content).hexdigest() != document.content_hash:
+        raise ExportFailure("document_integrity")
+    return content
+
+
+def _fhir_json(record, documents, paths, sha1, synthesis, treating_doctor, personal_data) -> str:
+    from fhir.resources.R4B.bundle import Bundle
+
+    try:
+        bundle = fhir.record_bundle(
+            record, documents=documents, attachment_url=lambda d: paths[d.pk], synthesis=synthesis,
+            treating_doctor=treating_doctor, personal_data=personal_data, sha1=sha1,
+        )
+        text = fhir.bundle_json(bundle)
+        # Parsed back, as any reader of the file will: what we ship must validate.
+        Bundle.model_validate_json(text)
+    except Exception as exc:  # pydantic's messages quote the values: never logged
+        raise ExportFailure("fhir_invalid") from exc
+    return text
+
+
+# Less and less detail until the summary fits on one A4 page.
+_SUMMARY_LEVELS = (
+    {"per_space": 6, "items": 12, "chars": 400, "font_size": "9.5pt"},
+    {"per_space": 3, "items": 8, "chars": 220, "font_size": "8.5pt"},
+    {"per_space": 1, "items": 5, "chars": 120, "font_size": "8pt"},
+    {"per_space": 0, "items": 3, "chars": 60, "font_size": "7.5pt"},
+)
+
+
+def _summary_context(record, actor, documents, synthesis, treating_doctor, personal_data) -> dict:
+    profile = PersonalProfile.objects.filter(record=record).first() if personal_data else None
+    by_space = []
+    for space in Space:
+        docs = sorted((d for d in documents if d.space == space), key=lambda d: (d.act_date, d.pk), reverse=True)
+        if docs:
+            by_space.append({"label": space.label, "documents": docs, "count": len(docs)})
+    has_directive_document = any(d.doc_type == DocumentType.ADVANCE_DIRECTIVES for d in documents)
+    return {
+        "record": record,
+        "representative": record_access(actor, record).relation == "representative",
+        "prepared_at": timezone.now(),
+        "treating_doctor": treating_doctor,
+        "synthesis": synthesis,
+        "problems": list(synthesis.problems.all()) if synthesis else [],
+        "declared_allergies": list(record.self_declared.filter(kind=SelfDeclaredItem.Kind.ALLERGY).order_by("pk"))
+        if personal_data else [],
+        "advance_directives": has_directive_document or bool(profile and profile.advance_directives.strip()),
+        "profile": profile,
+        "emergency_contacts": list(record.emergency_contacts.order_by("pk")) if personal_data else [],
+        "spaces": by_space,
+        "document_count": len(documents),
+    }
+
+
+def _summary_pdf(context: dict) -> bytes:
+    try:
+        import weasyprint
+
+        for level in _SUMMARY_LEVELS:
+            rendered = weasyprint.HTML(string=render_to_string(SUMMARY_TEMPLATE, {**context, **level})).render()
+            if len(rendered.pages) == 1:
+                return rendered.write_pdf()
+        # Still too long at the least detail (an enormous synthesis): the first page only.
+        return rendered.copy(rendered.pages[:1]).write_pdf()
+    except Exception as exc:
+        raise ExportFailure("summary_failed") from exc
+
+
+def _store(export: RecordExport, content: bytes) -> None:
+    try:
+        export.file.save(f"{export.pk}.zip", ContentFile(content), save=False)
+    except Exception as exc:
+        raise ExportFailure("storage_failed") from exc
+    export.size = len(content)
+    export.status = RecordExport.Status.READY
+    export.progress = 100
+    export.finished_at = timezone.now()
+    try:
+        # update_fields: fails (DatabaseError) if the export was deleted meanwhile, and then
+        # the file must not stay behind.
+        export.save(update_fields=["file", "size", "status", "progress", "finished_at"])
+    except DatabaseError as exc:
+        export.file.delete(save=False)
+        raise ExportFailure("storage_failed") from exc
+
+
+def _fail(export: RecordExport, code: str, exc: BaseException | None) -> None:
+    if export.file:
+        export.file.delete(save=False)
+    RecordExport.objects.filter(pk=export.pk).update(
+        status=RecordExport.Status.FAILED, error=code, file="", size=0, finished_at=timezone.now()
+    )
+    export.status, export.error = RecordExport.Status.FAILED, code
+    # Ids, the code and the exception's class only: messages may quote medical content.
+    logger.warning("record export %s (record %s) failed: %s (%s)", export.pk, export.record_id, code,
+                   type(exc).__name__ if exc is not None else "-")
