@@ -415,6 +415,7 @@ def advance_directives_write(*, actor: Actor, record: Record, answers: Mapping[s
     the record's preferred language."""
     decision = _may_edit(actor, record, "advance_directives")
     now = timezone.now()
+    _directive_answers(answers)  # refused input is told in the language of the person typing
     with translation.override(_directives_language(record)):
         given = _directive_answers(answers)
         text = _directives_text(given)
