@@ -65,6 +65,12 @@ class CareAuthorisation(models.Model):
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     ended_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
     patient_notified_at = models.DateTimeField(_("patient notified at"), null=True, blank=True)
+    # A facility's care team: when set, every professional of that facility shares this
+    # authorisation (granted or declared only); each access is still logged under the individual.
+    facility = models.ForeignKey(
+        "dmp.Organisation", on_delete=models.CASCADE, null=True, blank=True, related_name="care_authorisations",
+        verbose_name=_("shared with the care team of"),
+    )
 
     objects = ActiveQuerySet.as_manager()
 
@@ -79,6 +85,10 @@ class CareAuthorisation(models.Model):
             models.CheckConstraint(
                 condition=~Q(kind="break_glass") | ~Q(justification=""),
                 name="break_glass_is_justified",
+            ),
+            models.CheckConstraint(
+                condition=Q(facility__isnull=True) | Q(kind__in=["granted", "declared"]),
+                name="only_care_is_shared_with_a_team",
             ),
         ]
 
