@@ -1,4 +1,4 @@
-"""The health professionals' portal."""
+"""The professional's API tokens for their practice software (issue 3)."""
 
 from __future__ import annotations
 
@@ -6,42 +6,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
+from django.urls import path
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
-from dmp.http import actor_for_portal, document_file_response
-from dmp.selectors import (
-    api_tokens_of,
-    documents_visible_to,
-    get_api_token_for,
-    get_record_for,
-    records_followed_by,
-)
-
-
-@login_required
-@require_GET
-def home(request):
-    actor = actor_for_portal(request, "pro")
-    return render(request, "portal_pro/home.html", {"records": records_followed_by(actor)})
-
-
-@login_required
-@require_GET
-def record(request, pk: int):
-    actor = actor_for_portal(request, "pro")
-    rec = get_record_for(actor, pk)
-    documents = documents_visible_to(actor, rec)
-    return render(request, "portal_pro/record.html", {"record": rec, "documents": documents})
-
-
-@login_required
-@require_GET
-def document_file(request, pk: int):
-    actor_for_portal(request, "pro")
-    return document_file_response(request, pk)
+from dmp.http import actor_for_portal
+from dmp.selectors import api_tokens_of, get_api_token_for
 
 
 def _api_tokens_page(request, actor, *, label: str = "", error: str = "", status: int = 200):
@@ -88,3 +60,10 @@ def api_token_revoke(request, pk: int):
     services.api_token_revoke(actor=actor, token=token)
     messages.success(request, _("The API token “%(label)s” is revoked.") % {"label": token.label})
     return redirect("portal_pro:api_tokens")
+
+
+urlpatterns = [
+    path("api-tokens/", api_tokens, name="api_tokens"),
+    path("api-tokens/new/", api_token_new, name="api_token_new"),
+    path("api-tokens/<int:pk>/revoke/", api_token_revoke, name="api_token_revoke"),
+]
