@@ -10,7 +10,18 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .models import ApiToken, AuditEntry, CounterAgent, MatrixEntry, Organisation, Professional, Record, User
+from .models import (
+    ApiToken,
+    AuditEntry,
+    CounterAgent,
+    MatrixEntry,
+    Notification,
+    Organisation,
+    Professional,
+    Record,
+    User,
+)
+from .notifications import notification_retry
 from .policy import Actor
 from .services import api_token_revoke
 
@@ -114,6 +125,47 @@ class ApiTokenAdmin(ReadOnlyAdmin):
         self.message_user(
             request,
             ngettext("%(count)d token revoked.", "%(count)d tokens revoked.", len(tokens)) % {"count": len(tokens)},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    """The outbox, read-only: what was sent, what is waiting, and the dead notifications (failed
+    past their retries, or refused for good by the provider) for a person to act on — correct
+    the contact details or the provider's settings, then send again. Neither the text nor its
+    context is shown (they name the professionals who read a record); the address or number
+    only masked."""
+
+    list_display = ("pk", "event", "channel", "status", "attempts", "last_error", "recipient_id", "masked_destination",
+                    "created_at", "next_attempt_at", "sent_at")
+    list_filter = ("status", "event", "channel", "last_error")
+    search_fields = ("=id", "=recipient__username", "=idempotency_key")
+    fields = ("event", "channel", "status", "attempts", "last_error", "recipient_id", "record_id",
+              "masked_destination", "language", "idempotency_key", "created_at", "next_attempt_at", "lease_until",
+              "sent_at")
+    readonly_fields = fields
+    actions = ["send_again"]
+
+    @admin.display(description=_("destination"))
+    def masked_destination(self, notification: Notification) -> str:
+        to = notification.destination
+        if notification.channel == Notification.Channel.EMAIL:
+            name, _at, domain = to.partition("@")
+            return f"{name[:1]}…@{domain}"
+        return f"…{to[-2:]}"
+
+    def has_send_again_permission(self, request) -> bool:
+        return request.user.has_perm("dmp.view_notification") and request.user.is_staff
+
+    @admin.action(description=_("Send the selected failed notifications again"), permissions=["send_again"])
+    def send_again(self, request, queryset) -> None:
+        count = sum(notification_retry(n) for n in queryset.filter(
+            status__in=[Notification.Status.DEAD, Notification.Status.FAILED]))
+        self.message_user(
+            request,
+            ngettext("%(count)d notification queued again.", "%(count)d notifications queued again.", count)
+            % {"count": count},
             messages.SUCCESS,
         )
 

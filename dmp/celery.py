@@ -1,4 +1,12 @@
-"""The Celery application. Tasks are thin wrappers around services (dmp/tasks.py)."""
+"""The Celery application. Tasks are thin wrappers around services (dmp/tasks.py).
+
+Configured from the CELERY_* settings (dmp/settings.py): the broker is REDIS_URL (or
+CELERY_BROKER_URL); tasks run eagerly, in the calling process, only in the embedded default of
+`make run` (no REDIS_URL). Elsewhere run a worker and exactly one beat (docs/deployment.md §6):
+
+    celery -A dmp worker --loglevel INFO
+    celery -A dmp beat --loglevel INFO --schedule /var/lib/dmp-beat/celerybeat-schedule
+"""
 
 from __future__ import annotations
 

@@ -17,11 +17,12 @@ from datetime import datetime
 from functools import cached_property
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from . import audit
+from . import audit, notifications
 from .models import (
     AuditMode,
     Block,
@@ -64,6 +65,12 @@ class Action:
     DEPOSIT_DOCUMENT = "deposit_document"
     VIEW_ADMIN_STATUS = "view_admin_status"
     RESET_CREDENTIALS = "reset_credentials"
+    ATTACH_NIR = "attach_nir"
+    # Not a question anyone asks: the name of the tombstone entry written when a record is
+    # destroyed at the end of its retention (dmp/services/records.py).
+    DESTROY_RECORD = "destroy_record"
+    # A professional looks a record up (by identifier, or name and date of birth) to open it.
+    FIND_RECORD = "find_record"
 
     READS = frozenset(
         {VIEW_RECORD, VIEW_DOCUMENT, VIEW_SYNTHESIS, VIEW_PERSONAL_DATA, VIEW_REIMBURSEMENTS,
@@ -107,6 +114,8 @@ class Actor:
         self.user = user if user is not None and user.is_authenticated else None
         self.ip = ip
         self._access_cache: dict[int, RecordAccess] = {}
+        # Records this actor's reads were already notified for (dmp/notifications.py).
+        self.notified_records: set[int] = set()
 
     def forget(self, record: Record) -> None:
         """Drop the cached standing towards a record after a write changed it (a care
@@ -252,6 +261,18 @@ def _professional_access(actor: Actor, record: Record, at: datetime) -> RecordAc
             _allow(rule, _("Care authorisation for this patient."), AuditMode.NORMAL),
             "professional", may_write=True,
         )
+    # A facility's care team shares an authorisation granted to or declared by one of its members
+    # for the facility: the same standing as its holder (matrix, may add documents), read from the
+    # professional's facility at each access, so leaving the facility ends it. Logged under the individual.
+    if pro.facility_id is not None and CareAuthorisation.objects.active(at).filter(
+        record=record, facility_id=pro.facility_id,
+        kind__in=(CareAuthorisation.Kind.GRANTED_BY_PATIENT, CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL),
+    ).exists():
+        return RecordAccess(
+            _allow("facility_care_team", _("Care authorisation shared with your facility's care team."),
+                   AuditMode.NORMAL),
+            "professional", may_write=True,
+        )
     if pro.is_samu_regulator:
         if not record.samu_allowed:
             return RecordAccess(
@@ -359,10 +380,14 @@ def decide(
     if isinstance(obj, Document):
         return _decide_document(actor, action, obj, at)
     record = obj.record if isinstance(obj, Synthesis) else obj
-    if action in (Action.DEPOSIT_DOCUMENT, Action.VIEW_ADMIN_STATUS, Action.RESET_CREDENTIALS):
+    if action in (Action.DEPOSIT_DOCUMENT, Action.VIEW_ADMIN_STATUS, Action.RESET_CREDENTIALS) or (
+        action == Action.ATTACH_NIR and actor.counter_agent is not None
+    ):
         return _decide_counter(actor, action, record, at or timezone.now())
     if action in (Action.BREAK_GLASS, Action.DECLARE_CARE):
         return _decide_opening(actor, action, record, at or timezone.now())
+    if action == Action.FIND_RECORD:
+        return _decide_find(actor, record, at)
     access = record_access(actor, record, at=at)
     if not access.decision.allowed:
         return access.decision
@@ -402,6 +427,11 @@ def decide(
         if doc_type in _PERSONAL_TYPES:
             return _deny("personal_space_is_the_patients", _("The personal space is the patient's."), access.mode)
         return access.decision
+    if action == Action.ATTACH_NIR:
+        if holder_side:
+            return access.decision
+        return _deny("holder_or_onboarding_counter_only",
+                     _("Only the patient or the counter that created the record can do this."), access.mode)
     return _deny("no_rule", _("No rule allows this."), access.mode)
 
 
@@ -458,6 +488,12 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
         return _deny("not_onboarded_here", _("You did not create this record."), AuditMode.COUNTER)
     if not record.is_open:
         return _deny("record_closed", _("This record is closed: it is kept for legal retention only."))
+    if action == Action.ATTACH_NIR:
+        # The counter that onboarded a person without a carte vitale adds the NIR once it
+        # exists: an administrative act, even if the patient withdrew the deposit right.
+        if record.created_by_id == actor.user.pk or DepositRight.objects.filter(record=record, agent=agent).exists():
+            return _allow("counter_agent_onboarded", _("You created this record."), AuditMode.COUNTER)
+        return _deny("not_onboarded_here", _("You did not create this record."), AuditMode.COUNTER)
     if action == Action.RESET_CREDENTIALS:
         # Any counter, not only the one that onboarded the person: people go to the counter
         # nearest to them. The agent checks an identity document first (the service asks for
@@ -485,6 +521,21 @@ def _decide_opening(actor: Actor, action: str, record: Record, at: datetime) -> 
         return _deny("break_glass_opted_out", _("The patient refused emergency access."))
     mode = AuditMode.BREAK_GLASS if action == Action.BREAK_GLASS else AuditMode.NORMAL
     return _allow(action, _("Any professional may do this unless blocked or refused."), mode)
+
+
+def _decide_find(actor: Actor, record: Record, at: datetime | None) -> Decision:
+    """A professional's search that finds a record: the answer says only that it exists and how
+    they may open it, nothing medical. Any professional may search (a blocked one learns only
+    that it cannot be opened); the search is logged on the record because finding a record is a
+    probe of its existence, which the patient may want to know about. The mode is the searcher's
+    standing ("none" for a professional with no access yet). A closed record is not found."""
+    if actor.professional is None:
+        return _deny("professionals_only", _("Only health professionals can do this."))
+    if not record.is_open:
+        return _deny("record_closed", _("This record is closed: it is kept for legal retention only."))
+    standing = record_access(actor, record, at=at)
+    return _allow("professional_search", _("Health professionals look a record up to open it."),
+                  standing.mode if standing.decision.allowed else AuditMode.NONE)
 
 
 PORTALS = ("patient", "pro", "counter")
@@ -590,7 +641,11 @@ def log_decision(
     """Write the audit entry for an answer: every action by anyone but the patient, and every
     refusal. Separate from `authorise()` for the one case where the record exists only after
     the action (its creation)."""
-    if decision.mode != AuditMode.PATIENT or not decision.allowed:
+    if decision.mode == AuditMode.PATIENT and decision.allowed:
+        return
+    # The entry and the notice it may cause (DOMAIN.md §5) stand or fall together (no savepoint
+    # of its own inside a caller's transaction: the whole of it rolls back on an error).
+    with transaction.atomic(savepoint=False):
         audit.log_access(
             actor_user=actor.user,
             actor_label=actor.label,
@@ -602,6 +657,8 @@ def log_decision(
             obj=obj if not isinstance(obj, Record) else None,
             object_id=object_id,
         )
+        if decision.allowed and action in Action.READS and record is not None and actor.professional is not None:
+            notifications.professional_read(actor, record, decision)
 
 
 def _role_of(actor: Actor, record: Record | None) -> str:

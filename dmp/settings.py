@@ -135,11 +135,41 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDI
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True  # a task survives a worker crash: it is redelivered
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # late acks: a worker holds one message at a time, not four
 CELERY_TIMEZONE = "Europe/Paris"
 # Periodic tasks, sent by the one `celery -A dmp beat` process (docs/deployment.md).
 CELERY_BEAT_SCHEDULE = {
     "purge-record-exports": {"task": "dmp.tasks.purge_record_exports", "schedule": crontab(hour=3, minute=30)},
+    # The outbox's safety net: notifications whose send was never queued, failed ones due for
+    # another try, and those stuck in "sending" past their lease (a worker died).
+    "send-due-notifications": {"task": "dmp.tasks.send_due_notifications", "schedule": 60.0},
+    "release-withheld-documents": {"task": "dmp.tasks.release_withheld_documents", "schedule": 300.0},
+    "expire-break-glass": {"task": "dmp.tasks.expire_break_glass", "schedule": 300.0},
+    "destroy-expired-records": {"task": "dmp.tasks.destroy_expired_records", "schedule": crontab(hour=3, minute=0)},
+    "import-reimbursement-inbox": {"task": "dmp.tasks.import_reimbursement_inbox", "schedule": crontab(minute=15)},
 }
+
+# Notifications (dmp/notifications.py): each one is tried at most NOTIFICATION_MAX_ATTEMPTS
+# times, waiting NOTIFICATION_RETRY_BASE_SECONDS × 2^(attempt-1) between tries (capped at 6 h),
+# then kept as "dead" in admin for a person to act on. A worker owns a row it is sending for
+# NOTIFICATION_LEASE_SECONDS; past that the row is taken as stuck and sent again, same key.
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
+NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", default=60)
+NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=300)
+if NOTIFICATION_MAX_ATTEMPTS < 1 or NOTIFICATION_RETRY_BASE_SECONDS < 1 or NOTIFICATION_LEASE_SECONDS < 1:
+    raise ImproperlyConfigured("NOTIFICATION_MAX_ATTEMPTS, _RETRY_BASE_SECONDS and _LEASE_SECONDS must be >= 1.")
+
+# The insurer's reimbursement feed (docs/reimbursement_feed.md). Files dropped in
+# REIMBURSEMENT_FEED_DIR are imported by beat, then moved to its done/ folder; empty: no inbox.
+# REIMBURSEMENT_HISTORY_SOURCE is where the 24 months of a record given a NIR come from:
+# "generator" (realistic made-up lines, development only), a directory holding <NIR>.jsonl
+# files, or empty (they arrive through the inbox like any other line).
+REIMBURSEMENT_FEED_DIR = env.str("REIMBURSEMENT_FEED_DIR", default="")
+REIMBURSEMENT_HISTORY_SOURCE = env.str(
+    "REIMBURSEMENT_HISTORY_SOURCE", default="generator" if DMP_ENV == "development" else ""
+)
+if PRODUCTION and REIMBURSEMENT_HISTORY_SOURCE == "generator":
+    raise ImproperlyConfigured("REIMBURSEMENT_HISTORY_SOURCE=generator makes up data: never in production.")
 
 AUTH_USER_MODEL = "dmp.User"
 AUTHENTICATION_BACKENDS = [
@@ -254,7 +284,8 @@ SMS_API_URL = env.str("SMS_API_URL", default="https://api.brevo.com/v3/transacti
 SMS_API_KEY = env.str("SMS_API_KEY", default="")
 SMS_SENDER = env.str("SMS_SENDER", default="DMP")
 SMS_TIMEOUT_SECONDS = env.int("SMS_TIMEOUT_SECONDS", default=10)
-if PRODUCTION and SMS_BACKEND in {"dmp.sms.ConsoleSmsBackend", "dmp.sms.MemorySmsBackend"}:
+_TEST_SMS_BACKENDS = {"dmp.sms.ConsoleSmsBackend", "dmp.sms.MemorySmsBackend", "dmp.sms.RedisTestSmsBackend"}
+if PRODUCTION and SMS_BACKEND in _TEST_SMS_BACKENDS:
     # Patients' login codes go by SMS: printing them on a server's console locks patients out.
     raise ImproperlyConfigured("Production needs a real SMS_BACKEND (e.g. dmp.sms.BrevoSmsBackend).")
 if SMS_BACKEND == "dmp.sms.BrevoSmsBackend" and not SMS_API_KEY:

@@ -20,6 +20,7 @@ from dmp.notifications import notify
 from dmp.policy import Actor
 from dmp.selectors import access_history_for
 from dmp.services import AccessRefused, account_credentials_reset
+from tests.outbox import notifications_sent_at_once  # noqa: F401 - autouse: notices sent at commit
 from tests.personas import PASSWORD, user_of
 
 URL = reverse("social_workers:credentials_reset")

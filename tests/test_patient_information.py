@@ -29,6 +29,7 @@ from dmp.models import (
 )
 from dmp.policy import Actor
 from dmp.services.personal import DIRECTIVE_QUESTIONS, DirectiveChoice
+from tests.outbox import notifications_sent_at_once  # noqa: F401 - autouse: notices sent at commit
 from tests.personas import user_of
 
 SECTIONS = [

@@ -5,6 +5,7 @@ from .audit import AuditChainHead, AuditEntry, AuditMode
 from .credentials import ApiToken
 from .documents import SPACE_OF_TYPE, Document, DocumentSelection, DocumentType, Space
 from .export import RecordExport
+from .notifications import Notification
 from .people import CounterAgent, Organisation, Profession, Professional, User
 from .personal import EmergencyContact, PersonalProfile, SelfDeclaredItem, Vaccination
 from .record import Consent, LegalRepresentative, Record
@@ -14,7 +15,8 @@ from .synthesis import Synthesis, SynthesisProblem
 __all__ = [
     "SPACE_OF_TYPE", "ApiToken", "AuditChainHead", "AuditEntry", "AuditMode", "Block", "CareAuthorisation",
     "Consent", "CounterAgent", "DepositRight", "Document", "DocumentSelection", "DocumentType",
-    "EmergencyContact", "LegalRepresentative", "MatrixEntry", "Organisation", "PersonalProfile", "Profession",
+    "EmergencyContact", "LegalRepresentative", "MatrixEntry", "Notification", "Organisation", "PersonalProfile",
+    "Profession",
     "Professional", "Record", "RecordExport", "ReimbursementLine", "SelfDeclaredItem", "Space", "Synthesis",
     "SynthesisProblem", "TreatingDoctor", "User", "Vaccination",
 ]

@@ -143,6 +143,9 @@ class Document(models.Model):
     hidden_from_representatives = models.BooleanField(_("hidden from legal representatives"), default=False)
     # Set by the authoring PS for a result to be announced in consultation; null = visible.
     withheld_from_patient_until = models.DateTimeField(_("not visible to the patient until"), null=True, blank=True)
+    # When the patient was told of this professional's document (dmp/notifications.py): at once,
+    # or once a withheld result became visible. Empty: not told (yet, or not a professional's).
+    patient_notified_at = models.DateTimeField(_("patient notified at"), null=True, blank=True, editable=False)
     version = models.PositiveIntegerField(_("version"), default=1)
     replaces = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by"

@@ -23,6 +23,9 @@ class ReimbursementLine(models.Model):
     quantity = models.PositiveSmallIntegerField(_("quantity"), default=1)
     amount = models.DecimalField(_("amount reimbursed (€)"), max_digits=8, decimal_places=2)
     provider = models.CharField(_("provider"), max_length=150, blank=True)
+    # The insurer's own identifier of the line (docs/reimbursement_feed.md): importing the same
+    # line again finds it instead of adding it twice. Empty for lines written before the feed.
+    external_id = models.CharField(_("insurer's line id"), max_length=64, null=True, blank=True, unique=True)
 
     class Meta:
         verbose_name = _("reimbursement line")

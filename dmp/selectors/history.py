@@ -45,6 +45,8 @@ ACTION_WORDS = {
     Action.DEPOSIT_DOCUMENT: _("Deposited a paper into the record"),
     Action.VIEW_ADMIN_STATUS: _("Checked the record's administrative status"),
     Action.RESET_CREDENTIALS: _("Handed over new login credentials"),
+    Action.FIND_RECORD: _("Looked the record up, to open it"),
+    Action.ATTACH_NIR: _("Attached the social-security number (NIR)"),
 }
 
 # How the access happened: the mode the policy gave it.

@@ -49,12 +49,15 @@ from .credentials import (  # noqa: E402
 )
 from .documents import (  # noqa: E402
     InvalidFiles,
+    NewDocument,
     document_add,
+    document_add_batch,
     document_add_many,
     document_archive_set,
     document_deposit,
     document_derivatives_fill,
     document_import,
+    document_release,
     document_selection_set,
     document_visibility_set,
     record_default_hidden_types_set,
@@ -75,7 +78,7 @@ from .personal import (  # noqa: E402
     vaccination_add,
     vaccination_remove,
 )
-from .records import record_close, record_create, record_notifications_set  # noqa: E402
+from .records import record_close, record_create, record_nir_attach, record_notifications_set  # noqa: E402
 from .synthesis import synthesis_write  # noqa: E402
 
 __all__ = [
@@ -83,11 +86,12 @@ __all__ = [
     "api_token_create", "api_token_creation_allowed", "api_token_revoke", "break_glass_open",
     "care_authorisation_declare",
     "care_authorisation_grant", "document_add", "document_deposit", "document_import",
-    "InvalidFiles", "document_add_many", "document_archive_set", "document_derivatives_fill",
+    "InvalidFiles", "NewDocument", "document_add_batch", "document_add_many", "document_release",
+    "document_archive_set", "document_derivatives_fill",
     "document_selection_set", "document_visibility_set", "record_default_hidden_types_set",
     "professional_block", "record_close",
     "care_authorisation_revoke", "deposit_right_withdraw", "professional_unblock", "record_emergency_access_set",
-    "record_notifications_set", "treating_doctor_end",
+    "record_nir_attach", "record_notifications_set", "treating_doctor_end",
     "record_create", "require", "synthesis_write", "treating_doctor_designate",
     "record_export_request", "record_exports_purge",
     # personal data (dmp/services/personal.py)

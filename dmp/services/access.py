@@ -4,14 +4,16 @@ counter deposit rights, the patient's emergency choices."""
 from __future__ import annotations
 
 import unicodedata
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..models import Block, CareAuthorisation, DepositRight, Professional, Record, TreatingDoctor
+from ..models import Block, CareAuthorisation, DepositRight, Organisation, Professional, Record, TreatingDoctor
+from ..notifications import notify, professional_context
 from ..policy import Action, Actor, authorise
 from . import InvalidInput, require
 
@@ -33,13 +35,25 @@ def care_authorisation_grant(*, actor: Actor, record: Record, professional: Prof
     return grant
 
 
-def care_authorisation_declare(*, actor: Actor, record: Record) -> CareAuthorisation:
+def care_authorisation_declare(*, actor: Actor, record: Record, share_with_facility: bool = False
+                               ) -> CareAuthorisation:
     """A professional declares, at a consultation, that the patient agrees. Logged; the
-    patient is told at first access (notifications, DOMAIN.md §5)."""
+    patient is told at first access (notifications, DOMAIN.md §5). `share_with_facility`: a
+    professional of a care facility shares the authorisation with the facility's care team
+    (each member's accesses are still logged under their own name)."""
+    facility = None
+    if share_with_facility:
+        # Checked before the policy is asked: it is about the professional, not the record.
+        facility = actor.professional.facility if actor.professional is not None else None
+        if facility is None or facility.kind != Organisation.Kind.FACILITY:
+            raise InvalidInput(_("You do not belong to a care facility's team."))
     require(authorise(actor, Action.DECLARE_CARE, record))
-    grant = CareAuthorisation.objects.create(
-        record=record, professional=actor.professional, kind=CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL,
-        created_by=actor.user,
+    kind = CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL
+    # Declaring twice the same way keeps the one declaration in force.
+    grant = CareAuthorisation.objects.active().filter(
+        record=record, professional=actor.professional, kind=kind, facility=facility
+    ).first() or CareAuthorisation.objects.create(
+        record=record, professional=actor.professional, kind=kind, created_by=actor.user, facility=facility,
     )
     actor.forget(record)
     return grant
@@ -63,13 +77,43 @@ def break_glass_open(
     ):
         raise InvalidInput(_("The name, first name and date of birth do not match this record."))
     now = timezone.now()
-    grant = CareAuthorisation.objects.create(
-        record=record, professional=actor.professional, kind=CareAuthorisation.Kind.BREAK_GLASS,
-        justification=justification.strip(), created_at=now, created_by=actor.user,
-        expires_at=now + timedelta(hours=settings.BREAK_GLASS_DURATION_HOURS),
-    )
+    with transaction.atomic():
+        grant = CareAuthorisation.objects.create(
+            record=record, professional=actor.professional, kind=CareAuthorisation.Kind.BREAK_GLASS,
+            justification=justification.strip(), created_at=now, created_by=actor.user,
+            expires_at=now + timedelta(hours=settings.BREAK_GLASS_DURATION_HOURS),
+        )
+        _notify_break_glass(record, grant)
     actor.forget(record)
     return grant
+
+
+def _notify_break_glass(record: Record, grant: CareAuthorisation) -> None:
+    """The patient and their médecin traitant are always told (DOMAIN.md §4), once per opening:
+    the reads during the opening are not notified one by one. The justification is not sent:
+    it is medical."""
+    who = professional_context(grant.professional)
+    if record.holder is not None:
+        notify(record.holder, "break_glass", record=record, key=f"break_glass:{grant.pk}", when=grant.created_at,
+               until=grant.expires_at, **who)
+    doctors = TreatingDoctor.objects.active(grant.created_at).filter(record=record).select_related("professional__user")
+    for designation in doctors:
+        if designation.professional_id != grant.professional_id:
+            notify(designation.professional.user, "break_glass_treating_doctor", record=record,
+                   key=f"break_glass:{grant.pk}:treating:{designation.professional_id}", when=grant.created_at,
+                   patient=record.full_name, **who)
+
+
+def break_glass_expire_due(*, at: datetime | None = None) -> int:
+    """Mark ended the emergency accesses (break-glass, SAMU) whose time is over (Celery beat).
+    The policy already refuses them from `expires_at` on; this makes the state explicit in the
+    rows (`ended_at` = the moment they expired). Nobody is notified: the opening was. Returns
+    how many ended."""
+    at = at or timezone.now()
+    return CareAuthorisation.objects.filter(
+        kind__in=[CareAuthorisation.Kind.BREAK_GLASS, CareAuthorisation.Kind.SAMU],
+        ended_at__isnull=True, expires_at__lte=at,
+    ).update(ended_at=F("expires_at"))
 
 
 def treating_doctor_designate(*, actor: Actor, record: Record, professional: Professional) -> TreatingDoctor:

@@ -17,9 +17,11 @@ from pathlib import PurePath
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..models import Document, DocumentSelection, DocumentType, Record
+from ..notifications import notify_new_documents
 from ..policy import Action, Actor, authorise, document_scope, record_access
 from . import InvalidInput, require
 
@@ -212,10 +214,14 @@ def document_add(
     professional = _acting_professional(actor, record)
     if professional is None and withheld_until is not None:
         raise InvalidInput(_("Only the authoring professional can delay a result for the patient."))
-    return _store(
-        record=record, content=content, doc_type=doc_type, title=title, act_date=act_date, actor=actor,
-        withheld_until=withheld_until, replaces=replaces, **_authorship(record, professional, doc_type),
-    )
+    with transaction.atomic():  # the document and the patient's notice stand or fall together
+        document = _store(
+            record=record, content=content, doc_type=doc_type, title=title, act_date=act_date, actor=actor,
+            withheld_until=withheld_until, replaces=replaces, **_authorship(record, professional, doc_type),
+        )
+        if professional is not None:
+            notify_new_documents(record, [document], professional)
+    return document
 
 
 def _acting_professional(actor: Actor, record: Record):
@@ -278,6 +284,18 @@ def _title_from(name: str, prefix: str, index: int, count: int, doc_type: str) -
     return stem or str(DocumentType(doc_type).label)
 
 
+@dataclass(frozen=True)
+class NewDocument:
+    """One file of a batch and what it is. `name` is the name the browser sent: shown back in
+    messages about this file, never stored or logged."""
+
+    name: str
+    content: bytes
+    doc_type: str
+    title: str
+    act_date: date
+
+
 def document_add_many(
     *, actor: Actor, record: Record, files: Sequence[tuple[str, bytes]], doc_type: str, act_date: date,
     title_prefix: str = "",
@@ -285,47 +303,107 @@ def document_add_many(
     """Add several files at once with one type and one date (the patient's personal space, or
     any type for an authorised professional). Every file is checked before any is stored; if
     one is refused, none is stored and `InvalidFiles` names each refused file."""
-    require(authorise(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type))
     if not files:
+        require(authorise(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type))
         raise InvalidInput(_("Choose at least one file."))
-    if len(files) > MAX_FILES_AT_ONCE:
+    return document_add_batch(actor=actor, record=record, documents=[
+        NewDocument(name, content, doc_type, _title_from(name, title_prefix, index, len(files), doc_type), act_date)
+        for index, (name, content) in enumerate(files, 1)
+    ])
+
+
+def document_add_batch(
+    *, actor: Actor, record: Record, documents: Sequence[NewDocument], withheld_until: datetime | None = None,
+) -> list[Document]:
+    """Add several files at once, each with its own type, title and date (a professional's
+    drop of files on the patient screen), optionally not yet visible to the patient until
+    `withheld_until` (the author's choice only). The policy is asked once per type; every file
+    is checked before any is stored; if one is refused, none is stored and `InvalidFiles`
+    names each refused file."""
+    for doc_type in sorted({d.doc_type for d in documents}) or [None]:
+        require(authorise(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type))
+    if not documents:
+        raise InvalidInput(_("Choose at least one file."))
+    if len(documents) > MAX_FILES_AT_ONCE:
         raise InvalidInput(_("Add at most %(n)d files at once.") % {"n": MAX_FILES_AT_ONCE})
+    professional = _acting_professional(actor, record)
+    if professional is None and withheld_until is not None:
+        raise InvalidInput(_("Only the authoring professional can delay a result for the patient."))
     errors: list[tuple[str, str]] = []
-    checked: list[tuple[str, bytes, CheckedFile]] = []
+    checked: list[tuple[NewDocument, CheckedFile]] = []
     seen: dict[str, str] = {}
-    for name, content in files:
+    for new in documents:
         try:
-            result = _checked_file(content)
+            result = _checked_file(new.content)
         except InvalidInput as exc:
-            errors.append((name, str(exc)))
+            errors.append((new.name, str(exc)))
             continue
         if result.digest in seen:
-            errors.append((name, _("This is the same file as %(name)s.") % {"name": seen[result.digest]}))
+            errors.append((new.name, _("This is the same file as %(name)s.") % {"name": seen[result.digest]}))
             continue
-        seen[result.digest] = name
-        checked.append((name, content, result))
+        seen[result.digest] = new.name
+        checked.append((new, result))
     already = set(record.documents.filter(content_hash__in=list(seen)).values_list("content_hash", flat=True))
-    errors += [(name, _("This file is already in the record.")) for name, _c, result in checked
+    errors += [(new.name, _("This file is already in the record.")) for new, result in checked
                if result.digest in already]
     if errors:
         raise InvalidFiles(errors)
-    authorship = _authorship(record, _acting_professional(actor, record), doc_type)
     stored: list[Document] = []
     try:
         # All or nothing: one transaction for the rows, and the files already written are
         # removed if a later one fails.
         with transaction.atomic():
-            for index, (name, content, result) in enumerate(checked, 1):
+            for new, result in checked:
                 stored.append(_store(
-                    record=record, content=content, doc_type=doc_type, actor=actor, act_date=act_date,
-                    title=_title_from(name, title_prefix, index, len(checked), doc_type), checked=result,
-                    **authorship,
+                    record=record, content=new.content, doc_type=new.doc_type, actor=actor, act_date=new.act_date,
+                    title=new.title, checked=result, withheld_until=withheld_until,
+                    **_authorship(record, professional, new.doc_type),
                 ))
+            if professional is not None:
+                notify_new_documents(record, stored, professional)
     except Exception:
         for document in stored:
             _delete_files(document)
         raise
     return stored
+
+
+def document_release(*, actor: Actor, document: Document) -> Document:
+    """The author makes a result they withheld visible to the patient now, once they have
+    announced it (DOMAIN.md §2: lifted by the author, or by itself after the delay)."""
+    require(authorise(actor, Action.RELEASE_DOCUMENT, document))
+    now = timezone.now()
+    if not document.is_withheld_from_patient(now):
+        raise InvalidInput(_("The patient can already see this document."))
+    with transaction.atomic():  # visible and told together (DOMAIN.md §5)
+        document.withheld_from_patient_until = now
+        document.save(update_fields=["withheld_from_patient_until"])
+        notify_new_documents(document.record, [document], document.author_professional, now=now)
+    return document
+
+
+def documents_release_due(*, at: datetime | None = None) -> int:
+    """Results withheld from the patient whose date has come (or that their author released)
+    are visible from then on by the policy's own rule; this tells the patient, once per
+    document, that a professional's new document is there (Celery beat, every few minutes).
+    Returns how many documents were told."""
+    at = at or timezone.now()
+    due = Document.objects.filter(
+        withheld_from_patient_until__isnull=False, withheld_from_patient_until__lte=at,
+        patient_notified_at__isnull=True, author_professional__isnull=False, record__state=Record.State.OPEN,
+    )
+    told = 0
+    for pk in due.values_list("pk", flat=True)[:1000]:
+        # One transaction per document: its notice and its "told" mark go together. Locked and
+        # skipped if another run holds it.
+        with transaction.atomic():
+            document = Document.objects.select_for_update(skip_locked=True).filter(
+                pk=pk, patient_notified_at__isnull=True).first()
+            if document is None:
+                continue
+            notify_new_documents(document.record, [document], document.author_professional, now=at)
+            told += 1
+    return told
 
 
 def _versions_visible_to(actor: Actor, document: Document) -> list[int]:

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..models import Consent, DepositRight, PersonalProfile, Record, User
+from .. import audit
+from ..models import AuditMode, Consent, DepositRight, PersonalProfile, Record, User
 from ..models.people import normalise_phone
 from ..models.record import normalise_nir, validate_nir
-from ..policy import Action, Actor, authorise, decide, log_decision
+from ..notifications import notify
+from ..policy import Action, Actor, Decision, authorise, decide, log_decision
 from . import AccessRefused, InvalidInput, require
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,60 @@ def record_create(
         if actor.counter_agent is not None:
             DepositRight.objects.create(record=record, agent=actor.counter_agent, created_at=now)
         log_decision(actor, Action.CREATE_RECORD, decision, None, record=record)
+        notify(user, "record_created", record=record, key=f"record_created:{record.pk}", when=now)
+        if nir:
+            _pull_reimbursement_history_after_commit(record)
     return record, Credentials(username=user.username, temporary_password=password)
+
+
+def _pull_reimbursement_history_after_commit(record: Record) -> None:
+    """A record with a NIR gets the insurer's last 24 months (DOMAIN.md §2), in the background."""
+
+    def queue() -> None:
+        from ..tasks import pull_reimbursement_history
+
+        try:
+            pull_reimbursement_history.delay(record.pk)
+        except Exception as exc:  # the broker is down: the periodic feed brings the lines later
+            logger.warning("reimbursement history of record %s not queued (%s)", record.pk, type(exc).__name__)
+
+    transaction.on_commit(queue, robust=True)
+
+
+def record_nir_attach(*, actor: Actor, record: Record, nir: str) -> Record:
+    """Attach the NIR to a record that lives on its provisional identifier (a person who had no
+    carte vitale yet, DOMAIN.md §2): the same record, nothing lost. The counter that onboarded
+    the person or the patient (or their representative) does it. The login identifier printed
+    on the person's sheet stays the same. The patient is notified, and the insurer's last 24
+    months of reimbursements are pulled in."""
+    decision = decide(actor, Action.ATTACH_NIR, record)
+    if not decision.allowed:
+        log_decision(actor, Action.ATTACH_NIR, decision, record, record=record)
+        raise AccessRefused(decision)
+    nir = normalise_nir(nir)
+    try:
+        validate_nir(nir)
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages)) from exc
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            # Locked: two agents attaching at once must not both see "no NIR yet".
+            record = Record.objects.select_for_update(of=("self",)).select_related("holder").get(pk=record.pk)
+            if record.nir:
+                raise InvalidInput(_("This record already has a social-security number."))
+            if Record.objects.filter(nir=nir).exists():
+                raise InvalidInput(_("A record already exists for this social-security number."))
+            record.nir = nir
+            record.save(update_fields=["nir"])
+            log_decision(actor, Action.ATTACH_NIR, decision, record, record=record)
+            if record.holder is not None:
+                notify(record.holder, "nir_attached", record=record, key=f"nir_attached:{record.pk}", when=now)
+            _pull_reimbursement_history_after_commit(record)
+    except IntegrityError as exc:  # the same NIR attached elsewhere at the same moment
+        raise InvalidInput(_("A record already exists for this social-security number.")) from exc
+    actor.forget(record)
+    return record
 
 
 def record_close(*, actor: Actor, record: Record, reason: str = Record.ClosureReason.REQUEST) -> Record:
@@ -129,6 +190,81 @@ def record_destruction_date(record: Record) -> date | None:
         return closed.replace(year=closed.year + RETENTION_YEARS)
     except ValueError:  # closed on 29 February
         return closed.replace(year=closed.year + RETENTION_YEARS, day=28)
+
+
+def records_destroy_due(*, at: datetime | None = None) -> list[int]:
+    """Destroy every record closed `RETENTION_YEARS` ago or more (Celery beat, daily): its
+    document and export files, its rows (documents, personal data, synthesis, reimbursements,
+    authorisations, notifications…) and the holder's account, leaving one tombstone entry in
+    the audit log, with ids only. The audit entries about the record stay (they name it by id),
+    so the hash chain is untouched. Returns the ids of the records destroyed."""
+    at = at or timezone.now()
+    today = timezone.localdate(at)
+    # A cheap first cut well under ten years, then the exact date per record (a calendar date).
+    candidates = Record.objects.filter(state=Record.State.CLOSED, closed_at__lte=at - timedelta(days=3640))
+    destroyed = []
+    for record in candidates.only("pk", "closed_at", "state"):
+        when = record_destruction_date(record)
+        if when is not None and when <= today and _record_destroy(record.pk, today):
+            destroyed.append(record.pk)
+    return destroyed
+
+
+def _record_destroy(record_id: int, today: date) -> bool:
+    with transaction.atomic():
+        record = Record.objects.select_for_update().filter(pk=record_id, state=Record.State.CLOSED).first()
+        when = record_destruction_date(record) if record is not None else None
+        if when is None or when > today:
+            return False
+        # Files first, inside the transaction: if something fails after, the record is still
+        # due and the next run finishes; the other way round could leave files nobody can find.
+        names = [f.name for doc in record.documents.all() for f in (doc.file, doc.thumbnail) if f]
+        names += [export.file.name for export in record.exports.all() if export.file]
+        for name in names:
+            default_storage.delete(name)
+        for folder in (f"records/{record_id}", f"exports/{record_id}"):
+            _remove_empty_folder(folder)
+        holder_id = record.holder_id
+        record.documents.update(replaces=None)  # versions point at each other (PROTECT)
+        record.delete()
+        if holder_id is not None:
+            _holder_account_remove(holder_id)
+        audit.log_access(
+            actor_user=None, actor_label="system (legal retention)", role="system", ip=None,
+            action=Action.DESTROY_RECORD,
+            decision=Decision(True, "retention_period_over", AuditMode.ADMIN, "Destroyed 10 years after closure."),
+            record_id=record_id, object_id=str(record_id),
+        )
+    logger.info("record %s destroyed at the end of its retention (%s files)", record_id, len(names))
+    return True
+
+
+def _remove_empty_folder(name: str) -> None:
+    try:
+        Path(default_storage.path(name)).rmdir()
+    except (NotImplementedError, OSError):  # not there, not empty, or a storage without folders
+        pass
+
+
+def _holder_account_remove(user_id: int) -> None:
+    """The destroyed record's account goes too, unless it serves elsewhere (a professional, a
+    counter agent, staff, a legal representative): then only the link went. An account still
+    named by another record's rows (e.g. a document it added as a representative) is emptied of
+    everything personal and disabled instead."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or user.is_staff or user.represented.exists():
+        return
+    if hasattr(user, "professional") or hasattr(user, "counter_agent"):
+        return
+    try:
+        with transaction.atomic():
+            user.delete()
+    except (ProtectedError, IntegrityError):
+        user.username = f"destroyed-{user.pk}"
+        user.first_name = user.last_name = user.email = user.phone = ""
+        user.is_active = False
+        user.set_unusable_password()
+        user.save()
 
 
 def record_notifications_set(
