@@ -1,4 +1,4 @@
-from .views import documents, home, record, synthesis, tokens
+from .views import documents, history, home, record, synthesis, tokens
 
 app_name = "portal_pro"
 urlpatterns = [
@@ -6,5 +6,6 @@ urlpatterns = [
     *record.urlpatterns,
     *documents.urlpatterns,
     *synthesis.urlpatterns,
+    *history.urlpatterns,
     *tokens.urlpatterns,
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from dmp.models import DepositRight, Document, DocumentType, Record, User
+from dmp.models import CareAuthorisation, DepositRight, Document, DocumentType, Organisation, Record, User
 from dmp.policy import Action, Actor, decide, document_scope, who_may_see
 from tests.personas import World, user_of
 
@@ -32,11 +32,23 @@ def withdraw_deposit(w: World) -> None:
     DepositRight.objects.filter(record=w.record).update(ended_at=timezone.now())
 
 
+def share_with_a_facility(w: World) -> None:
+    """The physiotherapist's declared care is shared with his hospital's care team, which the
+    stranger (a GP) and the blocked physiotherapist belong to; the urgentist works elsewhere."""
+    team = Organisation.objects.create(name="CH Lille", kind=Organisation.Kind.FACILITY)
+    other = Organisation.objects.create(name="Clinique du Parc", kind=Organisation.Kind.FACILITY)
+    CareAuthorisation.objects.filter(record=w.record, professional=w.kine).update(facility=team)
+    for pro, facility in ((w.kine, team), (w.stranger, team), (w.blocked_kine, team), (w.late_urgentist, other)):
+        pro.facility = facility
+        pro.save(update_fields=["facility"])
+
+
 STATES = {
     "closed": close_records,
     "break_glass_opted_out": opt_out_break_glass,
     "samu_opted_out": opt_out_samu,
     "deposit_withdrawn": withdraw_deposit,
+    "shared_with_facility": share_with_a_facility,
 }
 
 # (persona, action, object, doc_type, state, expected, rule)
@@ -128,6 +140,22 @@ GRID = [
     ("stranger", A.BREAK_GLASS, "record", None, "break_glass_opted_out", DENY, "break_glass_opted_out"),
     ("stranger", A.BREAK_GLASS, "record", None, "closed", DENY, "record_closed"),
     ("stranger", A.DEPOSIT_DOCUMENT, "record", None, None, DENY, "counter_agent_only"),
+    # A facility's care team shares a member's care authorisation, within each member's matrix.
+    ("stranger", A.VIEW_RECORD, "record", None, "shared_with_facility", ALLOW, "facility_care_team"),
+    ("stranger", A.VIEW_DOCUMENT, "consultation", None, "shared_with_facility", ALLOW, "facility_care_team"),
+    ("stranger", A.VIEW_DOCUMENT, "hidden", None, "shared_with_facility", DENY, "document_not_visible"),
+    ("stranger", A.ADD_DOCUMENT, "record", T.LAB_REPORT, "shared_with_facility", ALLOW, "facility_care_team"),
+    ("stranger", A.EDIT_SYNTHESIS, "record", None, "shared_with_facility", DENY, "treating_doctor_only"),
+    ("stranger", A.VIEW_RECORD, "leo_record", None, "shared_with_facility", DENY, "no_care_authorisation"),
+    ("kine", A.VIEW_RECORD, "record", None, "shared_with_facility", ALLOW, "care_authorisation_declared"),
+    ("blocked_kine", A.VIEW_RECORD, "record", None, "shared_with_facility", DENY, "blocked_professional"),
+    ("late_urgentist", A.VIEW_RECORD, "record", None, "shared_with_facility", DENY, "break_glass_expired"),
+    # Looking a record up: any professional (logged on the record), nobody else; closed records are not found.
+    ("stranger", A.FIND_RECORD, "record", None, None, ALLOW, "professional_search"),
+    ("blocked_kine", A.FIND_RECORD, "record", None, None, ALLOW, "professional_search"),
+    ("stranger", A.FIND_RECORD, "record", None, "closed", DENY, "record_closed"),
+    ("agent", A.FIND_RECORD, "record", None, None, DENY, "professionals_only"),
+    ("alice", A.FIND_RECORD, "record", None, None, DENY, "professionals_only"),
     # Break-glass: limited in time, read-only, never the hidden documents.
     ("urgentist", A.VIEW_RECORD, "record", None, None, ALLOW, "break_glass"),
     ("urgentist", A.VIEW_DOCUMENT, "consultation", None, None, ALLOW, "break_glass"),

@@ -20,6 +20,7 @@ from .records import (
     records_followed_by,
     synthesis_for,
 )
+from .synthesis import SynthesisPage, synthesis_for_editing, synthesis_page_for
 
 __all__ = [
     "access_history_for", "api_tokens_of", "documents_visible_to", "get_api_token_for", "get_document_for",
@@ -30,4 +31,5 @@ __all__ = [
     "HistoryFilters", "access_history", "professional_by_rpps", "professional_with_standing",
     "record_access_overview",
     "PersonalInformation", "personal_information_for",
+    "SynthesisPage", "synthesis_for_editing", "synthesis_page_for",
 ]

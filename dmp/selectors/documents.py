@@ -5,14 +5,14 @@ never show what a read would refuse (withheld results, documents hidden from rep
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
-from ..models import Document, DocumentSelection, Profession, Record, Space
+from ..models import Document, DocumentSelection, DocumentType, Profession, Record, Space
 from ..policy import Action, Actor, decide, log_decision
 from .records import _load_and_authorise, documents_visible_to
 
@@ -69,6 +69,7 @@ class DocumentFilters:
     date_from: date | None = None
     date_to: date | None = None
     text: str = ""
+    doc_type: str = ""  # one document type (the professionals' filter); unknown: none
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class DocumentListing:
     total: int
     authors: list[Choice]
     professions: list[Choice]
+    types: list[Choice] = field(default_factory=list)  # the types among the visible documents
 
 
 def documents_listing(actor: Actor, record: Record, filters: DocumentFilters) -> DocumentListing:
@@ -104,14 +106,16 @@ def documents_listing(actor: Actor, record: Record, filters: DocumentFilters) ->
         listed = listed.filter(act_date__gte=filters.date_from)
     if filters.date_to:
         listed = listed.filter(act_date__lte=filters.date_to)
+    if filters.doc_type:
+        listed = listed.filter(doc_type=filters.doc_type)
     if filters.text.strip():
         listed = _matching(listed, filters.text)
     counts = dict(listed.order_by().values_list("space").annotate(n=Count("pk")))
     space_counts = {space: counts.get(space, 0) for space in Space.values}
     if filters.space in Space.values:
         listed = listed.filter(space=filters.space)
-    authors, professions = _author_choices(visible)
-    return DocumentListing(listed, space_counts, sum(space_counts.values()), authors, professions)
+    authors, professions, types = _author_choices(visible)
+    return DocumentListing(listed, space_counts, sum(space_counts.values()), authors, professions, types)
 
 
 def _by_author(documents: QuerySet[Document], author: str) -> QuerySet[Document]:
@@ -156,15 +160,19 @@ def _matching(documents: QuerySet[Document], text: str) -> QuerySet[Document]:
     return documents
 
 
-def _author_choices(documents: QuerySet[Document]) -> tuple[list[Choice], list[Choice]]:
-    """Who wrote the documents, and their professions and specialties: one query."""
+def _author_choices(documents: QuerySet[Document]) -> tuple[list[Choice], list[Choice], list[Choice]]:
+    """Who wrote the documents, their professions and specialties, and the documents' types:
+    one query."""
     rows = documents.order_by().values_list(
         "author_kind", "system_source", "author_professional_id", "author_professional__user__first_name",
         "author_professional__user__last_name", "author_professional__profession", "author_professional__specialty",
+        "doc_type",
     ).distinct()
     authors: dict[str, str] = {}
     professions: dict[str, str] = {}
-    for kind, source, pro_id, first, last, profession, specialty in rows:
+    types: dict[str, str] = {}
+    for kind, source, pro_id, first, last, profession, specialty, doc_type in rows:
+        types[doc_type] = str(DocumentType(doc_type).label)
         if pro_id is None:
             authors[f"src:{kind}:{source}"] = source or str(Document.AuthorKind(kind).label)
             continue
@@ -172,7 +180,7 @@ def _author_choices(documents: QuerySet[Document]) -> tuple[list[Choice], list[C
         professions[f"p:{profession}"] = str(Profession(profession).label)
         if specialty:
             professions[f"s:{specialty}"] = specialty
-    return _choices(authors), _choices(professions)
+    return _choices(authors), _choices(professions), _choices(types)
 
 
 def _choices(labels: dict[str, str]) -> list[Choice]:

@@ -67,7 +67,8 @@ def records_acted_for(actor: Actor) -> QuerySet[Record]:
 
 def records_followed_by(actor: Actor) -> QuerySet[Record]:
     """Open records where the professional is médecin traitant or holds an active care
-    authorisation: the list a professional starts from. Identity only, nothing medical."""
+    authorisation (their own, or one shared with their facility's care team): the list a
+    professional starts from. Identity only, nothing medical."""
     if actor.professional is None:
         return Record.objects.none()
     now = timezone.now()
@@ -75,6 +76,12 @@ def records_followed_by(actor: Actor) -> QuerySet[Record]:
     ids = set(
         CareAuthorisation.objects.active(now).filter(professional=pro).values_list("record_id", flat=True)
     ) | set(TreatingDoctor.objects.active(now).filter(professional=pro).values_list("record_id", flat=True))
+    if pro.facility_id is not None:
+        # Records shared with the care team of the professional's facility (policy: facility_care_team).
+        ids |= set(CareAuthorisation.objects.active(now).filter(
+            facility_id=pro.facility_id,
+            kind__in=(CareAuthorisation.Kind.GRANTED_BY_PATIENT, CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL),
+        ).values_list("record_id", flat=True))
     # Blocks are subtracted as ids: an exclude() across the multi-valued `blocks` relation
     # would not require the professional and the open end to be on the same block.
     ids -= set(Block.objects.active(now).filter(professional=pro).values_list("record_id", flat=True))

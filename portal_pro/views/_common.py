@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.shortcuts import render
 
 from dmp.http import actor_for_portal
-from dmp.policy import Action, Actor, record_access
+from dmp.policy import Action, Actor, decide, record_access
 from dmp.selectors import get_record_for
 
 
@@ -23,5 +23,8 @@ def render_record_page(request, template: str, actor: Actor, record, context: di
     the professional may see it (the policy's rule and reason). `section`: patient, documents,
     synthesis, history."""
     return render(request, template, {
-        "record": record, "section": section, "access": record_access(actor, record), **(context or {}),
+        "record": record, "section": section, "access": record_access(actor, record),
+        # The history tab only for whom the policy lets read it (the médecin traitant).
+        "may_read_history": decide(actor, Action.VIEW_ACCESS_HISTORY, record).allowed,
+        **(context or {}),
     }, status=status)

@@ -1,5 +1,403 @@
-"""The professional's documents screen (DOMAIN.md §3)."""
+"""The professional's documents screen (DOMAIN.md §3): the nine spaces, list and care-pathway
+timeline, filters and full-text search — only what the policy lets this professional see —
+and adding documents in two actions: drop (or pick) the files, then "Add".
+
+Navigation that says nothing medical (space, view, current/archived, page) is in the query
+string. The search words, the author, the specialty and the type are POSTed and kept in the
+session for this record, then the page is shown again by GET: they never reach a URL.
+
+Adding: the page (static/js/pro_add_documents.js) asks `document_suggestions` what each
+dropped file is — type (and so space) from the file name and the professional's profession,
+a title from the name, a date — shows it, editable, and posts everything with one "Add".
+Without JavaScript the same form posts the files alone and the server makes the same
+suggestion for each (dmp/document_suggestions.py)."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from datetime import date, timedelta
+from itertools import groupby
+from urllib.parse import urlencode
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from dmp import services
+from dmp.document_suggestions import suggest
+from dmp.http import actor_for_portal
+from dmp.models import SPACE_OF_TYPE, DocumentType, Space
+from dmp.policy import Action, decide
+from dmp.selectors import DocumentFilters, documents_listing, record_document_for_action
+from dmp.selectors.documents import Status
+
+from ._common import record_for_request, render_record_page
+
+PAGE_SIZE = 50
+VIEWS = (
+    ("list", gettext_lazy("List")),
+    ("timeline", gettext_lazy("Care pathway")),
+)
+STATUSES = (
+    (Status.CURRENT, gettext_lazy("Current")),
+    (Status.ARCHIVED, gettext_lazy("Archived")),
+    (Status.ALL, gettext_lazy("All")),
+)
+# A result kept from the patient until announced becomes visible by itself after this many days.
+WITHHELD_DAYS = (7, 15, 30)
+DEFAULT_WITHHELD_DAYS = 15
+FILE_NAME_MAX = 255
+
+
+def _withheld_choices() -> list[tuple[int, str]]:
+    return [(n, ngettext("%(n)d day", "%(n)d days", n) % {"n": n}) for n in WITHHELD_DAYS]
+
+
+def professional_type_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The types a professional may add, grouped by space (the personal space is the patient's)."""
+    return [
+        (space_label, [(t, label) for t, label in DocumentType.choices if SPACE_OF_TYPE[t] == space])
+        for space, space_label in Space.choices if space != Space.PERSONAL
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The list
+
+
+class FilterForm(forms.Form):
+    """What is POSTed, never put in a URL. Author, specialty and type are values the selector
+    offers; an unknown author or specialty filters nothing, an unknown type is refused."""
+
+    text = forms.CharField(required=False, max_length=200, label=gettext_lazy("Search the documents"))
+    author = forms.CharField(required=False, max_length=150, label=gettext_lazy("Author"))
+    profession = forms.CharField(required=False, max_length=150, label=gettext_lazy("Profession or specialty"))
+    doc_type = forms.ChoiceField(required=False, label=gettext_lazy("Type"),
+                                 choices=[("", ""), *DocumentType.choices])
+    date_from = forms.DateField(required=False, label=gettext_lazy("From"),
+                                widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label=gettext_lazy("To"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", _("The end of the period comes before its start."))
+        return data
+
+    def stored(self) -> dict:
+        """The cleaned values, as the session keeps them."""
+        data = self.cleaned_data
+        return {
+            "text": data["text"].strip(), "author": data["author"], "profession": data["profession"],
+            "doc_type": data["doc_type"],
+            "date_from": data["date_from"].isoformat() if data["date_from"] else "",
+            "date_to": data["date_to"].isoformat() if data["date_to"] else "",
+        }
+
+
+FILTER_NAMES = ("text", "author", "profession", "doc_type", "date_from", "date_to")
+
+
+def _session_key(record) -> str:
+    return f"pro_documents_filters:{record.pk}"
+
+
+def _nav(params) -> dict:
+    """The navigation part of the query string, validated: nothing else is ever read from it."""
+    page = params.get("page", "")
+    return {
+        "space": params.get("space") if params.get("space") in Space.values else "",
+        "view": params.get("view") if params.get("view") in dict(VIEWS) else "list",
+        "status": params.get("status") if params.get("status") in Status.CHOICES else Status.CURRENT,
+        "page": int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1,
+    }
+
+
+def _nav_url(record, nav: dict, **changes) -> str:
+    values = {**nav, "page": 1, **changes}
+    defaults = {"space": "", "view": "list", "status": Status.CURRENT, "page": 1}
+    query = urlencode({k: v for k, v in values.items() if v != defaults[k]})
+    url = reverse("portal_pro:documents", args=[record.pk])
+    return f"{url}?{query}" if query else url
+
+
+def _filters(nav: dict, stored: dict) -> DocumentFilters:
+    return DocumentFilters(
+        space=nav["space"], status=nav["status"],
+        author=stored.get("author", ""), profession=stored.get("profession", ""),
+        doc_type=stored.get("doc_type", ""),
+        date_from=date.fromisoformat(stored["date_from"]) if stored.get("date_from") else None,
+        date_to=date.fromisoformat(stored["date_to"]) if stored.get("date_to") else None,
+        text=stored.get("text", ""),
+    )
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def documents(request, pk: int):
+    """The record's documents this professional may read. GET shows them (one audit entry,
+    the record read); POST sets (or clears) the filters and search, then comes back by GET."""
+    actor, record = record_for_request(request, pk)
+    key = _session_key(record)
+    if request.method == "POST":
+        nav = _nav(request.POST)
+        if "clear" in request.POST:
+            request.session.pop(key, None)
+            return redirect(_nav_url(record, nav))
+        form = FilterForm(request.POST)
+        if form.is_valid():
+            request.session[key] = form.stored()
+            return redirect(_nav_url(record, nav))
+        return _list_page(request, actor, record, nav, form, status=400)
+    stored = request.session.get(key, {})
+    return _list_page(request, actor, record, _nav(request.GET), FilterForm(initial=stored), stored=stored)
+
+
+def _list_page(request, actor, record, nav: dict, form: FilterForm, *, stored: dict | None = None,
+               status: int = 200):
+    stored = stored if stored is not None else request.session.get(_session_key(record), {})
+    listing = documents_listing(actor, record, _filters(nav, stored))
+    page = Paginator(listing.documents, PAGE_SIZE).get_page(nav["page"])
+    now = timezone.now()
+    documents_on_page = list(page.object_list)
+    for document in documents_on_page:
+        # What the page says about each document: the policy answers, the template only shows.
+        document.withheld_now = document.is_withheld_from_patient(now)
+        document.releasable = document.withheld_now and bool(decide(actor, Action.RELEASE_DOCUMENT, document))
+    filtered = any(stored.get(name) for name in FILTER_NAMES)
+    here = request.get_full_path() if request.method == "GET" else _nav_url(record, nav, page=nav["page"])
+    return render_record_page(request, "portal_pro/documents/list.html", actor, record, {
+        "nav": nav,
+        "form": form,
+        "listing": listing,
+        "page": page,
+        "documents": documents_on_page,
+        "months": [(month, list(docs)) for month, docs in
+                   groupby(documents_on_page, key=lambda d: d.act_date.replace(day=1))],
+        "filtered": filtered,
+        "tabs": [
+            {"value": "", "label": _("All spaces"), "count": listing.total, "url": _nav_url(record, nav, space="")},
+            *({"value": value, "label": label, "count": listing.space_counts[value],
+               "url": _nav_url(record, nav, space=value)} for value, label in Space.choices),
+        ],
+        "views": [{"value": v, "label": label, "url": _nav_url(record, nav, view=v, page=nav["page"])}
+                  for v, label in VIEWS],
+        "statuses": [{"value": v, "label": label, "url": _nav_url(record, nav, status=v)} for v, label in STATUSES],
+        "page_urls": {
+            "previous": _nav_url(record, nav, page=page.previous_page_number()) if page.has_previous() else "",
+            "next": _nav_url(record, nav, page=page.next_page_number()) if page.has_next() else "",
+        },
+        "here": here,
+        "add_next": here,
+    }, section="documents", status=status)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adding documents
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files from one `<input type=file multiple>`. Only "at least one": each file's
+    content is checked by the service, which names every file it refuses."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        accept = ".pdf,.png,.jpg,.jpeg,application/pdf,image/png,image/jpeg"
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": accept}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
+        if not files:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        return files
+
+
+class AddDocumentsForm(forms.Form):
+    """The files and what applies to all of them. What is said of each file (type, title,
+    date) comes as lists beside it from the page's script (`file_type`, `file_title`,
+    `file_date`, in the files' order); without it, `doc_type` and `act_date` apply to every
+    file, and where they are left empty the server suggests from each file's name."""
+
+    files = MultipleFileField(label=gettext_lazy("Files (PDF, JPEG or PNG)"), error_messages={
+        "required": gettext_lazy("Choose at least one file."),
+    })
+    doc_type = forms.ChoiceField(
+        label=gettext_lazy("Type"), required=False,
+        choices=[("", gettext_lazy("Suggested from each file's name")), *professional_type_choices()],
+    )
+    act_date = forms.DateField(label=gettext_lazy("Date of the act"), required=False,
+                               help_text=gettext_lazy("Empty: the date written in the file name, else today."),
+                               widget=forms.DateInput(attrs={"type": "date"}))
+    withheld = forms.BooleanField(label=gettext_lazy("Not yet visible to the patient until I announce it"),
+                                  required=False)
+    withheld_days = forms.TypedChoiceField(
+        label=gettext_lazy("Visible to the patient by itself after"), coerce=int, initial=DEFAULT_WITHHELD_DAYS,
+        required=False, empty_value=DEFAULT_WITHHELD_DAYS,
+        choices=_withheld_choices,
+    )
+
+    def clean_act_date(self):
+        value = self.cleaned_data["act_date"]
+        if value and value > timezone.localdate():
+            raise forms.ValidationError(_("The date cannot be in the future."))
+        return value
+
+
+_PRO_TYPES = {t for _space, types in professional_type_choices() for t, _label in types}
+
+
+def _per_file(values: list[str], count: int) -> list[str]:
+    """One value per file, or none at all (the page without its script sends none)."""
+    return values if len(values) == count else [""] * count
+
+
+def _new_documents(request, form: AddDocumentsForm, profession: str) -> tuple[list, list[tuple[str, str]]]:
+    """What to store for each posted file: what the page said of it, else the form's values
+    for all, else the suggestion from its name. Errors are named by file."""
+    files = form.cleaned_data["files"][:services.documents.MAX_FILES_AT_ONCE + 1]
+    today = timezone.localdate()
+    types = _per_file(request.POST.getlist("file_type"), len(files))
+    titles = _per_file(request.POST.getlist("file_title"), len(files))
+    dates = _per_file(request.POST.getlist("file_date"), len(files))
+    new, errors = [], []
+    for upload, doc_type, title, act_date in zip(files, types, titles, dates, strict=True):
+        name = (upload.name or "")[:FILE_NAME_MAX]
+        guess = suggest(name, profession=profession, today=today)
+        doc_type = doc_type or form.cleaned_data["doc_type"] or guess.doc_type
+        if doc_type not in _PRO_TYPES:
+            errors.append((name, _("Choose a type of document.")))
+            continue
+        try:
+            when = date.fromisoformat(act_date) if act_date else (form.cleaned_data["act_date"] or guess.act_date)
+        except ValueError:
+            errors.append((name, _("Enter a valid date.")))
+            continue
+        if when > today:
+            errors.append((name, _("The date cannot be in the future.")))
+            continue
+        # Never more than the limit + 1 byte in memory: the service refuses "too large" from that.
+        content = upload.read(settings.DOCUMENT_MAX_BYTES + 1)
+        new.append(services.NewDocument(name, content, doc_type, " ".join(title.split()) or guess.title, when))
+    return new, errors
+
+
+def _safe_next(request, default: str) -> str:
+    """Where to go back to: a page of this site only."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return default
+
+
+def _added_message(added, withheld_until) -> str:
+    listed = "; ".join(
+        _("“%(title)s”: %(type)s, in %(space)s") % {
+            "title": d.title, "type": d.get_doc_type_display(), "space": d.get_space_display()}
+        for d in added
+    )
+    message = ngettext("%(n)d document added — %(list)s.", "%(n)d documents added — %(list)s.", len(added)) % {
+        "n": len(added), "list": listed}
+    if withheld_until:
+        message += " " + _("Not visible to the patient until you announce it, at the latest on %(date)s.") % {
+            "date": date_format(timezone.localtime(withheld_until), "SHORT_DATE_FORMAT")}
+    return message
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def documents_add(request, pk: int):
+    """Add one or several files in one go. The page's script posts with X-Requested-With and
+    gets JSON: where to go when all went well, the errors otherwise. Without the script, the
+    same form posts and comes back to where it was, or shows this page with what went wrong."""
+    actor, record = record_for_request(request, pk)
+    posted = request.method == "POST"
+    wants_json = request.headers.get("X-Requested-With") == "XMLHttpRequest"
+    form = AddDocumentsForm(request.POST if posted else None, request.FILES if posted else None)
+    file_errors: list[tuple[str, str]] = []
+    next_url = _safe_next(request, reverse("portal_pro:record", args=[record.pk]))
+    if posted and form.is_valid():
+        new, file_errors = _new_documents(request, form, actor.professional.profession)
+        withheld_until = None
+        if form.cleaned_data["withheld"]:
+            withheld_until = timezone.now() + timedelta(days=form.cleaned_data["withheld_days"])
+        if not file_errors:
+            try:
+                added = services.document_add_batch(actor=actor, record=record, documents=new,
+                                                    withheld_until=withheld_until)
+            except services.AccessRefused as refused:
+                raise Http404 from refused
+            except services.InvalidFiles as invalid:
+                file_errors = invalid.errors
+            except services.InvalidInput as invalid:
+                form.add_error(None, str(invalid))
+            else:
+                messages.success(request, _added_message(added, withheld_until))
+                if wants_json:
+                    return JsonResponse({"location": next_url})
+                return redirect(next_url)
+    if posted and wants_json:
+        errors = [f"{name}: {message}" for name, message in file_errors]
+        errors += [str(e) for field_errors in form.errors.values() for e in field_errors]
+        return JsonResponse({"errors": errors}, status=400)
+    return render_record_page(request, "portal_pro/documents/add.html", actor, record, {
+        "add_form": form,
+        "add_file_errors": file_errors,
+        "add_next": next_url,
+    }, section="documents", status=400 if posted else 200)
+
+
+@login_required
+@require_POST
+def document_suggestions(request):
+    """What each file about to be added is, guessed from its name and the professional's
+    profession: JSON, one suggestion per `names` value, in order. The names are POSTed (they
+    may say what the document is about); nothing about any patient is read or stored."""
+    actor = actor_for_portal(request, "pro")
+    names = [name[:FILE_NAME_MAX] for name in request.POST.getlist("names")[:services.documents.MAX_FILES_AT_ONCE]]
+    today = timezone.localdate()
+    profession = actor.professional.profession
+    return JsonResponse({"suggestions": [suggest(name, profession=profession, today=today).as_json()
+                                         for name in names]})
+
+
+@login_required
+@require_POST
+def document_release(request, pk: int, doc: int):
+    """The author makes a result they kept from the patient visible now (after announcing it)."""
+    actor = actor_for_portal(request, "pro")
+    document = record_document_for_action(actor, pk, doc)
+    try:
+        services.document_release(actor=actor, document=document)
+    except services.AccessRefused as refused:
+        raise Http404 from refused
+    except services.InvalidInput as invalid:
+        messages.info(request, str(invalid))
+    else:
+        messages.success(request, _("“%(title)s” is now visible to the patient.") % {"title": document.title})
+    return redirect(_safe_next(request, reverse("portal_pro:documents", args=[pk])))
+
+
+urlpatterns = [
+    path("records/<int:pk>/documents/", documents, name="documents"),
+    path("records/<int:pk>/documents/add/", documents_add, name="documents_add"),
+    path("records/<int:pk>/documents/<int:doc>/release/", document_release, name="document_release"),
+    path("documents/suggestions/", document_suggestions, name="document_suggestions"),
+]

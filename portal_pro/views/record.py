@@ -1,15 +1,28 @@
-"""The patient screen: what matters in 15 seconds (DOMAIN.md §3, clinician patient screen)."""
+"""The patient screen: what matters in 15 seconds (DOMAIN.md §3, clinician patient screen), on
+one screen, and the same as a one-page A4 PDF."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.template.loader import render_to_string
 from django.urls import path
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dmp.http import actor_for_portal, document_file_response
-from dmp.selectors import documents_visible_to
+from dmp.selectors.clinician import patient_screen
 
 from ._common import record_for_request, render_record_page
+
+PDF_TEMPLATE = "portal_pro/patient/pdf.html"
+# Less and less detail until the page fits on one A4 sheet.
+PDF_LEVELS = (
+    {"per_space": 3, "items": 12, "chars": 500, "font_size": "9pt"},
+    {"per_space": 2, "items": 8, "chars": 280, "font_size": "8.5pt"},
+    {"per_space": 1, "items": 5, "chars": 160, "font_size": "8pt"},
+    {"per_space": 0, "items": 3, "chars": 80, "font_size": "7.5pt"},
+)
 
 
 @login_required
@@ -17,7 +30,32 @@ from ._common import record_for_request, render_record_page
 def record(request, pk: int):
     actor, rec = record_for_request(request, pk)
     return render_record_page(request, "portal_pro/record.html", actor, rec,
-                              {"documents": documents_visible_to(actor, rec)}, section="patient")
+                              {"screen": patient_screen(actor, rec)}, section="patient")
+
+
+@login_required
+@require_GET
+def record_pdf(request, pk: int):
+    """The patient screen as one A4 page (WeasyPrint), saved under a name that says nothing
+    medical. Read through the same selector as the screen, so it is logged the same way."""
+    actor, rec = record_for_request(request, pk)
+    context = {"screen": patient_screen(actor, rec), "printed_at": timezone.now(),
+               "printed_by": actor.user.get_full_name() or actor.user.username}
+    response = HttpResponse(_one_page_pdf(context), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="dmp-patient-{rec.pk}-{timezone.localdate():%Y%m%d}.pdf"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _one_page_pdf(context: dict) -> bytes:
+    import weasyprint  # heavy: loaded on the first PDF only
+
+    for level in PDF_LEVELS:
+        document = weasyprint.HTML(string=render_to_string(PDF_TEMPLATE, {**context, **level})).render()
+        if len(document.pages) == 1:
+            return document.write_pdf()
+    # Still too long at the least detail (an enormous synthesis): the first page only.
+    return document.copy(document.pages[:1]).write_pdf()
 
 
 @login_required
@@ -29,5 +67,6 @@ def document_file(request, pk: int):
 
 urlpatterns = [
     path("records/<int:pk>/", record, name="record"),
+    path("records/<int:pk>/pdf/", record_pdf, name="record_pdf"),
     path("documents/<int:pk>/file/", document_file, name="document_file"),
 ]

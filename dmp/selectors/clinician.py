@@ -1,0 +1,338 @@
+"""What the clinician portal reads (DOMAIN.md §3, clinician screens): finding a record and how
+the professional may open it, and the one-screen patient view.
+
+Finding a record says only whether it exists and how this professional may open it now, never
+anything medical; a search that finds a record is logged on it (`Action.FIND_RECORD`), one that
+finds nothing is one `dmp.security` line with ids only. The patient screen asks the policy for
+each part it shows (personal data, synthesis, reimbursements, documents through
+`documents_visible_to`) and loads everything in a fixed number of queries, whatever the size
+of the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.core.cache import cache
+from django.db.models import Count, F, Max, Window
+from django.db.models.functions import RowNumber
+from django.http import Http404
+from django.utils import timezone
+
+from ..models import (
+    AuditMode,
+    CareAuthorisation,
+    Document,
+    DocumentType,
+    EmergencyContact,
+    Organisation,
+    PersonalProfile,
+    Record,
+    ReimbursementLine,
+    SelfDeclaredItem,
+    Space,
+    Synthesis,
+    SynthesisProblem,
+    Vaccination,
+)
+from ..models.record import normalise_nir
+from ..policy import Action, Actor, Decision, RecordAccess, decide, log_decision, record_access
+from ..services.access import _fold  # the same folding as the break-glass identity check
+from .records import documents_visible_to
+
+security_log = logging.getLogger("dmp.security")
+
+PROVISIONAL_ID_RE = re.compile(r"^P[A-Z0-9]{11}$")
+# Searches per professional per hour: enough for a busy day, too few to walk through a
+# population by name and date of birth.
+SEARCH_LIMIT = 60
+SEARCH_WINDOW_SECONDS = 3600
+
+# The patient screen: how much of each list it shows (the rest is one click away).
+PER_SPACE = 3
+MEDICINE_MONTHS = 24
+MAX_MEDICINES = 40
+MAX_VACCINATIONS = 30
+MAX_CONTACTS = 5
+MAX_DECLARED_ALLERGIES = 15
+
+
+# --- Opening a record ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OpeningOptions:
+    """How the professional may open a record now. Nothing medical, and no reason for a refusal
+    beyond "not possible": a blocked professional is told no more than that."""
+
+    record_pk: int
+    open_now: Decision | None = None  # the standing that opens it already (its reason is shown)
+    declare: bool = False  # "the patient agrees", at a consultation
+    team_facility: Organisation | None = None  # the care facility the declaration may be shared with
+    break_glass: bool = False
+    is_samu_regulator: bool = False
+    emergency_refused: bool = False  # emergency access not possible (whatever the reason)
+
+    @property
+    def samu(self) -> bool:
+        return self.open_now is not None and self.open_now.mode == AuditMode.SAMU
+
+    @property
+    def nothing(self) -> bool:
+        return self.open_now is None and not self.declare and not self.break_glass
+
+
+def opening_options(actor: Actor, record: Record) -> OpeningOptions:
+    """The ways this professional may open `record` now, as the policy answers them (`decide`,
+    no audit entry: the caller logs the search or the opening)."""
+    access = record_access(actor, record)
+    pro = actor.professional
+    if pro is None:
+        return OpeningOptions(record.pk)
+    open_now = access.decision if access.decision.allowed else None
+    # Declaring care is what a professional without a care authorisation does at a consultation
+    # (also after an emergency opening, once the patient can agree).
+    has_care = open_now is not None and open_now.mode in (AuditMode.NORMAL, AuditMode.TREATING_DOCTOR)
+    declare = not has_care and decide(actor, Action.DECLARE_CARE, record).allowed
+    facility = pro.facility if pro.facility_id is not None else None
+    team_facility = facility if declare and facility and facility.kind == Organisation.Kind.FACILITY else None
+    # A SAMU regulator's emergency mode is the SAMU one: the policy reads it before any
+    # break-glass, so a break-glass would not open a record that refused the SAMU.
+    break_glass = (open_now is None and not pro.is_samu_regulator
+                   and decide(actor, Action.BREAK_GLASS, record).allowed)
+    return OpeningOptions(
+        record.pk, open_now=open_now, declare=declare, team_facility=team_facility, break_glass=break_glass,
+        is_samu_regulator=pro.is_samu_regulator, emergency_refused=open_now is None and not break_glass,
+    )
+
+
+def record_for_opening(actor: Actor, pk: int, action: str) -> Record:
+    """Record `pk`, for a professional about to open it (`Action.DECLARE_CARE` or
+    `Action.BREAK_GLASS`): Http404, logged, if it is missing or the policy refuses; nothing is
+    logged when it may, since the service asks the policy again and logs the opening itself."""
+    record = Record.objects.filter(pk=pk).first()
+    decision = decide(actor, action, record)
+    if not decision.allowed:
+        log_decision(actor, action, decision, record, record=record, object_id=f"record:{pk}")
+        raise Http404
+    return record
+
+
+def opening_options_for(actor: Actor, pk: int) -> OpeningOptions:
+    """The options page of record `pk`: Http404 (logged) if it is missing or cannot be opened
+    by this professional in any way (blocked, closed), like any refusal."""
+    record = Record.objects.filter(pk=pk).first()
+    options = opening_options(actor, record) if record is not None else None
+    if options is None or options.nothing:
+        decision = decide(actor, Action.VIEW_RECORD, record)
+        log_decision(actor, Action.VIEW_RECORD, decision, record, record=record, object_id=f"record:{pk}")
+        raise Http404
+    return options
+
+
+@dataclass(frozen=True)
+class RecordLookup:
+    """The answer to a search: how many open records match (0, 1, or several homonyms born the
+    same day) and, for exactly one, how this professional may open it."""
+
+    matches: int = 0
+    options: OpeningOptions | None = None
+    limited: bool = False  # too many searches in the last hour: nothing was looked up
+
+
+def record_lookup(actor: Actor, *, identifier: str = "", family_name: str = "", given_names: str = "",
+                  birth_date: date | None = None) -> RecordLookup:
+    """Find an open record by NIR or provisional identifier (validated by the caller), or by
+    family name, given name and date of birth (exact, whatever the accents and the case). Only
+    for professionals (the caller is the pro portal)."""
+    if _over_search_limit(actor):
+        security_log.warning("record search limit reached by user %s", actor.user.pk)
+        return RecordLookup(limited=True)
+    records = Record.objects.filter(state=Record.State.OPEN)
+    if identifier:
+        value = normalise_nir(identifier)  # spaces, dots and dashes dropped, capitals
+        found = list(records.filter(nir=value) if not PROVISIONAL_ID_RE.match(value)
+                     else records.filter(provisional_id=value))
+    else:
+        family, given = _fold(family_name), _fold(given_names)
+        found = [
+            r for r in records.filter(birth_date=birth_date).only("pk", "family_name", "given_names", "state")
+            if _fold(r.family_name) == family
+            and given in {_fold(r.given_names), _fold(r.given_names.split()[0] if r.given_names.split() else "")}
+        ]
+    if not found:
+        security_log.info("record search by user %s: no match", actor.user.pk)
+        return RecordLookup()
+    for record in found:
+        # A search that finds a record is a probe of its existence: in the record's history.
+        log_decision(actor, Action.FIND_RECORD, decide(actor, Action.FIND_RECORD, record), record, record=record)
+    if len(found) > 1:
+        return RecordLookup(matches=len(found))
+    return RecordLookup(matches=1, options=opening_options(actor, found[0]))
+
+
+def _over_search_limit(actor: Actor) -> bool:
+    key = f"pro-search:{actor.user.pk}"
+    cache.add(key, 0, SEARCH_WINDOW_SECONDS)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, SEARCH_WINDOW_SECONDS)
+        count = 1
+    return count > SEARCH_LIMIT
+
+
+# --- The patient screen --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SpaceDocuments:
+    space: str
+    label: str
+    documents: list[Document]  # the latest PER_SPACE the professional may see
+    total: int
+
+
+@dataclass(frozen=True)
+class DispensedMedicine:
+    code: str
+    label: str
+    last_date: date
+    times: int
+
+
+@dataclass(frozen=True)
+class PatientScreen:
+    """Everything the one-screen patient view shows, each part as the policy allows it."""
+
+    record: Record
+    access: RecordAccess
+    age: int
+    emergency_until: datetime | None
+    profile: PersonalProfile
+    emergency_contacts: list[EmergencyContact]
+    declared_allergies: list[SelfDeclaredItem]
+    vaccinations: list[Vaccination]
+    directives_document: Document | None
+    synthesis_allowed: bool
+    synthesis: Synthesis | None
+    reimbursements_allowed: bool
+    medicines: list[DispensedMedicine]
+    spaces: list[SpaceDocuments]
+    may_add_documents: bool
+    problems: list[SynthesisProblem] = field(default_factory=list)
+
+    @property
+    def document_count(self) -> int:
+        return sum(s.total for s in self.spaces)
+
+    @property
+    def has_advance_directives(self) -> bool:
+        return bool(self.profile.advance_directives.strip() or self.directives_document)
+
+    @property
+    def allergies_known(self) -> bool:
+        return bool((self.synthesis and self.synthesis.allergies.strip()) or self.declared_allergies)
+
+    @property
+    def points_of_attention(self) -> str:
+        return self.synthesis.points_of_attention if self.synthesis else ""
+
+
+def age_on(birth_date: date, today: date) -> int:
+    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
+
+
+def _months_before(day: date, months: int) -> date:
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    # The same day of that month, or its last day (31 March - 1 month → 28/29 February).
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, d)
+        except ValueError:
+            continue
+    raise AssertionError(day)
+
+
+def patient_screen(actor: Actor, record: Record) -> PatientScreen:
+    """The one-screen patient view of `record` for a professional. The caller has authorised,
+    and so logged, the record read, which covers the identity, the personal data (the policy
+    answers VIEW_PERSONAL_DATA with the record's own rule) and the list of documents (through
+    `documents_visible_to`). The synthesis and the reimbursement history, which the matrix
+    governs apart, are shown only where it lets the profession read them, and then logged as
+    their own reads (a part the screen does not show is not a refused attempt). A fixed number
+    of queries whatever the number of documents, reimbursement lines or synthesis versions."""
+    if not decide(actor, Action.VIEW_PERSONAL_DATA, record).allowed:
+        raise Http404
+    access = record_access(actor, record)
+    today = timezone.localdate()
+
+    synthesis = None
+    synthesis_decision = decide(actor, Action.VIEW_SYNTHESIS, record)
+    if synthesis_decision.allowed:
+        synthesis = (record.syntheses.select_related("author__user").prefetch_related("problems")
+                     .order_by("-version").first())
+        if synthesis is not None:
+            log_decision(actor, Action.VIEW_SYNTHESIS, synthesis_decision, synthesis, record=record)
+
+    medicines: list[DispensedMedicine] = []
+    reimbursements_decision = decide(actor, Action.VIEW_REIMBURSEMENTS, record)
+    if reimbursements_decision.allowed:
+        rows = (
+            ReimbursementLine.objects.filter(record=record, kind=ReimbursementLine.Kind.MEDICINE,
+                                             date__gte=_months_before(today, MEDICINE_MONTHS))
+            .values("code").annotate(label=Max("label"), last_date=Max("date"), times=Count("pk"))
+            .order_by("-last_date", "label")[:MAX_MEDICINES]
+        )
+        medicines = [DispensedMedicine(r["code"], r["label"], r["last_date"], r["times"]) for r in rows]
+        if medicines:
+            log_decision(actor, Action.VIEW_REIMBURSEMENTS, reimbursements_decision, record, record=record)
+
+    visible = documents_visible_to(actor, record)
+    by_space: dict[str, list[Document]] = {}
+    totals: dict[str, int] = {}
+    # One query: the latest documents of every space, and how many each space holds.
+    ranked = visible.annotate(
+        rank=Window(RowNumber(), partition_by=[F("space")], order_by=[F("act_date").desc(), F("pk").desc()]),
+        in_space=Window(Count("pk"), partition_by=[F("space")]),
+    ).filter(rank__lte=PER_SPACE).order_by("space", "rank")
+    for document in ranked:
+        by_space.setdefault(document.space, []).append(document)
+        totals[document.space] = document.in_space
+    spaces = [SpaceDocuments(space.value, str(space.label), by_space[space.value], totals[space.value])
+              for space in Space if space.value in by_space]
+
+    emergency_until = None
+    if access.mode == AuditMode.BREAK_GLASS:
+        emergency_until = CareAuthorisation.objects.active().filter(
+            record=record, professional=actor.professional, kind=CareAuthorisation.Kind.BREAK_GLASS,
+        ).aggregate(until=Max("expires_at"))["until"]
+
+    return PatientScreen(
+        record=record,
+        access=access,
+        age=age_on(record.birth_date, today),
+        emergency_until=emergency_until,
+        profile=PersonalProfile.objects.filter(record=record).first() or PersonalProfile(record=record),
+        emergency_contacts=list(record.emergency_contacts.order_by("pk")[:MAX_CONTACTS]),
+        declared_allergies=list(record.self_declared.filter(kind=SelfDeclaredItem.Kind.ALLERGY)
+                                .order_by("label", "pk")[:MAX_DECLARED_ALLERGIES]),
+        vaccinations=list(record.vaccinations.order_by("-date", "-pk")[:MAX_VACCINATIONS]),
+        directives_document=visible.filter(doc_type=DocumentType.ADVANCE_DIRECTIVES)
+        .order_by("-act_date", "-pk").first(),
+        synthesis_allowed=synthesis_decision.allowed,
+        synthesis=synthesis,
+        problems=list(synthesis.problems.all()) if synthesis else [],
+        reimbursements_allowed=reimbursements_decision.allowed,
+        medicines=medicines,
+        spaces=spaces,
+        may_add_documents=decide(actor, Action.ADD_DOCUMENT, record).allowed,
+    )
+
+
+__all__ = [
+    "OpeningOptions", "PatientScreen", "RecordLookup", "opening_options", "opening_options_for", "patient_screen",
+    "record_for_opening", "record_lookup",
+]

@@ -1,0 +1,116 @@
+"""The record's access history for the médecin traitant (DOMAIN.md §4: "reads the access
+history, blocks a PS at the patient's request"): the same summary and detail as the patient's
+(`access_history()`), under the policy's VIEW_ACCESS_HISTORY, and blocking a professional,
+named by RPPS number, once the patient asked for it (BLOCK_PROFESSIONAL). The filters travel
+in the query string: an account id and dates, nothing medical."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import path
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from dmp import services
+from dmp.models.people import validate_rpps
+from dmp.selectors import HistoryFilters, access_history, professional_by_rpps
+
+from ._common import record_for_request, render_record_page
+
+
+class HistoryFilterForm(forms.Form):
+    who = forms.IntegerField(required=False, min_value=1)
+    date_from = forms.DateField(required=False, label=gettext_lazy("From"),
+                                widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label=gettext_lazy("To"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            raise forms.ValidationError(_("The start of the period is after its end."))
+        return data
+
+    def filters(self) -> HistoryFilters:
+        if not self.is_valid():
+            return HistoryFilters()
+        return HistoryFilters(
+            actor_id=self.cleaned_data["who"], date_from=self.cleaned_data["date_from"],
+            date_to=self.cleaned_data["date_to"],
+        )
+
+
+class BlockForm(forms.Form):
+    """A professional named by their exact RPPS number, and the doctor's word that the
+    patient asked for the block. The directory cannot be browsed from here."""
+
+    rpps = forms.CharField(max_length=20, label=gettext_lazy("RPPS number of the professional to block"))
+    patient_asked = forms.BooleanField(
+        label=gettext_lazy("The patient asked me to block this professional."),
+        error_messages={"required": gettext_lazy("Block a professional only at the patient's request: "
+                                                 "tick the box to confirm that they asked.")},
+    )
+
+    def __init__(self, *args, actor, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+
+    def clean_rpps(self):
+        rpps = "".join(self.cleaned_data["rpps"].split())
+        validate_rpps(rpps)
+        professional = professional_by_rpps(rpps)
+        if professional is None:
+            raise ValidationError(_("No health professional has this RPPS number."))
+        if professional.pk == self.actor.professional.pk:
+            raise ValidationError(_("You cannot block yourself."))
+        return professional
+
+
+def _history_page(request, actor, record, *, block_form: BlockForm | None = None, status: int = 200):
+    form = HistoryFilterForm(request.GET)
+    result = access_history(actor, record, filters=form.filters(), page=request.GET.get("page", 1))
+    return render_record_page(request, "portal_pro/history/history.html", actor, record, {
+        "history": result,
+        "form": form,
+        "block_form": block_form or BlockForm(actor=actor),
+        "detail_open": "page" in request.GET or result.total <= 10,
+    }, section="history", status=status)
+
+
+@login_required
+@require_GET
+def history(request, pk: int):
+    actor, record = record_for_request(request, pk)
+    return _history_page(request, actor, record)
+
+
+@login_required
+@require_POST
+def professional_block(request, pk: int):
+    """Block a professional at the patient's request: no access at all to this record, not
+    even in an emergency; their care authorisations end. The patient can lift it."""
+    actor, record = record_for_request(request, pk)
+    form = BlockForm(request.POST, actor=actor)
+    if form.is_valid():
+        professional = form.cleaned_data["rpps"]
+        try:
+            services.professional_block(actor=actor, record=record, professional=professional)
+        except services.AccessRefused as refused:
+            raise Http404 from refused
+        messages.success(request, _(
+            "%(name)s is blocked at the patient's request: they can no longer open this record, not even in an "
+            "emergency. The patient can lift the block from their record.") % {
+                "name": professional.user.get_full_name() or professional.rpps})
+        return redirect("portal_pro:history", pk=record.pk)
+    return _history_page(request, actor, record, block_form=form, status=400)
+
+
+urlpatterns = [
+    path("records/<int:pk>/history/", history, name="history"),
+    path("records/<int:pk>/history/block/", professional_block, name="professional_block"),
+]
