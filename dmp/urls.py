@@ -15,6 +15,7 @@ urlpatterns = [
     path("pro/", include("portal_pro.urls")),
     path("counter/", include("social_workers.urls")),
     path("api/", include("dmp.api.urls")),
+    path("fhir/", include("dmp.api.fhir.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
