@@ -13,6 +13,7 @@ documents from `documents_visible_to`, the synthesis if `VIEW_SYNTHESIS` allowed
 from __future__ import annotations
 
 import base64
+import html
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -23,13 +24,17 @@ from fhir.resources.R4B.attachment import Attachment
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.coding import Coding
+from fhir.resources.R4B.composition import Composition, CompositionSection
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.contactpoint import ContactPoint
+from fhir.resources.R4B.device import Device
 from fhir.resources.R4B.documentreference import DocumentReference, DocumentReferenceContent
 from fhir.resources.R4B.humanname import HumanName
 from fhir.resources.R4B.identifier import Identifier
 from fhir.resources.R4B.immunization import Immunization
+from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.meta import Meta
+from fhir.resources.R4B.narrative import Narrative
 from fhir.resources.R4B.patient import Patient, PatientCommunication
 from fhir.resources.R4B.practitioner import Practitioner, PractitionerQualification
 from fhir.resources.R4B.reference import Reference
@@ -42,6 +47,7 @@ from .models import (
     PersonalProfile,
     Professional,
     Record,
+    ReimbursementLine,
     SelfDeclaredItem,
     Synthesis,
     Vaccination,
@@ -58,6 +64,9 @@ CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+CIP13_SYSTEM = "http://data.esante.gouv.fr/ansm/medicament/codeCIP13"
+LOINC_SYSTEM = "http://loinc.org"
+LIST_EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 IMMUNIZATION_ORIGIN = "http://terminology.hl7.org/CodeSystem/immunization-origin"
 CONTACT_ROLE = "http://terminology.hl7.org/CodeSystem/v2-0131"
 # This system's own code systems and identifiers: local URIs, stable across installations.
@@ -67,6 +76,7 @@ SPACE_SYSTEM = "urn:dmp:space"
 DOCUMENT_STATUS_SYSTEM = "urn:dmp:document-status"
 PROFESSION_SYSTEM = "urn:dmp:profession"
 RELATIONSHIP_SYSTEM = "urn:dmp:relationship"
+MEDICINE_CODE_SYSTEM = "urn:dmp:medicine-code"  # a dispensed medicine's code that is not a CIP13
 
 # Bundle entries are named by urn:uuid full URLs derived from the resource type and id, so the
 # same object has the same full URL in every bundle (an export, an API answer).
@@ -354,3 +364,146 @@ def record_bundle(
 def bundle_json(bundle: Bundle) -> str:
     """The bundle as FHIR JSON (empty elements left out, as FHIR requires)."""
     return bundle.model_dump_json(exclude_none=True, indent=1)
+
+
+def _lines(text: str) -> list[str]:
+    """The non-empty lines of a synthesis free-text field, bullets stripped."""
+    return [line for line in (raw.strip(" -•\t") for raw in text.splitlines()) if line]
+
+
+def medication_statements(
+    *, subject: Patient, synthesis: Synthesis | None = None, recorder: Practitioner | None = None,
+    dispensed: Iterable[ReimbursementLine] = (),
+) -> list[MedicationStatement]:
+    """Medicines: each line of the synthesis' current treatments (active, as the médecin
+    traitant wrote it) and each dispensed medicine of the insurer's reimbursement lines
+    (completed, CIP13 coded when the code is one)."""
+    resources = []
+    if synthesis is not None:
+        for n, line in enumerate(_lines(synthesis.current_treatments), start=1):
+            resources.append(MedicationStatement(
+                id=f"synthesis-{synthesis.pk}-{n}",
+                status="active",
+                medicationCodeableConcept=_text(line),
+                subject=reference_to(subject),
+                dateAsserted=_aware(synthesis.created_at),
+                informationSource=reference_to(recorder) if recorder else None,
+            ))
+    for line in dispensed:
+        system = CIP13_SYSTEM if len(line.code) == 13 and line.code.isdigit() else MEDICINE_CODE_SYSTEM
+        resources.append(MedicationStatement(
+            id=f"dispensed-{line.pk}",
+            status="completed",
+            medicationCodeableConcept=_concept(system, line.code, line.label),
+            subject=reference_to(subject),
+            effectiveDateTime=line.date,
+            informationSource=Reference(display=line.provider) if line.provider else None,
+        ))
+    return resources
+
+
+# The International Patient Summary (HL7 IPS): the document's type and its sections' LOINC codes.
+IPS_DOCUMENT = ("60591-5", "Patient summary Document")
+IPS_PROBLEMS = ("11450-4", "Problem list - Reported")
+IPS_MEDICATIONS = ("10160-0", "History of Medication use Narrative")
+IPS_ALLERGIES = ("48765-2", "Allergies and adverse reactions Document")
+IPS_IMMUNIZATIONS = ("11369-6", "History of Immunization Narrative")
+IPS_ADVANCE_DIRECTIVES = ("42348-3", "Advance directives")
+
+
+def _narrative(items: Iterable[str]) -> Narrative:
+    body = "".join(f"<li>{html.escape(item)}</li>" for item in items)
+    return Narrative(status="generated", div=f'<div xmlns="http://www.w3.org/1999/xhtml"><ul>{body}</ul></div>')
+
+
+def _resource_label(resource: Resource) -> str:
+    concept = (getattr(resource, "code", None) or getattr(resource, "medicationCodeableConcept", None)
+               or getattr(resource, "vaccineCode", None))
+    return (concept.text or (concept.coding[0].display if concept.coding else "") or "") if concept else ""
+
+
+def _section(loinc: tuple[str, str], title: str, entries: list[Resource]) -> CompositionSection:
+    if not entries:
+        return CompositionSection(
+            title=title, code=_concept(LOINC_SYSTEM, *loinc),
+            text=_narrative(["No information available."]),
+            emptyReason=_concept(LIST_EMPTY_REASON, "unavailable", "Unavailable"),
+        )
+    return CompositionSection(
+        title=title, code=_concept(LOINC_SYSTEM, *loinc),
+        text=_narrative(_resource_label(r) for r in entries),
+        entry=[reference_to(r) for r in entries],
+    )
+
+
+def system_device() -> Device:
+    """This system, as the author of what no professional wrote (a summary without a synthesis)."""
+    return Device(id="dmp", deviceName=[{"name": "DMP", "type": "user-friendly-name"}])
+
+
+def patient_summary(
+    record: Record,
+    *,
+    synthesis: Synthesis | None,
+    treating_doctor: Professional | None = None,
+    declared_allergies: Iterable[SelfDeclaredItem] = (),
+    vaccinations: Iterable[Vaccination] = (),
+    dispensed: Iterable[ReimbursementLine] = (),
+    advance_directives: str = "",
+    at: datetime | None = None,
+) -> Bundle:
+    """The synthesis as an International Patient Summary: a Bundle of type "document" opened
+    by its Composition (problems, medications, allergies, immunizations, and the advance
+    directives when the patient wrote some), every resource it references inside the Bundle.
+    Authored by the synthesis' author, or by this system when no synthesis was written.
+
+    Like `record_bundle`, it formats: the caller passes only what the actor may read."""
+    at = _aware(at or timezone.now())
+    practitioners: dict[int, Practitioner] = {}
+
+    def practitioner_for(professional: Professional | None) -> Practitioner | None:
+        if professional is None:
+            return None
+        if professional.pk not in practitioners:
+            practitioners[professional.pk] = practitioner(professional)
+        return practitioners[professional.pk]
+
+    gp = practitioner_for(treating_doctor)
+    subject = patient(record, general_practitioner=gp)
+    author = practitioner_for(synthesis.author) if synthesis is not None else None
+    device = system_device() if author is None else None
+    problems = conditions(synthesis, subject=subject, recorder=author) if synthesis is not None else []
+    medicines = medication_statements(subject=subject, synthesis=synthesis, recorder=author, dispensed=dispensed)
+    allergy_list = allergies(subject=subject, synthesis=synthesis, recorder=author, declared=declared_allergies)
+    immunizations = [immunization(v, subject=subject) for v in vaccinations]
+    sections = [
+        _section(IPS_PROBLEMS, "Problems", problems),
+        _section(IPS_MEDICATIONS, "Medication summary", medicines),
+        _section(IPS_ALLERGIES, "Allergies and intolerances", allergy_list),
+        _section(IPS_IMMUNIZATIONS, "Immunizations", immunizations),
+    ]
+    if advance_directives.strip():
+        sections.append(CompositionSection(
+            title="Advance directives", code=_concept(LOINC_SYSTEM, *IPS_ADVANCE_DIRECTIVES),
+            text=_narrative(_lines(advance_directives) or [advance_directives.strip()]),
+        ))
+    composition = Composition(
+        id=f"summary-{record.pk}",
+        status="final",
+        type=_concept(LOINC_SYSTEM, *IPS_DOCUMENT),
+        subject=reference_to(subject),
+        date=at,
+        author=[reference_to(author or device)],
+        title=f"Patient summary – {record.given_names} {record.family_name}".strip(),
+        section=sections,
+    )
+    everything: list[Resource] = [
+        composition, subject, *practitioners.values(), *([device] if device else []),
+        *problems, *medicines, *allergy_list, *immunizations,
+    ]
+    return Bundle(
+        identifier=Identifier(system="urn:ietf:rfc:3986", value=f"urn:uuid:{uuid.uuid4()}"),
+        type="document",
+        timestamp=at,
+        entry=[BundleEntry(fullUrl=full_url(r.get_resource_type(), r.id), resource=r) for r in everything],
+    )

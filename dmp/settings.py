@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "guardian",
     "rest_framework",
+    "drf_spectacular",
     "dmp",
     "portal_patient",
     "portal_pro",
@@ -239,6 +240,19 @@ REST_FRAMEWORK = {
         "rest_framework.permissions.IsAuthenticated",
         "dmp.api.permissions.ProfessionalWithSecondFactor",
     ],
+    # The OpenAPI 3 description of the API (drf-spectacular), served at /fhir/openapi.json.
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DMP – FHIR R4 API for practice software",
+    "DESCRIPTION": "HL7 FHIR R4 (application/fhir+json) under /fhir/. Authentication: an API token "
+                   "(`Authorization: Bearer dmp_…`) created in the professional portal. See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/fhir",
+    # Only the FHIR API is described.
+    "PREPROCESSING_HOOKS": ["dmp.api.fhir.metadata.fhir_endpoints_only"],
 }
 
 LANGUAGE_CODE = "fr"

@@ -150,6 +150,19 @@ def record_lookup(actor: Actor, *, identifier: str = "", family_name: str = "", 
     if _over_search_limit(actor):
         security_log.warning("record search limit reached by user %s", actor.user.pk)
         return RecordLookup(limited=True)
+    found = _find_open_records(actor, identifier=identifier, family_name=family_name, given_names=given_names,
+                               birth_date=birth_date)
+    if not found:
+        return RecordLookup()
+    if len(found) > 1:
+        return RecordLookup(matches=len(found))
+    return RecordLookup(matches=1, options=opening_options(actor, found[0]))
+
+
+def _find_open_records(actor: Actor, *, identifier: str = "", family_name: str = "", given_names: str = "",
+                       birth_date: date | None = None) -> list[Record]:
+    """The open records matching the search, each found one logged (`Action.FIND_RECORD`), a
+    search finding nothing one `dmp.security` line with ids only."""
     records = Record.objects.filter(state=Record.State.OPEN)
     if identifier:
         value = normalise_nir(identifier)  # spaces, dots and dashes dropped, capitals
@@ -158,19 +171,44 @@ def record_lookup(actor: Actor, *, identifier: str = "", family_name: str = "", 
     else:
         family, given = _fold(family_name), _fold(given_names)
         found = [
-            r for r in records.filter(birth_date=birth_date).only("pk", "family_name", "given_names", "state")
+            r for r in records.filter(birth_date=birth_date)
             if _fold(r.family_name) == family
             and given in {_fold(r.given_names), _fold(r.given_names.split()[0] if r.given_names.split() else "")}
         ]
     if not found:
         security_log.info("record search by user %s: no match", actor.user.pk)
-        return RecordLookup()
+        return []
     for record in found:
         # A search that finds a record is a probe of its existence: in the record's history.
         log_decision(actor, Action.FIND_RECORD, decide(actor, Action.FIND_RECORD, record), record, record=record)
-    if len(found) > 1:
-        return RecordLookup(matches=len(found))
-    return RecordLookup(matches=1, options=opening_options(actor, found[0]))
+    return found
+
+
+@dataclass(frozen=True)
+class RecordSearch:
+    """The API's search (FHIR `Patient?…`): the records found that this professional may open
+    now — a record found but not open to them is left out, so the answer never tells it exists."""
+
+    records: list[Record] = field(default_factory=list)
+    limited: bool = False
+
+
+def records_found_for(actor: Actor, *, identifier: str = "", family_name: str = "", given_names: str = "",
+                      birth_date: date | None = None) -> RecordSearch:
+    """Search as `record_lookup` does (same matching, same search limit, same FIND_RECORD
+    entries), then keep the records the professional may read (`Action.VIEW_RECORD`): each
+    one returned is a read of its identity, logged as such."""
+    if _over_search_limit(actor):
+        security_log.warning("record search limit reached by user %s", actor.user.pk)
+        return RecordSearch(limited=True)
+    readable = []
+    for record in _find_open_records(actor, identifier=identifier, family_name=family_name,
+                                     given_names=given_names, birth_date=birth_date):
+        decision = decide(actor, Action.VIEW_RECORD, record)
+        if decision.allowed:
+            log_decision(actor, Action.VIEW_RECORD, decision, record, record=record)
+            readable.append(record)
+    return RecordSearch(records=readable)
 
 
 def _over_search_limit(actor: Actor) -> bool:
@@ -333,6 +371,6 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
 
 
 __all__ = [
-    "OpeningOptions", "PatientScreen", "RecordLookup", "opening_options", "opening_options_for", "patient_screen",
-    "record_for_opening", "record_lookup",
+    "OpeningOptions", "PatientScreen", "RecordLookup", "RecordSearch", "opening_options", "opening_options_for",
+    "patient_screen", "record_for_opening", "record_lookup", "records_found_for",
 ]

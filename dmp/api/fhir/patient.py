@@ -1,5 +1,181 @@
-"""FHIR patient endpoints (see dmp/api/fhir/__init__.py for the conventions)."""
+"""FHIR Patient: read, and search by identifier (NIR or provisional identifier) or by family
+name, given name and birth date (see dmp/api/fhir/__init__.py for the conventions).
+
+The search is the clinician portal's search (`records_found_for`: same matching, same limit,
+same FIND_RECORD entries), narrowed to the records the professional may open now: a record
+found but closed to them is left out, so the answer never tells that it exists. Searching with
+`POST Patient/_search` (form body) keeps the identifier and the name out of URLs and access logs.
+"""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.urls import path, reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from fhir.resources.R4B.bundle import Bundle, BundleEntry, BundleEntrySearch, BundleLink
+from rest_framework.parsers import FormParser
+
+from ...fhir import INS_NIR_SYSTEM, PROVISIONAL_ID_SYSTEM
+from ...fhir import patient as patient_resource
+from ...models.record import normalise_nir, validate_nir
+from ...policy import Actor
+from ...selectors.clinician import PROVISIONAL_ID_RE, records_found_for
+from ...selectors.records import get_record_for
+from .base import FHIR_JSON, FhirView, fhir_response, operation_outcome
+
+MAX_ID_DIGITS = 18  # a bigint: a longer id cannot exist (and must not reach the database)
+
+
+def record_pk(value: str) -> int:
+    """A FHIR logical id as a record pk; anything else is a resource that does not exist."""
+    value = (value or "").strip()
+    if value.startswith("Patient/"):
+        value = value.removeprefix("Patient/")
+    if not value.isascii() or not value.isdigit() or len(value) > MAX_ID_DIGITS:
+        raise Http404
+    return int(value)
+
+
+class SearchError(ValueError):
+    """A search parameter is missing or invalid (400 OperationOutcome)."""
+
+
+def _identifier(token: str) -> str:
+    """`system|value` or `value`: the normalised NIR or provisional identifier."""
+    system, _sep, value = token.rpartition("|")
+    value = normalise_nir(value)
+    if not value or len(value) > 30:
+        raise SearchError("identifier: a value is required (system|value).")
+    if system and system not in (INS_NIR_SYSTEM, PROVISIONAL_ID_SYSTEM):
+        raise SearchError(f"identifier: unsupported system; use {INS_NIR_SYSTEM} (NIR) or "
+                          f"{PROVISIONAL_ID_SYSTEM} (provisional identifier).")
+    provisional = bool(PROVISIONAL_ID_RE.match(value))
+    if system == PROVISIONAL_ID_SYSTEM and not provisional:
+        raise SearchError("identifier: a provisional identifier is P followed by 11 letters or digits.")
+    if system == INS_NIR_SYSTEM or not provisional:
+        try:
+            validate_nir(value)
+        except ValidationError:
+            raise SearchError("identifier: not a valid NIR (13 characters and the 2-digit key).") from None
+    return value
+
+
+def _birthdate(value: str) -> date:
+    value = value.strip().removeprefix("eq")  # the only date comparison a lookup needs
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SearchError("birthdate: a full date is required (YYYY-MM-DD).") from None
+
+
+def search_criteria(params) -> dict:
+    """The lookup's keyword arguments from the search parameters, or SearchError."""
+    if params.get("identifier", "").strip():
+        return {"identifier": _identifier(params["identifier"].strip())}
+    family, given = params.get("family", "").strip(), params.get("given", "").strip()
+    birthdate = params.get("birthdate", "").strip()
+    if not (family and given and birthdate):
+        raise SearchError("Search by identifier (system|value), or by family, given and birthdate together.")
+    if len(family) > 100 or len(given) > 150:
+        raise SearchError("family or given: too long.")
+    return {"family_name": family, "given_names": given, "birth_date": _birthdate(birthdate)}
+
+
+def searchset(request, resources, *, self_url: str) -> Bundle:
+    """A searchset Bundle of `resources`, each with its absolute URL."""
+    return Bundle(
+        type="searchset",
+        timestamp=timezone.now(),
+        total=len(resources),
+        link=[BundleLink(relation="self", url=self_url)],
+        entry=[
+            BundleEntry(fullUrl=request.build_absolute_uri(f"{reverse('fhir:patient-search')}/{r.id}"), resource=r,
+                        search=BundleEntrySearch(mode="match"))
+            for r in resources
+        ] or None,
+    )
+
+
+OUTCOME = OpenApiResponse(OpenApiTypes.OBJECT, description="OperationOutcome")
+ERRORS = {
+    401: OpenApiResponse(OpenApiTypes.OBJECT, description="OperationOutcome: no token, or not a valid one"),
+    403: OpenApiResponse(OpenApiTypes.OBJECT, description="OperationOutcome: not a professional with a second factor"),
+    404: OpenApiResponse(OpenApiTypes.OBJECT, description="OperationOutcome: missing, or not open to you (the same)"),
+}
+SEARCH_PARAMETERS = [
+    OpenApiParameter("identifier", str, description=f"`{INS_NIR_SYSTEM}|<NIR>` or `{PROVISIONAL_ID_SYSTEM}|<id>`"),
+    OpenApiParameter("family", str, description="Family name (with given and birthdate)"),
+    OpenApiParameter("given", str, description="Given name (with family and birthdate)"),
+    OpenApiParameter("birthdate", str, description="Birth date, YYYY-MM-DD (with family and given)"),
+]
+
+
+class PatientRead(FhirView):
+    """`GET /fhir/Patient/{id}`."""
+
+    @extend_schema(
+        operation_id="Patient_read", summary="Read a Patient", tags=["Patient"],
+        parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="The Patient's logical id")],
+        responses={(200, FHIR_JSON): OpenApiResponse(OpenApiTypes.OBJECT, description="Patient"), **ERRORS},
+    )
+    def get(self, request, pk: str):
+        record = get_record_for(Actor.from_request(request), record_pk(pk))
+        return fhir_response(patient_resource(record))
+
+
+class _PatientSearchBase(FhirView):
+    parser_classes = [FormParser]
+
+    def _search(self, request, params):
+        try:
+            criteria = search_criteria(params)
+        except SearchError as error:
+            return operation_outcome(400, str(error))
+        result = records_found_for(Actor.from_request(request), **criteria)
+        if result.limited:
+            return operation_outcome(429, "Too many searches in the last hour; try again later.")
+        resources = [patient_resource(record) for record in result.records]
+        # The self link never repeats the criteria: they are personal data.
+        return fhir_response(searchset(request, resources,
+                                       self_url=request.build_absolute_uri(reverse("fhir:patient-search"))))
+
+
+class PatientSearch(_PatientSearchBase):
+    """`GET /fhir/Patient?identifier=…` or `?family=…&given=…&birthdate=…`."""
+
+    @extend_schema(
+        operation_id="Patient_search", summary="Search Patients", tags=["Patient"], parameters=SEARCH_PARAMETERS,
+        responses={(200, FHIR_JSON): OpenApiResponse(OpenApiTypes.OBJECT, description="Bundle (searchset)"),
+                   400: OUTCOME, 401: ERRORS[401], 403: ERRORS[403], 429: OUTCOME},
+    )
+    def get(self, request):
+        return self._search(request, request.query_params)
+
+
+class PatientSearchPost(_PatientSearchBase):
+    """`POST /fhir/Patient/_search`: the same search, the criteria in a form body."""
+
+    @extend_schema(
+        operation_id="Patient_search_post", summary="Search Patients (criteria in the body)", tags=["Patient"],
+        request={"application/x-www-form-urlencoded": {
+            "type": "object", "properties": {p.name: {"type": "string"} for p in SEARCH_PARAMETERS},
+        }},
+        responses={(200, FHIR_JSON): OpenApiResponse(OpenApiTypes.OBJECT, description="Bundle (searchset)"),
+                   400: OUTCOME, 401: ERRORS[401], 403: ERRORS[403], 415: OUTCOME, 429: OUTCOME},
+    )
+    def post(self, request):
+        return self._search(request, request.data)
+
+
+urlpatterns = [
+    path("Patient", PatientSearch.as_view(), name="patient-search"),
+    path("Patient/_search", PatientSearchPost.as_view(), name="patient-search-post"),
+    path("Patient/<str:pk>", PatientRead.as_view(), name="patient-read"),
+]
