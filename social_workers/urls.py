@@ -1,9 +1,8 @@
-from django.urls import path
-
-from . import views
+from .views import dashboard, onboarding, reset
 
 app_name = "social_workers"
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("credentials/reset/", views.credentials_reset, name="credentials_reset"),
+    *reset.urlpatterns,
+    *onboarding.urlpatterns,
+    *dashboard.urlpatterns,
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
+from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -13,7 +14,7 @@ from dmp.http import actor_for_portal
 from dmp.selectors.counter import records_onboarded_by
 from dmp.services import AccessRefused, InvalidInput, account_credentials_reset
 
-from .forms import CredentialsResetForm
+from ..forms import CredentialsResetForm
 
 
 @login_required
@@ -49,3 +50,9 @@ def credentials_reset(request):
     response = render(request, "social_workers/credentials_reset.html", {"form": form})
     response["Cache-Control"] = "no-store"  # what was typed is personal data
     return response
+
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("credentials/reset/", credentials_reset, name="credentials_reset"),
+]

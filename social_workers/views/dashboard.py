@@ -1,0 +1,5 @@
+"""The counter dashboard screens."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

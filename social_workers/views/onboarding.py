@@ -1,0 +1,5 @@
+"""The counter onboarding screens."""
+
+from __future__ import annotations
+
+urlpatterns: list = []
