@@ -27,6 +27,7 @@ from .models import (
     AuditMode,
     Block,
     CareAuthorisation,
+    CounterAgent,
     DepositRight,
     Document,
     DocumentType,
@@ -483,17 +484,17 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
     if agent is None:
         return _deny("counter_agent_only", _("This is the counter agents' channel."))
     if action == Action.VIEW_ADMIN_STATUS:
-        if record.created_by_id == actor.user.pk or DepositRight.objects.filter(record=record, agent=agent).exists():
-            return _allow("counter_agent_onboarded", _("You created this record."), AuditMode.COUNTER)
-        return _deny("not_onboarded_here", _("You did not create this record."), AuditMode.COUNTER)
+        if _onboarded_by_organisation(agent, record):
+            return _allow("counter_agent_onboarded", _("Your organisation onboarded this record."), AuditMode.COUNTER)
+        return _deny("not_onboarded_here", _("Your organisation did not onboard this record."), AuditMode.COUNTER)
     if not record.is_open:
         return _deny("record_closed", _("This record is closed: it is kept for legal retention only."))
     if action == Action.ATTACH_NIR:
         # The counter that onboarded a person without a carte vitale adds the NIR once it
         # exists: an administrative act, even if the patient withdrew the deposit right.
-        if record.created_by_id == actor.user.pk or DepositRight.objects.filter(record=record, agent=agent).exists():
-            return _allow("counter_agent_onboarded", _("You created this record."), AuditMode.COUNTER)
-        return _deny("not_onboarded_here", _("You did not create this record."), AuditMode.COUNTER)
+        if _onboarded_by_organisation(agent, record):
+            return _allow("counter_agent_onboarded", _("Your organisation onboarded this record."), AuditMode.COUNTER)
+        return _deny("not_onboarded_here", _("Your organisation did not onboard this record."), AuditMode.COUNTER)
     if action == Action.RESET_CREDENTIALS:
         # Any counter, not only the one that onboarded the person: people go to the counter
         # nearest to them. The agent checks an identity document first (the service asks for
@@ -501,11 +502,26 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
         return _allow("counter_credentials_reset",
                       _("Counter agents hand over new credentials after checking the person's identity."),
                       AuditMode.COUNTER)
-    if DepositRight.objects.active(at).filter(record=record, agent=agent).exists():
-        return _allow("deposit_right", _("Deposit into a record you onboarded."), AuditMode.COUNTER)
-    if DepositRight.objects.filter(record=record, agent=agent).exists():
-        return _deny("deposit_right_withdrawn", _("The patient withdrew your deposit right."), AuditMode.COUNTER)
-    return _deny("no_deposit_right", _("You did not onboard this record."), AuditMode.COUNTER)
+    # The deposit right is the organisation's (issue 6): any agent of the organisation whose
+    # agent onboarded the person deposits while one of its rights is active; the patient's
+    # withdrawal ends them all (`deposit_right_withdraw`).
+    rights = DepositRight.objects.filter(record=record, agent__organisation_id=agent.organisation_id)
+    if rights.active(at).exists():
+        return _allow("deposit_right", _("Deposit into a record your organisation onboarded."), AuditMode.COUNTER)
+    if rights.exists():
+        return _deny("deposit_right_withdrawn", _("The patient withdrew your organisation's deposit right."),
+                     AuditMode.COUNTER)
+    return _deny("no_deposit_right", _("Your organisation did not onboard this record."), AuditMode.COUNTER)
+
+
+def _onboarded_by_organisation(agent, record: Record) -> bool:
+    """The record was created by an agent of the organisation, or one of its agents holds (or
+    held) a deposit right on it: "an organisation's agents see the records it onboarded"."""
+    return (
+        DepositRight.objects.filter(record=record, agent__organisation_id=agent.organisation_id).exists()
+        or (record.created_by_id is not None and CounterAgent.objects.filter(
+            user_id=record.created_by_id, organisation_id=agent.organisation_id).exists())
+    )
 
 
 def _decide_opening(actor: Actor, action: str, record: Record, at: datetime) -> Decision:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from dmp.models import Consent, Record
 from dmp.services.accounts import IdentityDocument
 
 # Typed on a workstation shared by a counter: the browser must not offer it to the next person.
@@ -41,3 +42,104 @@ class CredentialsResetForm(forms.Form):
         label=_("I checked the person's identity document"),
         error_messages={"required": _("Check the person's identity document, then tick this box.")},
     )
+
+
+# --- onboarding at a counter (issue 6) -----------------------------------------------------------
+
+
+def _language_choices():
+    from django.conf import settings
+
+    return [(code, _(name)) for code, name in settings.LANGUAGES]
+
+
+class OnboardingForm(forms.Form):
+    """One page, in the order of the conversation: the three questions, identity, contacts."""
+
+    # The three questions (DOMAIN.md §2), asked after the explanation sheet was presented.
+    consented = forms.BooleanField(
+        label=_("The person agrees to the creation of their shared medical record"), required=False,
+        help_text=_("Mandatory: without this consent nothing is created."),
+    )
+    break_glass_allowed = forms.BooleanField(
+        label=_("Emergency access: a professional may open the record in an emergency"), required=False)
+    samu_allowed = forms.BooleanField(label=_("The SAMU (emergency medical service) may read the record"),
+                                      required=False)
+    given_by = forms.ChoiceField(
+        label=_("Answers given by"),
+        choices=Consent.GivenBy.choices, initial=Consent.GivenBy.PERSON,
+    )
+    # Identity.
+    family_name = forms.CharField(label=_("Family name"), max_length=100, widget=forms.TextInput(attrs=_NO_AUTOFILL))
+    given_names = forms.CharField(label=_("Given names"), max_length=150, widget=forms.TextInput(attrs=_NO_AUTOFILL))
+    birth_date = forms.DateField(
+        label=_("Date of birth"), widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date", **_NO_AUTOFILL}))
+    sex = forms.ChoiceField(label=_("Sex"), choices=Record.Sex.choices)
+    nir = forms.CharField(
+        label=_("Social-security number (NIR, optional)"), max_length=32, required=False,
+        widget=forms.TextInput(attrs=_NO_AUTOFILL),
+        help_text=_("Leave empty if the person has none yet: a provisional identifier is issued at once."),
+    )
+    languages = forms.MultipleChoiceField(
+        label=_("Languages spoken"), required=False, widget=forms.CheckboxSelectMultiple, choices=_language_choices)
+    other_languages = forms.CharField(label=_("Other languages spoken"), max_length=100, required=False,
+                                      widget=forms.TextInput(attrs=_NO_AUTOFILL))
+    preferred_language = forms.ChoiceField(
+        label=_("Preferred language"), choices=_language_choices,
+        help_text=_("For the printed sheets and the notifications."))
+    email = forms.EmailField(label=_("E-mail address (optional)"), required=False,
+                             widget=forms.EmailInput(attrs=_NO_AUTOFILL))
+    phone = forms.CharField(label=_("Mobile phone (optional)"), max_length=20, required=False,
+                            widget=forms.TextInput(attrs={**_NO_AUTOFILL, "inputmode": "tel"}))
+    # Person to notify in an emergency (for a minor: the legal representative, if no account).
+    emergency_contact_name = forms.CharField(label=_("Person to notify in an emergency: name"), max_length=150,
+                                             required=False, widget=forms.TextInput(attrs=_NO_AUTOFILL))
+    emergency_contact_relation = forms.CharField(label=_("Relationship"), max_length=60, required=False,
+                                                 widget=forms.TextInput(attrs=_NO_AUTOFILL))
+    emergency_contact_phone = forms.CharField(label=_("Phone"), max_length=30, required=False,
+                                              widget=forms.TextInput(attrs={**_NO_AUTOFILL, "inputmode": "tel"}))
+    representative_username = forms.CharField(
+        label=_("Legal representative's account (username, optional)"), max_length=150, required=False,
+        widget=forms.TextInput(attrs=_NO_AUTOFILL),
+        help_text=_("For a minor: the parent's or guardian's existing account. Without one, enter the "
+                    "representative as the person to notify in an emergency."),
+    )
+    different_person = forms.BooleanField(
+        label=_("I checked: this is a different person from the existing record with the same name and "
+                "date of birth"), required=False)
+
+    def clean_nir(self):
+        from django.core.exceptions import ValidationError
+
+        from dmp.models.record import normalise_nir, validate_nir
+
+        nir = normalise_nir(self.cleaned_data.get("nir", ""))
+        if nir:
+            try:
+                validate_nir(nir)
+            except ValidationError as exc:
+                raise forms.ValidationError(exc.messages) from exc
+        return nir
+
+    def clean(self):
+        from django.utils import timezone
+
+        data = super().clean()
+        if not data.get("consented"):
+            self.add_error("consented", _("A record is created only with the person's informed consent."))
+        birth = data.get("birth_date")
+        if birth is not None:
+            today = timezone.localdate()
+            if birth > today:
+                self.add_error("birth_date", _("The date of birth is in the future."))
+            elif (today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))) < 18:
+                if data.get("given_by") != "representative":
+                    self.add_error("given_by", _("For a minor, the legal representative answers."))
+                if not data.get("representative_username") and not (
+                        data.get("emergency_contact_name") and data.get("emergency_contact_phone")):
+                    self.add_error("representative_username", _(
+                        "For a minor, give the legal representative's account, or their name and phone "
+                        "as the person to notify in an emergency."))
+        others = [w.strip() for w in data.get("other_languages", "").split(",") if w.strip()]
+        data["languages"] = list(dict.fromkeys([*data.get("languages", []), *others]))
+        return data

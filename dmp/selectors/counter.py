@@ -1,37 +1,69 @@
-"""What a counter agent may see: the administrative status of the records they created."""
+"""What a counter agent may see: the administrative status of the records their organisation
+onboarded (created by one of its agents, or holding a deposit right of one of its agents)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..models import Record
-from ..policy import Actor
+from django.db.models import Max, Q
+
+from ..models import AuditEntry, Record
+from ..policy import Action, Actor, decide
 
 
 @dataclass(frozen=True)
 class OnboardedRecord:
+    pk: int
     identifier: str
     full_name: str
     created_at: datetime
     activated: bool  # the person has logged in and changed the temporary password
     state: str
+    credentials_handed: bool  # created at a counter: the sheet was printed there
+    reprinted_at: datetime | None  # the last counter reset of the credentials, if any
+    closed: bool
+    has_nir: bool
+
+
+def _organisation_records(actor: Actor):
+    organisation_id = actor.counter_agent.organisation_id
+    return Record.objects.filter(
+        Q(created_by__counter_agent__organisation_id=organisation_id)
+        | Q(deposit_rights__agent__organisation_id=organisation_id)
+    ).distinct()
 
 
 def records_onboarded_by(actor: Actor) -> list[OnboardedRecord]:
     """Identity and status only: the fields are chosen here so no template can reach further."""
     if actor.counter_agent is None:
         return []
-    rows = (
-        Record.objects.filter(created_by=actor.user)
-        .select_related("holder")
-        .order_by("-created_at")
+    rows = list(
+        _organisation_records(actor).select_related("holder", "created_by__counter_agent").order_by("-created_at")
+    )
+    reprints = dict(
+        AuditEntry.objects.filter(
+            record_id_ref__in=[r.pk for r in rows], action=Action.RESET_CREDENTIALS, allowed=True
+        ).order_by().values("record_id_ref").annotate(last=Max("at")).values_list("record_id_ref", "last")
     )
     return [
         OnboardedRecord(
-            identifier=r.identifier, full_name=r.full_name, created_at=r.created_at,
+            pk=r.pk, identifier=r.identifier, full_name=r.full_name, created_at=r.created_at,
             activated=bool(r.holder and r.holder.last_login and not r.holder.must_change_password),
             state=r.get_state_display(),
+            credentials_handed=bool(r.created_by and hasattr(r.created_by, "counter_agent")),
+            reprinted_at=reprints.get(r.pk), closed=not r.is_open, has_nir=bool(r.nir),
         )
         for r in rows
     ]
+
+
+def onboarded_record(actor: Actor, pk: int) -> Record | None:
+    """One record the agent's organisation onboarded, for an administrative act (deposit, NIR,
+    reprint); None otherwise. The acts themselves are decided again by their services."""
+    if actor.counter_agent is None:
+        return None
+    record = Record.objects.filter(pk=pk).first()
+    if record is None or not decide(actor, Action.VIEW_ADMIN_STATUS, record).allowed:
+        return None
+    return record

@@ -201,6 +201,10 @@ def deposit_right_withdraw(*, actor: Actor, record: Record, deposit_right_id: in
             raise InvalidInput(_("This deposit right does not exist or was already withdrawn."))
         right.ended_at = timezone.now()
         right.save(update_fields=["ended_at"])
+        # The right is the organisation's: its other agents' rights on this record end too.
+        DepositRight.objects.active().filter(
+            record=record, agent__organisation_id=right.agent.organisation_id
+        ).update(ended_at=right.ended_at)
     return right
 
 

@@ -487,3 +487,62 @@ def document_derivatives_fill(document: Document) -> tuple[bool, bool]:
     if fields:
         document.save(update_fields=fields)
     return "extracted_text" in fields, "thumbnail" in fields
+
+
+# --- Counter deposit of several papers at once (issue 6) ---------------------------------------
+
+# What a counter deposits: papers the person brings, never what only professionals or the
+# system write (the record summary, the insurer's data) nor the patient's personal space.
+COUNTER_DEPOSIT_EXCLUDED_TYPES = frozenset({
+    DocumentType.RECORD_SYNTHESIS, DocumentType.REIMBURSEMENT_DATA,
+    DocumentType.ADVANCE_DIRECTIVES, DocumentType.PATIENT_DOCUMENT,
+})
+
+
+def document_deposit_batch(*, actor: Actor, record: Record, documents: Sequence[NewDocument]) -> int:
+    """A counter agent scans several of the person's papers at once, each with its own type
+    and original's date. Write-only like `document_deposit`: only the number stored is
+    returned. Every file is checked before any is stored; if one is refused, none is stored
+    and `InvalidFiles` names each refused file (by the name the browser sent)."""
+    require(authorise(actor, Action.DEPOSIT_DOCUMENT, record))
+    if not documents:
+        raise InvalidInput(_("Choose at least one file."))
+    if len(documents) > MAX_FILES_AT_ONCE:
+        raise InvalidInput(_("Add at most %(n)d files at once.") % {"n": MAX_FILES_AT_ONCE})
+    errors: list[tuple[str, str]] = []
+    checked: list[tuple[NewDocument, CheckedFile]] = []
+    seen: dict[str, str] = {}
+    for new in documents:
+        if new.doc_type not in DocumentType.values or new.doc_type in COUNTER_DEPOSIT_EXCLUDED_TYPES:
+            errors.append((new.name, str(_("Choose the kind of paper."))))
+            continue
+        try:
+            result = _checked_file(new.content)
+        except InvalidInput as exc:
+            errors.append((new.name, str(exc)))
+            continue
+        if result.digest in seen:
+            errors.append((new.name, _("This is the same file as %(name)s.") % {"name": seen[result.digest]}))
+            continue
+        seen[result.digest] = new.name
+        checked.append((new, result))
+    already = set(record.documents.filter(content_hash__in=list(seen)).values_list("content_hash", flat=True))
+    errors += [(new.name, _("This file is already in the record.")) for new, result in checked
+               if result.digest in already]
+    if errors:
+        raise InvalidFiles(errors)
+    stored: list[Document] = []
+    try:
+        with transaction.atomic():
+            for new, result in checked:
+                stored.append(_store(
+                    record=record, content=new.content, doc_type=new.doc_type, title=new.title,
+                    act_date=new.act_date, actor=actor, author_kind=Document.AuthorKind.COUNTER,
+                    system_source=actor.counter_agent.organisation.name, checked=result,
+                    hidden=new.doc_type in record.default_hidden_types,
+                ))
+    except Exception:
+        for document in stored:
+            _delete_files(document)
+        raise
+    return len(stored)

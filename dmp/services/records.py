@@ -278,3 +278,45 @@ def record_notifications_set(
     record.notify_every_access = every_access
     record.save(update_fields=["notify_by_email", "notify_by_sms", "notify_every_access"])
     return record
+
+
+# --- counter onboarding (issue 6) ----------------------------------------------------------------
+
+
+def record_onboard(
+    *,
+    actor: Actor,
+    emergency_contact_name: str = "",
+    emergency_contact_relation: str = "",
+    emergency_contact_phone: str = "",
+    representative_username: str = "",
+    representative_relationship: str = "parent",
+    **create: object,
+) -> tuple[Record, Credentials]:
+    """A counter onboarding: `record_create` plus what the person gave at the counter that the
+    record's own services do not let an agent write later (the person to notify in an emergency,
+    the legal representative of a minor). One transaction: nothing half-created. The creating
+    agent may write these only here, under the creation's own decision."""
+    from ..models import EmergencyContact, LegalRepresentative
+    from .personal import _contact_phone
+
+    name = (emergency_contact_name or "").strip()[:150]
+    relation = (emergency_contact_relation or "").strip()[:60]
+    phone = (emergency_contact_phone or "").strip()
+    if bool(name) != bool(phone):
+        raise InvalidInput(_("The person to notify in an emergency needs both a name and a phone number."))
+    if phone:
+        phone = _contact_phone(phone[:30])
+    representative = None
+    if representative_username:
+        representative = User.objects.filter(username=representative_username.strip(), is_active=True).first()
+        if representative is None:
+            raise InvalidInput(_("No active account has this username."))
+    with transaction.atomic():
+        record, credentials = record_create(actor=actor, **create)
+        if name:
+            EmergencyContact.objects.create(record=record, name=name, relation=relation, phone=phone)
+        if representative is not None:
+            LegalRepresentative.objects.create(
+                record=record, user=representative, relationship=representative_relationship)
+    return record, credentials

@@ -1,5 +1,155 @@
-"""The counter onboarding screens."""
+"""The counter onboarding: the record presented in the person's language, the three questions,
+identity, then the credentials sheet to print. The temporary password lives only in this
+browser's session (encrypted) until the agent says the person has the sheet."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from dmp.accounts.stages import masked_code_destination
+from dmp.http import actor_for_portal
+from dmp.selectors.onboarding import onboarding_duplicate
+from dmp.services import AccessRefused, InvalidInput
+from dmp.services.records import record_onboard
+from dmp.storage import cipher
+
+from ..forms import OnboardingForm
+
+SESSION_KEY = "dmp_onboarding_sheet"
+LANGUAGE_CODES = [code for code, _name in settings.LANGUAGES]
+
+
+def _language(request) -> str:
+    code = request.GET.get("lang") or translation.get_language() or "fr"
+    if code not in LANGUAGE_CODES:
+        raise Http404
+    return code
+
+
+def _pdf(html: str, filename: str) -> HttpResponse:
+    import weasyprint  # heavy: loaded on the first PDF only
+
+    response = HttpResponse(weasyprint.HTML(string=html).write_pdf(), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'  # nothing identifying
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _no_store(response):
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def onboarding_start(request):
+    actor = actor_for_portal(request, "counter")
+    form = OnboardingForm(request.POST or None)
+    duplicate = ""
+    if form.is_valid():
+        data = dict(form.cleaned_data)
+        duplicate = onboarding_duplicate(actor, nir=data["nir"], family_name=data["family_name"],
+                                         given_names=data["given_names"], birth_date=data["birth_date"])
+        if duplicate == "nir":
+            form.add_error("nir", _("A record already exists for this social-security number: nothing was "
+                                    "created. If the person lost their credentials, use the counter reset."))
+        elif duplicate == "identity" and not data["different_person"]:
+            form.add_error("different_person", _(
+                "A record already exists with the same name and date of birth. If the person lost their "
+                "credentials, use the counter reset; if this is someone else, tick the box to continue."))
+        else:
+            for key in ("other_languages", "different_person"):
+                data.pop(key)
+            try:
+                record, credentials = record_onboard(actor=actor, **data)
+            except AccessRefused as exc:
+                raise Http404 from exc
+            except InvalidInput as exc:
+                form.add_error(None, str(exc))
+            else:
+                request.session[SESSION_KEY] = {
+                    "identifier": credentials.username,
+                    "password": cipher().encrypt(credentials.temporary_password.encode()).decode(),
+                    "language": record.preferred_language,
+                    "code_destination": masked_code_destination(record.holder),
+                    "organisation": actor.counter_agent.organisation.name,
+                    "when": timezone.now().isoformat(),
+                }
+                return redirect("social_workers:onboarding_done")
+    return _no_store(render(request, "social_workers/onboarding/start.html", {
+        "form": form, "duplicate": duplicate, "sheet_languages": settings.LANGUAGES,
+    }))
+
+
+@login_required
+@require_GET
+def onboarding_presentation(request):
+    actor_for_portal(request, "counter")
+    return render(request, "social_workers/onboarding/presentation.html", {"language": _language(request)})
+
+
+@login_required
+@require_GET
+def onboarding_presentation_pdf(request):
+    actor_for_portal(request, "counter")
+    language = _language(request)
+    with translation.override(language):
+        html = render_to_string("social_workers/pdf/presentation.html", {"language": language})
+    return _pdf(html, f"record-explained-{language}.pdf")
+
+
+def _sheet(request) -> dict:
+    sheet = request.session.get(SESSION_KEY)
+    if not sheet:
+        raise Http404
+    return sheet
+
+
+@login_required
+@require_GET
+def onboarding_done(request):
+    actor_for_portal(request, "counter")
+    return _no_store(render(request, "social_workers/onboarding/done.html", {"sheet": _sheet(request)}))
+
+
+@login_required
+@require_GET
+def onboarding_credentials_pdf(request):
+    actor_for_portal(request, "counter")
+    sheet = _sheet(request)
+    context = {
+        **sheet,
+        "password": cipher().decrypt(sheet["password"].encode()).decode(),
+        "when": timezone.datetime.fromisoformat(sheet["when"]),
+        "login_url": request.build_absolute_uri(reverse("account_login")),
+    }
+    with translation.override(sheet["language"]):
+        html = render_to_string("social_workers/pdf/credentials.html", context)
+    return _pdf(html, "credentials.pdf")
+
+
+@login_required
+@require_POST
+def onboarding_handed(request):
+    """The person has their sheet: the password is forgotten."""
+    actor_for_portal(request, "counter")
+    request.session.pop(SESSION_KEY, None)
+    return redirect("social_workers:home")
+
+
+urlpatterns = [
+    path("onboard/", onboarding_start, name="onboarding_start"),
+    path("onboard/presentation/", onboarding_presentation, name="onboarding_presentation"),
+    path("onboard/presentation.pdf", onboarding_presentation_pdf, name="onboarding_presentation_pdf"),
+    path("onboard/done/", onboarding_done, name="onboarding_done"),
+    path("onboard/credentials.pdf", onboarding_credentials_pdf, name="onboarding_credentials_pdf"),
+    path("onboard/handed/", onboarding_handed, name="onboarding_handed"),
+]

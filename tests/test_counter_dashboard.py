@@ -1,0 +1,258 @@
+"""The counter dashboard (issue 6): an organisation's agents see the records it onboarded, with
+their administrative status only; they deposit papers (several at once, all or nothing, never
+read back), attach a NIR later without losing anything, and reprint credentials (a reset)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from dmp.models import (
+    AuditEntry,
+    Consent,
+    CounterAgent,
+    DepositRight,
+    Document,
+    DocumentType,
+    Notification,
+    Record,
+    User,
+)
+from dmp.policy import Actor
+from dmp.services.access import deposit_right_withdraw
+from tests.outbox import notifications_sent_at_once  # noqa: F401 - autouse: notices sent at commit
+from tests.personas import PASSWORD, enrol_totp, make_document, make_record, make_user
+from tests.sample_files import image_bytes, text_pdf
+
+DASHBOARD = reverse("social_workers:dashboard")
+ALICE_NIR = "255081416802538"
+
+
+def _client(user) -> Client:
+    client = Client(headers={"Accept-Language": "en"})
+    client.force_login(user)
+    return client
+
+
+def _colleague(world) -> CounterAgent:
+    """A second social worker of the same CADA, who did not onboard Alice themself."""
+    return CounterAgent.objects.create(user=enrol_totp(make_user("nadia_cada")), organisation=world.agent.organisation)
+
+
+def _deposit_url(record) -> str:
+    return reverse("social_workers:counter_deposit", args=[record.pk])
+
+
+def _files(*rows) -> dict:
+    data = {}
+    for i, (name, content, doc_type, act_date) in enumerate(rows, 1):
+        data |= {f"file_{i}": SimpleUploadedFile(name, content), f"type_{i}": doc_type, f"date_{i}": act_date}
+    return data
+
+
+# --- Organisation scope ------------------------------------------------------------------------
+
+def test_organisation_scope(world):
+    bob_record = make_record(make_user("bob_other"), family_name="Durand", created_by=world.other_agent.user)
+    DepositRight.objects.create(record=bob_record, agent=world.other_agent)
+
+    cada = _client(world.agent.user).get(DASHBOARD)
+    assert cada.status_code == 200
+    assert world.record.identifier in cada.content.decode() and bob_record.identifier not in cada.content.decode()
+
+    colleague = _client(_colleague(world).user).get(DASHBOARD)
+    assert world.record.identifier in colleague.content.decode()
+    assert bob_record.identifier not in colleague.content.decode()
+
+    cpam = _client(world.other_agent.user).get(DASHBOARD).content.decode()
+    assert bob_record.identifier in cpam and world.record.identifier not in cpam
+    # Nor can CPAM act on CADA's records.
+    other = _client(world.other_agent.user)
+    assert other.get(_deposit_url(world.record)).status_code == 404
+    assert other.get(reverse("social_workers:counter_reprint", args=[world.record.pk])).status_code == 404
+    assert other.post(reverse("social_workers:counter_nir_attach", args=[world.record.pk]),
+                      {"nir": ALICE_NIR}).status_code == 404
+    assert not Record.objects.get(pk=world.record.pk).nir
+
+
+def test_home_still_lists_the_organisations_records(world):
+    colleague = _client(_colleague(world).user)
+    response = colleague.get(reverse("social_workers:home"))
+    assert response.status_code == 200 and world.record.identifier in response.content.decode()
+    assert DASHBOARD in response.content.decode()
+
+
+def test_dashboard_shows_administrative_status_only(world):
+    make_document(world.record, "Secret biopsy result", doc_type=DocumentType.PATHOLOGY_REPORT)
+    body = _client(world.agent.user).get(DASHBOARD).content.decode()
+    assert world.record.identifier in body and "Activated by the person" in body and "Credentials handed" in body
+    assert "Secret biopsy result" not in body
+    assert "synthesis" not in body.lower() and "summary" not in body.lower()
+    assert "/patient/" not in body and "/pro/" not in body and "/fhir/" not in body
+
+
+def test_non_agents_are_refused(world):
+    for user in (world.alice, world.dr_house.user):
+        client = _client(user)
+        for url in (DASHBOARD, _deposit_url(world.record),
+                    reverse("social_workers:counter_reprint", args=[world.record.pk])):
+            assert client.get(url).status_code == 403, (user, url)
+        assert client.post(reverse("social_workers:counter_nir_attach", args=[world.record.pk]),
+                           {"nir": ALICE_NIR}).status_code == 403
+    assert Client().get(DASHBOARD).status_code == 302  # to the login page
+
+
+# --- Deposit -----------------------------------------------------------------------------------
+
+def test_deposit_several_files_shows_a_count_only(world):
+    before = Document.objects.filter(record=world.record).count()
+    response = _client(world.agent.user).post(_deposit_url(world.record), _files(
+        ("prescription_march.pdf", text_pdf("Prescription amoxicilline"), DocumentType.MEDICATION_PRESCRIPTION,
+         "2025-03-02"),
+        ("xray.png", image_bytes(), DocumentType.IMAGING_REPORT, "2024-11-20"),
+    ))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "2 documents were deposited" in body
+    assert "prescription" not in body.lower() and "xray" not in body.lower()
+    stored = Document.objects.filter(record=world.record).order_by("pk")
+    assert stored.count() == before + 2
+    new = list(stored)[-2:]
+    assert {d.doc_type for d in new} == {DocumentType.MEDICATION_PRESCRIPTION, DocumentType.IMAGING_REPORT}
+    assert {str(d.act_date) for d in new} == {"2025-03-02", "2024-11-20"}
+    assert all(d.author_kind == Document.AuthorKind.COUNTER for d in new)
+    assert len({d.space for d in new}) == 2  # the space follows each file's type
+    assert AuditEntry.objects.filter(action="deposit_document", allowed=True, record_id_ref=world.record.pk).exists()
+
+
+def test_deposit_is_all_or_nothing_and_names_the_bad_file(world):
+    before = Document.objects.count()
+    response = _client(world.agent.user).post(_deposit_url(world.record), _files(
+        ("good.pdf", text_pdf("A real letter"), DocumentType.CONSULTATION_REPORT, "2025-01-05"),
+        ("broken.pdf", b"%PDF-1.4 not really", DocumentType.LAB_REPORT, "2025-01-06"),
+    ))
+    assert response.status_code == 200
+    assert "broken.pdf" in response.content.decode()
+    assert Document.objects.count() == before
+
+
+def test_deposit_needs_a_type_and_a_date_per_file(world):
+    before = Document.objects.count()
+    response = _client(world.agent.user).post(_deposit_url(world.record), _files(
+        ("good.pdf", text_pdf("A real letter"), "", ""),
+    ))
+    body = response.content.decode()
+    assert "Choose the kind of paper." in body and "Give the date written on the original." in body
+    assert Document.objects.count() == before
+
+
+def test_a_colleague_of_the_organisation_deposits(world):
+    colleague = _colleague(world)
+    response = _client(colleague.user).post(_deposit_url(world.record), _files(
+        ("letter.pdf", text_pdf("Letter from the hospital"), DocumentType.DISCHARGE_LETTER, "2025-02-01"),
+    ))
+    assert "1 document was deposited" in response.content.decode()
+    assert Document.objects.filter(record=world.record, added_by=colleague.user).count() == 1
+
+
+def test_withdrawing_the_deposit_right_stops_the_organisation(world):
+    colleague = _client(_colleague(world).user)
+    # The colleague deposited once, which does not create a right of their own; give one anyway to
+    # check that the withdrawal ends every right of the organisation on the record.
+    DepositRight.objects.create(record=world.record, agent=CounterAgent.objects.get(user__username="nadia_cada"))
+    right = DepositRight.objects.get(record=world.record, agent=world.agent)
+    deposit_right_withdraw(actor=Actor(world.alice), record=world.record, deposit_right_id=right.pk)
+    assert not DepositRight.objects.active().filter(record=world.record).exists()
+    before = Document.objects.count()
+    for client in (_client(world.agent.user), colleague):
+        response = client.post(_deposit_url(world.record), _files(
+            ("letter.pdf", text_pdf("Letter"), DocumentType.DISCHARGE_LETTER, "2025-02-01"),
+        ))
+        assert "withdrew your organisation" in response.content.decode()
+    assert Document.objects.count() == before
+    # The record still shows on the dashboard (administrative status).
+    assert world.record.identifier in _client(world.agent.user).get(DASHBOARD).content.decode()
+
+
+# --- NIR attachment ----------------------------------------------------------------------------
+
+def _counts(record) -> tuple[int, int, int]:
+    return (Document.objects.filter(record=record).count(), Consent.objects.filter(record=record).count(),
+            AuditEntry.objects.filter(record_id_ref=record.pk).count())
+
+
+def test_nir_attach_keeps_everything_and_notifies(world):
+    make_document(world.record, "Old letter")
+    docs, consents, audits = _counts(world.record)
+    pk = world.record.pk
+    response = _client(_colleague(world).user).post(
+        reverse("social_workers:counter_nir_attach", args=[pk]), {"nir": "2 55 08 14 168 025 38"})
+    assert response.status_code == 200 and "NIR attached" in response.content.decode()
+    record = Record.objects.get(pk=pk)
+    assert record.nir == ALICE_NIR
+    assert User.objects.get(pk=world.alice.pk).username == world.alice.username  # the login stays
+    after = _counts(record)
+    assert after[:2] == (docs, consents)
+    assert after[2] > audits  # every entry stays, the attachment is one more
+    assert AuditEntry.objects.filter(record_id_ref=pk, action="attach_nir", allowed=True).exists()
+    assert Notification.objects.filter(record=record, event="nir_attached").exists()
+
+
+def test_nir_with_a_bad_key_is_refused(world):
+    response = _client(world.agent.user).post(
+        reverse("social_workers:counter_nir_attach", args=[world.record.pk]), {"nir": "255081416802539"})
+    assert response.status_code == 400
+    assert not Record.objects.get(pk=world.record.pk).nir
+
+
+def test_nir_already_used_is_refused(world):
+    make_record(make_user("someone_else"), family_name="Autre", nir=ALICE_NIR)
+    response = _client(world.agent.user).post(
+        reverse("social_workers:counter_nir_attach", args=[world.record.pk]), {"nir": ALICE_NIR})
+    assert response.status_code == 400
+    assert "already exists" in response.content.decode()
+    assert not Record.objects.get(pk=world.record.pk).nir
+
+
+# --- Reprint -----------------------------------------------------------------------------------
+
+def _reprint(client, record, **extra):
+    return client.post(reverse("social_workers:counter_reprint", args=[record.pk]), {
+        "family_name": "MARTIN", "birth_date": "1970-05-17", "identity_document": "residence_permit",
+        "identity_checked": "on",
+    } | extra)
+
+
+def test_reprint_resets_the_password_logged_and_notified(world, sms_outbox):
+    client = _client(world.agent.user)
+    form = client.get(reverse("social_workers:counter_reprint", args=[world.record.pk]))
+    assert world.record.identifier in form.content.decode()
+    response = _reprint(client, world.record)
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    credentials = response.context["credentials"]
+    alice = User.objects.get(pk=world.alice.pk)
+    assert not alice.check_password(PASSWORD)
+    assert alice.check_password(credentials.temporary_password)
+    assert authenticate(username=alice.username, password=PASSWORD) is None
+    assert authenticate(username=alice.username, password=credentials.temporary_password) is not None
+    assert credentials.temporary_password in response.content.decode()
+    assert AuditEntry.objects.filter(action="reset_credentials", allowed=True, record_id_ref=world.record.pk).exists()
+    assert Notification.objects.filter(recipient=alice, event="credentials_reset").exists()
+    # The dashboard tells that the credentials were reprinted.
+    assert "reprinted on" in client.get(DASHBOARD).content.decode()
+
+
+def test_reprint_checks_the_identity_document(world):
+    response = _reprint(_client(world.agent.user), world.record, family_name="DUPONT")
+    assert "do not match" in response.content.decode()
+    assert User.objects.get(pk=world.alice.pk).check_password(PASSWORD)
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_reprint_of_a_record_of_another_organisation_is_404(world, method):
+    client = _client(world.other_agent.user)
+    response = getattr(client, method)(reverse("social_workers:counter_reprint", args=[world.record.pk]))
+    assert response.status_code == 404
