@@ -9,7 +9,7 @@ import logging
 import re
 import shutil
 import subprocess  # pdftoppm draws PDF thumbnails: fixed arguments, no shell
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import PurePath
@@ -312,6 +312,37 @@ def document_add_many(
     ])
 
 
+def _checked_batch(record: Record, documents: Sequence[NewDocument], *,
+                   refused: Callable[[NewDocument], str] | None = None) -> list[tuple[NewDocument, CheckedFile]]:
+    """Check every file of a batch before any is stored: format, size, the same file twice in
+    the batch or already in the record, and `refused` (a message, or "" to accept). Raises
+    InvalidFiles naming each refused file; nothing is half-saved."""
+    errors: list[tuple[str, str]] = []
+    checked: list[tuple[NewDocument, CheckedFile]] = []
+    seen: dict[str, str] = {}
+    for new in documents:
+        message = refused(new) if refused else ""
+        if message:
+            errors.append((new.name, message))
+            continue
+        try:
+            result = _checked_file(new.content)
+        except InvalidInput as exc:
+            errors.append((new.name, str(exc)))
+            continue
+        if result.digest in seen:
+            errors.append((new.name, _("This is the same file as %(name)s.") % {"name": seen[result.digest]}))
+            continue
+        seen[result.digest] = new.name
+        checked.append((new, result))
+    already = set(record.documents.filter(content_hash__in=list(seen)).values_list("content_hash", flat=True))
+    errors += [(new.name, _("This file is already in the record.")) for new, result in checked
+               if result.digest in already]
+    if errors:
+        raise InvalidFiles(errors)
+    return checked
+
+
 def document_add_batch(
     *, actor: Actor, record: Record, documents: Sequence[NewDocument], withheld_until: datetime | None = None,
 ) -> list[Document]:
@@ -329,25 +360,7 @@ def document_add_batch(
     professional = _acting_professional(actor, record)
     if professional is None and withheld_until is not None:
         raise InvalidInput(_("Only the authoring professional can delay a result for the patient."))
-    errors: list[tuple[str, str]] = []
-    checked: list[tuple[NewDocument, CheckedFile]] = []
-    seen: dict[str, str] = {}
-    for new in documents:
-        try:
-            result = _checked_file(new.content)
-        except InvalidInput as exc:
-            errors.append((new.name, str(exc)))
-            continue
-        if result.digest in seen:
-            errors.append((new.name, _("This is the same file as %(name)s.") % {"name": seen[result.digest]}))
-            continue
-        seen[result.digest] = new.name
-        checked.append((new, result))
-    already = set(record.documents.filter(content_hash__in=list(seen)).values_list("content_hash", flat=True))
-    errors += [(new.name, _("This file is already in the record.")) for new, result in checked
-               if result.digest in already]
-    if errors:
-        raise InvalidFiles(errors)
+    checked = _checked_batch(record, documents)
     stored: list[Document] = []
     try:
         # All or nothing: one transaction for the rows, and the files already written are
@@ -509,28 +522,12 @@ def document_deposit_batch(*, actor: Actor, record: Record, documents: Sequence[
         raise InvalidInput(_("Choose at least one file."))
     if len(documents) > MAX_FILES_AT_ONCE:
         raise InvalidInput(_("Add at most %(n)d files at once.") % {"n": MAX_FILES_AT_ONCE})
-    errors: list[tuple[str, str]] = []
-    checked: list[tuple[NewDocument, CheckedFile]] = []
-    seen: dict[str, str] = {}
-    for new in documents:
+    def refused_type(new: NewDocument) -> str:
         if new.doc_type not in DocumentType.values or new.doc_type in COUNTER_DEPOSIT_EXCLUDED_TYPES:
-            errors.append((new.name, str(_("Choose the kind of paper."))))
-            continue
-        try:
-            result = _checked_file(new.content)
-        except InvalidInput as exc:
-            errors.append((new.name, str(exc)))
-            continue
-        if result.digest in seen:
-            errors.append((new.name, _("This is the same file as %(name)s.") % {"name": seen[result.digest]}))
-            continue
-        seen[result.digest] = new.name
-        checked.append((new, result))
-    already = set(record.documents.filter(content_hash__in=list(seen)).values_list("content_hash", flat=True))
-    errors += [(new.name, _("This file is already in the record.")) for new, result in checked
-               if result.digest in already]
-    if errors:
-        raise InvalidFiles(errors)
+            return str(_("Choose the kind of paper."))
+        return ""
+
+    checked = _checked_batch(record, documents, refused=refused_type)
     stored: list[Document] = []
     try:
         with transaction.atomic():
