@@ -28,6 +28,7 @@ from .models import (
     Block,
     CareAuthorisation,
     CounterAgent,
+    CounterReset,
     DepositRight,
     Document,
     DocumentType,
@@ -66,6 +67,13 @@ class Action:
     DEPOSIT_DOCUMENT = "deposit_document"
     VIEW_ADMIN_STATUS = "view_admin_status"
     RESET_CREDENTIALS = "reset_credentials"
+    # A second agent of the requesting agent's organisation approves a pending counter reset.
+    APPROVE_CREDENTIALS_RESET = "approve_credentials_reset"
+    # Not a question anyone asks: the entry written when a counter reset waits for its proofs.
+    REQUEST_CREDENTIALS_RESET = "request_credentials_reset"
+    # Not a question anyone asks: the entry written when a counter reset moves where the login
+    # code goes (under the standing of the reset itself).
+    CHANGE_LOGIN_CONTACT = "change_login_contact"
     ATTACH_NIR = "attach_nir"
     # Not a question anyone asks: the name of the tombstone entry written when a record is
     # destroyed at the end of its retention (dmp/services/records.py).
@@ -367,7 +375,7 @@ def document_scope(actor: Actor, record: Record, *, at: datetime | None = None) 
 def decide(
     actor: Actor,
     action: str,
-    obj: Record | Document | Synthesis | None = None,
+    obj: Record | Document | Synthesis | CounterReset | None = None,
     *,
     doc_type: str | None = None,
     at: datetime | None = None,
@@ -380,6 +388,8 @@ def decide(
         return _deny("no_object", _("Nothing to act on."))
     if isinstance(obj, Document):
         return _decide_document(actor, action, obj, at)
+    if isinstance(obj, CounterReset):
+        return _decide_reset_approval(actor, action, obj, at or timezone.now())
     record = obj.record if isinstance(obj, Synthesis) else obj
     if action in (Action.DEPOSIT_DOCUMENT, Action.VIEW_ADMIN_STATUS, Action.RESET_CREDENTIALS) or (
         action == Action.ATTACH_NIR and actor.counter_agent is not None
@@ -496,11 +506,16 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
             return _allow("counter_agent_onboarded", _("Your organisation onboarded this record."), AuditMode.COUNTER)
         return _deny("not_onboarded_here", _("Your organisation did not onboard this record."), AuditMode.COUNTER)
     if action == Action.RESET_CREDENTIALS:
-        # Any counter, not only the one that onboarded the person: people go to the counter
-        # nearest to them. The agent checks an identity document first (the service asks for
-        # the identity it shows); nothing medical is read.
-        return _allow("counter_credentials_reset",
-                      _("Counter agents hand over new credentials after checking the person's identity."),
+        # Any counter may start a reset (people go to the counter nearest to them), but the
+        # standing differs: the organisation that onboarded the person knows them and holds
+        # their paper file; any other counter must have the person prove they are present
+        # (`counter_reset_requirements`). Nothing medical is read either way.
+        if _onboarded_by_organisation(agent, record):
+            return _allow("counter_reset_onboarding_organisation",
+                          _("Your organisation onboarded this record: it resets the credentials after checking "
+                            "the person's identity."), AuditMode.COUNTER)
+        return _allow("counter_reset_person_present",
+                      _("Another counter resets the credentials only once the person proved they are present."),
                       AuditMode.COUNTER)
     # The deposit right is the organisation's (issue 6): any agent of the organisation whose
     # agent onboarded the person deposits while one of its rights is active; the patient's
@@ -512,6 +527,62 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
         return _deny("deposit_right_withdrawn", _("The patient withdrew your organisation's deposit right."),
                      AuditMode.COUNTER)
     return _deny("no_deposit_right", _("Your organisation did not onboard this record."), AuditMode.COUNTER)
+
+
+@dataclass(frozen=True)
+class ResetRequirements:
+    """What a counter reset waits for before it changes anything on the account."""
+
+    presence_code: bool  # a code to the account's current phone or e-mail, read back by the person
+    contact_code: bool  # a code to the new phone or e-mail, read back by the person
+    approval: bool  # a second agent of the organisation approves
+
+    @property
+    def immediate(self) -> bool:
+        return not (self.presence_code or self.contact_code or self.approval)
+
+
+def counter_reset_requirements(
+    decision: Decision, *, has_channel: bool, channel_lost: bool, new_contact: bool
+) -> ResetRequirements:
+    """The proofs a counter reset needs, from the standing `decide(RESET_CREDENTIALS)` gave:
+
+    - the onboarding organisation resets on its own agent's identity check;
+    - any other counter needs the person present: the code sent to the account's current phone
+      or e-mail read back in front of the agent; when the account has none, or the person lost
+      it, a second agent of the organisation approves instead;
+    - a new phone or e-mail takes effect only once the code sent to it is read back (it is the
+      person's, and it is here), and the former channel is told;
+    - an account with no channel at all gets its first one only with a second agent's approval
+      (a letter is posted too): a lone agent typing their own number never gets a working login.
+    """
+    onboarding = decision.rule == "counter_reset_onboarding_organisation"
+    presence_by_code = not onboarding and has_channel and not channel_lost
+    approval = (not onboarding and not presence_by_code) or (new_contact and not has_channel)
+    return ResetRequirements(presence_code=presence_by_code, contact_code=new_contact, approval=approval)
+
+
+def _decide_reset_approval(actor: Actor, action: str, reset: CounterReset, at: datetime) -> Decision:
+    """Four eyes: a counter agent of the organisation whose agent asked approves, never the one
+    who asked; only a pending, unexpired request that needs it; only an open record."""
+    if action != Action.APPROVE_CREDENTIALS_RESET:
+        return _deny("no_rule", _("No rule allows this."))
+    agent = actor.counter_agent
+    if agent is None:
+        return _deny("counter_agent_only", _("This is the counter agents' channel."))
+    if agent.organisation_id != reset.organisation_id:
+        return _deny("not_this_organisation", _("Only an agent of the organisation that took the request approves "
+                                                "it."), AuditMode.COUNTER)
+    if actor.user.pk == reset.requested_by_id:
+        return _deny("approver_is_requester", _("A second agent must approve: you asked for this reset."),
+                     AuditMode.COUNTER)
+    if not reset.record.is_open:
+        return _deny("record_closed", _("This record is closed: it is kept for legal retention only."))
+    if reset.state != CounterReset.State.PENDING or reset.is_expired(at) or not reset.approval_required \
+            or reset.approved_at is not None:
+        return _deny("reset_not_pending", _("This request is no longer waiting for an approval."), AuditMode.COUNTER)
+    return _allow("counter_reset_second_agent", _("A second agent of the organisation approves the reset."),
+                  AuditMode.COUNTER)
 
 
 def _onboarded_by_organisation(agent, record: Record) -> bool:
@@ -632,7 +703,7 @@ def _emergency_viewers(document: Document, record: Record) -> Iterable[Viewer]:
 def authorise(
     actor: Actor,
     action: str,
-    obj: Record | Document | Synthesis | None = None,
+    obj: Record | Document | Synthesis | CounterReset | None = None,
     *,
     doc_type: str | None = None,
     object_id: str = "",
@@ -640,7 +711,7 @@ def authorise(
     """`decide()`, then write the audit entry: every action by anyone but the patient, and
     every refusal, is logged at the point of access (DOMAIN.md §4)."""
     decision = decide(actor, action, obj, doc_type=doc_type)
-    record = obj.record if isinstance(obj, Document | Synthesis) else obj
+    record = obj.record if isinstance(obj, Document | Synthesis | CounterReset) else obj
     log_decision(actor, action, decision, obj, record=record, object_id=object_id)
     return decision
 

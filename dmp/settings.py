@@ -208,6 +208,11 @@ ACCOUNT_LOGIN_BY_CODE_TIMEOUT = env.int("LOGIN_CODE_TIMEOUT_SECONDS", default=5 
 ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = 3  # then the code is void and the login starts again
 ACCOUNT_LOGIN_BY_CODE_MAX_RESEND_COUNT = 2
 LOGIN_CODE_LENGTH = 6
+# A counter reset waiting for its proofs (the codes read back, a second agent's approval)
+# expires after this many minutes: the person is at the counter, not coming back tomorrow.
+COUNTER_RESET_MINUTES = env.int("COUNTER_RESET_MINUTES", default=15)
+if not 1 <= COUNTER_RESET_MINUTES <= 120:
+    raise ImproperlyConfigured("COUNTER_RESET_MINUTES must be between 1 and 120.")
 # Lockout: allauth's limiter (django-axes is not installed; one limiter on purpose). Wrong
 # passwords and wrong codes (login or second factor) count per account, whatever the address,
 # and per address, with a higher limit since a reception centre puts many people behind one.

@@ -13,8 +13,8 @@ _NO_AUTOFILL = {"autocomplete": "off"}
 
 
 class CredentialsResetForm(forms.Form):
-    field_order = ["identifier", "family_name", "birth_date", "identity_document", "identity_checked",
-                   "new_phone", "new_email"]
+    field_order = ["identifier", "family_name", "birth_date", "identity_document", "identity_document_number",
+                   "identity_checked", "channel_lost", "new_phone", "new_email"]
 
     identifier = forms.CharField(
         label=_("Identifier"), max_length=32, widget=forms.TextInput(attrs=_NO_AUTOFILL),
@@ -38,9 +38,33 @@ class CredentialsResetForm(forms.Form):
         help_text=_("Only if the person reads it themself."),
     )
     identity_document = forms.ChoiceField(label=_("Identity document seen"), choices=IdentityDocument.choices)
+    identity_document_number = forms.CharField(
+        label=_("Number of the identity document"), max_length=40, widget=forms.TextInput(attrs=_NO_AUTOFILL),
+        help_text=_("Only its last 3 characters are kept, to recognise the document later."),
+    )
+    channel_lost = forms.BooleanField(
+        label=_("The person no longer has the phone or e-mail of their account (lost, stolen, changed)"),
+        required=False,
+        help_text=_("Then no code can be sent to it: at another counter than the one that created the record, "
+                    "a second agent of your organisation approves the reset."),
+    )
     identity_checked = forms.BooleanField(
         label=_("I checked the person's identity document"),
         error_messages={"required": _("Check the person's identity document, then tick this box.")},
+    )
+
+
+class CounterCodeForm(forms.Form):
+    """A code the person reads aloud from their phone or mailbox."""
+
+    code = forms.CharField(label=_("Code read by the person"), max_length=12,
+                           widget=forms.TextInput(attrs={**_NO_AUTOFILL, "inputmode": "numeric"}))
+
+
+class CounterApprovalForm(forms.Form):
+    seen = forms.BooleanField(
+        label=_("I saw the person and their identity document myself, and they match the details above"),
+        error_messages={"required": _("Approve only after seeing the person and their identity document yourself.")},
     )
 
 

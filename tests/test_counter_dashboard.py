@@ -222,7 +222,7 @@ def test_nir_already_used_is_refused(world):
 def _reprint(client, record, **extra):
     return client.post(reverse("social_workers:counter_reprint", args=[record.pk]), {
         "family_name": "MARTIN", "birth_date": "1970-05-17", "identity_document": "residence_permit",
-        "identity_checked": "on",
+        "identity_document_number": "FR123456789", "identity_checked": "on",
     } | extra)
 
 

@@ -37,7 +37,8 @@ def alice_nir(world):
 def _form(**extra) -> dict:
     """What the agent types for Alice, read from her residence permit."""
     return {"identifier": "2 55 08 14 168 025 38", "family_name": "MARTIN", "birth_date": "1970-05-17",
-            "identity_document": "residence_permit", "identity_checked": "on"} | extra
+            "identity_document": "residence_permit", "identity_document_number": "FR 123 456 789",
+            "identity_checked": "on"} | extra
 
 
 def _agent_client(world) -> Client:
@@ -98,8 +99,9 @@ def test_the_reset_is_in_the_records_access_history(world, alice_nir):
     _agent_client(world).post(URL, _form(), REMOTE_ADDR="192.0.2.44")
     entry = AuditEntry.objects.get(record_id_ref=world.record.pk, action="reset_credentials")
     assert (entry.allowed, entry.mode, entry.rule, entry.actor_id, entry.role, entry.ip) == (
-        True, "counter", "counter_credentials_reset", world.agent.user.pk, "counter_agent", "192.0.2.44")
-    assert entry.object_id == "residence_permit"
+        True, "counter", "counter_reset_onboarding_organisation", world.agent.user.pk, "counter_agent", "192.0.2.44")
+    # The identity document's kind and the last 3 characters of its number, never the number.
+    assert entry.object_id == "residence_permit:789"
     assert entry in access_history_for(Actor(world.alice), world.record)
 
 
@@ -137,6 +139,8 @@ def test_the_person_gets_an_sms_in_their_language_after_the_commit(
 def test_a_person_with_an_email_gets_an_email_in_their_language(
         world, sms_outbox, mailoutbox, django_capture_on_commit_callbacks):
     User.objects.filter(pk=world.leo.pk).update(preferred_language="en")
+    # The CADA onboarded Léo too: its agent resets at once (another counter would first send him a code).
+    Record.objects.filter(pk=world.leo_record.pk).update(created_by=world.agent.user)
     leo_record = world.leo_record
     typed = _form(identifier=leo_record.provisional_id.lower(), family_name="Martin", birth_date="2011-03-02",
                   identity_document="passport")
@@ -261,30 +265,61 @@ def test_the_service_refuses_anyone_but_a_counter_agent_and_logs_it(world, alice
 
     with pytest.raises(AccessRefused):
         account_credentials_reset(actor=Actor(world.dr_house.user), identifier=ALICE_NIR, family_name="Martin",
-                                  birth_date=date(1970, 5, 17), identity_document="passport")
+                                  birth_date=date(1970, 5, 17), identity_document="passport",
+                                  identity_document_number="12AB34567")
     entry = AuditEntry.objects.get(action="reset_credentials")
     assert (entry.allowed, entry.rule, entry.record_id_ref) == (False, "counter_agent_only", world.record.pk)
     assert world.alice.check_password(PASSWORD)
 
 
 
+def _code_sent_to(outbox, destination: str) -> str:
+    """The last code a counter reset sent to this phone (SMS outbox) or address (mailoutbox)."""
+    import re
+
+    for message in reversed(outbox):
+        to, text = (message.to[0], message.body) if hasattr(message, "to") else message
+        if to == destination and (found := re.search(r"\b(\d{6})\b", text)):
+            return found.group(1)
+    raise AssertionError(f"no code sent to {destination}")
+
+
+def _pending_url(response) -> str:
+    assert response.status_code == 302, response.status_code
+    assert "/credentials/reset/" in response["Location"]
+    return response["Location"]
+
+
 @pytest.mark.django_db(transaction=True)
-def test_a_lost_phone_is_replaced_and_both_numbers_are_told(world, alice_nir, sms_outbox):
-    response = _agent_client(world).post(URL, _form(new_phone="07 98 76 54 32"))
+def test_a_lost_phone_is_replaced_once_its_code_is_read_back_and_both_numbers_are_told(world, alice_nir,
+                                                                                       sms_outbox):
+    client = _agent_client(world)
+    pending = _pending_url(client.post(URL, _form(new_phone="07 98 76 54 32")))
+    # Nothing changed yet: the new number only received a code.
+    alice = User.objects.get(pk=world.alice.pk)
+    assert alice.phone == "+33612345678" and alice.check_password(PASSWORD)
+    assert [to for to, _ in sms_outbox] == ["+33798765432"]
+    page = client.get(pending).content.decode()
+    assert "••••5432" in page and "+33798765432" not in page
+    response = client.post(pending, {"step": "contact", "code": _code_sent_to(sms_outbox, "+33798765432")})
     assert response.status_code == 200
     page = response.content.decode()
     assert "••••5432" in page and "+33798765432" not in page  # the sheet says where the code goes, masked
     alice = User.objects.get(pk=world.alice.pk)
     assert alice.phone == "+33798765432"
     assert Record.objects.get(pk=world.record.pk).phone == "+33798765432"
-    assert sorted(to for to, _ in sms_outbox) == ["+33612345678", "+33798765432"]
+    told = sorted(to for to, text in sms_outbox if "read this code" not in text)
+    assert told == ["+33612345678", "+33612345678", "+33798765432", "+33798765432"]  # reset + contact, both
     entry = AuditEntry.objects.get(action="reset_credentials", allowed=True)
-    assert entry.object_id == "residence_permit+phone"
+    assert entry.object_id == "residence_permit:789"
+    assert AuditEntry.objects.get(action="change_login_contact", allowed=True).object_id == "phone"
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_next_login_code_goes_to_the_new_phone(world, alice_nir, sms_outbox, client):
-    sheet = _agent_client(world).post(URL, _form(new_phone="+44 7700 900123"))
+    agent = _agent_client(world)
+    pending = _pending_url(agent.post(URL, _form(new_phone="+44 7700 900123")))
+    sheet = agent.post(pending, {"step": "contact", "code": _code_sent_to(sms_outbox, "+447700900123")})
     password = sheet.context["credentials"].temporary_password
     sms_outbox.clear()
     client.post(reverse("account_login"), {"login": "alice_martin", "password": password})

@@ -186,10 +186,13 @@ GRID = [
     ("other_agent", A.DEPOSIT_DOCUMENT, "record", None, None, DENY, "no_deposit_right"),
     ("other_agent", A.VIEW_ADMIN_STATUS, "record", None, None, DENY, "not_onboarded_here"),
     ("dr_grant", A.CREATE_RECORD, None, None, None, ALLOW, "professional_creates"),
-    # Counter account recovery: any counter, open records only, nobody else.
-    ("agent", A.RESET_CREDENTIALS, "record", None, None, ALLOW, "counter_credentials_reset"),
-    ("other_agent", A.RESET_CREDENTIALS, "record", None, None, ALLOW, "counter_credentials_reset"),
-    ("other_agent", A.RESET_CREDENTIALS, "record", None, "deposit_withdrawn", ALLOW, "counter_credentials_reset"),
+    # Counter account recovery: any counter, open records only, nobody else; the onboarding
+    # organisation on its agent's identity check, any other only with the person present.
+    ("agent", A.RESET_CREDENTIALS, "record", None, None, ALLOW, "counter_reset_onboarding_organisation"),
+    ("agent", A.RESET_CREDENTIALS, "record", None, "deposit_withdrawn", ALLOW,
+     "counter_reset_onboarding_organisation"),
+    ("other_agent", A.RESET_CREDENTIALS, "record", None, None, ALLOW, "counter_reset_person_present"),
+    ("other_agent", A.RESET_CREDENTIALS, "record", None, "deposit_withdrawn", ALLOW, "counter_reset_person_present"),
     ("agent", A.RESET_CREDENTIALS, "record", None, "closed", DENY, "record_closed"),
     ("alice", A.RESET_CREDENTIALS, "record", None, None, DENY, "counter_agent_only"),
     ("mother", A.RESET_CREDENTIALS, "leo_record", None, None, DENY, "counter_agent_only"),

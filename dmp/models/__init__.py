@@ -2,6 +2,7 @@
 
 from .access import Block, CareAuthorisation, DepositRight, MatrixEntry, TreatingDoctor
 from .audit import AuditChainHead, AuditEntry, AuditMode
+from .counter import CounterReset, PostalLetter
 from .credentials import ApiToken
 from .documents import SPACE_OF_TYPE, Document, DocumentSelection, DocumentType, Space
 from .export import RecordExport
@@ -14,9 +15,9 @@ from .synthesis import Synthesis, SynthesisProblem
 
 __all__ = [
     "SPACE_OF_TYPE", "ApiToken", "AuditChainHead", "AuditEntry", "AuditMode", "Block", "CareAuthorisation",
-    "Consent", "CounterAgent", "DepositRight", "Document", "DocumentSelection", "DocumentType",
+    "Consent", "CounterAgent", "CounterReset", "DepositRight", "Document", "DocumentSelection", "DocumentType",
     "EmergencyContact", "LegalRepresentative", "MatrixEntry", "Notification", "Organisation", "PersonalProfile",
-    "Profession",
+    "PostalLetter", "Profession",
     "Professional", "Record", "RecordExport", "ReimbursementLine", "SelfDeclaredItem", "Space", "Synthesis",
     "SynthesisProblem", "TreatingDoctor", "User", "Vaccination",
 ]

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Max, Q
+from django.http import Http404
+from django.utils import timezone
 
-from ..models import AuditEntry, Record
+from ..models import AuditEntry, CounterReset, PostalLetter, Record
 from ..policy import Action, Actor, decide
 
 
@@ -67,3 +69,64 @@ def onboarded_record(actor: Actor, pk: int) -> Record | None:
     if record is None or not decide(actor, Action.VIEW_ADMIN_STATUS, record).allowed:
         return None
     return record
+
+
+# --- Counter resets waiting for their proofs, letters to post -----------------------------------
+
+
+def counter_reset_for(actor: Actor, pk: int) -> CounterReset:
+    """A reset request, for the agent who asked for it only (404 for anyone else: a request
+    names a person)."""
+    reset = None
+    if actor.counter_agent is not None:
+        reset = CounterReset.objects.select_related("record__holder", "organisation", "approved_by").filter(
+            pk=pk, requested_by_id=actor.user.pk).first()
+    if reset is None:
+        raise Http404
+    return reset
+
+
+def counter_reset_for_approval(actor: Actor, pk: int) -> CounterReset:
+    """A reset request as a possible approver sees it: any agent of the organisation that took
+    it (the policy then says whether this one may approve it: not the agent who asked); 404 for
+    everyone else."""
+    reset = None
+    if actor.counter_agent is not None:
+        reset = CounterReset.objects.select_related("record", "requested_by", "organisation").filter(
+            pk=pk, organisation_id=actor.counter_agent.organisation_id).first()
+    if reset is None:
+        raise Http404
+    return reset
+
+
+def counter_resets_awaiting_approval(actor: Actor) -> list[CounterReset]:
+    """The organisation's pending requests that wait for a second agent, other than this
+    agent's own: what the counter home screen offers to approve."""
+    if actor.counter_agent is None:
+        return []
+    return list(
+        CounterReset.objects.filter(
+            organisation_id=actor.counter_agent.organisation_id, state=CounterReset.State.PENDING,
+            approval_required=True, approved_at__isnull=True, expires_at__gt=timezone.now(),
+        ).exclude(requested_by_id=actor.user.pk).select_related("record", "requested_by").order_by("created_at")
+    )
+
+
+def letters_to_print(actor: Actor) -> list[PostalLetter]:
+    """The letters the agent's organisation has to print and post (people it onboarded who
+    have no phone or e-mail), oldest first."""
+    if actor.counter_agent is None:
+        return []
+    return list(PostalLetter.objects.filter(organisation_id=actor.counter_agent.organisation_id,
+                                            printed_at__isnull=True).select_related("record"))
+
+
+def letter_for(actor: Actor, pk: int) -> PostalLetter:
+    """One letter of the agent's organisation, to print; 404 otherwise."""
+    letter = None
+    if actor.counter_agent is not None:
+        letter = PostalLetter.objects.select_related("record").filter(
+            pk=pk, organisation_id=actor.counter_agent.organisation_id).first()
+    if letter is None:
+        raise Http404
+    return letter

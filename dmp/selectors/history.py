@@ -45,6 +45,9 @@ ACTION_WORDS = {
     Action.DEPOSIT_DOCUMENT: _("Deposited a paper into the record"),
     Action.VIEW_ADMIN_STATUS: _("Checked the record's administrative status"),
     Action.RESET_CREDENTIALS: _("Handed over new login credentials"),
+    Action.REQUEST_CREDENTIALS_RESET: _("Asked for new login credentials (waiting for proof)"),
+    Action.APPROVE_CREDENTIALS_RESET: _("Approved new login credentials, as a second agent"),
+    Action.CHANGE_LOGIN_CONTACT: _("Changed where the login code is sent"),
     Action.FIND_RECORD: _("Looked the record up, to open it"),
     Action.ATTACH_NIR: _("Attached the social-security number (NIR)"),
 }

@@ -5,22 +5,22 @@ answers with a count, never a title or a link."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import PurePath
 
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import path
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dmp.accounts.stages import masked_code_destination
 from dmp.http import actor_for_portal
 from dmp.models import DocumentType
-from dmp.selectors.counter import onboarded_record, records_onboarded_by
-from dmp.services import AccessRefused, InvalidInput, account_credentials_reset, record_nir_attach
+from dmp.selectors.counter import letter_for, letters_to_print, onboarded_record, records_onboarded_by
+from dmp.services import AccessRefused, InvalidInput, record_nir_attach
+from dmp.services.accounts import postal_letter_printed
 from dmp.services.documents import (
     COUNTER_DEPOSIT_EXCLUDED_TYPES,
     InvalidFiles,
@@ -29,6 +29,7 @@ from dmp.services.documents import (
 )
 
 from ..forms import _NO_AUTOFILL, CredentialsResetForm
+from .reset import start_reset
 
 DEPOSIT_ROWS = 10
 
@@ -96,7 +97,7 @@ def _record_or_404(actor, pk):
 def dashboard(request):
     actor = actor_for_portal(request, "counter")
     response = render(request, "social_workers/dashboard/dashboard.html", {
-        "rows": records_onboarded_by(actor), "nir_form": NirAttachForm(),
+        "rows": records_onboarded_by(actor), "nir_form": NirAttachForm(), "letters": letters_to_print(actor),
         "organisation": actor.counter_agent.organisation.name,
     })
     response["Cache-Control"] = "no-store"  # names of people on a shared workstation
@@ -161,24 +162,30 @@ def counter_reprint(request, pk):
     form = CredentialsResetForm(data, initial={"identifier": record.identifier})
     form.fields["identifier"].disabled = True
     if data is not None and form.is_valid():
-        values = {k: v for k, v in form.cleaned_data.items() if k != "identity_checked"}
-        values["identifier"] = record.identifier
-        try:
-            record, credentials = account_credentials_reset(actor=actor, request=request, **values)
-        except AccessRefused as exc:
-            raise Http404 from exc
-        except InvalidInput as exc:
-            form.add_error(None, str(exc))
-        else:
-            response = render(request, "social_workers/credentials_sheet.html", {
-                "credentials": credentials, "language": record.preferred_language,
-                "code_destination": masked_code_destination(record.holder),
-                "organisation": actor.counter_agent.organisation.name, "when": timezone.now(),
-            })
-            response["Cache-Control"] = "no-store"
+        response = start_reset(request, actor, form, identifier=record.identifier)
+        if response is not None:
             return response
     response = render(request, "social_workers/dashboard/reprint.html", {"form": form, "record": record})
     response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def counter_letter(request, pk):
+    """A letter to print and post, in the person's language (a security notice for someone with
+    no phone or e-mail); POST marks it printed so it leaves the list."""
+    actor = actor_for_portal(request, "counter")
+    letter = letter_for(actor, pk)
+    if request.method == "POST":
+        postal_letter_printed(actor=actor, letter=letter)
+        return redirect("social_workers:dashboard")
+    context = dict(letter.context)
+    context["when"] = datetime.fromisoformat(context["when"]) if context.get("when") else None
+    response = render(request, "social_workers/dashboard/letter.html", {
+        "letter": letter, "record": letter.record, "language": letter.language, **context,
+    })
+    response["Cache-Control"] = "no-store"  # a name and a postal address
     return response
 
 
@@ -187,4 +194,5 @@ urlpatterns = [
     path("records/<int:pk>/deposit/", counter_deposit, name="counter_deposit"),
     path("records/<int:pk>/nir/", counter_nir_attach, name="counter_nir_attach"),
     path("records/<int:pk>/reprint/", counter_reprint, name="counter_reprint"),
+    path("letters/<int:pk>/", counter_letter, name="counter_letter"),
 ]
