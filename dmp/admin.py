@@ -17,6 +17,7 @@ from .models import (
     MatrixEntry,
     Notification,
     Organisation,
+    PostalLetter,
     Professional,
     Record,
     User,
@@ -191,3 +192,15 @@ class AuthenticatorAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(PostalLetter)
+class PostalLetterAdmin(ReadOnlyAdmin):
+    """Letters to post about records no counter onboarded (the others are printed from the
+    onboarding organisation's counter dashboard): the operator's mail room prints them from the
+    record's postal address. Event and dates only: nothing medical, no secret."""
+
+    list_display = ("pk", "event", "organisation", "created_at", "printed_at")
+    list_filter = ("event", ("organisation", admin.EmptyFieldListFilter), "printed_at")
+    fields = ("record", "event", "organisation", "language", "created_at", "printed_at")
+    readonly_fields = fields

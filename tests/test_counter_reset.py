@@ -4,6 +4,7 @@ over new credentials; the reset is logged and the person is notified."""
 from __future__ import annotations
 
 import logging
+from datetime import date, timedelta
 
 import pytest
 from allauth.account.adapter import get_adapter
@@ -15,7 +16,7 @@ from django.urls import reverse
 from django.utils import formats, timezone, translation
 
 from dmp.accounts.stages import code_failures_key
-from dmp.models import AuditEntry, Record, User
+from dmp.models import AuditEntry, CounterAgent, CounterReset, DepositRight, Notification, PostalLetter, Record, User
 from dmp.notifications import notify
 from dmp.policy import Actor
 from dmp.selectors import access_history_for
@@ -344,3 +345,300 @@ def test_the_sheet_says_when_the_person_cannot_log_in_alone(world, alice_nir):
     User.objects.filter(pk=world.alice.pk).update(phone="", email="")
     page = _agent_client(world).post(URL, _form()).content.decode()
     assert "vous ne pouvez pas vous connecter seul" in page  # the sheet is in Alice's language
+
+
+# --- Nobody takes an account over alone (issue 12) ---------------------------------------------
+#
+# patient.asile: onboarded by the CADA, no phone and no e-mail. guichet.cpam (world.other_agent,
+# CPAM Roubaix) resets it and types their own phone: no working login alone.
+
+ASILE_ID = "PASILE000001"
+OWN_PHONE = "+33700000001"  # the hostile agent's own phone
+
+
+@pytest.fixture
+def asile(world):
+    """A person the CADA onboarded, who has no phone and no e-mail."""
+    from tests.personas import make_record, make_user
+
+    user = make_user("amina_asile")
+    record = make_record(user, family_name="Haddad", given_names="Amina", birth_date=date(1990, 1, 2),
+                         provisional_id=ASILE_ID, created_by=world.agent.user,
+                         postal_address="CADA Lille, 1 rue de la Paix, 59000 Lille")
+    DepositRight.objects.create(record=record, agent=world.agent)
+    return record
+
+
+def _asile_form(**extra) -> dict:
+    return {"identifier": ASILE_ID, "family_name": "Haddad", "birth_date": "1990-01-02",
+            "identity_document": "asylum_certificate", "identity_document_number": "ADA-2026-00417",
+            "identity_checked": "on"} | extra
+
+
+def _agent(organisation, username: str) -> CounterAgent:
+    from tests.personas import enrol_totp, make_user
+
+    return CounterAgent.objects.create(user=enrol_totp(make_user(username)), organisation=organisation)
+
+
+def _login(user) -> Client:
+    client = Client(headers={"Accept-Language": "en"})
+    client.force_login(user)
+    return client
+
+
+def _approval_url(pending: str) -> str:
+    return pending + "approve/"
+
+
+@pytest.mark.django_db
+def test_a_lone_agent_of_another_organisation_gets_no_working_login_for_a_person_without_phone(
+        world, asile, sms_outbox, mailoutbox, django_capture_on_commit_callbacks):
+    cpam = _login(world.other_agent.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        pending = _pending_url(cpam.post(URL, _asile_form(new_phone="07 00 00 00 01")))
+        page = cpam.get(pending).content.decode()
+        # No password and no code yet: nothing reaches the agent's phone before a second agent approves.
+        assert "credentials" not in cpam.get(pending).context
+        assert not sms_outbox and not mailoutbox
+        assert "second agent" in page
+        # The agent cannot finish, type a made-up code, or approve their own request.
+        assert cpam.post(pending, {"step": "finish"}).status_code == 400
+        assert cpam.post(pending, {"step": "contact", "code": "123456"}).status_code == 400
+        refused = cpam.post(_approval_url(pending), {"seen": "on"})
+        assert refused.status_code == 403 and "you asked for this reset" in refused.content.decode()
+    holder = User.objects.get(pk=asile.holder_id)
+    assert holder.check_password(PASSWORD) and not holder.must_change_password
+    assert (holder.phone, holder.email) == ("", "")
+    assert not sms_outbox and not mailoutbox
+    assert not AuditEntry.objects.filter(action="reset_credentials").exists()
+    # The attempt and the refused self-approval are in the person's access history.
+    history = access_history_for(Actor(holder), asile)
+    assert [(e.action, e.allowed, e.rule) for e in history] == [
+        ("approve_credentials_reset", False, "approver_is_requester"),
+        ("request_credentials_reset", True, "counter_reset_person_present"),
+    ]
+
+
+@pytest.mark.django_db
+def test_an_agent_of_another_organisation_cannot_approve(world, asile):
+    cpam = _login(world.other_agent.user)
+    pending = _pending_url(cpam.post(URL, _asile_form(new_phone=OWN_PHONE)))
+    cada = _login(world.agent.user)
+    assert cada.get(_approval_url(pending)).status_code == 404
+    assert cada.post(_approval_url(pending), {"seen": "on"}).status_code == 404
+    assert cada.get(pending).status_code == 404  # nor see or act on the request
+    assert CounterReset.objects.get().approved_by is None
+    # Nor is it offered on their home screen; it is on the CPAM colleague's.
+    assert pending not in cada.get(reverse("social_workers:home")).content.decode()
+    colleague = _agent(world.other_agent.organisation, "claire_cpam")
+    assert _approval_url(pending) in _login(colleague.user).get(reverse("social_workers:home")).content.decode()
+
+
+@pytest.mark.django_db
+def test_the_approval_needs_the_second_agent_to_tick_that_they_saw_the_person(world, asile):
+    cpam = _login(world.other_agent.user)
+    pending = _pending_url(cpam.post(URL, _asile_form()))
+    colleague = _login(_agent(world.other_agent.organisation, "claire_cpam").user)
+    assert colleague.post(_approval_url(pending), {}).status_code == 400
+    assert CounterReset.objects.get().approved_by is None
+
+
+@pytest.mark.django_db
+def test_two_agents_of_another_organisation_and_the_code_on_the_new_phone_then_a_letter(
+        world, asile, sms_outbox, django_capture_on_commit_callbacks):
+    """The honest busy counter: the person lost nothing but never had a phone; they bring one."""
+    cpam = _login(world.other_agent.user)
+    colleague = _agent(world.other_agent.organisation, "claire_cpam")
+    with django_capture_on_commit_callbacks(execute=True):
+        pending = _pending_url(cpam.post(URL, _asile_form(new_phone="07 00 00 00 01")))
+        approval = _login(colleague.user).post(_approval_url(pending), {"seen": "on"})
+        assert approval.status_code == 302
+        # Only now does the new phone receive its code, which the person reads to the agent.
+        assert [to for to, _ in sms_outbox] == [OWN_PHONE]
+        sheet = cpam.post(pending, {"step": "contact", "code": _code_sent_to(sms_outbox, OWN_PHONE)})
+    assert sheet.status_code == 200
+    password = sheet.context["credentials"].temporary_password
+    holder = User.objects.get(pk=asile.holder_id)
+    assert holder.check_password(password) and holder.phone == OWN_PHONE
+    # Audit: the request, the second agent's approval, the reset, the contact change.
+    entries = {(e.action, e.actor_id) for e in AuditEntry.objects.filter(record_id_ref=asile.pk, allowed=True)}
+    assert entries == {("request_credentials_reset", world.other_agent.user.pk),
+                       ("approve_credentials_reset", colleague.user.pk),
+                       ("reset_credentials", world.other_agent.user.pk),
+                       ("change_login_contact", world.other_agent.user.pk)}
+    # The person had no channel: a letter, printed by the CADA that onboarded them, not by the CPAM.
+    [letter] = PostalLetter.objects.all()
+    assert letter.organisation == world.agent.organisation and letter.record == asile
+    assert letter.context["destination"] == "••••0001"
+    cada = _login(world.agent.user)
+    dashboard = cada.get(reverse("social_workers:dashboard")).content.decode()
+    letter_url = reverse("social_workers:counter_letter", args=[letter.pk])
+    assert letter_url in dashboard
+    page = cada.get(letter_url).content.decode()
+    assert "CPAM Roubaix" in page and "1 rue de la Paix" in page and "••••0001" in page
+    assert password not in page
+    assert _login(world.other_agent.user).get(letter_url).status_code == 404
+    cada.post(letter_url)
+    assert PostalLetter.objects.get().printed_at is not None
+    assert letter_url not in cada.get(reverse("social_workers:dashboard")).content.decode()
+
+
+@pytest.mark.django_db
+def test_another_organisation_resets_once_the_person_reads_the_code_sent_to_their_phone(
+        world, alice_nir, sms_outbox, django_capture_on_commit_callbacks):
+    cpam = _login(world.other_agent.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        pending = _pending_url(cpam.post(URL, _form()))
+    [(to, text)] = sms_outbox
+    assert to == "+33612345678" and "CPAM Roubaix is resetting your password" in text
+    assert "If you are not, give it to nobody" in text
+    assert "••••5678" in cpam.get(pending).content.decode()
+    # A wrong code changes nothing.
+    wrong = cpam.post(pending, {"step": "presence", "code": "000000" if text[-7:] != "000000" else "111111"})
+    assert wrong.status_code == 400 and "not the right one" in wrong.content.decode()
+    assert User.objects.get(pk=world.alice.pk).check_password(PASSWORD)
+    with django_capture_on_commit_callbacks(execute=True):
+        sheet = cpam.post(pending, {"step": "presence", "code": _code_sent_to(sms_outbox, "+33612345678")})
+    assert "credentials" in sheet.context
+    assert User.objects.get(pk=world.alice.pk).check_password(sheet.context["credentials"].temporary_password)
+    entry = AuditEntry.objects.get(action="reset_credentials", allowed=True)
+    assert (entry.rule, entry.object_id) == ("counter_reset_person_present", "residence_permit:789")
+
+
+@pytest.mark.django_db
+def test_another_organisation_needs_a_second_agent_when_the_person_lost_their_phone(world, alice_nir, sms_outbox):
+    cpam = _login(world.other_agent.user)
+    pending = _pending_url(cpam.post(URL, _form(channel_lost="on")))
+    assert not sms_outbox  # nothing sent to the lost phone
+    assert cpam.post(pending, {"step": "finish"}).status_code == 400
+    _login(_agent(world.other_agent.organisation, "claire_cpam").user).post(_approval_url(pending), {"seen": "on"})
+    sheet = cpam.post(pending, {"step": "finish"})
+    assert "credentials" in sheet.context
+
+
+@pytest.mark.django_db
+def test_the_onboarding_organisation_alone_cannot_give_a_first_phone_to_a_person_without_one(
+        world, asile, sms_outbox):
+    """The same organisation, a lone agent: the password, yes (the person still cannot log in
+    without a channel), a phone of the agent's choosing, no."""
+    cada = _login(world.agent.user)
+    pending = _pending_url(cada.post(URL, _asile_form(new_phone=OWN_PHONE)))
+    assert not sms_outbox
+    assert cada.post(pending, {"step": "finish"}).status_code == 400
+    assert cada.post(_approval_url(pending), {"seen": "on"}).status_code == 403
+    assert User.objects.get(pk=asile.holder_id).phone == ""
+    # Without a new phone, the onboarding organisation's agent resets at once, and a letter is queued.
+    sheet = cada.post(URL, _asile_form())
+    assert "credentials" in sheet.context
+    assert "cannot log in alone" in sheet.content.decode() or "ne pouvez pas vous connecter seul" in \
+        sheet.content.decode()
+    assert PostalLetter.objects.filter(record=asile, organisation=world.agent.organisation).count() == 1
+    # The reset done made the earlier request stale.
+    assert CounterReset.objects.get(pk=int(pending.rstrip("/").rsplit("/", 1)[1])).state == "cancelled"
+
+
+@pytest.mark.django_db
+def test_the_same_organisation_changes_nothing_without_the_code_of_the_new_phone(
+        world, alice_nir, sms_outbox, mailoutbox, django_capture_on_commit_callbacks):
+    client = _agent_client(world)
+    with django_capture_on_commit_callbacks(execute=True):
+        pending = _pending_url(client.post(URL, _form(new_phone=OWN_PHONE)))
+        for _attempt in range(4):
+            assert client.post(pending, {"step": "contact", "code": "12345x"}).status_code == 400
+    alice = User.objects.get(pk=world.alice.pk)
+    assert alice.phone == "+33612345678" and alice.check_password(PASSWORD)
+    assert [to for to, _ in sms_outbox] == [OWN_PHONE]  # the code only: no notice, nothing happened
+    # The fifth wrong code cancels the request: even the right code is then refused.
+    right = _code_sent_to(sms_outbox, OWN_PHONE)
+    last = client.post(pending, {"step": "contact", "code": "000000" if right != "000000" else "111111"})
+    assert "request is cancelled" in last.content.decode()
+    assert client.post(pending, {"step": "contact", "code": right}).status_code == 400
+    _nothing_changed_but_the_code(world)
+
+
+def _nothing_changed_but_the_code(world) -> None:
+    alice = User.objects.get(pk=world.alice.pk)
+    assert alice.phone == "+33612345678" and alice.check_password(PASSWORD)
+    assert not AuditEntry.objects.filter(action__in=["reset_credentials", "change_login_contact"]).exists()
+
+
+@pytest.mark.django_db
+def test_an_expired_request_changes_nothing_even_with_the_right_code(world, alice_nir, sms_outbox):
+    client = _agent_client(world)
+    pending = _pending_url(client.post(URL, _form(new_phone=OWN_PHONE)))
+    CounterReset.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = client.post(pending, {"step": "contact", "code": _code_sent_to(sms_outbox, OWN_PHONE)})
+    assert response.status_code == 400 and "expired" in response.content.decode()
+    assert "expired" in client.get(pending).content.decode()
+    _nothing_changed_but_the_code(world)
+    # Nor can it be approved any more.
+    colleague = _agent(world.agent.organisation, "nadia_cada")
+    CounterReset.objects.update(approval_required=True)
+    assert _login(colleague.user).post(_approval_url(pending), {"seen": "on"}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_request_is_the_requesting_agents_only_and_can_be_cancelled(world, alice_nir, sms_outbox):
+    client = _agent_client(world)
+    pending = _pending_url(client.post(URL, _form(new_phone=OWN_PHONE)))
+    colleague = _login(_agent(world.agent.organisation, "nadia_cada").user)
+    assert colleague.get(pending).status_code == 404
+    assert colleague.post(pending, {"step": "contact", "code": _code_sent_to(sms_outbox, OWN_PHONE)}).status_code \
+        == 404
+    assert client.post(pending, {"step": "cancel"}).status_code == 302
+    assert CounterReset.objects.get().state == "cancelled"
+    assert client.post(pending, {"step": "contact", "code": _code_sent_to(sms_outbox, OWN_PHONE)}).status_code \
+        == 400
+    _nothing_changed_but_the_code(world)
+
+
+@pytest.mark.django_db
+def test_every_former_channel_and_the_new_one_are_told(world, alice_nir, sms_outbox, mailoutbox,
+                                                       django_capture_on_commit_callbacks):
+    User.objects.filter(pk=world.alice.pk).update(email="alice@example.org")
+    client = _agent_client(world)
+    with django_capture_on_commit_callbacks(execute=True):
+        pending = _pending_url(client.post(URL, _form(new_phone=OWN_PHONE)))
+        client.post(pending, {"step": "contact", "code": _code_sent_to(sms_outbox, OWN_PHONE)})
+    notices = set(Notification.objects.values_list("event", "destination"))
+    assert notices == {(event, to) for event in ("credentials_reset", "contact_changed")
+                       for to in ("alice@example.org", "+33612345678", OWN_PHONE)}
+    former = [text for to, text in sms_outbox if to == "+33612345678"]
+    assert any("Your login codes now go to ••••0001" in text for text in former)
+    assert all(OWN_PHONE not in text for text in former)
+
+
+@pytest.mark.django_db
+def test_the_document_number_and_the_codes_are_never_stored_whole(world, alice_nir, sms_outbox, caplog):
+    with caplog.at_level(logging.INFO, logger="dmp.security"):
+        _agent_client(world).post(URL, _form(new_phone=OWN_PHONE, identity_document_number="X9Z-771-204"))
+    reset = CounterReset.objects.get()
+    code = _code_sent_to(sms_outbox, OWN_PHONE)
+    assert (reset.identity_document, reset.identity_document_end) == ("residence_permit", "204")
+    stored = " ".join(str(v) for v in CounterReset.objects.values().get().values())
+    assert "X9Z771204" not in stored and "771" not in stored and code not in stored
+    entry = AuditEntry.objects.get(action="request_credentials_reset")
+    assert entry.object_id == "residence_permit:204"
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "771" not in logged and code not in logged and OWN_PHONE not in logged
+
+
+@pytest.mark.django_db
+def test_the_document_number_is_required(world, alice_nir, sms_outbox, mailoutbox):
+    response = _agent_client(world).post(URL, _form(identity_document_number=""))
+    assert response.status_code == 200 and "identity_document_number" in response.context["form"].errors
+    response = _agent_client(world).post(URL, _form(identity_document_number="1-2"))
+    assert "Type the number written on the identity document" in response.content.decode()
+    _nothing_changed(world, sms_outbox, mailoutbox)
+
+
+@pytest.mark.django_db
+def test_the_reset_steps_are_in_the_patients_access_history_page(world, asile):
+    cpam = _login(world.other_agent.user)
+    pending = _pending_url(cpam.post(URL, _asile_form(new_phone=OWN_PHONE)))
+    _login(_agent(world.other_agent.organisation, "claire_cpam").user).post(_approval_url(pending), {"seen": "on"})
+    holder = User.objects.get(pk=asile.holder_id)
+    page = _login(holder).get(reverse("portal_patient:history", args=[asile.pk]))
+    text = page.content.decode()
+    assert "Asked for new login credentials" in text and "Approved new login credentials" in text

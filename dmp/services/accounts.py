@@ -221,18 +221,21 @@ def counter_reset_approve(*, actor: Actor, reset: CounterReset) -> ResetOutcome:
         reset = CounterReset.objects.select_for_update(of=("self",)).select_related("record").get(pk=reset.pk)
         decision = decide(actor, Action.APPROVE_CREDENTIALS_RESET, reset)
         log_decision(actor, Action.APPROVE_CREDENTIALS_RESET, decision, reset, record=reset.record)
-        if not decision.allowed:
-            security_log.warning("counter reset approval refused: agent_user=%s reset=%s rule=%s",
-                                 actor.user.pk if actor.user else None, reset.pk, decision.rule)
-            raise AccessRefused(decision)
-        reset.approved_by, reset.approved_at = actor.user, timezone.now()
-        fields = ["approved_by", "approved_at"]
-        if reset.contact_change and not reset.contact_code_hash:
-            contact_code = _one_time_code()
-            reset.contact_code_hash = _code_hash(reset, "contact", contact_code)
-            reset.codes_sent += 1
-            fields += ["contact_code_hash", "codes_sent"]
-        reset.save(update_fields=fields)
+        if decision.allowed:
+            reset.approved_by, reset.approved_at = actor.user, timezone.now()
+            fields = ["approved_by", "approved_at"]
+            if reset.contact_change and not reset.contact_code_hash:
+                contact_code = _one_time_code()
+                reset.contact_code_hash = _code_hash(reset, "contact", contact_code)
+                reset.codes_sent += 1
+                fields += ["contact_code_hash", "codes_sent"]
+            reset.save(update_fields=fields)
+    if not decision.allowed:
+        # Raised once the refusal's audit entry is committed: an agent trying to approve their
+        # own request stays in the person's history.
+        security_log.warning("counter reset approval refused: agent_user=%s reset=%s rule=%s",
+                             actor.user.pk if actor.user else None, reset.pk, decision.rule)
+        raise AccessRefused(decision)
     security_log.info("counter reset approved: agent_user=%s reset=%s", actor.user.pk, reset.pk)
     not_sent = ("contact",) if contact_code and not _send_code(reset, "contact", contact_code) else ()
     return ResetOutcome(reset, None, not_sent)
