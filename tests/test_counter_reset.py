@@ -642,3 +642,16 @@ def test_the_reset_steps_are_in_the_patients_access_history_page(world, asile):
     page = _login(holder).get(reverse("portal_patient:history", args=[asile.pk]))
     text = page.content.decode()
     assert "Asked for new login credentials" in text and "Approved new login credentials" in text
+
+
+@pytest.mark.django_db
+def test_a_sheet_alone_does_not_log_in_a_person_without_phone_or_email(world, asile, client, sms_outbox,
+                                                                      mailoutbox):
+    """The password on a sheet (lost, stolen, or printed by an agent for themself) is not a
+    login: the code has nowhere to go until a phone or e-mail was confirmed with two agents."""
+    sheet = _login(world.agent.user).post(URL, _asile_form())
+    password = sheet.context["credentials"].temporary_password
+    response = client.post(reverse("account_login"), {"login": "amina_asile", "password": password})
+    assert response.status_code == 302 and reverse("account_no_code_destination") in response["Location"]
+    assert not client.get(reverse("portal_patient:home")).wsgi_request.user.is_authenticated
+    assert not sms_outbox and not mailoutbox
