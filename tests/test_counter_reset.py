@@ -274,6 +274,11 @@ def test_the_service_refuses_anyone_but_a_counter_agent_and_logs_it(world, alice
 
 
 
+def _english(user) -> None:
+    """The person reads English (notices are in the account's language; French by default)."""
+    User.objects.filter(pk=user.pk).update(preferred_language="en")
+
+
 def _code_sent_to(outbox, destination: str) -> str:
     """The last code a counter reset sent to this phone (SMS outbox) or address (mailoutbox)."""
     import re
@@ -294,6 +299,7 @@ def _pending_url(response) -> str:
 @pytest.mark.django_db(transaction=True)
 def test_a_lost_phone_is_replaced_once_its_code_is_read_back_and_both_numbers_are_told(world, alice_nir,
                                                                                        sms_outbox):
+    _english(world.alice)
     client = _agent_client(world)
     pending = _pending_url(client.post(URL, _form(new_phone="07 98 76 54 32")))
     # Nothing changed yet: the new number only received a code.
@@ -487,6 +493,7 @@ def test_two_agents_of_another_organisation_and_the_code_on_the_new_phone_then_a
 @pytest.mark.django_db
 def test_another_organisation_resets_once_the_person_reads_the_code_sent_to_their_phone(
         world, alice_nir, sms_outbox, django_capture_on_commit_callbacks):
+    _english(world.alice)
     cpam = _login(world.other_agent.user)
     with django_capture_on_commit_callbacks(execute=True):
         pending = _pending_url(cpam.post(URL, _form()))
@@ -572,10 +579,12 @@ def test_an_expired_request_changes_nothing_even_with_the_right_code(world, alic
     assert response.status_code == 400 and "expired" in response.content.decode()
     assert "expired" in client.get(pending).content.decode()
     _nothing_changed_but_the_code(world)
-    # Nor can it be approved any more.
-    colleague = _agent(world.agent.organisation, "nadia_cada")
+    # Nor can it be approved any more: it is no longer offered, and its details are no longer shown.
+    colleague = _login(_agent(world.agent.organisation, "nadia_cada").user)
     CounterReset.objects.update(approval_required=True)
-    assert _login(colleague.user).post(_approval_url(pending), {"seen": "on"}).status_code == 403
+    assert pending not in colleague.get(reverse("social_workers:home")).content.decode()
+    assert colleague.post(_approval_url(pending), {"seen": "on"}).status_code == 404
+    assert CounterReset.objects.get().approved_by is None
 
 
 @pytest.mark.django_db
@@ -596,6 +605,7 @@ def test_a_request_is_the_requesting_agents_only_and_can_be_cancelled(world, ali
 @pytest.mark.django_db
 def test_every_former_channel_and_the_new_one_are_told(world, alice_nir, sms_outbox, mailoutbox,
                                                        django_capture_on_commit_callbacks):
+    _english(world.alice)
     User.objects.filter(pk=world.alice.pk).update(email="alice@example.org")
     client = _agent_client(world)
     with django_capture_on_commit_callbacks(execute=True):
@@ -655,3 +665,43 @@ def test_a_sheet_alone_does_not_log_in_a_person_without_phone_or_email(world, as
     assert response.status_code == 302 and reverse("account_no_code_destination") in response["Location"]
     assert not client.get(reverse("portal_patient:home")).wsgi_request.user.is_authenticated
     assert not sms_outbox and not mailoutbox
+
+
+APPROVALS = [
+    # (who approves, the request's state, expected rule)
+    ("colleague", None, "counter_reset_second_agent"),
+    ("requester", None, "approver_is_requester"),
+    ("other_organisation", None, "not_this_organisation"),
+    ("dr_house", None, "counter_agent_only"),
+    ("admin", None, "counter_agent_only"),
+    ("colleague", "approved", "reset_not_pending"),
+    ("colleague", "not_required", "reset_not_pending"),
+    ("colleague", "expired", "reset_not_pending"),
+    ("colleague", "done", "reset_not_pending"),
+    ("colleague", "closed_record", "record_closed"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("who", "state", "rule"), APPROVALS, ids=[f"{w}-{s or 'pending'}" for w, s, _r in APPROVALS])
+def test_the_policy_on_approving_a_counter_reset(world, asile, who, state, rule):
+    from dmp.policy import Action, decide
+
+    _login(world.other_agent.user).post(URL, _asile_form())
+    reset = CounterReset.objects.get()
+    colleague = _agent(world.other_agent.organisation, "claire_cpam")
+    if state == "approved":
+        CounterReset.objects.update(approved_by=_agent(world.other_agent.organisation, "cyril_cpam").user,
+                                    approved_at=timezone.now())
+    elif state == "not_required":
+        CounterReset.objects.update(approval_required=False)
+    elif state == "expired":
+        CounterReset.objects.update(expires_at=timezone.now())
+    elif state == "done":
+        CounterReset.objects.update(state="done")
+    elif state == "closed_record":
+        Record.objects.filter(pk=asile.pk).update(state="closed", closed_at=timezone.now(), closure_reason="request")
+    approver = {"colleague": colleague.user, "requester": world.other_agent.user,
+                "other_organisation": world.agent.user, "dr_house": world.dr_house.user, "admin": world.admin}[who]
+    decision = decide(Actor(approver), Action.APPROVE_CREDENTIALS_RESET, CounterReset.objects.get(pk=reset.pk))
+    assert (decision.allowed, decision.rule) == (rule == "counter_reset_second_agent", rule)

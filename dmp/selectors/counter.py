@@ -77,23 +77,23 @@ def onboarded_record(actor: Actor, pk: int) -> Record | None:
 def counter_reset_for(actor: Actor, pk: int) -> CounterReset:
     """A reset request, for the agent who asked for it only (404 for anyone else: a request
     names a person)."""
-    reset = None
-    if actor.counter_agent is not None:
-        reset = CounterReset.objects.select_related("record__holder", "organisation", "approved_by").filter(
-            pk=pk, requested_by_id=actor.user.pk).first()
-    if reset is None:
-        raise Http404
-    return reset
+    return _reset_or_404(actor, pk=pk, requested_by_id=actor.user.pk if actor.user else None)
 
 
 def counter_reset_for_approval(actor: Actor, pk: int) -> CounterReset:
-    """A reset request as a possible approver sees it: any agent of the organisation that took
-    it (the policy then says whether this one may approve it: not the agent who asked); 404 for
-    everyone else."""
+    """A pending reset request as a possible approver sees it: any agent of the organisation
+    that took it (the policy then says whether this one may approve it: not the agent who
+    asked); 404 for everyone else, and once it no longer waits (its details stay private)."""
+    return _reset_or_404(actor, pk=pk, organisation_id=actor.counter_agent.organisation_id
+                         if actor.counter_agent else None,
+                         state=CounterReset.State.PENDING, expires_at__gt=timezone.now())
+
+
+def _reset_or_404(actor: Actor, **filters) -> CounterReset:
     reset = None
     if actor.counter_agent is not None:
-        reset = CounterReset.objects.select_related("record", "requested_by", "organisation").filter(
-            pk=pk, organisation_id=actor.counter_agent.organisation_id).first()
+        reset = CounterReset.objects.select_related(
+            "record__holder", "organisation", "requested_by", "approved_by").filter(**filters).first()
     if reset is None:
         raise Http404
     return reset

@@ -20,7 +20,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from ..accounts.stages import code_destination, masked_code_destination
-from ..models import CounterAgent, CounterReset, Organisation, PostalLetter, Record, User
+from ..models import AuditMode, CounterAgent, CounterReset, Organisation, PostalLetter, Record, User
 from ..models.counter import IdentityDocument
 from ..models.people import normalise_phone
 from ..models.record import normalise_nir
@@ -268,7 +268,7 @@ def postal_letter_printed(*, actor: Actor, letter: PostalLetter) -> None:
     """An agent of the organisation that prints the letter marks it printed (and posted)."""
     agent = actor.counter_agent
     if agent is None or letter.organisation_id != agent.organisation_id:
-        raise AccessRefused(decide(actor, Action.VIEW_ADMIN_STATUS, None))
+        raise AccessRefused(Decision(False, "not_this_organisation", AuditMode.COUNTER))
     PostalLetter.objects.filter(pk=letter.pk, printed_at__isnull=True).update(
         printed_at=timezone.now(), printed_by=actor.user)
 
@@ -279,7 +279,7 @@ def _pending_own_reset(actor: Actor, pk: int, *, allow_expired: bool = False) ->
     reset = CounterReset.objects.select_for_update(of=("self",)).select_related("record__holder").filter(
         pk=pk, requested_by_id=actor.user.pk if actor.user else None).first()
     if reset is None:
-        raise AccessRefused(decide(actor, Action.RESET_CREDENTIALS, None))
+        raise AccessRefused(Decision(False, "not_the_requester", AuditMode.COUNTER))
     if reset.state != CounterReset.State.PENDING:
         raise InvalidInput(_("This request is closed. Start again if the person is still here."))
     if not allow_expired and reset.is_expired():
