@@ -159,8 +159,11 @@ def counter_reset_confirm_code(*, actor: Actor, reset: CounterReset, purpose: st
         reset = _pending_own_reset(actor, reset.pk)
         stored = reset.presence_code_hash if purpose == "presence" else reset.contact_code_hash
         already = reset.presence_confirmed_at if purpose == "presence" else reset.contact_confirmed_at
-        if not stored or already is not None:
+        if already is not None:
             raise InvalidInput(_("This code was already confirmed."))
+        if not stored:
+            raise InvalidInput(_("No code was sent for this yet: a second agent of your organisation approves "
+                                 "first."))
         typed = "".join((code or "").split())
         if not constant_time_compare(stored, _code_hash(reset, purpose, typed)):
             reset.wrong_codes += 1
