@@ -705,3 +705,43 @@ def test_the_policy_on_approving_a_counter_reset(world, asile, who, state, rule)
                 "other_organisation": world.agent.user, "dr_house": world.dr_house.user, "admin": world.admin}[who]
     decision = decide(Actor(approver), Action.APPROVE_CREDENTIALS_RESET, CounterReset.objects.get(pk=reset.pk))
     assert (decision.allowed, decision.rule) == (rule == "counter_reset_second_agent", rule)
+
+
+class _GatewayDown:
+    def send(self, *, to, text, idempotency_key=None):
+        from dmp.sms import SmsError
+
+        raise SmsError("provider unreachable")
+
+
+@pytest.mark.django_db
+def test_a_code_that_could_not_be_sent_is_said_and_sent_again(world, alice_nir, settings, sms_outbox):
+    """The busy counter: the SMS provider is down for a moment; the agent sends the codes again."""
+    settings.SMS_BACKEND = "tests.test_counter_reset._GatewayDown"
+    client = _agent_client(world)
+    response = client.post(URL, _form(new_phone=OWN_PHONE), follow=True)
+    assert "could not be sent" in response.content.decode()
+    assert User.objects.get(pk=world.alice.pk).phone == "+33612345678"
+    settings.SMS_BACKEND = "dmp.sms.MemorySmsBackend"
+    pending = response.redirect_chain[-1][0]
+    client.post(pending, {"step": "send_again"})
+    sheet = client.post(pending, {"step": "contact", "code": _code_sent_to(sms_outbox, OWN_PHONE)})
+    assert "credentials" in sheet.context
+    # The codes sent are counted: a request cannot flood a phone.
+    assert CounterReset.objects.get().codes_sent == 2
+
+
+@pytest.mark.django_db
+def test_codes_sent_again_are_limited_and_only_the_last_one_works(world, alice_nir, sms_outbox):
+    client = _agent_client(world)
+    pending = _pending_url(client.post(URL, _form(new_phone=OWN_PHONE)))
+    first = _code_sent_to(sms_outbox, OWN_PHONE)
+    for _again in range(5):
+        assert client.post(pending, {"step": "send_again"}).status_code == 302
+    refused = client.post(pending, {"step": "send_again"})
+    assert refused.status_code == 400 and "Too many codes" in refused.content.decode()
+    assert len(sms_outbox) == 6
+    last = _code_sent_to(sms_outbox, OWN_PHONE)
+    if first != last:
+        assert client.post(pending, {"step": "contact", "code": first}).status_code == 400
+    assert "credentials" in client.post(pending, {"step": "contact", "code": last}).context
