@@ -59,11 +59,10 @@ class AccountAdapter(DefaultAccountAdapter):
         """The account's key in allauth's limiter: the username, whichever other credentials
         allauth passes along (re-authentication adds the e-mail), so that a wrong password
         counts towards the same ceiling wherever it is typed."""
-        login = credentials.get("username") or credentials.get("email") or ""
-        return f"{get_current_site(request).domain}:{login.lower()}"
+        return f"{get_current_site(request).domain}:{_typed_login(credentials).lower()}"
 
     def pre_authenticate(self, request, **credentials) -> None:
-        login, ip = credentials.get("username") or credentials.get("email") or "", self.get_client_ip(request)
+        login, ip = _typed_login(credentials), self.get_client_ip(request)
         try:
             previous = lockout.begin_attempt(login, ip)
         except lockout.TooSoon as too_soon:
@@ -79,8 +78,7 @@ class AccountAdapter(DefaultAccountAdapter):
     def authenticate(self, request, **credentials):
         user = super().authenticate(request, **credentials)
         if user is not None:
-            lockout.attempt_succeeded(credentials.get("username") or credentials.get("email") or "",
-                                      self.get_client_ip(request))
+            lockout.attempt_succeeded(_typed_login(credentials), self.get_client_ip(request))
         return user
 
     def get_password_change_redirect_url(self, request) -> str:
@@ -119,6 +117,11 @@ class AccountAdapter(DefaultAccountAdapter):
         language = getattr(user, "preferred_language", "") or translation.get_language()
         with translation.override(language):
             super().send_mail(template_prefix, email, context)
+
+
+def _typed_login(credentials: dict) -> str:
+    """The account a password was typed for: the username (the login method here)."""
+    return credentials.get("username") or credentials.get("email") or ""
 
 
 def _retry_message(too_soon: lockout.TooSoon) -> str:

@@ -21,13 +21,14 @@ in production, shared by every worker). Clock: `time.time()`, which tests shift.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
+import uuid
 from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.crypto import salted_hmac
 
 security_log = logging.getLogger("dmp.security")
 
@@ -59,8 +60,9 @@ def delay_after(failures: int) -> int:
 
 
 def _digest(text: str) -> str:
-    # Identifiers may be a NIR and addresses are personal data: the cache holds hashes only.
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    # Identifiers may be a NIR and addresses are personal data: the cache and the log hold
+    # keyed hashes only (a plain hash of a NIR could be reversed by trying every NIR).
+    return salted_hmac("dmp.accounts.lockout", text, algorithm="sha256").hexdigest()[:32]
 
 
 def _login(login: str) -> str:
@@ -111,13 +113,12 @@ def begin_attempt(login: str, ip: str) -> tuple[int, float]:
         now = time.time()
         retry_at = last + delay_after(failures)
         if failures and now < retry_at:
+            # No identifier (it may be a NIR): a keyed hash, enough for an operator to see
+            # one account tried from many addresses.
+            security_log.warning("password attempt refused during its delay: account=%s failures_from_address=%s",
+                                 _digest(_login(login))[:12], failures)
             raise TooSoon(retry_at)
         cache.set(key, (failures + 1, now), _memory_seconds())
-    if failures + 1 >= settings.LOGIN_FREE_FAILURES:
-        # Ids only: the typed identifier may be a NIR. The hash lets an operator see that the
-        # same account is being tried from many addresses.
-        security_log.warning("password attempts delayed: account=%s failures_from_address=%s",
-                             _digest(_login(login))[:12], failures + 1)
     return failures, last
 
 
@@ -140,4 +141,4 @@ def forget_account(login: str) -> None:
     """Drop every address's count for this account (a counter agent lifting a lock after
     checking the person's identity)."""
     key = _generation_key(login)
-    cache.set(key, time.time_ns(), None)
+    cache.set(key, uuid.uuid4().hex, None)
