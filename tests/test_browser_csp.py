@@ -72,6 +72,7 @@ def test_no_page_of_any_portal_violates_the_content_security_policy(live_server,
             reverse("portal_pro:documents", args=[record]),
             reverse("portal_pro:synthesis", args=[record]),
             reverse("portal_pro:synthesis_edit", args=[record]),
+            reverse("mfa_index"),
         ]),
         (world.agent.user, [reverse("social_workers:home"), reverse("social_workers:dashboard")]),
         (world.admin, ["/" + settings.ADMIN_URL, "/" + settings.ADMIN_URL + "dmp/organisation/add/"]),
@@ -96,6 +97,29 @@ def test_second_factor_enrolment_shows_its_qr_code_under_the_policy(live_server,
     qr = page.locator("img[src^='data:image/svg+xml']")
     assert qr.count() == 1 and qr.evaluate("img => img.complete && img.naturalWidth > 0")
     context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_login_steps_run_under_the_policy(live_server, browser, world):
+    """The password page, then the one-time code page (a patient) or the authenticator page
+    (a professional), through the real forms."""
+    for username, next_step in (("alice_martin", "**/accounts/login/code/confirm/"),
+                                (world.dr_house.user.username, "**/accounts/2fa/authenticate/")):
+        context = browser.new_context(locale="fr-FR")
+        context.add_init_script(LISTEN)
+        page = context.new_page()
+        refused: list[str] = []
+        page.on("console", lambda message, refused=refused: refused.append(message.text)
+                if "Content Security Policy" in message.text else None)
+        page.goto(live_server.url + "/accounts/login/")
+        assert page.evaluate("window.__violations") == []
+        page.fill("input[name=login]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.locator("main form button[type=submit]").first.click()
+        page.wait_for_url(next_step)
+        page.wait_for_load_state("load")
+        assert page.evaluate("window.__violations") == [] and refused == [], username
+        context.close()
 
 
 @pytest.mark.django_db(transaction=True)
