@@ -347,6 +347,7 @@ X_FRAME_OPTIONS = "DENY"
 # posted here only. Images may also be `data:` URIs: the authenticator's QR code at second
 # factor enrolment is one. A view that sets its own policy keeps it (document files:
 # `sandbox`). CSP_REPORT_URI: where browsers report violations (empty: nowhere).
+CSP_REPORT_URI = env.str("CSP_REPORT_URI", default="")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [NONE],
@@ -359,7 +360,7 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
         "base-uri": [NONE],
         "object-src": [NONE],
-        **({"report-uri": [env.str("CSP_REPORT_URI")]} if env.str("CSP_REPORT_URI", default="") else {}),
+        **({"report-uri": [CSP_REPORT_URI]} if CSP_REPORT_URI else {}),
     },
 }
 # Browser features no page of this site uses, switched off for every page (dmp/headers.py).
