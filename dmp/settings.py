@@ -346,8 +346,9 @@ X_FRAME_OPTIONS = "DENY"
 # only, no inline script or style, no event-handler attribute, no plugin, no framing, forms
 # posted here only. Images may also be `data:` URIs: the authenticator's QR code at second
 # factor enrolment is one. A view that sets its own policy keeps it (document files:
-# `sandbox`). CSP_REPORT_URI: where browsers report violations (empty: nowhere).
-CSP_REPORT_URI = env.str("CSP_REPORT_URI", default="")
+# `sandbox`). CSP_REPORT_URI: where browsers report violations (empty: nowhere); not kept as
+# a CSP_* setting, which django-csp 4 takes for its former configuration and refuses.
+_csp_report_uri = env.str("CSP_REPORT_URI", default="")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [NONE],
@@ -360,7 +361,7 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
         "base-uri": [NONE],
         "object-src": [NONE],
-        **({"report-uri": [CSP_REPORT_URI]} if CSP_REPORT_URI else {}),
+        **({"report-uri": [_csp_report_uri]} if _csp_report_uri else {}),
     },
 }
 # Browser features no page of this site uses, switched off for every page (dmp/headers.py).
