@@ -15,6 +15,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -68,6 +69,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "csp",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -83,6 +85,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise, so static files keep their caching and pass untouched (dmp/headers.py).
+    "csp.middleware.CSPMiddleware",
+    "dmp.headers.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -196,7 +201,7 @@ LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
 ACCOUNT_ADAPTER = "dmp.accounts.adapter.AccountAdapter"
-ACCOUNT_FORMS = {"login": "dmp.accounts.forms.LoginForm"}
+ACCOUNT_FORMS = {"login": "dmp.accounts.forms.LoginForm", "change_password": "dmp.accounts.forms.ChangePasswordForm"}
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_EMAIL_VERIFICATION = "none"  # e-mail addresses are typed at the counter with the person
@@ -213,15 +218,30 @@ LOGIN_CODE_LENGTH = 6
 COUNTER_RESET_MINUTES = env.int("COUNTER_RESET_MINUTES", default=15)
 if not 1 <= COUNTER_RESET_MINUTES <= 120:
     raise ImproperlyConfigured("COUNTER_RESET_MINUTES must be between 1 and 120.")
-# Lockout: allauth's limiter (django-axes is not installed; one limiter on purpose). Wrong
-# passwords and wrong codes (login or second factor) count per account, whatever the address,
-# and per address, with a higher limit since a reception centre puts many people behind one.
-LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
-LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=30)
-LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+# Lockout that cannot be aimed (dmp/accounts/lockout.py, docs/security.md). Wrong passwords
+# count per (account, address): the first LOGIN_FREE_FAILURES cost nothing, then each next
+# attempt from that address for that account waits 2, 4, 8 ... seconds, up to
+# LOGIN_DELAY_MAX_SECONDS, refused unchecked meanwhile; the count is kept
+# LOGIN_DELAY_MEMORY_HOURS after the last failure and a right password resets it. allauth's
+# limiter (the only limiter: django-axes is not installed) adds a ceiling per account,
+# whatever the address (NIST SP 800-63B: at most 100 failures), which the delays make
+# unreachable from one address, and a high limit per address (a reception centre puts many
+# people behind one). Wrong one-time and authenticator codes count under the same limits.
+LOGIN_FREE_FAILURES = env.int("LOGIN_FREE_FAILURES", default=3)
+LOGIN_DELAY_MAX_SECONDS = env.int("LOGIN_DELAY_MAX_SECONDS", default=3600)
+LOGIN_DELAY_MEMORY_HOURS = env.int("LOGIN_DELAY_MEMORY_HOURS", default=24)
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=100)
+LOGIN_ACCOUNT_WINDOW_HOURS = env.int("LOGIN_ACCOUNT_WINDOW_HOURS", default=24)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=300)
+LOGIN_ADDRESS_WINDOW_MINUTES = env.int("LOGIN_ADDRESS_WINDOW_MINUTES", default=60)
+if min(LOGIN_FREE_FAILURES, LOGIN_DELAY_MAX_SECONDS, LOGIN_DELAY_MEMORY_HOURS, LOGIN_FAILURES_PER_ACCOUNT,
+       LOGIN_ACCOUNT_WINDOW_HOURS, LOGIN_FAILURES_PER_ADDRESS, LOGIN_ADDRESS_WINDOW_MINUTES) < 1:
+    raise ImproperlyConfigured("The LOGIN_* lockout settings must all be >= 1.")
+if LOGIN_FAILURES_PER_ACCOUNT > 100:
+    raise ImproperlyConfigured("LOGIN_FAILURES_PER_ACCOUNT must be <= 100 (NIST SP 800-63B).")
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": f"{LOGIN_FAILURES_PER_ADDRESS}/{LOGIN_LOCKOUT_MINUTES}m/ip,"
-                    f"{LOGIN_FAILURES_PER_ACCOUNT}/{LOGIN_LOCKOUT_MINUTES}m/key",
+    "login_failed": f"{LOGIN_FAILURES_PER_ADDRESS}/{LOGIN_ADDRESS_WINDOW_MINUTES}m/ip,"
+                    f"{LOGIN_FAILURES_PER_ACCOUNT}/{LOGIN_ACCOUNT_WINDOW_HOURS}h/key",
     "login": "60/m/ip",
 }
 MFA_ADAPTER = "dmp.accounts.adapter.MFAAdapter"
@@ -327,6 +347,35 @@ CLINICAL_SESSION_IDLE_SECONDS = env.int("CLINICAL_SESSION_IDLE_SECONDS", default
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts, styles, fonts and fetches from this origin
+# only, no inline script or style, no event-handler attribute, no plugin, no framing, forms
+# posted here only. Images may also be `data:` URIs: the authenticator's QR code at second
+# factor enrolment is one. A view that sets its own policy keeps it (document files:
+# `sandbox`). CSP_REPORT_URI: where browsers report violations (empty: nowhere); not kept as
+# a CSP_* setting, which django-csp 4 takes for its former configuration and refuses.
+_csp_report_uri = env.str("CSP_REPORT_URI", default="")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+        **({"report-uri": [_csp_report_uri]} if _csp_report_uri else {}),
+    },
+}
+# Browser features no page of this site uses, switched off for every page (dmp/headers.py).
+PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
+    "accelerometer", "autoplay", "bluetooth", "camera", "display-capture", "encrypted-media", "geolocation",
+    "gyroscope", "hid", "idle-detection", "magnetometer", "microphone", "midi", "payment",
+    "picture-in-picture", "publickey-credentials-get", "screen-wake-lock", "serial", "usb",
+    "xr-spatial-tracking",
+))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:

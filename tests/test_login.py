@@ -344,61 +344,7 @@ def test_authenticator_secrets_are_encrypted_at_rest(world):
     assert TOTP_SECRET not in stored
 
 
-# --- Lockout -------------------------------------------------------------------------------
-
-
-def test_failed_passwords_lock_the_account_and_the_lock_ends(client, world, settings, monkeypatch, sms_outbox):
-    for i in range(settings.LOGIN_FAILURES_PER_ACCOUNT):
-        # From a different address each time: the account is what is counted.
-        password_step(client, "alice_martin", "wrong password", REMOTE_ADDR=f"198.51.100.{i + 1}")
-    response = password_step(client, "alice_martin", REMOTE_ADDR="203.0.113.9")
-    assert response.status_code == 200
-    assert "Too many failed login attempts" in response.content.decode() or "Trop de tentatives" in \
-        response.content.decode()
-    assert sms_outbox == [], "a locked account gets no code, even with the right password"
-
-    monkeypatch.setattr("allauth.core.internal.ratelimit.time", ShiftedClock(settings.LOGIN_LOCKOUT_MINUTES * 60 + 1))
-    response = password_step(client, "alice_martin", REMOTE_ADDR="203.0.113.9")
-    assert response.status_code == 302 and response["Location"] == CONFIRM_CODE
-
-
-def test_failed_passwords_from_one_address_lock_that_address(client, world, settings):
-    for i in range(settings.LOGIN_FAILURES_PER_ADDRESS):
-        password_step(client, f"someone_{i}", "wrong password", REMOTE_ADDR="192.0.2.50")
-    locked = password_step(client, "alice_martin", REMOTE_ADDR="192.0.2.50")
-    assert locked.status_code == 200
-    elsewhere = password_step(client, "alice_martin", REMOTE_ADDR="192.0.2.51")
-    assert elsewhere.status_code == 302
-
-
-def test_wrong_codes_across_logins_lock_the_account(client, world, settings, sms_outbox, monkeypatch):
-    # Each code dies after three wrong tries; the account counts the wrong tries of all its codes.
-    rounds = -(-settings.LOGIN_FAILURES_PER_ACCOUNT // settings.ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS)
-    for _ in range(rounds):
-        password_step(client, "alice_martin")
-        wrong = "000000" if last_code(sms_outbox) != "000000" else "111111"
-        for _ in range(settings.ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS):
-            client.post(CONFIRM_CODE, {"code": wrong})
-    sent = len(sms_outbox)
-    response = password_step(client, "alice_martin", follow=True)
-    assert len(sms_outbox) == sent, "no new code while locked"
-    assert not logged_in(client)
-    assert response.redirect_chain[-1][0] == LOGIN
-
-    monkeypatch.setattr("allauth.core.internal.ratelimit.time", ShiftedClock(settings.LOGIN_LOCKOUT_MINUTES * 60 + 1))
-    password_step(client, "alice_martin")
-    assert len(sms_outbox) == sent + 1
-
-
-def test_wrong_authenticator_codes_lock_the_account(client, world, settings):
-    username = world.dr_house.user.username
-    wrong = "000000" if totp_code() != "000000" else "111111"
-    password_step(client, username)
-    for _ in range(settings.LOGIN_FAILURES_PER_ACCOUNT):
-        client.post(MFA_AUTHENTICATE, {"code": wrong})
-    response = client.post(MFA_AUTHENTICATE, {"code": totp_code()})
-    assert not logged_in(client)
-    assert response.status_code == 200
+# --- Lockout: tests/test_lockout.py ----------------------------------------------------
 
 
 # --- Sessions ------------------------------------------------------------------------------

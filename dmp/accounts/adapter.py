@@ -3,20 +3,23 @@ second-factor secrets encrypted at rest and not removable by those who must have
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.internal.cryptokit import generate_user_code
 from allauth.mfa.adapter import DefaultMFAAdapter
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.sites.shortcuts import get_current_site
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
-from django.utils import translation
-from django.utils.translation import gettext
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext, ngettext
 
 from ..policy import client_ip
 from ..sms import SmsError, send_sms
 from ..storage import cipher
-from . import second_factor_required
+from . import lockout, second_factor_required
 
 # The stages of a login, in order (allauth runs each in turn before the session is opened):
 # a temporary password is replaced first, the one-time code proves the person holds their
@@ -48,6 +51,35 @@ class AccountAdapter(DefaultAccountAdapter):
         if not ip:
             raise PermissionDenied("Unable to determine the client's address")
         return ip
+
+    # --- Wrong passwords (dmp/accounts/lockout.py). allauth checks every password through
+    # authenticate(): the login form, re-authentication, and (our form) the password change.
+
+    def _get_login_attempts_cache_key(self, request, **credentials) -> str:
+        """The account's key in allauth's limiter: the username, whichever other credentials
+        allauth passes along (re-authentication adds the e-mail), so that a wrong password
+        counts towards the same ceiling wherever it is typed."""
+        return f"{get_current_site(request).domain}:{_typed_login(credentials).lower()}"
+
+    def pre_authenticate(self, request, **credentials) -> None:
+        login, ip = _typed_login(credentials), self.get_client_ip(request)
+        try:
+            previous = lockout.begin_attempt(login, ip)
+        except lockout.TooSoon as too_soon:
+            raise ValidationError(_retry_message(too_soon), code="login_delayed") from None
+        try:
+            super().pre_authenticate(request, **credentials)
+        except ValidationError:
+            # The ceiling or the address limit refused it: the password was not checked, so
+            # this address's delay does not grow for it.
+            lockout.attempt_cancelled(login, ip, previous)
+            raise
+
+    def authenticate(self, request, **credentials):
+        user = super().authenticate(request, **credentials)
+        if user is not None:
+            lockout.attempt_succeeded(_typed_login(credentials), self.get_client_ip(request))
+        return user
 
     def get_password_change_redirect_url(self, request) -> str:
         return reverse("home")
@@ -85,6 +117,22 @@ class AccountAdapter(DefaultAccountAdapter):
         language = getattr(user, "preferred_language", "") or translation.get_language()
         with translation.override(language):
             super().send_mail(template_prefix, email, context)
+
+
+def _typed_login(credentials: dict) -> str:
+    """The account a password was typed for: the username (the login method here)."""
+    return credentials.get("username") or credentials.get("email") or ""
+
+
+def _retry_message(too_soon: lockout.TooSoon) -> str:
+    """When the next attempt will be checked, in seconds and as a time of day."""
+    at = timezone.localtime(datetime.fromtimestamp(too_soon.retry_at, tz=UTC))
+    seconds = too_soon.seconds
+    return ngettext(
+        "Too many wrong passwords from this connection. Try again in %(seconds)s second (at %(time)s).",
+        "Too many wrong passwords from this connection. Try again in %(seconds)s seconds (at %(time)s).",
+        seconds,
+    ) % {"seconds": seconds, "time": formats.time_format(at, "H:i:s")}
 
 
 class MFAAdapter(DefaultMFAAdapter):

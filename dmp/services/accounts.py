@@ -451,13 +451,16 @@ def _name(text: str) -> str:
 def _clear_failed_logins(request, user: User) -> None:
     """Lift the login lock-out on this account: allauth's "login_failed" count under the key its
     adapter uses for the username, and the wrong one-time codes our login stages count under
-    the same action, as allauth itself does after a password reset. (allauth's `clear` also
-    empties the per-address count of the request's address: the counter's, here.)"""
+    the same action, as allauth itself does after a password reset, and the progressive delays
+    of every address (dmp/accounts/lockout.py). (allauth's `clear` also empties the
+    per-address count of the request's address: the counter's, here.)"""
     from allauth.account.adapter import get_adapter
     from allauth.core import ratelimit
 
+    from ..accounts import lockout
     from ..accounts.stages import code_failures_key
 
+    lockout.forget_account(user.username)
     for key in (get_adapter(request)._get_login_attempts_cache_key(request, username=user.username),
                 code_failures_key(user)):
         ratelimit.clear(request, action="login_failed", key=key)
