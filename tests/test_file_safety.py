@@ -531,3 +531,26 @@ def test_every_file_and_thumbnail_response_is_a_sandboxed_download_without_ident
         assert response["X-Content-Type-Options"] == "nosniff", url
         assert response["Content-Security-Policy"] == "sandbox; default-src 'none'", url
         assert "no-store" in response["Cache-Control"].split(", "), url
+
+
+@pytest.mark.django_db(transaction=True)
+def test_thumbnails_served_as_sandboxed_downloads_still_show_in_the_browser(live_server, page, world, sms_outbox):
+    """`<img>` ignores `attachment` and the CSP of the image's own response: the thumbnails
+    view still draws every picture, while opening the file itself downloads it."""
+    from tests.test_browser import _log_in_with_code
+
+    document = document_add(actor=Actor(world.alice), record=world.record, content=image_bytes("PNG"),
+                            doc_type=DocumentType.PATIENT_DOCUMENT, title="Carte de groupe sanguin",
+                            act_date=date(2025, 3, 1))
+    _log_in_with_code(page, live_server.url, "alice_martin", "correct-horse-battery", sms_outbox)
+    page.wait_for_url(f"**/patient/records/{world.record.pk}/")
+    page.goto(f"{live_server.url}{reverse('portal_patient:documents', args=[world.record.pk])}?view=thumbnails"
+              "&space=personal")
+    thumbnail = page.locator(f"img[src$='/documents/{document.pk}/thumbnail/']")
+    thumbnail.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle())
+    assert thumbnail.evaluate("img => img.naturalWidth") > 0
+    with page.expect_download() as download:
+        page.evaluate("url => { const a = document.createElement('a'); a.href = url; document.body.append(a); "
+                      "a.click(); }", reverse("portal_patient:document_file", args=[document.pk]))
+    assert download.value.suggested_filename == f"document-{document.pk}.png"
