@@ -9,7 +9,7 @@ its wall-clock limit.
 
 - A PDF must open (pikepdf), have at most `max_pages` pages, no active content (JavaScript,
   an action run on opening, a command launching a program, automatic actions, multimedia,
-  an embedded file), streams that decompress to at most `max_decompressed_bytes` in all (a
+  an XFA form, an embedded file), streams that decompress to at most `max_decompressed_bytes` in all (a
   Flate stream is inflated piece by piece and abandoned past the budget: a bomb costs
   milliseconds) and images of at most `max_pixels`. Then the words of its first pages are
   read (pypdf) for the full-text search. The PDF itself is kept as sent: it is refused, never
@@ -53,6 +53,7 @@ _ACTIVE_KEYS = {
     "/JS": "javascript", "/JavaScript": "javascript", "/AA": "automatic_action",
     "/EmbeddedFiles": "embedded_file", "/EF": "embedded_file", "/RichMedia": "multimedia",
     "/RichMediaContent": "multimedia",
+    "/XFA": "xfa_form",  # XML forms carry their scripts inside XML streams, out of sight of /JS
 }
 _ACTIVE_ACTIONS = {
     "/JavaScript": "javascript", "/Launch": "launch", "/RichMediaExecute": "multimedia",

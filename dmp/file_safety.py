@@ -132,6 +132,7 @@ def _active_content_names() -> dict[str, str]:
         "automatic_action": _("actions run automatically (/AA)"),
         "embedded_file": _("an embedded file"),
         "multimedia": _("multimedia content"),
+        "xfa_form": _("an XFA form, which can run scripts"),
     }
 
 

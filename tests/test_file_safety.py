@@ -100,6 +100,14 @@ def pdf_with_automatic_action() -> bytes:
     return _report(change)
 
 
+def pdf_with_xfa_form() -> bytes:
+    def change(pdf):
+        xfa = pdf.make_stream(b"<xdp:xdp><script contentType='application/x-javascript'>app.alert(1)</script>"
+                              b"</xdp:xdp>")
+        pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array(), XFA=xfa)
+    return _report(change)
+
+
 def pdf_opening_at_its_first_page() -> bytes:
     """What LibreOffice writes: /OpenAction as a destination (page and zoom), not an action."""
     def change(pdf):
@@ -164,6 +172,7 @@ MALICIOUS = {
     "launch.pdf": (pdf_with_launch, "This PDF contains active content (a command that starts a program (/Launch))"),
     "embedded.pdf": (pdf_with_embedded_file, "This PDF contains active content (an embedded file)"),
     "auto-action.pdf": (pdf_with_automatic_action, "This PDF contains active content (actions run automatically"),
+    "xfa.pdf": (pdf_with_xfa_form, "This PDF contains active content (an XFA form, which can run scripts)"),
     "bomb.pdf": (pdf_bomb, "This PDF holds more data than it shows (over 100 MB once opened)"),
     "pages.pdf": (lambda: pdf_with_pages(201), "This PDF has too many pages (201, at most 200)"),
     "pixels.png": (png_pixel_bomb, "This image is too large (20000×20000 pixels, at most 50 million)"),

@@ -231,8 +231,9 @@ def document_add_many(
 
 def _checked_batch(record: Record, documents: Sequence[NewDocument], *,
                    refused: Callable[[NewDocument], str] | None = None) -> list[tuple[NewDocument, CheckedFile]]:
-    """Check every file of a batch before any is stored: format, size, the same file twice in
-    the batch or already in the record, and `refused` (a message, or "" to accept). Raises
+    """Check every file of a batch before any is stored: `check_file()` (size, antivirus,
+    format, limits, active content), the same file twice in the batch or already in the
+    record, and `refused` (a message, or "" to accept). Raises
     InvalidFiles naming each refused file; nothing is half-saved."""
     errors: list[tuple[str, str]] = []
     checked: list[tuple[NewDocument, CheckedFile]] = []
