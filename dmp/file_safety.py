@@ -26,6 +26,7 @@ import base64
 import hashlib
 import json
 import logging
+import shutil
 import socket
 import struct
 import subprocess  # the inspector: our own interpreter and script, fixed arguments, no shell
@@ -99,6 +100,16 @@ def _limits() -> dict:
         "cpu_seconds": settings.DOCUMENT_CHECK_SECONDS,
         "memory_bytes": settings.DOCUMENT_CHECK_MEMORY_MB * 2**20,
     }
+
+
+def limited(argv: list[str]) -> list[str]:
+    """`argv` run under the check's memory and CPU limits (util-linux's prlimit), for the other
+    tools that read a stored file (pdftoppm draws the thumbnails). Unchanged without prlimit."""
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        return argv
+    limits = _limits()
+    return [prlimit, f"--as={limits['memory_bytes']}", f"--cpu={limits['cpu_seconds']}", "--core=0", "--", *argv]
 
 
 def _inspect(content: bytes, mime: str) -> dict:

@@ -402,6 +402,16 @@ def test_the_inspecting_process_gets_no_secret_from_the_server():
     assert "env={}" in source  # the inspector is started with that same empty environment
 
 
+def test_the_thumbnail_tool_runs_under_the_same_limits(settings):
+    """pdftoppm reads the stored PDF after the checks: under the same memory and CPU limits."""
+    if shutil.which("prlimit") is None:
+        pytest.skip("util-linux's prlimit is missing")
+    settings.DOCUMENT_CHECK_MEMORY_MB, settings.DOCUMENT_CHECK_SECONDS = 300, 7
+    argv = file_safety.limited(["pdftoppm", "-"])
+    assert argv[1:] == [f"--as={300 * 2**20}", "--cpu=7", "--core=0", "--", "pdftoppm", "-"]
+    assert subprocess.run(file_safety.limited(["true"]), check=False).returncode == 0  # noqa: S603
+
+
 # --- the antivirus: a real clamd -------------------------------------------------------------
 
 

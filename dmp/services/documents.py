@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..file_safety import CheckedFile, check_file
+from ..file_safety import CheckedFile, check_file, limited
 from ..models import Document, DocumentSelection, DocumentType, Record
 from ..notifications import notify_new_documents
 from ..policy import Action, Actor, authorise, document_scope, record_access
@@ -47,10 +47,11 @@ def _pdf_thumbnail(content: bytes) -> bytes | None:
     if pdftoppm is None:
         return None
     # The PDF goes through a pipe, never to a temporary file: the decrypted content stays in memory.
+    # Under the file check's memory and CPU limits, with no environment (dmp/file_safety.py).
     result = subprocess.run(  # noqa: S603 - fixed arguments, the file on stdin
-        [pdftoppm, "-png", "-singlefile", "-f", "1", "-l", "1",
-         "-scale-to-x", str(THUMBNAIL_WIDTH), "-scale-to-y", "-1", "-"],
-        input=content, capture_output=True, timeout=THUMBNAIL_TIMEOUT_SECONDS, check=False,
+        limited([pdftoppm, "-png", "-singlefile", "-f", "1", "-l", "1",
+                 "-scale-to-x", str(THUMBNAIL_WIDTH), "-scale-to-y", "-1", "-"]),
+        input=content, capture_output=True, timeout=THUMBNAIL_TIMEOUT_SECONDS, check=False, env={},
     )
     return result.stdout if result.returncode == 0 else None
 
