@@ -122,14 +122,14 @@ def _inflated_size(raw: bytes, budget: int) -> int:
     inflater = zlib.decompressobj()
     size = 0
     data = raw
-    while data and size <= budget:
-        size += len(inflater.decompress(data, _INFLATE_CHUNK))
-        data = inflater.unconsumed_tail
-    if size <= budget and not inflater.eof:
-        try:
+    try:
+        while data and size <= budget:
+            size += len(inflater.decompress(data, _INFLATE_CHUNK))
+            data = inflater.unconsumed_tail
+        if size <= budget and not inflater.eof:
             size += len(inflater.flush())
-        except zlib.error:
-            pass
+    except zlib.error:
+        pass  # a damaged stream inflates no further: what came out is what counts
     return size
 
 
@@ -286,6 +286,8 @@ def main(argv: list[str]) -> int:
         verdict = {"refused": refusal.code, "detail": refusal.detail}
     except (MemoryError, RecursionError):
         verdict = {"refused": "too_complex", "detail": ""}
+    except Exception:  # a parser's error on a damaged file: not a valid file, not a crash
+        verdict = {"refused": "pdf_invalid" if mime == "application/pdf" else "image_invalid", "detail": ""}
     sys.stdout.write(json.dumps(verdict))
     sys.stdout.flush()
     return 0
