@@ -22,13 +22,30 @@ def document_file_response(request, pk: int) -> FileResponse:
     return document_response(get_document_for(Actor.from_request(request), pk))
 
 
-def document_response(document, *, download: bool = False) -> FileResponse:
-    """The decrypted file of a document the caller has already loaded through a selector:
-    shown by the browser, or saved (`download`)."""
+def document_response(document) -> FileResponse:
+    """The decrypted file of a document the caller has already loaded through a selector,
+    always as a download (see `protected_file_response`)."""
     response = FileResponse(document.file.open("rb"), content_type=document.mime_type)
-    # The file name says nothing medical.
-    extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}[document.mime_type]
-    disposition = "attachment" if download else "inline"
-    response["Content-Disposition"] = f'{disposition}; filename="document-{document.pk}.{extension}"'
+    return protected_file_response(response, document_file_name(document))
+
+
+def document_file_name(document) -> str:
+    """A file name that says nothing about the person or the content."""
+    extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}.get(document.mime_type, "bin")
+    return f"document-{document.pk}.{extension}"
+
+
+# Uploaded content is never active content on the application's origin: a PDF with a script or
+# an image that is also an HTML page would otherwise run with the reader's session.
+FILE_CSP = "sandbox; default-src 'none'"
+
+
+def protected_file_response(response, filename: str):
+    """Headers for every response that carries a stored file or its thumbnail: saved rather
+    than shown (`attachment`, a name without identity), never sniffed into another type,
+    sandboxed with nothing allowed if a browser renders it anyway, never cached."""
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = FILE_CSP
     response["Cache-Control"] = "no-store"
     return response

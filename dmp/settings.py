@@ -10,6 +10,7 @@ secrets).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import environ
@@ -314,6 +315,27 @@ WHITENOISE_AUTOREFRESH = not PRODUCTION
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=20 * 1024 * 1024)
+# Files that cannot hurt (dmp/file_safety.py): each document is opened in a child process
+# with these limits before anything else reads it; over any of them it is refused.
+DOCUMENT_MAX_PAGES = env.int("DOCUMENT_MAX_PAGES", default=200)
+DOCUMENT_MAX_DECOMPRESSED_BYTES = env.int("DOCUMENT_MAX_DECOMPRESSED_BYTES", default=100 * 1024 * 1024)
+DOCUMENT_MAX_PIXELS = env.int("DOCUMENT_MAX_PIXELS", default=50_000_000)
+DOCUMENT_CHECK_SECONDS = env.int("DOCUMENT_CHECK_SECONDS", default=10)
+DOCUMENT_CHECK_MEMORY_MB = env.int("DOCUMENT_CHECK_MEMORY_MB", default=1024)
+if min(DOCUMENT_MAX_PAGES, DOCUMENT_MAX_DECOMPRESSED_BYTES, DOCUMENT_MAX_PIXELS, DOCUMENT_CHECK_SECONDS) < 1 \
+        or DOCUMENT_CHECK_MEMORY_MB < 256:
+    raise ImproperlyConfigured("DOCUMENT_MAX_* and DOCUMENT_CHECK_SECONDS must be >= 1, "
+                               "DOCUMENT_CHECK_MEMORY_MB >= 256.")
+# The antivirus: ClamAV's clamd, tcp://host:port or unix:///path/to/clamd.ctl. Every document
+# is scanned before it is stored; unreachable means refused ("try again"), never unscanned.
+# Mandatory in production; empty elsewhere: no scan.
+CLAMD_ADDRESS = env.str("CLAMD_ADDRESS", default="")
+CLAMD_TIMEOUT_SECONDS = env.int("CLAMD_TIMEOUT_SECONDS", default=30)
+if PRODUCTION and not CLAMD_ADDRESS:
+    raise ImproperlyConfigured("CLAMD_ADDRESS is required in production: every document is scanned by clamd.")
+if CLAMD_ADDRESS and not re.fullmatch(r"tcp://[^/:]+:\d{1,5}|tcp://\[[0-9a-fA-F:.]+\]:\d{1,5}|(unix://)?/\S+",
+                                      CLAMD_ADDRESS):
+    raise ImproperlyConfigured("CLAMD_ADDRESS must be tcp://host:port or unix:///path/to/clamd.ctl.")
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL") if PRODUCTION else env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

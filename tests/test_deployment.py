@@ -70,6 +70,7 @@ def _production_environment(**overrides: str | None) -> dict[str, str]:
         "EMAIL_URL": "smtp://localhost:25",
         "SMS_BACKEND": "dmp.sms.BrevoSmsBackend",
         "SMS_API_KEY": secrets.token_urlsafe(32),
+        "CLAMD_ADDRESS": "tcp://127.0.0.1:3310",
     } | overrides
     return base | {k: v for k, v in values.items() if v is not None}
 

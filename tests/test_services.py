@@ -24,9 +24,9 @@ from dmp.services import (
     treating_doctor_designate,
 )
 from dmp.services.synthesis import Problem
-from tests.sample_files import text_pdf
+from tests.sample_files import image_bytes, text_pdf
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+PNG = image_bytes("PNG")  # a real image: a file that only starts like one is refused
 
 
 def _create(actor, **extra):

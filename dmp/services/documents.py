@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
-import itertools
 import logging
-import re
 import shutil
 import subprocess  # pdftoppm draws PDF thumbnails: fixed arguments, no shell
 from collections.abc import Callable, Iterable, Sequence
@@ -14,12 +11,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import PurePath
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ..file_safety import CheckedFile, check_file, limited
 from ..models import Document, DocumentSelection, DocumentType, Record
 from ..notifications import notify_new_documents
 from ..policy import Action, Actor, authorise, document_scope, record_access
@@ -27,93 +24,10 @@ from . import InvalidInput, require
 
 logger = logging.getLogger(__name__)
 
-# What is read of a PDF for the patient's full-text search: enough for any report, bounded
-# for a 300-page scanned folder.
-TEXT_MAX_PAGES = 30
-TEXT_MAX_CHARS = 100_000
 THUMBNAIL_WIDTH = 200
 THUMBNAIL_TIMEOUT_SECONDS = 20
 # Files added at once by the patient (one form).
 MAX_FILES_AT_ONCE = 20
-
-# Accepted formats, recognised by their first bytes, never by the name the browser sent.
-_SIGNATURES = (
-    (b"%PDF-", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-)
-
-
-def sniff_mime_type(content: bytes) -> str | None:
-    for signature, mime in _SIGNATURES:
-        if content.startswith(signature):
-            return mime
-    return None
-
-
-def _checked_content(content: bytes) -> tuple[str, str]:
-    if not content:
-        raise InvalidInput(_("The file is empty."))
-    if len(content) > settings.DOCUMENT_MAX_BYTES:
-        raise InvalidInput(
-            _("The file is too large (at most %(mb)d MB).") % {"mb": settings.DOCUMENT_MAX_BYTES // 2**20}
-        )
-    mime = sniff_mime_type(content)
-    if mime is None:
-        raise InvalidInput(_("Only PDF files and images (PNG, JPEG) can be added to a record."))
-    return mime, hashlib.sha256(content).hexdigest()
-
-
-@dataclass(frozen=True)
-class CheckedFile:
-    """A file that passed every check, with what was read from it on the way."""
-
-    mime: str
-    digest: str
-    text: str  # a PDF's text layer (bounded), empty for images
-
-
-def _checked_file(content: bytes) -> CheckedFile:
-    """Format and size by content (`_checked_content`), then a PDF must open in a real PDF
-    reader: a file that only starts like one is refused, and its words are kept for search."""
-    mime, digest = _checked_content(content)
-    text = _pdf_text(content) if mime == "application/pdf" else ""
-    return CheckedFile(mime, digest, text)
-
-
-def _pdf_text(content: bytes) -> str:
-    """The words of the first TEXT_MAX_PAGES pages, at most TEXT_MAX_CHARS characters.
-    InvalidInput if the file is not a PDF that can be opened (broken, or locked by a password:
-    nobody could read it in the record either)."""
-    import pypdf
-
-    try:
-        reader = pypdf.PdfReader(io.BytesIO(content))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise InvalidInput(_("This PDF is protected by a password: remove the protection, then add it again."))
-        pages = reader.pages
-        if len(pages) == 0:
-            raise InvalidInput(_("This file is not a valid PDF (it has no page)."))
-    except InvalidInput:
-        raise
-    except Exception as exc:  # pypdf raises many kinds of errors on a broken file
-        raise InvalidInput(_("This file is not a valid PDF.")) from exc
-    parts: list[str] = []
-    length = 0
-    for number, page in enumerate(itertools.islice(pages, TEXT_MAX_PAGES)):
-        try:
-            words = page.extract_text() or ""
-        except Exception:  # one unreadable page does not make the document unreadable
-            logger.info("PDF page %d has no readable text layer", number)
-            continue
-        # PostgreSQL text cannot hold NUL; runs of spaces and line breaks say nothing to a search.
-        words = re.sub(r"\s+", " ", words.replace("\x00", " ")).strip()
-        if words:
-            parts.append(words)
-            length += len(words) + 1
-        if length >= TEXT_MAX_CHARS:
-            break
-    return "\n".join(parts)[:TEXT_MAX_CHARS]
 
 
 def make_thumbnail(content: bytes, mime: str) -> bytes | None:
@@ -133,10 +47,11 @@ def _pdf_thumbnail(content: bytes) -> bytes | None:
     if pdftoppm is None:
         return None
     # The PDF goes through a pipe, never to a temporary file: the decrypted content stays in memory.
+    # Under the file check's memory and CPU limits, with no environment (dmp/file_safety.py).
     result = subprocess.run(  # noqa: S603 - fixed arguments, the file on stdin
-        [pdftoppm, "-png", "-singlefile", "-f", "1", "-l", "1",
-         "-scale-to-x", str(THUMBNAIL_WIDTH), "-scale-to-y", "-1", "-"],
-        input=content, capture_output=True, timeout=THUMBNAIL_TIMEOUT_SECONDS, check=False,
+        limited([pdftoppm, "-png", "-singlefile", "-f", "1", "-l", "1",
+                 "-scale-to-x", str(THUMBNAIL_WIDTH), "-scale-to-y", "-1", "-"]),
+        input=content, capture_output=True, timeout=THUMBNAIL_TIMEOUT_SECONDS, check=False, env={},
     )
     return result.stdout if result.returncode == 0 else None
 
@@ -167,7 +82,8 @@ def _store(
         raise InvalidInput(_("Unknown document type."))
     if not title.strip():
         raise InvalidInput(_("Give the document a title."))
-    checked = checked or _checked_file(content)
+    checked = checked or check_file(content)
+    content = checked.content  # what is stored: the PDF as sent, or the image encoded again
     digest = checked.digest
     if record.documents.filter(content_hash=digest).exists():
         raise InvalidInput(_("This file is already in the record."))
@@ -202,10 +118,11 @@ def _delete_files(document: Document) -> None:
 
 def document_add(
     *, actor: Actor, record: Record, content: bytes, doc_type: str, title: str, act_date: date,
-    withheld_until: datetime | None = None, replaces: Document | None = None,
+    withheld_until: datetime | None = None, replaces: Document | None = None, checked: CheckedFile | None = None,
 ) -> Document:
     """Add a document as the patient (personal space) or as an authorised professional. A
-    professional may replace their own document with a new version: nothing is overwritten."""
+    professional may replace their own document with a new version: nothing is overwritten.
+    `checked` is `check_file(content)` when the caller already asked for it (the FHIR API)."""
     require(authorise(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type))
     if replaces is not None:
         if replaces.record_id != record.pk:
@@ -217,7 +134,8 @@ def document_add(
     with transaction.atomic():  # the document and the patient's notice stand or fall together
         document = _store(
             record=record, content=content, doc_type=doc_type, title=title, act_date=act_date, actor=actor,
-            withheld_until=withheld_until, replaces=replaces, **_authorship(record, professional, doc_type),
+            withheld_until=withheld_until, replaces=replaces, checked=checked,
+            **_authorship(record, professional, doc_type),
         )
         if professional is not None:
             notify_new_documents(record, [document], professional)
@@ -314,8 +232,9 @@ def document_add_many(
 
 def _checked_batch(record: Record, documents: Sequence[NewDocument], *,
                    refused: Callable[[NewDocument], str] | None = None) -> list[tuple[NewDocument, CheckedFile]]:
-    """Check every file of a batch before any is stored: format, size, the same file twice in
-    the batch or already in the record, and `refused` (a message, or "" to accept). Raises
+    """Check every file of a batch before any is stored: `check_file()` (size, antivirus,
+    format, limits, active content), the same file twice in the batch or already in the
+    record, and `refused` (a message, or "" to accept). Raises
     InvalidFiles naming each refused file; nothing is half-saved."""
     errors: list[tuple[str, str]] = []
     checked: list[tuple[NewDocument, CheckedFile]] = []
@@ -326,7 +245,7 @@ def _checked_batch(record: Record, documents: Sequence[NewDocument], *,
             errors.append((new.name, message))
             continue
         try:
-            result = _checked_file(new.content)
+            result = check_file(new.content)
         except InvalidInput as exc:
             errors.append((new.name, str(exc)))
             continue
@@ -487,7 +406,7 @@ def document_derivatives_fill(document: Document) -> tuple[bool, bool]:
     fields = []
     if document.mime_type == "application/pdf" and not document.extracted_text:
         try:
-            document.extracted_text = _pdf_text(content)
+            document.extracted_text = check_file(content, scan=False).text
         except InvalidInput:
             document.extracted_text = ""
         if document.extracted_text:

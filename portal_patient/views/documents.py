@@ -30,7 +30,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
-from dmp.http import actor_for_portal, document_response
+from dmp.http import actor_for_portal, document_response, protected_file_response
 from dmp.models import SPACE_OF_TYPE, DocumentType, Space
 from dmp.policy import Viewer, who_may_see
 from dmp.selectors import DocumentFilters, documents_listing, get_record_document_for, record_document_for_action
@@ -228,7 +228,7 @@ def document(request, pk: int, doc: int):
 @require_GET
 def document_download(request, pk: int, doc: int):
     actor = actor_for_portal(request, "patient")
-    return document_response(get_record_document_for(actor, pk, doc), download=True)
+    return document_response(get_record_document_for(actor, pk, doc))
 
 
 @login_required
@@ -241,8 +241,7 @@ def document_thumbnail(request, pk: int, doc: int):
     if not document.thumbnail:
         raise Http404
     response = FileResponse(document.thumbnail.open("rb"), content_type="image/png")
-    response["Cache-Control"] = "no-store"
-    return response
+    return protected_file_response(response, f"thumbnail-{document.pk}.png")
 
 
 def _safe_next(request, default: str, *, name: str = "next") -> str:

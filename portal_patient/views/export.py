@@ -10,7 +10,7 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dmp.http import actor_for_portal
+from dmp.http import actor_for_portal, protected_file_response
 from dmp.models import RecordExport
 from dmp.policy import Action
 from dmp.selectors import EXPORT_RETENTION, get_record_export_for, record_exports_for
@@ -46,10 +46,8 @@ def export_download(request, pk: int, export_pk: int):
     """The decrypted ZIP, saved by the browser under a name that says nothing medical."""
     export = get_record_export_for(actor_for_portal(request, "patient"), pk, export_pk)
     day = timezone.localdate(export.finished_at)
-    response = FileResponse(export.file.open("rb"), content_type="application/zip", as_attachment=True,
-                            filename=f"dmp-export-{day:%Y-%m-%d}.zip")
-    response["Cache-Control"] = "no-store"
-    return response
+    response = FileResponse(export.file.open("rb"), content_type="application/zip")
+    return protected_file_response(response, f"dmp-export-{day:%Y-%m-%d}.zip")
 
 
 urlpatterns = [

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 import secrets
 from datetime import date, datetime, timedelta
@@ -41,12 +40,13 @@ from pydantic import ValidationError
 from rest_framework import status
 
 from ... import fhir
+from ...file_safety import check_file, sniff_mime_type
+from ...http import document_file_name, protected_file_response
 from ...models import Document, DocumentType, Record
 from ...models.documents import SPACE_OF_TYPE
 from ...policy import Action, Actor, authorise, decide
 from ...selectors import documents_visible_to, get_document_for, get_record_for
 from ...services import AccessRefused, InvalidInput, document_add
-from ...services.documents import sniff_mime_type
 from ...storage import cipher
 from .base import FHIR_JSON, FhirView, fhir_response, operation_outcome
 
@@ -353,13 +353,19 @@ def create_document_reference(request, actor: Actor):
             return answer
     content, declared, binary_id = _content(resource, actor)
     _checked_bytes(content, declared)
-    digest = hashlib.sha256(content).hexdigest()
+    try:
+        # Checked once, here: the digest is that of what would be stored (an image is encoded
+        # again), so the same file pushed twice finds its document.
+        checked = check_file(content)
+    except InvalidInput as exc:
+        raise FhirError(422, str(exc)) from None
+    digest = checked.digest
     answer = _existing_answer(request, actor, record, digest)
     if answer is not None:
         return answer
     try:
         document = document_add(actor=actor, record=record, content=content, doc_type=doc_type, title=title,
-                                act_date=act_date, withheld_until=withheld_until)
+                                act_date=act_date, withheld_until=withheld_until, checked=checked)
     except AccessRefused:
         raise Http404 from None
     except InvalidInput as exc:
@@ -577,11 +583,8 @@ class BinaryInstanceView(_Errors, FhirView):
                             securityContext=Reference(reference=f"DocumentReference/{document.pk}"),
                             data=base64.b64encode(content).decode())
             return fhir_response(binary)
-        response = HttpResponse(content, content_type=document.mime_type)
-        extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}.get(document.mime_type, "bin")
-        response["Content-Disposition"] = f'inline; filename="document-{document.pk}.{extension}"'
-        response["Cache-Control"] = "no-store"
-        return response
+        return protected_file_response(HttpResponse(content, content_type=document.mime_type),
+                                       document_file_name(document))
 
 
 urlpatterns = [

@@ -1,0 +1,239 @@
+"""Files that cannot hurt: every document is checked here once, before anything parses it.
+
+`check_file()` is called by `dmp.services.documents` for every way a document comes in (the
+patient's upload, a professional's add, a counter deposit, the insurer's feed, the FHIR API):
+
+1. empty or over DOCUMENT_MAX_BYTES: refused, nothing read;
+2. the antivirus (ClamAV's clamd, INSTREAM over TCP or a unix socket), when CLAMD_ADDRESS is
+   set — always in production, the settings refuse to start without it. A file it finds is
+   refused with the signature's name; a clamd that cannot be reached or answers an error
+   refuses the file too ("cannot be checked now"): nothing is stored unscanned;
+3. the format by its first bytes (PDF, PNG, JPEG), never by the name the browser sent;
+4. the parsing itself, in a child process (`dmp/file_inspect.py`) with no environment, a
+   memory and a CPU limit and a wall-clock timeout: page count, decompressed size, pixel count,
+   active content in PDFs (refused, never rewritten), images decoded and encoded again without
+   metadata, a PDF's words for the search. A child that runs out of time or memory is a
+   refusal ("too complex"), not a server that stalls.
+
+The result carries the bytes to store (a re-encoded image, or the PDF as sent), their type,
+SHA-256 and the text read. Refusals are `InvalidInput` with a message that names the reason;
+the batch code puts the file's name in front of it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import shutil
+import socket
+import struct
+import subprocess  # the inspector: our own interpreter and script, fixed arguments, no shell
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from .services import InvalidInput
+
+logger = logging.getLogger(__name__)
+
+INSPECTOR = Path(__file__).with_name("file_inspect.py")
+
+# Accepted formats, recognised by their first bytes, never by the name the browser sent.
+_SIGNATURES = (
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+)
+
+
+def sniff_mime_type(content: bytes) -> str | None:
+    for signature, mime in _SIGNATURES:
+        if content.startswith(signature):
+            return mime
+    return None
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """A file that passed every check: what to store and what was read from it on the way."""
+
+    content: bytes  # what is stored: the PDF as sent, or the image encoded again
+    mime: str
+    digest: str  # SHA-256 of `content`
+    text: str  # a PDF's text layer (bounded), empty for images
+    pages: int | None = None  # a PDF's page count
+
+
+def check_file(content: bytes, *, scan: bool = True) -> CheckedFile:
+    """Every check of the module docstring, in that order. `scan=False` skips the antivirus
+    (a maintenance command reading files already stored). Raises InvalidInput."""
+    if not content:
+        raise InvalidInput(_("The file is empty."))
+    if len(content) > settings.DOCUMENT_MAX_BYTES:
+        raise InvalidInput(
+            _("The file is too large (at most %(mb)d MB).") % {"mb": settings.DOCUMENT_MAX_BYTES // 2**20}
+        )
+    if scan:
+        antivirus_scan(content)
+    mime = sniff_mime_type(content)
+    if mime is None:
+        raise InvalidInput(_("Only PDF files and images (PNG, JPEG) can be added to a record."))
+    verdict = _inspect(content, mime)
+    stored = base64.b64decode(verdict["content"]) if verdict.get("content") else content
+    return CheckedFile(stored, mime, hashlib.sha256(stored).hexdigest(), verdict.get("text") or "",
+                       verdict.get("pages"))
+
+
+# --- the inspector process -------------------------------------------------------------------
+
+
+def _limits() -> dict:
+    return {
+        "max_pages": settings.DOCUMENT_MAX_PAGES,
+        "max_decompressed_bytes": settings.DOCUMENT_MAX_DECOMPRESSED_BYTES,
+        "max_pixels": settings.DOCUMENT_MAX_PIXELS,
+        "cpu_seconds": settings.DOCUMENT_CHECK_SECONDS,
+        "memory_bytes": settings.DOCUMENT_CHECK_MEMORY_MB * 2**20,
+    }
+
+
+def limited(argv: list[str]) -> list[str]:
+    """`argv` run under the check's memory and CPU limits (util-linux's prlimit), for the other
+    tools that read a stored file (pdftoppm draws the thumbnails). Unchanged without prlimit."""
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        return argv
+    limits = _limits()
+    return [prlimit, f"--as={limits['memory_bytes']}", f"--cpu={limits['cpu_seconds']}", "--core=0", "--", *argv]
+
+
+def _inspect(content: bytes, mime: str) -> dict:
+    try:
+        result = subprocess.run(  # noqa: S603 - our interpreter and script, fixed arguments
+            [sys.executable, "-I", str(INSPECTOR), mime, json.dumps(_limits())],
+            input=content, capture_output=True, env={}, timeout=settings.DOCUMENT_CHECK_SECONDS, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        logger.warning("file check: %s took longer than %ds, refused", mime, settings.DOCUMENT_CHECK_SECONDS)
+        raise InvalidInput(_refusal_message("too_complex", "")) from None
+    try:
+        verdict = json.loads(result.stdout) if result.returncode == 0 else None
+    except ValueError:
+        verdict = None
+    if not isinstance(verdict, dict):
+        # Killed at its memory or CPU limit, or crashed inside a parser: the file is refused.
+        logger.warning("file check: %s inspector ended with %s, refused", mime, result.returncode)
+        raise InvalidInput(_refusal_message("too_complex", ""))
+    if "refused" in verdict:
+        logger.info("file check: %s refused (%s)", mime, verdict["refused"])
+        raise InvalidInput(_refusal_message(str(verdict["refused"]), str(verdict.get("detail") or "")))
+    return verdict
+
+
+def _active_content_names() -> dict[str, str]:
+    return {
+        "javascript": _("JavaScript"),
+        "open_action": _("an action run when it opens (/OpenAction)"),
+        "launch": _("a command that starts a program (/Launch)"),
+        "automatic_action": _("actions run automatically (/AA)"),
+        "embedded_file": _("an embedded file"),
+        "multimedia": _("multimedia content"),
+        "xfa_form": _("an XFA form, which can run scripts"),
+    }
+
+
+def _refusal_message(code: str, detail: str) -> str:
+    if code == "active":
+        what = _active_content_names().get(detail, detail)
+        return _("This PDF contains active content (%(what)s), which could act on the reader's computer: "
+                 "print it to a new PDF or scan it, then add it again.") % {"what": what}
+    if code == "pages":
+        return _("This PDF has too many pages (%(pages)s, at most %(max)d): split it into several files.") % {
+            "pages": detail, "max": settings.DOCUMENT_MAX_PAGES}
+    if code == "decompressed":
+        return _("This PDF holds more data than it shows (over %(mb)d MB once opened): it was refused.") % {
+            "mb": settings.DOCUMENT_MAX_DECOMPRESSED_BYTES // 2**20}
+    if code == "pixels":
+        return _("This image is too large (%(size)s pixels, at most %(max)d million).") % {
+            "size": detail or "?", "max": settings.DOCUMENT_MAX_PIXELS // 1_000_000}
+    messages = {
+        "pdf_password": _("This PDF is protected by a password: remove the protection, then add it again."),
+        "pdf_no_page": _("This file is not a valid PDF (it has no page)."),
+        "pdf_invalid": _("This file is not a valid PDF."),
+        "image_invalid": _("This file is not a valid image."),
+        "format": _("Only PDF files and images (PNG, JPEG) can be added to a record."),
+    }
+    return messages.get(code) or _(
+        "This file is too complex to be checked safely (it takes too long or too much memory to open): "
+        "it was refused.")
+
+
+# --- the antivirus ---------------------------------------------------------------------------
+
+_CHUNK = 64 * 1024
+
+
+def _unavailable() -> InvalidInput:
+    return InvalidInput(_("This file cannot be checked for viruses right now: nothing was added, "
+                          "try again in a few minutes."))
+
+
+def _clamd_socket(address: str, timeout: float) -> socket.socket:
+    """A connected socket to clamd: `tcp://host:port`, or `unix:///path` (or a bare path)."""
+    if address.startswith("tcp://"):
+        host, _sep, port = address[len("tcp://"):].rpartition(":")
+        return socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+    path = address[len("unix://"):] if address.startswith("unix://") else address
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def clamd_instream(content: bytes, *, address: str, timeout: float) -> str:
+    """clamd's answer for `content` sent with INSTREAM: "stream: OK", "stream: <name> FOUND"
+    or "... ERROR". Raises OSError when clamd cannot be reached or does not answer in time."""
+    with _clamd_socket(address, timeout) as sock:
+        sock.sendall(b"zINSTREAM\0")
+        for start in range(0, len(content), _CHUNK):
+            chunk = content[start:start + _CHUNK]
+            sock.sendall(struct.pack(">I", len(chunk)) + chunk)
+        sock.sendall(struct.pack(">I", 0))
+        reply = b""
+        while not reply.endswith(b"\0"):
+            part = sock.recv(4096)
+            if not part:
+                break
+            reply += part
+    return reply.rstrip(b"\0").decode("utf-8", "replace").strip()
+
+
+def antivirus_scan(content: bytes) -> None:
+    """Refuse a file clamd finds (InvalidInput naming the signature). Fails closed: when
+    CLAMD_ADDRESS is set and clamd cannot be reached or answers an error, the file is refused
+    with "try again"; when it is not set (development, tests), nothing is scanned."""
+    address = settings.CLAMD_ADDRESS
+    if not address:
+        return
+    try:
+        reply = clamd_instream(content, address=address, timeout=settings.CLAMD_TIMEOUT_SECONDS)
+    except (OSError, ValueError) as exc:
+        logger.warning("antivirus: clamd unreachable (%s), file refused", type(exc).__name__)
+        raise _unavailable() from None
+    if reply.endswith(" FOUND"):
+        name = reply.removeprefix("stream:").removesuffix(" FOUND").strip()
+        logger.warning("antivirus: clamd found %s, file refused", name)
+        raise InvalidInput(_("This file contains a virus (%(name)s): it was refused.") % {"name": name})
+    if not reply.endswith(" OK"):
+        # e.g. "INSTREAM size limit exceeded. ERROR": StreamMaxLength below DOCUMENT_MAX_BYTES.
+        logger.warning("antivirus: clamd answered an error (%s), file refused", reply[:200])
+        raise _unavailable()
