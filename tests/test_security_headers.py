@@ -24,9 +24,11 @@ def _policy(response) -> dict[str, list[str]]:
 
 def _assert_protected(response, what: str, *, uploaded_file: bool = False) -> None:
     csp = _policy(response)
-    if uploaded_file and "sandbox" in csp:
-        # A document file under the policy its view set: a sandbox allowing nothing (no script).
-        assert csp["sandbox"] == [], what
+    if uploaded_file:
+        # A file (a document, the record's ZIP) under the policy its view set: a sandbox
+        # allowing nothing (no script), as an attachment.
+        assert csp["sandbox"] == [] and csp["default-src"] == ["'none'"], what
+        assert response["Content-Disposition"].startswith("attachment"), what
     else:
         assert csp["script-src"] == ["'self'"], what  # no 'unsafe-inline', no 'unsafe-eval', no host
         assert csp["default-src"] == ["'none'"] and csp["object-src"] == ["'none'"], what
@@ -99,7 +101,7 @@ def test_the_record_export_download_carries_the_security_headers(client, world, 
     _logged_in(client, world.alice)
     response = client.get(_export(client, world, monkeypatch, django_capture_on_commit_callbacks))
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
-    _assert_protected(response, "export download")
+    _assert_protected(response, "export download", uploaded_file=True)
 
 
 def test_a_policy_the_view_set_itself_is_kept_and_the_file_still_not_stored():
