@@ -1,6 +1,7 @@
 """The one shared data model. One module per concept; import from here."""
 
 from .access import Block, CareAuthorisation, DepositRight, MatrixEntry, TreatingDoctor
+from .administration import AdminRequest, ProfessionalCreationRequest, SecondFactorResetRequest
 from .audit import AuditChainHead, AuditEntry, AuditMode
 from .credentials import ApiToken
 from .documents import SPACE_OF_TYPE, Document, DocumentSelection, DocumentType, Space
@@ -13,10 +14,11 @@ from .reimbursement import ReimbursementLine
 from .synthesis import Synthesis, SynthesisProblem
 
 __all__ = [
-    "SPACE_OF_TYPE", "ApiToken", "AuditChainHead", "AuditEntry", "AuditMode", "Block", "CareAuthorisation",
+    "SPACE_OF_TYPE", "AdminRequest", "ApiToken", "AuditChainHead", "AuditEntry", "AuditMode", "Block",
+    "CareAuthorisation",
     "Consent", "CounterAgent", "DepositRight", "Document", "DocumentSelection", "DocumentType",
     "EmergencyContact", "LegalRepresentative", "MatrixEntry", "Notification", "Organisation", "PersonalProfile",
-    "Profession",
+    "Profession", "ProfessionalCreationRequest", "SecondFactorResetRequest",
     "Professional", "Record", "RecordExport", "ReimbursementLine", "SelfDeclaredItem", "Space", "Synthesis",
     "SynthesisProblem", "TreatingDoctor", "User", "Vaccination",
 ]
