@@ -19,8 +19,6 @@
 
 from __future__ import annotations
 
-import json
-
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from django import forms
@@ -64,7 +62,7 @@ from .services.administration import (
     admin_audit,
     admin_request_approve,
     admin_request_reject,
-    professional_check,
+    creation_request_check,
     professional_creation_request,
     second_factor_reset_request,
 )
@@ -75,20 +73,15 @@ admin.site.unregister(Group)
 admin.site.unregister(EmailAddress)
 
 
-def _changed_fields(message) -> str:
-    """The field names of Django's change message (a JSON list), never their values."""
-    try:
-        parts = json.loads(message) if isinstance(message, str) else message
-    except ValueError:
-        return ""
-    names: list[str] = []
-    for part in parts or []:
-        for value in part.values() if isinstance(part, dict) else []:
-            names += value.get("fields", []) if isinstance(value, dict) else []
-    return ",".join(str(name) for name in names)
+class NotFoundAdmin(admin.ModelAdmin):
+    """An object outside what the operator may see answers 404, like a missing one (Django's
+    admin would redirect to the index with a message saying it does not exist)."""
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class AuditedAdmin(NotFoundAdmin):
     """Django's admin log, and the same act in the tamper-evident audit log, in the same
     transaction as the change (the admin's views run in one)."""
 
@@ -96,8 +89,14 @@ class AuditedAdmin(admin.ModelAdmin):
         admin_audit(actor=Actor.from_request(request), action="admin_add", obj=obj)
         return super().log_addition(request, obj, message)
 
+    def save_model(self, request, obj, form, change):
+        # The names of the fields changed (never their values), for the audit entry: Django's
+        # change message has their labels, which depend on the operator's language.
+        obj._changed_fields = list(form.changed_data) if change else []
+        super().save_model(request, obj, form, change)
+
     def log_change(self, request, obj, message):
-        fields = _changed_fields(message)
+        fields = ",".join(getattr(obj, "_changed_fields", []))
         admin_audit(actor=Actor.from_request(request), action="admin_change", obj=obj,
                     rule=f"fields:{fields}" if fields else "delegated_administration")
         return super().log_change(request, obj, message)
@@ -132,9 +131,6 @@ class ScopedAdmin(AuditedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
-        raise Http404
 
 
 # --- Accounts ------------------------------------------------------------------------------------
@@ -276,7 +272,7 @@ class MatrixEntryAdmin(AuditedAdmin):
         return False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(NotFoundAdmin):
     """Shown, never changed from admin."""
 
     def has_module_permission(self, request) -> bool:
@@ -423,9 +419,6 @@ class AuthenticatorAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(user__in=accounts_administered_by(request.user))
 
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
-        raise Http404
-
 
 # --- Two-person requests -------------------------------------------------------------------------
 
@@ -523,7 +516,7 @@ class ProfessionalRequestForm(forms.ModelForm):
         data = super().clean()
         if not self.errors:
             try:
-                professional_check(self.new_professional())
+                creation_request_check(self.new_professional())
             except InvalidInput as exc:
                 raise forms.ValidationError(str(exc)) from exc
             if not facility_in_scope(self.operator, data.get("facility")):

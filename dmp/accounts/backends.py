@@ -29,3 +29,12 @@ class ModelBackend(DjangoModelBackend):
 class AuthenticationBackend(AllauthBackend):
     def user_can_authenticate(self, user) -> bool:
         return super().user_can_authenticate(user) and not superuser_refused(user)
+
+    def _check_password(self, user, password) -> bool:
+        # allauth keeps ("stashes") an account whose password was right but which may not log
+        # in, to show an inactive account its page; a refused superuser must get nothing but
+        # the failed-login answer, so it is not stashed.
+        ok = super()._check_password(user, password)
+        if not ok and getattr(user, "is_superuser", False) and not settings.SUPERUSERS_ALLOWED:
+            self.unstash_authenticated_user()
+        return ok

@@ -92,15 +92,20 @@ def professional_check(new: NewProfessional) -> None:
         raise InvalidInput(_("A SAMU regulator is a physician."))
 
 
+def creation_request_check(new: NewProfessional) -> None:
+    """The checks of a new professional, and no other request for the same one waiting."""
+    professional_check(new)
+    if AdminRequest.objects.filter(kind=AdminRequest.Kind.CREATE_PROFESSIONAL, status=AdminRequest.Status.PENDING,
+                                   rpps=new.rpps).exists():
+        raise InvalidInput(_("A request for this RPPS number is already waiting."))
+
+
 def professional_creation_request(*, actor: Actor, new: NewProfessional, reason: str) -> AdminRequest:
     """Operator A asks for a professional to be created; nothing exists until B approves."""
     _require_operator(actor)
     if not facility_in_scope(actor.user, new.facility):
         raise InvalidInput(_("This facility is not in your administration scope."))
-    professional_check(new)
-    if AdminRequest.objects.filter(kind=AdminRequest.Kind.CREATE_PROFESSIONAL, status=AdminRequest.Status.PENDING,
-                                   rpps=new.rpps).exists():
-        raise InvalidInput(_("A request for this RPPS number is already waiting."))
+    creation_request_check(new)
     with transaction.atomic():
         request = AdminRequest.objects.create(
             kind=AdminRequest.Kind.CREATE_PROFESSIONAL, reason=_reason(reason), requested_by=actor.user,
