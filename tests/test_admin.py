@@ -477,3 +477,43 @@ def test_production_refuses_superusers_in_check_deploy(tmp_path):
     result = _manage("check", "--deploy", environment=environment)
     assert result.returncode != 0
     assert "dmp.E001" in result.stderr + result.stdout
+
+
+# --- the registry import ---------------------------------------------------------------------------
+
+SAMPLE = __import__("pathlib").Path(__file__).parent / "data" / "ps_libreacces_sample.txt"
+
+
+@pytest.mark.django_db
+def test_professionals_come_from_a_registry_extract_once_audited_and_bad_lines_named(world, ops):
+    from io import StringIO
+
+    out = StringIO()
+    call_command("import_rpps", str(SAMPLE), stdout=out)
+    report = out.getvalue()
+    assert "3 professional(s) created, 0 already known, 3 line(s) skipped" in report
+    assert "line 6: rpps_invalid" in report and "line 7: profession_not_served" in report
+    assert "line 8: not_rpps" in report and "FAUX" not in report
+    gp = Professional.objects.get(rpps="10987654323")
+    assert (gp.profession, gp.facility, gp.user.last_name, gp.user.email) == ("gp", None, "Durand",
+                                                                               "c.durand@example.org")
+    cardiologist = Professional.objects.get(rpps="10987654430")
+    assert (cardiologist.profession, cardiologist.facility) == ("specialist", ops.hospital)
+    assert Professional.objects.get(rpps="10987654547").profession == "nurse"
+    assert not gp.user.has_usable_password()
+    assert Notification.objects.filter(recipient=gp.user, event="account_activation").exists()
+    assert admin_entries(action="professional_create", rule="rpps_import").count() == 3
+    # The same file again changes nothing.
+    out = StringIO()
+    call_command("import_rpps", str(SAMPLE), stdout=out)
+    assert "0 professional(s) created, 3 already known" in out.getvalue()
+    assert verify_chain() is None
+
+
+@pytest.mark.django_db
+def test_a_file_that_is_not_a_registry_extract_is_refused_whole(world, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("name;rpps\nDurand;10987654323\n", encoding="utf-8")
+    with pytest.raises(Exception, match="missing column"):
+        call_command("import_rpps", str(bad))
+    assert not Professional.objects.filter(rpps="10987654323").exists()

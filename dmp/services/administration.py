@@ -53,6 +53,25 @@ def admin_audit(*, actor: Actor, action: str, obj=None, object_id: str = "", all
     )
 
 
+class CommandLine(Actor):
+    """The person at the server's console (a management command), named in the audit log by
+    their system account."""
+
+    def __init__(self, what: str = "command line") -> None:
+        super().__init__(None)
+        self.what = what
+
+    @property
+    def label(self) -> str:
+        import getpass
+
+        try:
+            who = getpass.getuser()
+        except (KeyError, OSError):
+            who = "unknown"
+        return f"{self.what} ({who})"
+
+
 class FourEyesRefused(InvalidInput):
     """A request approved by its own author, or by an operator without its scope."""
 

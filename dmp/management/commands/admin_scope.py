@@ -14,33 +14,20 @@ An ORGANISATION is its id or its 9-character FINESS number.
 
 from __future__ import annotations
 
-import getpass
-
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from dmp.models import Organisation, User
-from dmp.policy import Actor
 from dmp.services import InvalidInput
 from dmp.services.administration import (
     ROLES,
+    CommandLine,
     admin_audit,
     admin_scope_grant,
     admin_scope_revoke,
     operator_scope,
 )
 from dmp.services.records import _temporary_password
-
-
-class CommandLine(Actor):
-    """The person at the server's console, named in the audit log by their system account."""
-
-    def __init__(self) -> None:
-        super().__init__(None)
-
-    @property
-    def label(self) -> str:
-        return f"command line ({getpass.getuser()})"
 
 
 class Command(BaseCommand):
