@@ -9,9 +9,10 @@
   changed, never their values.
 - **No takeover.** Nobody sets or sees a password here (no password form, no hash shown); the
   e-mail address and mobile phone are read-only (they change with the person, at a counter or
-  in the patient portal); nobody deletes an authenticator, adds a professional or an account:
-  a lost second factor and a new professional go through a request that a second operator
-  approves (`AdminRequest`), or the registry import (`manage.py import_rpps`).
+  in the patient portal); nobody deletes an authenticator, adds a professional, a counter agent
+  or an account: a lost second factor, a new professional and a new counter agent go through a
+  request that a second operator approves (`AdminRequest`), or, for professionals, the registry
+  import (`manage.py import_rpps`).
 - **Nothing medical, no emergency metadata.** Medical models are not registered; records are
   not either (patients' identities are not the operators' business); the audit log shows only
   the administration trail, never who opened which record in which mode.
@@ -36,6 +37,7 @@ from .models import (
     AuditEntry,
     AuditMode,
     CounterAgent,
+    CounterAgentCreationRequest,
     MatrixEntry,
     Notification,
     Organisation,
@@ -59,9 +61,12 @@ from .selectors.administration import (
 from .services import InvalidInput, api_token_revoke
 from .services.administration import (
     NewProfessional,
+    activation_send,
     admin_audit,
     admin_request_approve,
     admin_request_reject,
+    counter_agent_check,
+    counter_agent_creation_request,
     creation_request_check,
     professional_creation_request,
     second_factor_reset_request,
@@ -145,17 +150,35 @@ class UserAdmin(ScopedAdmin):
     """The accounts of the professionals and agents in scope. No password here, in any form:
     not set, not changed, not even its hash. The e-mail address and mobile phone are where login
     codes and security notices go, so they are read-only: they change with the person present.
-    Staff and permission flags change only from the command line (`manage.py admin_scope`)."""
+    The names are read-only too: they are what patients are told ("Dr X opened your record") and
+    come from the registry or a request two operators approved. Staff and permission flags change
+    only from the command line (`manage.py admin_scope`). What is left: the language, and
+    deactivating an account (its sessions stop at their next request)."""
 
     list_display = ("username", "first_name", "last_name", "is_active", "last_login")
     list_filter = ("is_active",)
     search_fields = ("username", "last_name", "first_name")
     fields = ("username", "first_name", "last_name", "email", "phone", "preferred_language", "is_active",
               "is_staff", "last_login", "date_joined")
-    readonly_fields = ("username", "email", "phone", "is_staff", "last_login", "date_joined")
+    readonly_fields = ("username", "first_name", "last_name", "email", "phone", "is_staff", "last_login",
+                       "date_joined")
+
+    actions = ["send_activation_link"]
 
     def scope(self, user):
         return accounts_administered_by(user)
+
+    @admin.action(description=_("Send the activation link again (accounts not activated yet)"))
+    def send_activation_link(self, request, queryset) -> None:
+        """To the account's own e-mail address, which no operator can change: safe for one."""
+        actor = Actor.from_request(request)
+        sent = 0
+        for user in queryset.exclude(email=""):
+            if not user.has_usable_password():
+                activation_send(actor=actor, user=user)
+                sent += 1
+        self.message_user(request, ngettext("%(count)d link sent.", "%(count)d links sent.", sent) % {"count": sent},
+                          messages.SUCCESS)
 
     def get_urls(self):
         # Django's user admin has <id>/password/; this one has none, and says so (404) rather
@@ -538,6 +561,50 @@ class ProfessionalCreationRequestAdmin(RequestAdmin):
     list_display = ("pk", "rpps", "last_name", "first_name", "profession", "facility", "status", "requested_by",
                     "decided_by", "requested_at")
     list_select_related = ("facility", "requested_by", "decided_by")
+
+
+class CounterAgentRequestForm(forms.ModelForm):
+    operator = None
+
+    class Meta:
+        model = CounterAgentCreationRequest
+        fields = ("organisation", "username", "last_name", "first_name", "email", "reason")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "organisation" in self.fields:
+            self.fields["organisation"].queryset = organisations_administered_by(self.operator)
+        for name in self.Meta.fields:
+            if name in self.fields:
+                self.fields[name].required = True
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            try:
+                counter_agent_check(username=data["username"], organisation=data["organisation"],
+                                    operator=self.operator)
+            except InvalidInput as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return data
+
+    def file(self, actor: Actor) -> AdminRequest:
+        data = self.cleaned_data
+        return counter_agent_creation_request(
+            actor=actor, username=data["username"], first_name=data["first_name"], last_name=data["last_name"],
+            email=data["email"], organisation=data["organisation"], reason=data["reason"])
+
+
+@admin.register(CounterAgentCreationRequest)
+class CounterAgentCreationRequestAdmin(RequestAdmin):
+    """Maker/checker for counter agents, who reset people's credentials at the counter."""
+
+    kind = AdminRequest.Kind.CREATE_COUNTER_AGENT
+    form = CounterAgentRequestForm
+    add_fields = CounterAgentRequestForm.Meta.fields
+    list_display = ("pk", "username", "last_name", "first_name", "organisation", "status", "requested_by",
+                    "decided_by", "requested_at")
+    list_select_related = ("organisation", "requested_by", "decided_by")
 
 
 class SecondFactorResetForm(forms.ModelForm):

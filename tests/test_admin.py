@@ -140,15 +140,17 @@ def test_no_operator_sets_or_sees_a_password(world, ops):
         page = client.get(change_url(doctor)).content.decode()
         assert hash_before not in page and not re.search(r'name="password', page)
     response = logged_in(ops.a).post(change_url(doctor), {
-        "first_name": "Greg", "last_name": "House", "preferred_language": "fr", "is_active": "on",
+        "first_name": "Greg", "last_name": "Imposter", "preferred_language": "en", "is_active": "on",
         "password": "attacker's password", "password1": "x", "password2": "x",
         "email": "attacker@example.org", "phone": "+33699999999", "is_staff": "on", "is_superuser": "on",
     })
     assert response.status_code == 302
     doctor.refresh_from_db()
-    assert doctor.first_name == "Greg"  # the form was accepted...
+    assert doctor.preferred_language == "en"  # the form was accepted...
     assert doctor.password == hash_before and doctor.check_password(PASSWORD)  # ...and nothing else moved
     assert (doctor.email, doctor.phone, doctor.is_staff, doctor.is_superuser) == ("", "", False, False)
+    # Nor the names patients are told ("Dr X opened your record").
+    assert (doctor.first_name, doctor.last_name) == ("Gregory", "House")
     assert admin_entries(action="admin_change", object_type="user", object_id=str(doctor.pk)).exists()
 
 
@@ -324,6 +326,39 @@ def test_a_professional_approved_by_a_second_operator_activates_the_account_and_
     care_authorisation_declare(actor=actor, record=world.record)
     assert authorise(Actor(user), Action.VIEW_RECORD, world.record).allowed
     assert Notification.objects.filter(recipient=world.alice, event="first_access").exists()
+    assert verify_chain() is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_counter_agent_is_created_by_two_operators_and_a_request_can_be_rejected(world, ops):
+    data = {"organisation": ops.cada.pk, "username": "nadia.cada", "last_name": "Benali", "first_name": "Nadia",
+            "email": "n.benali@example.org", "reason": "New social worker at the CADA, contract seen"}
+    client = logged_in(ops.a)
+    assert client.get(reverse("admin:dmp_counteragent_add")).status_code == 403
+    page = client.post(reverse("admin:dmp_counteragentcreationrequest_add"), data | {"organisation": ops.cpam.pk})
+    assert "Select a valid choice" in page.content.decode()  # not A's organisation
+    assert client.post(reverse("admin:dmp_counteragentcreationrequest_add"), data).status_code == 302
+    request = AdminRequest.objects.get(kind="create_counter_agent")
+    assert not User.objects.filter(username="nadia.cada").exists()
+    decide_requests(client, "counteragentcreationrequest", "approve", request)
+    assert not User.objects.filter(username="nadia.cada").exists()
+    decide_requests(logged_in(ops.b), "counteragentcreationrequest", "approve", request)
+    agent = User.objects.get(username="nadia.cada").counter_agent
+    assert agent.organisation == ops.cada and not agent.user.has_usable_password()
+    assert Notification.objects.filter(recipient=agent.user, event="account_activation").exists()
+    assert admin_entries(action="counter_agent_create", object_id=str(agent.pk), actor=ops.b).exists()
+    # The activation link can be sent again by one operator: it goes to the account's own address.
+    decide_requests(logged_in(ops.a), "user", "send_activation_link", agent.user)
+    assert Notification.objects.filter(recipient=agent.user, event="account_activation").count() == 2
+
+    # A rejected request creates nothing, and is decided for good.
+    client.post(reverse("admin:dmp_counteragentcreationrequest_add"), data | {"username": "other.cada"})
+    second = AdminRequest.objects.get(username="other.cada")
+    decide_requests(logged_in(ops.b), "counteragentcreationrequest", "reject", second)
+    decide_requests(logged_in(ops.a), "counteragentcreationrequest", "approve", second)
+    second.refresh_from_db()
+    assert second.status == "rejected" and not User.objects.filter(username="other.cada").exists()
+    assert admin_entries(action="admin_reject", object_id=str(second.pk), actor=ops.b).exists()
     assert verify_chain() is None
 
 

@@ -1,7 +1,12 @@
 """The one shared data model. One module per concept; import from here."""
 
 from .access import Block, CareAuthorisation, DepositRight, MatrixEntry, TreatingDoctor
-from .administration import AdminRequest, ProfessionalCreationRequest, SecondFactorResetRequest
+from .administration import (
+    AdminRequest,
+    CounterAgentCreationRequest,
+    ProfessionalCreationRequest,
+    SecondFactorResetRequest,
+)
 from .audit import AuditChainHead, AuditEntry, AuditMode
 from .credentials import ApiToken
 from .documents import SPACE_OF_TYPE, Document, DocumentSelection, DocumentType, Space
@@ -16,7 +21,8 @@ from .synthesis import Synthesis, SynthesisProblem
 __all__ = [
     "SPACE_OF_TYPE", "AdminRequest", "ApiToken", "AuditChainHead", "AuditEntry", "AuditMode", "Block",
     "CareAuthorisation",
-    "Consent", "CounterAgent", "DepositRight", "Document", "DocumentSelection", "DocumentType",
+    "Consent", "CounterAgent", "CounterAgentCreationRequest", "DepositRight", "Document", "DocumentSelection",
+    "DocumentType",
     "EmergencyContact", "LegalRepresentative", "MatrixEntry", "Notification", "Organisation", "PersonalProfile",
     "Profession", "ProfessionalCreationRequest", "SecondFactorResetRequest",
     "Professional", "Record", "RecordExport", "ReimbursementLine", "SelfDeclaredItem", "Space", "Synthesis",

@@ -3,8 +3,8 @@
 An operator (A) files a request; another operator (B ≠ A) with the same scope approves it, and
 only then does it take effect (dmp/services/administration.py). Two kinds:
 
-- creating a health professional (maker/checker): until B approves, the request is not a
-  Professional and no account exists;
+- creating a health professional or a counter agent (maker/checker): until B approves, the
+  request is not a Professional or a CounterAgent and no account exists;
 - resetting the second factor of an account that lost it: on approval the account's
   authenticators are removed, its sessions end and its owner is told on every channel.
 
@@ -25,6 +25,7 @@ from .people import Organisation, Profession, Professional, validate_rpps
 class AdminRequest(models.Model):
     class Kind(models.TextChoices):
         CREATE_PROFESSIONAL = "create_professional", _("Create a health professional")
+        CREATE_COUNTER_AGENT = "create_counter_agent", _("Create a counter agent")
         RESET_SECOND_FACTOR = "reset_second_factor", _("Reset a lost second factor")
 
     class Status(models.TextChoices):
@@ -61,6 +62,9 @@ class AdminRequest(models.Model):
     facility = models.ForeignKey(Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
                                  verbose_name=_("facility"))
     is_samu_regulator = models.BooleanField(_("SAMU regulator"), default=False)
+    # Creating a counter agent: the same account fields, and the organisation they work for.
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="+", verbose_name=_("organisation"))
     professional = models.ForeignKey(Professional, on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="+", verbose_name=_("professional created"))
 
@@ -86,6 +90,16 @@ class ProfessionalCreationRequest(AdminRequest):
         proxy = True
         verbose_name = _("professional creation request")
         verbose_name_plural = _("professional creation requests")
+
+
+class CounterAgentCreationRequest(AdminRequest):
+    """The admin's view of the requests to create a counter agent (who can reset a person's
+    credentials at the counter: an insider no operator creates alone)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("counter agent creation request")
+        verbose_name_plural = _("counter agent creation requests")
 
 
 class SecondFactorResetRequest(AdminRequest):

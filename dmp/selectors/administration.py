@@ -85,14 +85,16 @@ def accounts_administered_by(user) -> QuerySet[User]:
 
 def requests_administered_by(user) -> QuerySet[AdminRequest]:
     """Requests whose subject is in scope: the facility of the professional to create (or none,
-    for the unaffiliated), the account whose second factor is to be reset."""
+    for the unaffiliated), the organisation of the counter agent to create, the account whose
+    second factor is to be reset."""
     if not is_operator(user):
         return AdminRequest.objects.none()
     creation = Q(kind=AdminRequest.Kind.CREATE_PROFESSIONAL, facility__in=organisations_administered_by(user))
     if administers_unaffiliated(user):
         creation |= Q(kind=AdminRequest.Kind.CREATE_PROFESSIONAL, facility__isnull=True)
+    agent = Q(kind=AdminRequest.Kind.CREATE_COUNTER_AGENT, organisation__in=organisations_administered_by(user))
     reset = Q(kind=AdminRequest.Kind.RESET_SECOND_FACTOR, target_user__in=accounts_administered_by(user))
-    return AdminRequest.objects.filter(creation | reset)
+    return AdminRequest.objects.filter(creation | agent | reset)
 
 
 def administers(user, obj) -> bool:

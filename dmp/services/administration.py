@@ -31,11 +31,16 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
 from .. import audit
-from ..models import AdminRequest, AuditEntry, AuditMode, Organisation, Professional, User
+from ..models import AdminRequest, AuditEntry, AuditMode, CounterAgent, Organisation, Professional, User
 from ..models.people import validate_rpps
 from ..notifications import notify
 from ..policy import Actor, Decision
-from ..selectors.administration import administers, facility_in_scope, is_operator
+from ..selectors.administration import (
+    administers,
+    facility_in_scope,
+    is_operator,
+    organisations_administered_by,
+)
 from . import InvalidInput
 
 security_log = logging.getLogger("dmp.security")
@@ -136,6 +141,36 @@ def professional_creation_request(*, actor: Actor, new: NewProfessional, reason:
     return request
 
 
+def counter_agent_creation_request(*, actor: Actor, username: str, first_name: str, last_name: str, email: str,
+                                   organisation: Organisation, reason: str) -> AdminRequest:
+    """Operator A asks for a counter agent of an organisation in scope; nothing exists until B
+    approves (an agent resets people's credentials at the counter: an insider too)."""
+    _require_operator(actor)
+    counter_agent_check(username=username, organisation=organisation, operator=actor.user)
+    with transaction.atomic():
+        request = AdminRequest.objects.create(
+            kind=AdminRequest.Kind.CREATE_COUNTER_AGENT, reason=_reason(reason), requested_by=actor.user,
+            username=username, first_name=first_name, last_name=last_name, email=email, organisation=organisation,
+        )
+        admin_audit(actor=actor, action="admin_request", obj=request, rule=request.kind)
+    return request
+
+
+def counter_agent_check(*, username: str, organisation: Organisation | None, operator,
+                        request: AdminRequest | None = None) -> None:
+    """The organisation is in the operator's scope, the username free and not asked for by
+    another request waiting (`request`: the one being approved)."""
+    if organisation is None or not organisations_administered_by(operator).filter(pk=organisation.pk).exists():
+        raise InvalidInput(_("This organisation is not in your administration scope."))
+    if not username or User.objects.filter(username=username).exists():
+        raise InvalidInput(_("This username is already taken."))
+    waiting = AdminRequest.objects.filter(status=AdminRequest.Status.PENDING, username=username)
+    if request is not None:
+        waiting = waiting.exclude(pk=request.pk)
+    if waiting.exists():
+        raise InvalidInput(_("A request for this username is already waiting."))
+
+
 def second_factor_reset_request(*, actor: Actor, user: User, reason: str) -> AdminRequest:
     """Operator A asks for the second factor of an account in scope to be reset (the person lost
     their phone and their recovery codes, and A checked who they are)."""
@@ -185,6 +220,8 @@ def admin_request_approve(*, actor: Actor, request: AdminRequest) -> AdminReques
                 facility=request.facility, is_samu_regulator=request.is_samu_regulator, username=request.username,
             )
             request.professional = professional_create(actor=actor, new=new, rule="four_eyes")
+        elif request.kind == AdminRequest.Kind.CREATE_COUNTER_AGENT:
+            _counter_agent_create(actor=actor, request=request)
         else:
             _second_factor_reset(actor=actor, user=request.target_user)
         request.status = AdminRequest.Status.APPROVED
@@ -253,6 +290,29 @@ def professional_create(*, actor: Actor, new: NewProfessional, rule: str) -> Pro
         if user.email:
             notify(user, "account_activation", link=activation_link(user), username=user.username)
     return professional
+
+
+def _counter_agent_create(*, actor: Actor, request: AdminRequest) -> CounterAgent:
+    counter_agent_check(username=request.username, organisation=request.organisation, operator=actor.user,
+                        request=request)
+    user = User(username=request.username, first_name=request.first_name, last_name=request.last_name,
+                email=request.email)
+    user.set_unusable_password()
+    user.save()
+    agent = CounterAgent.objects.create(user=user, organisation=request.organisation)
+    admin_audit(actor=actor, action="counter_agent_create", obj=agent, rule="four_eyes")
+    if user.email:
+        notify(user, "account_activation", link=activation_link(user), username=user.username)
+    return agent
+
+
+def activation_send(*, actor: Actor, user: User) -> None:
+    """Send the activation link (again) to an account that never had a password."""
+    if user.has_usable_password() or not user.email:
+        raise InvalidInput(_("This account is already active or has no e-mail address."))
+    with transaction.atomic():
+        admin_audit(actor=actor, action="activation_send", obj=user)
+        notify(user, "account_activation", link=activation_link(user), username=user.username)
 
 
 def activation_link(user: User) -> str:
