@@ -139,6 +139,9 @@ def test_no_operator_sets_or_sees_a_password(world, ops):
         assert response.status_code == 404
         page = client.get(change_url(doctor)).content.decode()
         assert hash_before not in page and not re.search(r'name="password', page)
+    # The admin's own password form is the site's (re-authentication, failures counted).
+    own = logged_in(ops.a).get(reverse("admin:password_change"))
+    assert own.status_code == 302 and own["Location"] == reverse("account_change_password")
     response = logged_in(ops.a).post(change_url(doctor), {
         "first_name": "Greg", "last_name": "Imposter", "preferred_language": "en", "is_active": "on",
         "password": "attacker's password", "password1": "x", "password2": "x",

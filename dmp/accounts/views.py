@@ -88,3 +88,9 @@ def activate_account(request, uidb64: str, token: str):
         messages.success(request, _("Your password is set. Log in, then set up your authenticator app."))
         return redirect("account_login")
     return render(request, "account/activate.html", {"form": form})
+
+
+def admin_password_change(request, extra_context=None):
+    """The admin's own password-change form would bypass allauth's (re-authentication, failed
+    attempts counted): operators change their password where everyone does."""
+    return redirect("account_change_password")
