@@ -239,6 +239,15 @@ def test_a_lost_authenticator_is_reset_by_two_operators_and_its_owner_told(world
     # Decided once: a second approval changes nothing.
     decide_requests(logged_in(ops.b), "secondfactorresetrequest", "approve", request)
     assert told.count() == 2
+    # The notice is sent, plain and without anything secret or medical.
+    from django.core import mail
+
+    from dmp.notifications import notification_send
+
+    assert {notification_send(n.pk) for n in told} == {"sent"}
+    # In the account's language (French here).
+    assert "application d'authentification" in sms_outbox[-1][1] and sms_outbox[-1][0] == "+33611111111"
+    assert "second facteur a été réinitialisé" in mail.outbox[-1].subject
 
 
 # --- a fake professional ------------------------------------------------------------------------
@@ -483,6 +492,15 @@ def test_scopes_are_granted_listed_and_revoked_from_the_command_line_and_audited
     assert logged_in(User.objects.get(pk=nina.pk)).get(change_url(ops.hospital)).status_code == 302
     with pytest.raises(Exception, match="No organisation"):
         call_command("admin_scope", "grant", "nina_newop", "999999", stdout=StringIO())
+
+    # An operator's own lost authenticator (nobody's scope in the admin) is reset on the server.
+    with pytest.raises(Exception, match="two-person request"):
+        call_command("admin_scope", "reset-second-factor", world.dr_house.user.username, stdout=StringIO())
+    assert Authenticator.objects.filter(user=world.dr_house.user).exists()
+    call_command("admin_scope", "reset-second-factor", ops.a.username, stdout=StringIO())
+    assert not Authenticator.objects.filter(user=ops.a).exists()
+    assert admin_entries(action="second_factor_reset", object_id=str(ops.a.pk)).get().actor_label.startswith(
+        "command line")
     assert verify_chain() is None
 
 

@@ -323,6 +323,16 @@ def activation_link(user: User) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
+def operator_second_factor_reset(*, actor: Actor, user: User) -> None:
+    """An operator's own lost authenticator (operators are nobody's scope in the admin): reset
+    from the server's command line, by whoever runs it, with the same effects and audit."""
+    if not user.is_staff:
+        raise InvalidInput("Only an operator's second factor is reset from the command line; others go through "
+                           "a two-person request in the admin.")
+    with transaction.atomic():
+        _second_factor_reset(actor=actor, user=user)
+
+
 def _second_factor_reset(*, actor: Actor, user: User) -> None:
     """Remove every authenticator of the account (TOTP and recovery codes), end every session
     it has, tell its owner on every channel. The owner enrols a new authenticator at their next

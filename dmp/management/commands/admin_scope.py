@@ -8,6 +8,7 @@ operator widens their own. Run by whoever runs the server; every change is in th
     manage.py admin_scope revoke USERNAME [ORGANISATION…] [--role …]… [--all]
     manage.py admin_scope list [USERNAME]
     manage.py admin_scope demote USERNAME      (a superuser becomes a plain account)
+    manage.py admin_scope reset-second-factor USERNAME   (an operator's lost authenticator)
 
 An ORGANISATION is its id or its 9-character FINESS number.
 """
@@ -26,6 +27,7 @@ from dmp.services.administration import (
     admin_scope_grant,
     admin_scope_revoke,
     operator_scope,
+    operator_second_factor_reset,
 )
 from dmp.services.records import _temporary_password
 
@@ -51,6 +53,9 @@ class Command(BaseCommand):
         listing.add_argument("username", nargs="?")
         demote = sub.add_parser("demote", help="Remove superuser status from an account.")
         demote.add_argument("username")
+        reset = sub.add_parser("reset-second-factor", help="Reset an operator's lost authenticator (sessions end, "
+                                                           "owner told).")
+        reset.add_argument("username")
 
     def handle(self, *args, verb: str, **options) -> None:
         actor = CommandLine()
@@ -113,6 +118,11 @@ class Command(BaseCommand):
             user.save(update_fields=["is_superuser"])
             admin_audit(actor=actor, action="operator_demote", obj=user)
         self.stdout.write(f"{username} is no longer a superuser.")
+
+    def _reset_second_factor(self, actor, *, username, **options) -> None:
+        operator_second_factor_reset(actor=actor, user=self._user(username))
+        self.stdout.write(f"The authenticators of {username} were removed and its sessions ended; it enrols a new "
+                          f"one at its next login.")
 
     def _show(self, user: User) -> None:
         organisations, roles = operator_scope(user)
