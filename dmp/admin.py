@@ -137,6 +137,11 @@ class ScopedAdmin(AuditedAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The forms limit their choices (facilities, organisations, accounts) to the scope.
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"operator": request.user})
+
 
 # --- Accounts ------------------------------------------------------------------------------------
 
@@ -201,14 +206,15 @@ class OrganisationAdmin(ScopedAdmin):
 
 
 class ProfessionalAdminForm(forms.ModelForm):
+    operator = None  # set by ScopedAdmin.get_form
+
     class Meta:
         model = Professional
         fields = ("specialty", "facility")
 
-    def __init__(self, *args, operator=None, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.operator = operator
-        self.fields["facility"].queryset = organisations_administered_by(operator).filter(
+        self.fields["facility"].queryset = organisations_administered_by(self.operator).filter(
             kind__in=[Organisation.Kind.FACILITY, Organisation.Kind.SAMU, Organisation.Kind.PHARMACY])
 
     def clean_facility(self):
@@ -235,24 +241,18 @@ class ProfessionalAdmin(ScopedAdmin):
     def scope(self, user):
         return professionals_administered_by(user)
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-
-        class Scoped(form):
-            def __init__(self, *args, **kw):
-                super().__init__(*args, operator=request.user, **kw)
-
-        return Scoped
 
 
 class CounterAgentAdminForm(forms.ModelForm):
+    operator = None  # set by ScopedAdmin.get_form
+
     class Meta:
         model = CounterAgent
         fields = ("organisation",)
 
-    def __init__(self, *args, operator=None, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["organisation"].queryset = organisations_administered_by(operator)
+        self.fields["organisation"].queryset = organisations_administered_by(self.operator)
 
 
 @admin.register(CounterAgent)
@@ -266,14 +266,6 @@ class CounterAgentAdmin(ScopedAdmin):
     def scope(self, user):
         return counter_agents_administered_by(user)
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-
-        class Scoped(form):
-            def __init__(self, *args, **kw):
-                super().__init__(*args, operator=request.user, **kw)
-
-        return Scoped
 
 
 @admin.register(MatrixEntry)
@@ -472,13 +464,6 @@ class RequestAdmin(ScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.get_fields(request, obj)
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-
-        class WithOperator(form):
-            operator = request.user
-
-        return WithOperator
 
     def save_model(self, request, obj, form, change):
         if change:  # never reached: has_change_permission is False

@@ -3,14 +3,16 @@ audit log, and what would let one insider become someone else needs two.
 
 - `admin_audit()` writes one audit entry for an admin change (mode "admin", no record, the
   object's type and id, the names of the fields changed as its rule; never a value).
-- `professional_creation_request()` / `second_factor_reset_request()` file a request (operator
-  A); `admin_request_approve()` by another operator B with the same scope carries it out;
+- `professional_creation_request()` / `counter_agent_creation_request()` /
+  `second_factor_reset_request()` file a request (operator A); `admin_request_approve()` by
+  another operator B with the same scope carries it out;
   `admin_request_reject()` closes it. A's own approval is refused and logged as refused.
 - `professional_create()` is the one place a professional comes to exist outside the demo and
   the tests: approval of a request, or the registry import (`manage.py import_rpps`). The
   account has no usable password: the professional sets one through the activation link sent
   to their e-mail address, then enrols their authenticator at first login. No operator ever
-  knows a password.
+  knows a password. Counter agents are created the same way, on approval only.
+- Scopes (`admin_scope_grant()` / `admin_scope_revoke()`) change from the command line only.
 """
 
 from __future__ import annotations
