@@ -7,4 +7,5 @@ class DmpConfig(AppConfig):
     verbose_name = _("Shared medical record")
 
     def ready(self) -> None:
+        from . import checks  # noqa: F401 - registers the system checks
         from .accounts import signals  # noqa: F401 - connects the receivers

@@ -63,6 +63,7 @@ from .services import (
     synthesis_write,
     treating_doctor_designate,
 )
+from .services.administration import ROLES, CommandLine, admin_scope_grant
 from .services.synthesis import Problem
 
 DEMO_PASSWORD = "demo-dmp-2026"  # noqa: S105 - public on purpose: the one password of every demo account
@@ -78,7 +79,7 @@ GP_TREATING, GP_OTHER = "dr.bernard", "dr.lefebvre"
 PHARMACIST, PHYSIO = "pharma.dubois", "kine.moreau"
 EMERGENCY, REGULATOR = "urgences.roux", "samu.girard"
 CPAM_AGENT, CADA_WORKER = "guichet.cpam", "social.cada"
-ADMIN = "admin.demo"
+ADMIN, ADMIN_SECOND = "admin.demo", "admin.second"
 
 # Who adds a document, when it is not a demo account: the record holder, or the insurer's feed.
 HOLDER, SYSTEM = "<holder>", "<system>"
@@ -201,9 +202,13 @@ PEOPLE: tuple[_PersonSpec, ...] = (
     _PersonSpec(CADA_WORKER, "CADA social worker",
                 f"created {ASYLUM} without NIR and deposited scanned papers (write-only)", "198.51.100.20",
                 first_name="Karim", last_name="Benali", organisation="cada", counter_agent=True),
-    _PersonSpec(ADMIN, "administrator",
-                "Django admin: accounts, organisations, authorisation matrix; no medical content",
+    _PersonSpec(ADMIN, "operator (administrator)",
+                "Django admin for the demo organisations and the professionals without a facility: accounts, "
+                "matrix; files requests (new professional, lost authenticator) that another operator approves",
                 "198.51.100.99", first_name="Admin", last_name="Démo", administrator=True),
+    _PersonSpec(ADMIN_SECOND, "second operator",
+                f"same scope as {ADMIN}: approves or rejects its requests (nobody approves their own)",
+                "198.51.100.98", first_name="Camille", last_name="Second", administrator=True),
 )
 
 
@@ -523,8 +528,7 @@ class _Seeder:
         for spec in PEOPLE:
             user = self._account(
                 User(username=spec.username, first_name=spec.first_name, last_name=spec.last_name,
-                     email=f"{spec.username}@example.org", is_staff=spec.administrator,
-                     is_superuser=spec.administrator),
+                     email=f"{spec.username}@example.org"),
                 spec.ip,
             )
             organisation = self.organisations.get(spec.organisation)
@@ -544,6 +548,11 @@ class _Seeder:
                 CounterAgent.objects.create(user=user, organisation=organisation)
                 self.agents.add(spec.username)
                 self.signatures[spec.username] = (organisation.name, f"{spec.first_name} {spec.last_name}")
+            if spec.administrator:
+                # Operators, never superusers: their scope is every demo organisation and the
+                # professionals without a facility, granted as `manage.py admin_scope` would.
+                admin_scope_grant(actor=CommandLine("seed_demo"), user=user,
+                                  organisations=list(self.organisations.values()), roles=list(ROLES))
             if second_factor_required(user):
                 TOTP.activate(user, DEMO_TOTP_SECRET)
         _say(self.stdout, f"Created {len(ORGANISATIONS)} organisations and {len(PEOPLE)} accounts.")

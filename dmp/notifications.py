@@ -71,6 +71,8 @@ EVENTS: dict[str, str] = {
     "samu_access": ALWAYS,
     "credentials_reset": ALWAYS,
     "contact_changed": ALWAYS,
+    "second_factor_reset": ALWAYS,
+    "account_activation": ALWAYS,
     "break_glass_treating_doctor": PROFESSIONAL,
 }
 

@@ -179,11 +179,22 @@ if PRODUCTION and REIMBURSEMENT_HISTORY_SOURCE == "generator":
     raise ImproperlyConfigured("REIMBURSEMENT_HISTORY_SOURCE=generator makes up data: never in production.")
 
 AUTH_USER_MODEL = "dmp.User"
+# Our subclasses of Django's and allauth's backends refuse superusers where they are not
+# allowed, at login and on every request of a session already open (dmp/accounts/backends.py).
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    "dmp.accounts.backends.ModelBackend",
+    "dmp.accounts.backends.AuthenticationBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# No superuser in production: administration is delegated per organisation to operators
+# (django-guardian object permissions granted by `manage.py admin_scope`). A superuser account
+# cannot log in there, and `check --deploy` fails while one exists. Development and tests keep
+# them (the embedded default has no scopes to grant yet).
+SUPERUSERS_ALLOWED = not PRODUCTION
+# The address of the service as people type it, for links sent by e-mail (account activation).
+SITE_URL = env.str("SITE_URL", default=f"https://{ALLOWED_HOSTS[0]}" if PRODUCTION else "http://localhost:8000")
+# How long the link that activates a new professional's account stays valid.
+PASSWORD_RESET_TIMEOUT = env.int("ACCOUNT_ACTIVATION_SECONDS", default=7 * 24 * 3600)
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

@@ -3,10 +3,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from . import views
-from .accounts.views import admin_login
+from .accounts.views import admin_login, admin_password_change
 
-# The admin has no login form of its own: see admin_login.
+# The admin has no login form nor password form of its own: see admin_login.
 admin.site.login = admin_login
+admin.site.password_change = admin_password_change
 
 urlpatterns = [
     path("", views.home, name="home"),

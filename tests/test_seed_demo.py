@@ -41,6 +41,7 @@ from dmp.models import (
 from dmp.models.people import validate_rpps
 from dmp.models.record import validate_nir
 from dmp.policy import Action, Actor, decide
+from dmp.selectors.administration import administers_unaffiliated, organisations_administered_by
 
 MODELS = (User, Organisation, Professional, CounterAgent, Record, Document, ReimbursementLine, Synthesis,
           CareAuthorisation, TreatingDoctor, Block, LegalRepresentative, AuditEntry)
@@ -94,8 +95,13 @@ def check_cast(seeded: demo.DemoSummary) -> None:
         validate_rpps(professional.rpps)
     assert Professional.objects.get(is_samu_regulator=True).profession == "gp"
     assert Professional.objects.get(user__username=demo.EMERGENCY).profession == "specialist"
-    admin = User.objects.get(username=demo.ADMIN)
-    assert admin.is_staff and admin.is_superuser
+    # Two operators, never a superuser: the two-person flows can be shown, scoped to the demo.
+    assert not User.objects.filter(is_superuser=True).exists()
+    for username in (demo.ADMIN, demo.ADMIN_SECOND):
+        operator = User.objects.get(username=username)
+        assert operator.is_staff and not operator.is_superuser
+        assert set(organisations_administered_by(operator)) == set(Organisation.objects.all())
+        assert administers_unaffiliated(operator) and operator.has_perm("dmp.change_matrixentry")
     for login in seeded.logins:
         user = User.objects.get(username=login.username)
         assert user.check_password(demo.DEMO_PASSWORD), login.username

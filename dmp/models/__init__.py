@@ -1,6 +1,12 @@
 """The one shared data model. One module per concept; import from here."""
 
 from .access import Block, CareAuthorisation, DepositRight, MatrixEntry, TreatingDoctor
+from .administration import (
+    AdminRequest,
+    CounterAgentCreationRequest,
+    ProfessionalCreationRequest,
+    SecondFactorResetRequest,
+)
 from .audit import AuditChainHead, AuditEntry, AuditMode
 from .counter import CounterReset, PostalLetter
 from .credentials import ApiToken
@@ -14,10 +20,11 @@ from .reimbursement import ReimbursementLine
 from .synthesis import Synthesis, SynthesisProblem
 
 __all__ = [
-    "SPACE_OF_TYPE", "ApiToken", "AuditChainHead", "AuditEntry", "AuditMode", "Block", "CareAuthorisation",
-    "Consent", "CounterAgent", "CounterReset", "DepositRight", "Document", "DocumentSelection", "DocumentType",
-    "EmergencyContact", "LegalRepresentative", "MatrixEntry", "Notification", "Organisation", "PersonalProfile",
-    "PostalLetter", "Profession",
-    "Professional", "Record", "RecordExport", "ReimbursementLine", "SelfDeclaredItem", "Space", "Synthesis",
+    "SPACE_OF_TYPE", "AdminRequest", "ApiToken", "AuditChainHead", "AuditEntry", "AuditMode", "Block",
+    "CareAuthorisation", "Consent", "CounterAgent", "CounterAgentCreationRequest", "CounterReset",
+    "DepositRight", "Document", "DocumentSelection", "DocumentType", "EmergencyContact",
+    "LegalRepresentative", "MatrixEntry", "Notification", "Organisation", "PersonalProfile", "PostalLetter",
+    "Profession", "Professional", "ProfessionalCreationRequest", "Record", "RecordExport",
+    "ReimbursementLine", "SecondFactorResetRequest", "SelfDeclaredItem", "Space", "Synthesis",
     "SynthesisProblem", "TreatingDoctor", "User", "Vaccination",
 ]

@@ -70,5 +70,6 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        # Ids and codes only: this string shows in admin and logs.
-        return f"Notification #{self.pk} ({self.event}, {self.channel})"
+        # Ids and the channel only: this string shows in admin and logs, and the event of an
+        # emergency notice would say whose record was opened in an emergency.
+        return f"Notification #{self.pk} ({self.channel})"

@@ -44,6 +44,9 @@ class Organisation(models.Model):
     class Meta:
         verbose_name = _("organisation")
         verbose_name_plural = _("organisations")
+        # Granted per organisation with django-guardian (`manage.py admin_scope grant`): the
+        # operator administers this organisation, its counter agents and its professionals.
+        permissions = [("administer_organisation", _("Administer this organisation, its agents and professionals"))]
 
     def __str__(self) -> str:
         return self.name
@@ -122,6 +125,9 @@ class Professional(models.Model):
     class Meta:
         verbose_name = _("health professional")
         verbose_name_plural = _("health professionals")
+        # Professionals without a facility (a liberal GP) belong to no organisation: they are
+        # administered by the operators holding this model-wide permission.
+        permissions = [("administer_unaffiliated", _("Administer professionals without a facility"))]
         constraints = [
             models.CheckConstraint(
                 condition=~models.Q(is_samu_regulator=True) | models.Q(profession__in=["gp", "specialist"]),
