@@ -3,7 +3,7 @@
 from .access import Block, CareAuthorisation, DepositRight, MatrixEntry, TreatingDoctor
 from .audit import AuditChainHead, AuditEntry, AuditMode
 from .credentials import ApiToken
-from .documents import SPACE_OF_TYPE, Document, DocumentSelection, DocumentType, Space
+from .documents import SPACE_OF_TYPE, Document, DocumentSearchTerm, DocumentSelection, DocumentType, Space
 from .export import RecordExport
 from .notifications import Notification
 from .people import CounterAgent, Organisation, Profession, Professional, User
@@ -14,7 +14,7 @@ from .synthesis import Synthesis, SynthesisProblem
 
 __all__ = [
     "SPACE_OF_TYPE", "ApiToken", "AuditChainHead", "AuditEntry", "AuditMode", "Block", "CareAuthorisation",
-    "Consent", "CounterAgent", "DepositRight", "Document", "DocumentSelection", "DocumentType",
+    "Consent", "CounterAgent", "DepositRight", "Document", "DocumentSearchTerm", "DocumentSelection", "DocumentType",
     "EmergencyContact", "LegalRepresentative", "MatrixEntry", "Notification", "Organisation", "PersonalProfile",
     "Profession",
     "Professional", "Record", "RecordExport", "ReimbursementLine", "SelfDeclaredItem", "Space", "Synthesis",

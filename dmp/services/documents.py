@@ -20,9 +20,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..models import Document, DocumentSelection, DocumentType, Record
+from ..models import Document, DocumentSearchTerm, DocumentSelection, DocumentType, Record
+from ..models.documents import TITLE_MAX_LENGTH
 from ..notifications import notify_new_documents
 from ..policy import Action, Actor, authorise, document_scope, record_access
+from ..search_index import document_terms, keyed_terms
 from . import InvalidInput, require
 
 logger = logging.getLogger(__name__)
@@ -173,7 +175,8 @@ def _store(
         raise InvalidInput(_("This file is already in the record."))
     thumbnail = make_thumbnail(content, checked.mime)
     document = Document(
-        record=record, doc_type=doc_type, title=title.strip()[:200], act_date=act_date, author_kind=author_kind,
+        record=record, doc_type=doc_type, title=title.strip()[:TITLE_MAX_LENGTH], act_date=act_date,
+        author_kind=author_kind,
         author_professional=author_professional, added_by=actor.user, system_source=system_source,
         mime_type=checked.mime, size=len(content), content_hash=digest, hidden_from_professionals=hidden,
         withheld_from_patient_until=withheld_until, replaces=replaces,
@@ -187,10 +190,24 @@ def _store(
             if thumbnail:
                 document.thumbnail.save(f"{digest}.thumb", ContentFile(thumbnail), save=False)
             document.save()
+            document_search_index_build(document)
     except IntegrityError as exc:
         _delete_files(document)
         raise InvalidInput(_("This file is already in the record.")) from exc
     return document
+
+
+def document_search_index_build(document: Document) -> int:
+    """Maintenance and storing: (re)build the document's blind index (`dmp/search_index.py`)
+    from its title and text, under the first SEARCH_INDEX_KEYS key. Nobody reads anything:
+    no policy question. Returns the number of terms."""
+    hashes = keyed_terms(document.record_id, document_terms(document.title, document.extracted_text))
+    with transaction.atomic():  # never a document half indexed: found by some words, not others
+        DocumentSearchTerm.objects.filter(document=document).delete()
+        DocumentSearchTerm.objects.bulk_create(
+            [DocumentSearchTerm(document=document, term=term) for term in sorted(hashes)], batch_size=1000
+        )
+    return len(hashes)
 
 
 def _delete_files(document: Document) -> None:
@@ -479,9 +496,10 @@ def record_default_hidden_types_set(*, actor: Actor, record: Record, types: Iter
 
 
 def document_derivatives_fill(document: Document) -> tuple[bool, bool]:
-    """Maintenance (`manage.py backfill_documents`): the extracted text and thumbnail of a
-    document stored before they existed. Nobody reads anything: no policy question. An old
-    PDF that no longer opens keeps its place, without text. Returns (text added, thumbnail added)."""
+    """Maintenance (`manage.py backfill_documents`): the extracted text, search index and
+    thumbnail of a document stored before they existed. Nobody reads anything: no policy
+    question. An old PDF that no longer opens keeps its place, without text (its title is still
+    indexed). Returns (text added, thumbnail added)."""
     with document.file.open("rb") as stored:
         content = stored.read()
     fields = []
@@ -497,8 +515,11 @@ def document_derivatives_fill(document: Document) -> tuple[bool, bool]:
         if thumbnail:
             document.thumbnail.save(f"{document.content_hash}.thumb", ContentFile(thumbnail), save=False)
             fields.append("thumbnail")
-    if fields:
-        document.save(update_fields=fields)
+    with transaction.atomic():  # the text and the index built from it go together
+        if fields:
+            document.save(update_fields=fields)
+        if "extracted_text" in fields or not document.search_terms.exists():
+            document_search_index_build(document)
     return "extracted_text" in fields, "thumbnail" in fields
 
 
