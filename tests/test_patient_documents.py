@@ -12,7 +12,6 @@ from datetime import date
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from django.db import connection
 from django.urls import reverse
 
 from dmp.models import AuditEntry, Document, DocumentType, Record
@@ -23,7 +22,6 @@ from tests.sample_files import image_bytes, text_pdf
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 needs_pdftoppm = pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils (pdftoppm) missing")
-needs_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL full-text search")
 
 
 def _list(client, record, **params):
@@ -147,7 +145,6 @@ def test_a_period_that_ends_before_it_starts_is_explained(client, world):
 
 
 @pytest.mark.django_db
-@needs_postgresql
 def test_full_text_search_finds_titles_and_the_words_inside_pdfs_without_putting_them_in_a_url(client, world):
     _pro_adds(world, world.dr_grant, "Hemoglobine glyquee HbA1c 7,2 pour cent", "Bilan sanguin")
     _pro_adds(world, world.dr_grant, "Echographie abdominale normale", "Echo", DocumentType.IMAGING_REPORT)
@@ -173,7 +170,6 @@ def test_full_text_search_finds_titles_and_the_words_inside_pdfs_without_putting
 
 
 @pytest.mark.django_db
-@needs_postgresql
 def test_search_never_finds_what_the_patient_may_not_see(client, world):
     withheld = _pro_adds(world, world.dr_grant, "Resultat confidentiel biopsie", "Biopsie")
     Document.objects.filter(pk=withheld.pk).update(withheld_from_patient_until="2999-01-01T00:00:00Z")
