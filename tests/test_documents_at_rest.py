@@ -4,6 +4,7 @@ ignored, French plurals, words being typed, titles — and never beyond the poli
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import shutil
@@ -21,7 +22,14 @@ from django.urls import reverse
 from dmp.models import Document, DocumentSearchTerm, DocumentType
 from dmp.policy import Actor
 from dmp.search_index import document_terms, keyed_terms, normalised_words, query_terms
-from dmp.services import document_add, document_deposit, document_visibility_set
+from dmp.services import (
+    document_add,
+    document_deposit,
+    document_visibility_set,
+    personal_notes_set,
+    synthesis_write,
+)
+from dmp.services.synthesis import Problem
 from tests.personas import titled
 from tests.sample_files import text_pdf
 
@@ -29,6 +37,8 @@ from tests.sample_files import text_pdf
 # in a title) and one in a title only.
 TEXT_MARKER = "Zorglubérine"
 TITLE_MARKER = "Qwyxtrophie"
+# In the medical synthesis, the personal notes and a break-glass justification.
+OTHER_MARKERS = ("Plixodermite", "Vrombatose", "firemen")
 
 
 def _forms(word: str) -> set[str]:
@@ -90,7 +100,8 @@ def test_a_dump_of_the_database_and_the_file_store_holds_no_word_of_a_document(c
     deposit), one hidden like a psychiatric report; they are committed, searched (the search
     words are kept in the session), then the whole database is dumped and every stored file
     read: neither the text marker nor the title marker appears, in any case, with or without
-    accents — yet the search finds the documents by them."""
+    accents — yet the search finds the documents by them. Nor do the words of the medical
+    synthesis, the personal notes or a break-glass justification."""
     client.force_login(world.dr_house.user)
     response = client.post(reverse("portal_pro:documents_add", args=[world.record.pk]), {
         "files": [SimpleUploadedFile("compte_rendu.pdf", text_pdf(f"Traitement par {TEXT_MARKER} 20 mg"))],
@@ -113,7 +124,12 @@ def test_a_dump_of_the_database_and_the_file_store_holds_no_word_of_a_document(c
     assert _search(patient, world.record, TITLE_MARKER.lower()) == {f"Lettre {TITLE_MARKER}", f"Note {TITLE_MARKER}"}
     assert len(_search(client, world.record, TEXT_MARKER.upper(), "portal_pro")) == 4  # the médecin traitant
 
-    markers = _forms(TEXT_MARKER) | _forms(TITLE_MARKER)
+    synthesis_write(actor=Actor(world.dr_house.user), record=world.record, allergies=f"{OTHER_MARKERS[0]} severe",
+                    problems=[Problem("L30.9", f"{OTHER_MARKERS[0]} chronique")])
+    personal_notes_set(actor=Actor(world.alice), record=world.record, notes=f"Demander pour la {OTHER_MARKERS[1]}")
+    # The world's break-glass access was justified "Unconscious, brought by firemen".
+
+    markers = _forms(TEXT_MARKER) | _forms(TITLE_MARKER) | set().union(*map(_forms, OTHER_MARKERS))
     dump = _pg_dump()
     assert b"dmp_documentsearchterm" in dump and b"COPY public.dmp_document " in dump  # the dump has the tables
     assert _found_in(dump, markers) == set()
@@ -147,6 +163,45 @@ def test_the_database_cannot_be_asked_to_compare_an_encrypted_column(world):
         with pytest.raises(FieldError):
             list(Document.objects.filter(**lookup))
     assert Document.objects.filter(record=world.record, extracted_text="").count() == world.record.documents.count()
+
+
+@pytest.mark.django_db
+def test_the_migration_encrypts_what_was_stored_in_clear_and_builds_the_index(client, world):
+    """The data migration's two directions, on rows written before it (clear) and after it."""
+    from types import SimpleNamespace
+
+    from django.apps import apps
+
+    migration = importlib.import_module("dmp.migrations.0009_document_text_at_rest")
+    document = _pro_adds(world, "Holter rythmique", "Holter ECG")
+    synthesis_write(actor=Actor(world.dr_house.user), record=world.record, allergies="Iode",
+                    problems=[Problem("I10", "Hypertension")])
+    editor = SimpleNamespace(connection=connection)
+
+    migration.decrypt(apps, editor)  # back to the clear columns of before
+    DocumentSearchTerm.objects.all().delete()
+    assert _raw("SELECT title, extracted_text FROM dmp_document WHERE id = %s", document.pk) == (
+        "Holter ECG", "Holter rythmique")
+    assert _raw("SELECT allergies FROM dmp_synthesis WHERE record_id = %s", world.record.pk) == ("Iode",)
+    assert _raw("SELECT justification FROM dmp_careauthorisation WHERE justification LIKE %s", "%firemen") == (
+        "Unconscious, brought by firemen",)
+
+    migration.encrypt_and_index(apps, editor)
+    title, text = _raw("SELECT title, extracted_text FROM dmp_document WHERE id = %s", document.pk)
+    assert title.startswith("gAAAA") and text.startswith("gAAAA")
+    assert _raw("SELECT allergies FROM dmp_synthesis WHERE record_id = %s", world.record.pk)[0].startswith("gAAAA")
+    document.refresh_from_db()
+    assert (document.title, document.extracted_text) == ("Holter ECG", "Holter rythmique")
+    assert world.record.syntheses.get().allergies == "Iode"
+    client.force_login(world.alice)
+    assert _search(client, world.record, "rythmique") == {"Holter ECG"}
+    assert _search(client, world.record, "consultation") == {"consultation"}  # every document indexed
+
+
+def _raw(sql: str, *params) -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 # -- search through the blind index --------------------------------------------------------

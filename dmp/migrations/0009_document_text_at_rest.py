@@ -1,55 +1,75 @@
-"""Documents' titles and text encrypted at rest, searched through a blind index of keyed
-hashes (dmp/search_index.py): existing rows are encrypted and indexed here."""
+"""Documents' titles and text, the medical synthesis, the guided advance directives, the
+personal notes and break-glass justifications encrypted at rest; documents searched
+through a blind index of keyed hashes (dmp/search_index.py). Existing rows are encrypted and
+indexed here."""
 
 import django.db.models.deletion
 from django.db import migrations, models
 
 import dmp.models.fields
+import dmp.models.synthesis
+
+# The columns that hold Fernet tokens from now on, per table.
+ENCRYPTED = {
+    "dmp_document": ("title", "extracted_text"),
+    "dmp_synthesis": ("personal_history", "family_history", "current_treatments", "allergies", "vaccinations",
+                      "points_of_attention"),
+    "dmp_synthesisproblem": ("icd10", "label"),
+    "dmp_personalprofile": ("advance_directives", "notes"),
+    "dmp_careauthorisation": ("justification",),
+}
+
+
+def _rewrite(connection, table: str, columns: tuple[str, ...], change) -> list[tuple]:
+    """Apply `change` to every non-empty value of `columns`. Raw SQL: the models' fields now
+    expect tokens and would try to decrypt the clear values read before the change (and the
+    reverse). Returns the rows as they were read."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, {', '.join(map(quote, columns))} FROM {quote(table)} ORDER BY id")  # noqa: S608
+        rows = cursor.fetchall()
+    assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
+    with connection.cursor() as cursor:
+        for pk, *values in rows:
+            cursor.execute(f"UPDATE {quote(table)} SET {assignments} WHERE id = %s",  # noqa: S608
+                           [change(value) if value else value for value in values] + [pk])
+    return rows
 
 
 def encrypt_and_index(apps, schema_editor):
-    """Encrypt the titles and texts stored in clear, and build each document's index. Raw SQL
-    for the document rows: the model's field now expects tokens and would try to decrypt the
-    clear values it reads."""
+    """Encrypt what was stored in clear, and build each document's search index."""
     from dmp.search_index import document_terms, keyed_terms
     from dmp.storage import cipher
 
-    DocumentSearchTerm = apps.get_model("dmp", "DocumentSearchTerm")
-    connection = schema_editor.connection
     keyring = cipher()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id, record_id, title, extracted_text FROM dmp_document ORDER BY id")
-        rows = cursor.fetchall()
-    for pk, record_id, title, text in rows:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE dmp_document SET title = %s, extracted_text = %s WHERE id = %s",
-                [keyring.encrypt(title.encode()).decode() if title else title,
-                 keyring.encrypt(text.encode()).decode() if text else text, pk],
+    connection = schema_editor.connection
+    for table, columns in ENCRYPTED.items():
+        rows = _rewrite(connection, table, columns, lambda value: keyring.encrypt(value.encode()).decode())
+        if table != "dmp_document":
+            continue
+        records = dict(_rows(connection, "SELECT id, record_id FROM dmp_document"))
+        DocumentSearchTerm = apps.get_model("dmp", "DocumentSearchTerm")
+        for pk, title, text in rows:
+            DocumentSearchTerm.objects.bulk_create(
+                [DocumentSearchTerm(document_id=pk, term=term)
+                 for term in sorted(keyed_terms(records[pk], document_terms(title or "", text or "")))],
+                batch_size=1000,
             )
-        DocumentSearchTerm.objects.bulk_create(
-            [DocumentSearchTerm(document_id=pk, term=term)
-             for term in sorted(keyed_terms(record_id, document_terms(title or "", text or "")))],
-            batch_size=1000,
-        )
 
 
 def decrypt(apps, schema_editor):
-    """Back to clear columns (a rollback of this migration): the index goes with its table."""
+    """Back to clear columns (a rollback of this migration); the index goes with its table."""
     from dmp.storage import cipher
 
-    connection = schema_editor.connection
     keyring = cipher()
+    for table, columns in ENCRYPTED.items():
+        _rewrite(schema_editor.connection, table, columns, lambda value: keyring.decrypt(value.encode()).decode())
+
+
+def _rows(connection, sql: str) -> list[tuple]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id, title, extracted_text FROM dmp_document ORDER BY id")
-        rows = cursor.fetchall()
-    for pk, title, text in rows:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE dmp_document SET title = %s, extracted_text = %s WHERE id = %s",
-                [keyring.decrypt(title.encode()).decode() if title else title,
-                 keyring.decrypt(text.encode()).decode() if text else text, pk],
-            )
+        cursor.execute(sql)
+        return cursor.fetchall()
 
 
 class Migration(migrations.Migration):
@@ -69,6 +89,62 @@ class Migration(migrations.Migration):
             model_name="document",
             name="title",
             field=dmp.models.fields.EncryptedTextField(verbose_name="title"),
+        ),
+        migrations.AlterField(
+            model_name="synthesis",
+            name="allergies",
+            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="allergies and intolerances"),
+        ),
+        migrations.AlterField(
+            model_name="synthesis",
+            name="current_treatments",
+            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="current treatments"),
+        ),
+        migrations.AlterField(
+            model_name="synthesis",
+            name="family_history",
+            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="family history"),
+        ),
+        migrations.AlterField(
+            model_name="synthesis",
+            name="personal_history",
+            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="personal history"),
+        ),
+        migrations.AlterField(
+            model_name="synthesis",
+            name="points_of_attention",
+            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="points of attention"),
+        ),
+        migrations.AlterField(
+            model_name="synthesis",
+            name="vaccinations",
+            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="vaccinations"),
+        ),
+        migrations.AlterField(
+            model_name="synthesisproblem",
+            name="icd10",
+            field=dmp.models.fields.EncryptedTextField(
+                validators=[dmp.models.synthesis.validate_icd10], verbose_name="ICD-10 code"),
+        ),
+        migrations.AlterField(
+            model_name="synthesisproblem",
+            name="label",
+            field=dmp.models.fields.EncryptedTextField(verbose_name="label"),
+        ),
+        migrations.AlterField(
+            model_name="personalprofile",
+            name="advance_directives",
+            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="advance directives"),
+        ),
+        migrations.AlterField(
+            model_name="personalprofile",
+            name="notes",
+            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="personal notes"),
+        ),
+        migrations.AlterField(
+            model_name="careauthorisation",
+            name="justification",
+            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="justification"),
         ),
         migrations.CreateModel(
             name="DocumentSearchTerm",

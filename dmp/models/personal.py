@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .fields import EncryptedTextField
 from .record import Record
 
 
@@ -30,14 +31,15 @@ class PersonalProfile(models.Model):
     trusted_person_name = models.CharField(_("trusted person"), max_length=150, blank=True)
     trusted_person_phone = models.CharField(_("trusted person's phone"), max_length=20, blank=True)
     trusted_person_relation = models.CharField(_("relationship"), max_length=60, blank=True)
-    advance_directives = models.TextField(_("advance directives"), blank=True)
+    # The guided advance directives and the notes are medical: encrypted at rest (dmp/models/fields.py).
+    advance_directives = EncryptedTextField(_("advance directives"), blank=True)
     advance_directives_updated_at = models.DateTimeField(null=True, blank=True)
     organ_donation = models.CharField(
         _("organ and tissue donation"), max_length=12, choices=OrganDonation.choices, default=OrganDonation.NOT_STATED
     )
     organ_donation_stated_at = models.DateTimeField(null=True, blank=True)
     blood_group = models.CharField(_("blood group"), max_length=3, choices=BloodGroup.choices, blank=True)
-    notes = models.TextField(_("personal notes"), blank=True)
+    notes = EncryptedTextField(_("personal notes"), blank=True)
 
     class Meta:
         verbose_name = _("personal data")
