@@ -149,16 +149,16 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="DocumentSearchTerm",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("term", models.CharField(max_length=32, verbose_name="term hash")),
+                ("pk", models.CompositePrimaryKey(
+                    "document", "term", blank=True, editable=False, primary_key=True, serialize=False)),
+                ("term", models.BigIntegerField(verbose_name="term hash")),
                 ("document", models.ForeignKey(
-                    on_delete=django.db.models.deletion.CASCADE, related_name="search_terms", to="dmp.document")),
+                    db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="search_terms",
+                    to="dmp.document")),
             ],
             options={
                 "verbose_name": "search term",
                 "verbose_name_plural": "search terms",
-                "constraints": [
-                    models.UniqueConstraint(fields=("document", "term"), name="search_term_once_per_document")],
             },
         ),
         # Last: on PostgreSQL no table may be altered after rows were written in the same

@@ -193,14 +193,15 @@ class DocumentSearchTerm(models.Model):
     """One entry of the documents' blind index (`dmp/search_index.py`): a keyed hash of a
     normalised word, or of its stem or prefix, of the document's title or text — never the word."""
 
-    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="search_terms")
-    term = models.CharField(_("term hash"), max_length=32)
+    # The key is also the one index the search uses, "does this document hold this hash": no
+    # surrogate id, no second index on the document (a page of text makes ~2,000 rows).
+    pk = models.CompositePrimaryKey("document", "term")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="search_terms", db_index=False)
+    term = models.BigIntegerField(_("term hash"))
 
     class Meta:
         verbose_name = _("search term")
         verbose_name_plural = _("search terms")
-        # Also the index the search uses: (document, term) for "does this document hold it".
-        constraints = [models.UniqueConstraint(fields=["document", "term"], name="search_term_once_per_document")]
 
     def __str__(self) -> str:
         return f"Search term of document #{self.document_id}"
