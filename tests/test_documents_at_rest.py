@@ -316,11 +316,13 @@ def test_normalisation_folds_accents_ligatures_and_case_and_drops_stop_words():
 
 
 @pytest.mark.django_db
-def test_search_index_key_rotation_keeps_finding_then_reindexes_under_the_new_key(client, world, settings):
+def test_key_rotation_keeps_finding_then_reindexes_and_reencrypts_under_the_new_keys(client, world, settings):
     from cryptography.fernet import Fernet
 
     old_index_key = settings.SEARCH_INDEX_KEYS[0]
     _pro_adds(world, "Coronarographie normale", "Coro")
+    synthesis_write(actor=Actor(world.dr_house.user), record=world.record, allergies="Latex",
+                    problems=[Problem("I10", "Hypertension")])
     new_index_key, new_fernet_key = "n" * 40, Fernet.generate_key().decode()
     settings.SEARCH_INDEX_KEYS = [new_index_key, old_index_key]
     settings.DOCUMENT_ENCRYPTION_KEYS = [new_fernet_key, *settings.DOCUMENT_ENCRYPTION_KEYS]
@@ -333,6 +335,10 @@ def test_search_index_key_rotation_keeps_finding_then_reindexes_under_the_new_ke
     assert _search(client, world.record, "coronarographie") == {"Coro"}
     [coro] = titled(world.record.documents.all(), "Coro")
     assert "Coronarographie" in coro.extracted_text
+    # Every other encrypted column was written again too: readable with the new key alone.
+    synthesis = world.record.syntheses.get()
+    assert synthesis.allergies == "Latex" and synthesis.problems.get().label == "Hypertension"
+    assert world.record.care_authorisations.filter(kind="break_glass").first().justification
 
 
 @pytest.mark.django_db
