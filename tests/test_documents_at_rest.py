@@ -235,7 +235,7 @@ def test_search_ignores_accents_both_ways_and_case(client, world):
 
 
 @pytest.mark.django_db
-def test_search_finds_a_word_being_typed_and_the_other_number(client, world):
+def test_search_finds_a_word_being_typed_and_singular_or_plural(client, world):
     _pro_adds(world, "Analyses sanguines: hemoglobine glyquee", "Bilan")
     _pro_adds(world, "Une analyse d'urine", "ECBU")
     _pro_adds(world, "Prescription de paracetamol", "Ordonnance", doc_type=DocumentType.MEDICATION_PRESCRIPTION)

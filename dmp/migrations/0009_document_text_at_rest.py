@@ -72,6 +72,13 @@ def _rows(connection, sql: str) -> list[tuple]:
         return cursor.fetchall()
 
 
+def _encrypted(model_name: str, name: str, verbose_name: str, **options) -> migrations.AlterField:
+    return migrations.AlterField(
+        model_name=model_name, name=name,
+        field=dmp.models.fields.EncryptedTextField(verbose_name=verbose_name, **options),
+    )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -79,73 +86,19 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name="document",
-            name="extracted_text",
-            field=dmp.models.fields.EncryptedTextField(
-                blank=True, default="", editable=False, verbose_name="extracted text"),
-        ),
-        migrations.AlterField(
-            model_name="document",
-            name="title",
-            field=dmp.models.fields.EncryptedTextField(verbose_name="title"),
-        ),
-        migrations.AlterField(
-            model_name="synthesis",
-            name="allergies",
-            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="allergies and intolerances"),
-        ),
-        migrations.AlterField(
-            model_name="synthesis",
-            name="current_treatments",
-            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="current treatments"),
-        ),
-        migrations.AlterField(
-            model_name="synthesis",
-            name="family_history",
-            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="family history"),
-        ),
-        migrations.AlterField(
-            model_name="synthesis",
-            name="personal_history",
-            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="personal history"),
-        ),
-        migrations.AlterField(
-            model_name="synthesis",
-            name="points_of_attention",
-            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="points of attention"),
-        ),
-        migrations.AlterField(
-            model_name="synthesis",
-            name="vaccinations",
-            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="vaccinations"),
-        ),
-        migrations.AlterField(
-            model_name="synthesisproblem",
-            name="icd10",
-            field=dmp.models.fields.EncryptedTextField(
-                validators=[dmp.models.synthesis.validate_icd10], verbose_name="ICD-10 code"),
-        ),
-        migrations.AlterField(
-            model_name="synthesisproblem",
-            name="label",
-            field=dmp.models.fields.EncryptedTextField(verbose_name="label"),
-        ),
-        migrations.AlterField(
-            model_name="personalprofile",
-            name="advance_directives",
-            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="advance directives"),
-        ),
-        migrations.AlterField(
-            model_name="personalprofile",
-            name="notes",
-            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="personal notes"),
-        ),
-        migrations.AlterField(
-            model_name="careauthorisation",
-            name="justification",
-            field=dmp.models.fields.EncryptedTextField(blank=True, verbose_name="justification"),
-        ),
+        _encrypted("document", "extracted_text", "extracted text", blank=True, default="", editable=False),
+        _encrypted("document", "title", "title"),
+        _encrypted("synthesis", "allergies", "allergies and intolerances", blank=True),
+        _encrypted("synthesis", "current_treatments", "current treatments", blank=True),
+        _encrypted("synthesis", "family_history", "family history", blank=True),
+        _encrypted("synthesis", "personal_history", "personal history", blank=True),
+        _encrypted("synthesis", "points_of_attention", "points of attention", blank=True),
+        _encrypted("synthesis", "vaccinations", "vaccinations", blank=True),
+        _encrypted("synthesisproblem", "icd10", "ICD-10 code", validators=[dmp.models.synthesis.validate_icd10]),
+        _encrypted("synthesisproblem", "label", "label"),
+        _encrypted("personalprofile", "advance_directives", "advance directives", blank=True),
+        _encrypted("personalprofile", "notes", "personal notes", blank=True),
+        _encrypted("careauthorisation", "justification", "justification", blank=True),
         migrations.CreateModel(
             name="DocumentSearchTerm",
             fields=[
