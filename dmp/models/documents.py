@@ -111,9 +111,6 @@ def document_thumbnail_to(instance: Document, filename: str) -> str:
     return f"records/{instance.record_id}/{instance.content_hash}.thumb"
 
 
-TITLE_MAX_LENGTH = 200
-
-
 class Document(models.Model):
     class Status(models.TextChoices):
         CURRENT = "current", _("Current")
@@ -128,8 +125,8 @@ class Document(models.Model):
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="documents")
     space = models.CharField(_("space"), max_length=16, choices=Space.choices, editable=False)
     doc_type = models.CharField(_("type"), max_length=32, choices=DocumentType.choices)
-    # Encrypted like the file (a title is medical: "HIV test result"); at most TITLE_MAX_LENGTH
-    # characters, checked by the services since the column holds a longer token.
+    # Encrypted like the file (a title is medical: "HIV test result"); at most 200 characters,
+    # cut by the services (`_store`) since the column holds a longer token.
     title = EncryptedTextField(_("title"))
     act_date = models.DateField(_("date of the act"))
     author_kind = models.CharField(_("author kind"), max_length=16, choices=AuthorKind.choices)

@@ -21,7 +21,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..models import Document, DocumentSearchTerm, DocumentSelection, DocumentType, Record
-from ..models.documents import TITLE_MAX_LENGTH
 from ..notifications import notify_new_documents
 from ..policy import Action, Actor, authorise, document_scope, record_access
 from ..search_index import document_terms, keyed_terms
@@ -175,8 +174,7 @@ def _store(
         raise InvalidInput(_("This file is already in the record."))
     thumbnail = make_thumbnail(content, checked.mime)
     document = Document(
-        record=record, doc_type=doc_type, title=title.strip()[:TITLE_MAX_LENGTH], act_date=act_date,
-        author_kind=author_kind,
+        record=record, doc_type=doc_type, title=title.strip()[:200], act_date=act_date, author_kind=author_kind,
         author_professional=author_professional, added_by=actor.user, system_source=system_source,
         mime_type=checked.mime, size=len(content), content_hash=digest, hidden_from_professionals=hidden,
         withheld_from_patient_until=withheld_until, replaces=replaces,
