@@ -27,7 +27,9 @@ from dmp.services import (
     document_deposit,
     document_visibility_set,
     personal_notes_set,
+    self_declared_item_add,
     synthesis_write,
+    vaccination_add,
 )
 from dmp.services.synthesis import Problem
 from tests.personas import titled
@@ -37,8 +39,9 @@ from tests.sample_files import text_pdf
 # in a title) and one in a title only.
 TEXT_MARKER = "Zorglubérine"
 TITLE_MARKER = "Qwyxtrophie"
-# In the medical synthesis, the personal notes and a break-glass justification.
-OTHER_MARKERS = ("Plixodermite", "Vrombatose", "firemen")
+# In the medical synthesis, the personal notes, a self-declared allergy, a vaccination and a
+# break-glass justification.
+OTHER_MARKERS = ("Plixodermite", "Vrombatose", "Kradolactine", "Zyvaxorix", "firemen")
 
 
 def _forms(word: str) -> set[str]:
@@ -101,7 +104,8 @@ def test_a_dump_of_the_database_and_the_file_store_holds_no_word_of_a_document(c
     words are kept in the session), then the whole database is dumped and every stored file
     read: neither the text marker nor the title marker appears, in any case, with or without
     accents — yet the search finds the documents by them. Nor do the words of the medical
-    synthesis, the personal notes or a break-glass justification."""
+    synthesis, the personal notes, a self-declared allergy, a vaccination or a break-glass
+    justification."""
     client.force_login(world.dr_house.user)
     response = client.post(reverse("portal_pro:documents_add", args=[world.record.pk]), {
         "files": [SimpleUploadedFile("compte_rendu.pdf", text_pdf(f"Traitement par {TEXT_MARKER} 20 mg"))],
@@ -127,6 +131,9 @@ def test_a_dump_of_the_database_and_the_file_store_holds_no_word_of_a_document(c
     synthesis_write(actor=Actor(world.dr_house.user), record=world.record, allergies=f"{OTHER_MARKERS[0]} severe",
                     problems=[Problem("L30.9", f"{OTHER_MARKERS[0]} chronique")])
     personal_notes_set(actor=Actor(world.alice), record=world.record, notes=f"Demander pour la {OTHER_MARKERS[1]}")
+    self_declared_item_add(actor=Actor(world.alice), record=world.record, kind="allergy",
+                           label=f"Allergie a la {OTHER_MARKERS[2]}")
+    vaccination_add(actor=Actor(world.alice), record=world.record, vaccine=OTHER_MARKERS[3], on=date(2020, 5, 1))
     # The world's break-glass access was justified "Unconscious, brought by firemen".
 
     markers = _forms(TEXT_MARKER) | _forms(TITLE_MARKER) | set().union(*map(_forms, OTHER_MARKERS))

@@ -1,7 +1,7 @@
 """Documents' titles and text, the medical synthesis, the guided advance directives, the
-personal notes and break-glass justifications encrypted at rest; documents searched
-through a blind index of keyed hashes (dmp/search_index.py). Existing rows are encrypted and
-indexed here."""
+personal notes, vaccinations, self-declared allergies and history, and break-glass
+justifications encrypted at rest; documents searched through a blind index of keyed hashes
+(dmp/search_index.py). Existing rows are encrypted and indexed here."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -17,6 +17,8 @@ ENCRYPTED = {
     "dmp_synthesisproblem": ("icd10", "label"),
     "dmp_personalprofile": ("advance_directives", "notes"),
     "dmp_careauthorisation": ("justification",),
+    "dmp_vaccination": ("vaccine", "batch"),
+    "dmp_selfdeclareditem": ("label",),
 }
 
 
@@ -99,6 +101,9 @@ class Migration(migrations.Migration):
         _encrypted("personalprofile", "advance_directives", "advance directives", blank=True),
         _encrypted("personalprofile", "notes", "personal notes", blank=True),
         _encrypted("careauthorisation", "justification", "justification", blank=True),
+        _encrypted("vaccination", "vaccine", "vaccine"),
+        _encrypted("vaccination", "batch", "batch number", blank=True),
+        _encrypted("selfdeclareditem", "label", "label"),
         migrations.CreateModel(
             name="DocumentSearchTerm",
             fields=[

@@ -59,9 +59,11 @@ class EmergencyContact(models.Model):
 
 class Vaccination(models.Model):
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="vaccinations")
-    vaccine = models.CharField(_("vaccine"), max_length=120)
+    # What a person was vaccinated against, and the allergies and history they declare, are
+    # medical: encrypted at rest (at most 120, 40 and 200 characters, checked by the services).
+    vaccine = EncryptedTextField(_("vaccine"))
     date = models.DateField(_("date"))
-    batch = models.CharField(_("batch number"), max_length=40, blank=True)
+    batch = EncryptedTextField(_("batch number"), blank=True)
     declared_by_patient = models.BooleanField(_("declared by the patient"), default=True)
 
     class Meta:
@@ -80,7 +82,7 @@ class SelfDeclaredItem(models.Model):
 
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="self_declared")
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
-    label = models.CharField(_("label"), max_length=200)
+    label = EncryptedTextField(_("label"))
     year = models.PositiveSmallIntegerField(_("year"), null=True, blank=True)
     declared_at = models.DateTimeField(default=timezone.now)
 

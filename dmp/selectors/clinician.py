@@ -41,6 +41,7 @@ from ..models import (
 from ..models.record import normalise_nir
 from ..policy import Action, Actor, Decision, RecordAccess, decide, log_decision, record_access
 from ..services.access import _fold  # the same folding as the break-glass identity check
+from .personal import declared_in_order
 from .records import documents_visible_to
 
 security_log = logging.getLogger("dmp.security")
@@ -355,8 +356,8 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
         emergency_until=emergency_until,
         profile=PersonalProfile.objects.filter(record=record).first() or PersonalProfile(record=record),
         emergency_contacts=list(record.emergency_contacts.order_by("pk")[:MAX_CONTACTS]),
-        declared_allergies=list(record.self_declared.filter(kind=SelfDeclaredItem.Kind.ALLERGY)
-                                .order_by("label", "pk")[:MAX_DECLARED_ALLERGIES]),
+        declared_allergies=declared_in_order(
+            record.self_declared.filter(kind=SelfDeclaredItem.Kind.ALLERGY))[:MAX_DECLARED_ALLERGIES],
         vaccinations=list(record.vaccinations.order_by("-date", "-pk")[:MAX_VACCINATIONS]),
         directives_document=visible.filter(doc_type=DocumentType.ADVANCE_DIRECTIVES)
         .order_by("-act_date", "-pk").first(),
