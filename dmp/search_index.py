@@ -9,9 +9,9 @@ is indexed twice over:
 - each of its prefixes from PREFIX_MIN to PREFIX_MAX letters, so that a word being typed
   ("hemoglo"), a drug name or a word of another language is found.
 Each term is then hashed with HMAC-SHA256 under SEARCH_INDEX_KEYS[0] and the record's id, and
-its first 64 bits kept as a signed integer (a quarter of the size of the hex digest, the same on
-PostgreSQL and SQLite). Two different terms of a record with a million terms share a hash with a
-probability of about 3 in 100 million: a search would then show one document too many, never hide one.
+its first 64 bits kept as a signed integer (one bigint column, the same on PostgreSQL and
+SQLite). Two different terms of a record with a million terms share a hash with a probability
+of about 3 in 100 million: a search would then show one document too many, never hide one.
 The record's id in the message means the same word has a different hash in every record:
 counting hashes across records says nothing about which words are common, and a term copied
 from one record's index never finds anything in another.
