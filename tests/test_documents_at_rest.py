@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 
-from dmp.models import Document, DocumentSearchTerm, DocumentType
+from dmp.models import Document, DocumentSearchTerm, DocumentType, ReimbursementLine
 from dmp.policy import Actor
 from dmp.search_index import document_terms, keyed_terms, normalised_words, query_terms
 from dmp.services import (
@@ -39,9 +39,9 @@ from tests.sample_files import text_pdf
 # in a title) and one in a title only.
 TEXT_MARKER = "Zorglubérine"
 TITLE_MARKER = "Qwyxtrophie"
-# In the medical synthesis, the personal notes, a self-declared allergy, a vaccination and a
-# break-glass justification.
-OTHER_MARKERS = ("Plixodermite", "Vrombatose", "Kradolactine", "Zyvaxorix", "firemen")
+# In the medical synthesis, the personal notes, a self-declared allergy, a vaccination, a
+# dispensed medicine and a break-glass justification.
+OTHER_MARKERS = ("Plixodermite", "Vrombatose", "Kradolactine", "Zyvaxorix", "Quembralol", "firemen")
 
 
 def _forms(word: str) -> set[str]:
@@ -104,8 +104,8 @@ def test_a_dump_of_the_database_and_the_file_store_holds_no_word_of_a_document(c
     words are kept in the session), then the whole database is dumped and every stored file
     read: neither the text marker nor the title marker appears, in any case, with or without
     accents — yet the search finds the documents by them. Nor do the words of the medical
-    synthesis, the personal notes, a self-declared allergy, a vaccination or a break-glass
-    justification."""
+    synthesis, the personal notes, a self-declared allergy, a vaccination, a dispensed medicine
+    (nor its CIP13 code) or a break-glass justification."""
     client.force_login(world.dr_house.user)
     response = client.post(reverse("portal_pro:documents_add", args=[world.record.pk]), {
         "files": [SimpleUploadedFile("compte_rendu.pdf", text_pdf(f"Traitement par {TEXT_MARKER} 20 mg"))],
@@ -134,9 +134,12 @@ def test_a_dump_of_the_database_and_the_file_store_holds_no_word_of_a_document(c
     self_declared_item_add(actor=Actor(world.alice), record=world.record, kind="allergy",
                            label=f"Allergie a la {OTHER_MARKERS[2]}")
     vaccination_add(actor=Actor(world.alice), record=world.record, vaccine=OTHER_MARKERS[3], on=date(2020, 5, 1))
+    ReimbursementLine.objects.create(record=world.record, date=date(2025, 3, 1), kind="medicine", code="3400912345678",
+                                     label=f"{OTHER_MARKERS[4]} 5 mg", amount="3.20", provider="Pharmacie du Nord")
     # The world's break-glass access was justified "Unconscious, brought by firemen".
 
-    markers = _forms(TEXT_MARKER) | _forms(TITLE_MARKER) | set().union(*map(_forms, OTHER_MARKERS))
+    markers = _forms(TEXT_MARKER) | _forms(TITLE_MARKER) | set().union(*map(_forms, OTHER_MARKERS)) | {
+        "3400912345678"}
     dump = _pg_dump()
     assert b"dmp_documentsearchterm" in dump and b"COPY public.dmp_document " in dump  # the dump has the tables
     assert _found_in(dump, markers) == set()

@@ -1,6 +1,6 @@
 """Documents' titles and text, the medical synthesis, the guided advance directives, the
-personal notes, vaccinations, self-declared allergies and history, and break-glass
-justifications encrypted at rest; documents searched through a blind index of keyed hashes
+personal notes, vaccinations, self-declared allergies and history, reimbursement lines and
+break-glass justifications encrypted at rest; documents searched through a blind index of keyed hashes
 (dmp/search_index.py). Existing rows are encrypted and indexed here."""
 
 import django.db.models.deletion
@@ -19,6 +19,7 @@ ENCRYPTED = {
     "dmp_careauthorisation": ("justification",),
     "dmp_vaccination": ("vaccine", "batch"),
     "dmp_selfdeclareditem": ("label",),
+    "dmp_reimbursementline": ("code", "label", "provider"),
 }
 
 
@@ -104,6 +105,9 @@ class Migration(migrations.Migration):
         _encrypted("vaccination", "vaccine", "vaccine"),
         _encrypted("vaccination", "batch", "batch number", blank=True),
         _encrypted("selfdeclareditem", "label", "label"),
+        _encrypted("reimbursementline", "code", "code (CIP13, CCAM, NGAP)"),
+        _encrypted("reimbursementline", "label", "label"),
+        _encrypted("reimbursementline", "provider", "provider", blank=True),
         migrations.CreateModel(
             name="DocumentSearchTerm",
             fields=[
