@@ -1,6 +1,7 @@
-"""Documents' titles and text, the medical synthesis, the guided advance directives, the
-personal notes, vaccinations, self-declared allergies and history, reimbursement lines and
-break-glass justifications encrypted at rest; documents searched through a blind index of keyed hashes
+"""Medical columns encrypted at rest: documents' titles and text, the medical synthesis, the
+guided advance directives, the blood group, the organ donation choice, the personal notes,
+vaccinations, self-declared allergies and history, reimbursement lines and break-glass
+justifications; documents searched through a blind index of keyed hashes
 (dmp/search_index.py). Existing rows are encrypted and indexed here."""
 
 import django.db.models.deletion
@@ -15,7 +16,7 @@ ENCRYPTED = {
     "dmp_synthesis": ("personal_history", "family_history", "current_treatments", "allergies", "vaccinations",
                       "points_of_attention"),
     "dmp_synthesisproblem": ("icd10", "label"),
-    "dmp_personalprofile": ("advance_directives", "notes"),
+    "dmp_personalprofile": ("advance_directives", "notes", "blood_group", "organ_donation"),
     "dmp_careauthorisation": ("justification",),
     "dmp_vaccination": ("vaccine", "batch"),
     "dmp_selfdeclareditem": ("label",),
@@ -101,6 +102,12 @@ class Migration(migrations.Migration):
         _encrypted("synthesisproblem", "label", "label"),
         _encrypted("personalprofile", "advance_directives", "advance directives", blank=True),
         _encrypted("personalprofile", "notes", "personal notes", blank=True),
+        _encrypted("personalprofile", "blood_group", "blood group", blank=True, choices=[
+            ("", "Unknown"), ("A+", "A+"), ("A-", "A−"), ("B+", "B+"), ("B-", "B−"), ("AB+", "AB+"), ("AB-", "AB−"),
+            ("O+", "O+"), ("O-", "O−")]),
+        _encrypted("personalprofile", "organ_donation", "organ and tissue donation", default="not_stated", choices=[
+            ("not_stated", "Not stated"), ("informed", "Informed of the rules on organ and tissue donation"),
+            ("opposed", "Opposed to organ and tissue donation")]),
         _encrypted("careauthorisation", "justification", "justification", blank=True),
         _encrypted("vaccination", "vaccine", "vaccine"),
         _encrypted("vaccination", "batch", "batch number", blank=True),

@@ -31,14 +31,15 @@ class PersonalProfile(models.Model):
     trusted_person_name = models.CharField(_("trusted person"), max_length=150, blank=True)
     trusted_person_phone = models.CharField(_("trusted person's phone"), max_length=20, blank=True)
     trusted_person_relation = models.CharField(_("relationship"), max_length=60, blank=True)
-    # The guided advance directives and the notes are medical: encrypted at rest (dmp/models/fields.py).
+    # The guided advance directives, the organ donation choice, the blood group and the notes are
+    # medical: encrypted at rest (dmp/models/fields.py).
     advance_directives = EncryptedTextField(_("advance directives"), blank=True)
     advance_directives_updated_at = models.DateTimeField(null=True, blank=True)
-    organ_donation = models.CharField(
-        _("organ and tissue donation"), max_length=12, choices=OrganDonation.choices, default=OrganDonation.NOT_STATED
+    organ_donation = EncryptedTextField(
+        _("organ and tissue donation"), choices=OrganDonation.choices, default=OrganDonation.NOT_STATED
     )
     organ_donation_stated_at = models.DateTimeField(null=True, blank=True)
-    blood_group = models.CharField(_("blood group"), max_length=3, choices=BloodGroup.choices, blank=True)
+    blood_group = EncryptedTextField(_("blood group"), choices=BloodGroup.choices, blank=True)
     notes = EncryptedTextField(_("personal notes"), blank=True)
 
     class Meta:
