@@ -23,9 +23,11 @@ from dmp.models import Document, DocumentSearchTerm, DocumentType, Reimbursement
 from dmp.policy import Actor
 from dmp.search_index import document_terms, keyed_terms, normalised_words, query_terms
 from dmp.services import (
+    blood_group_set,
     document_add,
     document_deposit,
     document_visibility_set,
+    organ_donation_state,
     personal_notes_set,
     self_declared_item_add,
     synthesis_write,
@@ -162,6 +164,19 @@ def test_title_and_text_columns_hold_tokens_and_the_index_holds_hashes_only(worl
     terms = set(DocumentSearchTerm.objects.filter(document=document).values_list("term", flat=True))
     assert terms == keyed_terms(world.record.pk, document_terms(document.title, document.extracted_text))
     assert all(isinstance(term, int) and -(2**63) <= term < 2**63 for term in terms)
+
+
+@pytest.mark.django_db
+def test_the_blood_group_and_the_organ_donation_choice_are_tokens_too(world):
+    blood_group_set(actor=Actor(world.alice), record=world.record, blood_group="AB-")
+    organ_donation_state(actor=Actor(world.alice), record=world.record, statement="opposed")
+    blood_group, organ_donation = _raw(
+        "SELECT blood_group, organ_donation FROM dmp_personalprofile WHERE record_id = %s", world.record.pk)
+    assert blood_group.startswith("gAAAA") and organ_donation.startswith("gAAAA")
+    profile = world.record.profile
+    profile.refresh_from_db()
+    assert (profile.blood_group, profile.organ_donation) == ("AB-", "opposed")
+    assert profile.get_blood_group_display() == "AB−"
 
 
 @pytest.mark.django_db
