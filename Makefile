@@ -6,10 +6,11 @@ PIP := $(VENV)/bin/pip
 
 # System libraries: WeasyPrint (pango, harfbuzz, fontconfig) and fonts for Latin, Cyrillic
 # and Arabic script; poppler (pdftoppm) for the documents' thumbnails; Chromium for the tests,
-# and ClamAV's clamd for the antivirus tests (a test starts it with a one-signature database).
+# ClamAV's clamd for the antivirus tests (a test starts it with a one-signature database), and
+# pg_dump (postgresql-client) for the test that dumps the database looking for a document's words.
 RUN_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fontconfig \
             fonts-noto-core fonts-dejavu-core poppler-utils
-TEST_DEBS := $(RUN_DEBS) chromium clamav-daemon
+TEST_DEBS := $(RUN_DEBS) chromium clamav-daemon postgresql-client
 
 .PHONY: run test venv deps-run deps-test system-run system-test lint
 

@@ -27,7 +27,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").
 
 # Secrets may come from NAME_FILE (the path of a file holding the value) instead of NAME.
 for _name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "EMAIL_URL",
-              "DOCUMENT_ENCRYPTION_KEYS", "SMS_API_KEY"):
+              "DOCUMENT_ENCRYPTION_KEYS", "SEARCH_INDEX_KEYS", "SMS_API_KEY"):
     if f"{_name}_FILE" in os.environ and _name not in os.environ:
         os.environ[_name] = Path(os.environ[f"{_name}_FILE"]).read_text().strip()
 
@@ -39,6 +39,7 @@ PRODUCTION = DMP_ENV == "production"
 # Development keys are public on purpose: production refuses to start without real ones.
 _DEV_SECRET = "dev-only-insecure-secret-key-never-use-in-production-0123456789abcdef"  # noqa: S105
 _DEV_FILE_KEY = "cEAkdVjlC30FWN5v9oGo4zG8MtpsIvAQ2iZZA0VUp-Q="
+_DEV_SEARCH_KEY = "dev-only-search-index-key-never-use-in-production-0123456789"  # noqa: S105
 
 SECRET_KEY = env.str("SECRET_KEY") if PRODUCTION else env.str("SECRET_KEY", default=_DEV_SECRET)
 DEBUG = env.bool("DEBUG", default=not PRODUCTION and DMP_ENV != "test")
@@ -61,6 +62,18 @@ for _key in DOCUMENT_ENCRYPTION_KEYS:
         Fernet(_key.encode())
     except ValueError as _error:
         raise ImproperlyConfigured("DOCUMENT_ENCRYPTION_KEYS holds a malformed Fernet key.") from _error
+
+# The documents' search index (dmp/search_index.py) holds HMACs of the words under these keys,
+# never the words: the first key indexes, every key is looked up, so the key can be rotated
+# by putting a new one first and running `manage.py reindex_documents`. Apart from the
+# Fernet keys: the index key is used on every search, the Fernet keys only to read.
+SEARCH_INDEX_KEYS = (
+    env.list("SEARCH_INDEX_KEYS") if PRODUCTION else env.list("SEARCH_INDEX_KEYS", default=[_DEV_SEARCH_KEY])
+)
+if not SEARCH_INDEX_KEYS or any(len(_key) < 32 for _key in SEARCH_INDEX_KEYS):
+    raise ImproperlyConfigured("SEARCH_INDEX_KEYS needs keys of at least 32 characters.")
+if PRODUCTION and _DEV_SEARCH_KEY in SEARCH_INDEX_KEYS:
+    raise ImproperlyConfigured("Production must not run on the development keys.")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

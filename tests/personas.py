@@ -27,6 +27,7 @@ from dmp.models import (
     User,
 )
 from dmp.models.people import rpps_with_key
+from dmp.services import document_search_index_build
 
 _counter = itertools.count(1)
 
@@ -91,7 +92,14 @@ def make_document(record: Record, label: str, doc_type: str = DocumentType.CONSU
     )
     doc.file.save(digest, ContentFile(content), save=False)
     doc.save()
+    document_search_index_build(doc)  # found by its title, like a document stored by the services
     return doc
+
+
+def titled(documents, *titles: str) -> list[Document]:
+    """The documents among `documents` whose title is one of `titles`. Titles are encrypted
+    at rest (dmp/models/fields.py): the database cannot compare them, Python does."""
+    return [document for document in documents if document.title in titles]
 
 
 @dataclass

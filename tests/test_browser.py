@@ -79,7 +79,8 @@ def test_a_patient_uploads_hides_and_reads_who_came_in_the_demo_record(live_serv
     then reads in his access history the professionals' visits the demo made, the emergency
     one standing out."""
     from dmp import demo
-    from dmp.models import Document, Record
+    from dmp.models import Record
+    from tests.personas import titled
     from tests.sample_files import text_pdf
 
     demo.seed_demo()
@@ -96,7 +97,7 @@ def test_a_patient_uploads_hides_and_reads_who_came_in_the_demo_record(live_serv
     page.fill("input[name=act_date]", "2026-10-02")
     page.locator("form#doc-upload button[type=submit]").click()
     page.wait_for_url(lambda url: "/documents/add/" not in url)
-    added = Document.objects.get(record=record, title="courrier-mutuelle")
+    [added] = titled(record.documents.all(), "courrier-mutuelle")
     assert added.space == "personal" and not added.hidden_from_professionals
 
     # Hide it from professionals, from its page.

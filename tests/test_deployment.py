@@ -65,6 +65,7 @@ def _production_environment(**overrides: str | None) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(64),  # 86 random URL-safe characters
         "ALLOWED_HOSTS": "dmp.example.org",
         "DOCUMENT_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "SEARCH_INDEX_KEYS": secrets.token_urlsafe(48),
         "DATABASE_URL": os.environ.get("DATABASE_URL") or "sqlite:///:memory:",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "EMAIL_URL": "smtp://localhost:25",
@@ -114,6 +115,11 @@ def test_production_settings_pass_check_deploy_with_nothing_silenced():
         pytest.param({"DOCUMENT_ENCRYPTION_KEYS": "not-a-fernet-key"}, id="malformed-fernet-key"),
         pytest.param({"SMS_BACKEND": None}, id="login-codes-printed-on-the-console"),
         pytest.param({"SMS_API_KEY": None}, id="sms-provider-without-key"),
+        pytest.param({"SEARCH_INDEX_KEYS": None}, id="no-search-index-key"),
+        pytest.param({"SEARCH_INDEX_KEYS": dmp_settings._DEV_SEARCH_KEY}, id="development-search-index-key"),
+        pytest.param({"SEARCH_INDEX_KEYS": f"{secrets.token_urlsafe(48)},{dmp_settings._DEV_SEARCH_KEY}"},
+                     id="development-search-index-key-kept-for-lookups"),
+        pytest.param({"SEARCH_INDEX_KEYS": "too-short"}, id="short-search-index-key"),
     ],
 )
 def test_production_refuses_to_start_without_its_own_keys(overrides):

@@ -22,7 +22,7 @@ from dmp.document_suggestions import Source, suggest, title_from_name, type_from
 from dmp.models import AuditEntry, Document, DocumentType, Space
 from dmp.policy import Actor
 from dmp.services import document_add, document_visibility_set
-from tests.personas import user_of
+from tests.personas import titled, user_of
 from tests.sample_files import image_bytes, text_pdf
 
 TODAY = date(2026, 2, 10)
@@ -236,7 +236,7 @@ def test_one_file_is_added_with_the_type_title_and_date_its_name_suggests(client
     response = _add(client, world.record, [("ordonnance_2025-11-04.pdf", text_pdf("Metformine 1000 mg"))],
                     next=screen)
     assert response.status_code == 302 and response["Location"] == screen
-    added = Document.objects.get(record=world.record, title="Ordonnance")
+    [added] = titled(world.record.documents.all(), "Ordonnance")
     assert added.doc_type == DocumentType.MEDICATION_PRESCRIPTION and added.space == Space.TREATMENTS
     assert added.act_date == date(2025, 11, 4)
     assert added.author_professional == world.dr_house and not added.is_withheld_from_patient()
@@ -291,7 +291,7 @@ def test_withheld_results_are_hidden_from_the_patient_until_the_author_releases_
     client.force_login(world.dr_house.user)
     response = _add(client, world.record, [("biopsie.pdf", text_pdf("Carcinome"))], withheld="on", withheld_days="7")
     assert response.status_code == 302
-    result = Document.objects.get(title="Biopsie")
+    [result] = titled(Document.objects.all(), "Biopsie")
     assert result.doc_type == DocumentType.PATHOLOGY_REPORT and result.is_withheld_from_patient()
     assert timedelta(days=6) < result.withheld_from_patient_until - timezone.now() <= timedelta(days=7)
     alice = client.__class__(headers={"Accept-Language": "en"})
@@ -323,7 +323,7 @@ def test_withheld_results_are_hidden_from_the_patient_until_the_author_releases_
 def test_a_withheld_result_becomes_visible_by_itself_after_the_delay(client, world):
     client.force_login(world.dr_house.user)
     _add(client, world.record, [("NFS.pdf", text_pdf("NFS"))], withheld="on", withheld_days="15")
-    result = Document.objects.get(title="NFS")
+    [result] = titled(Document.objects.all(), "NFS")
     alice = client.__class__(headers={"Accept-Language": "en"})
     alice.force_login(world.alice)
     patient_list = reverse("portal_patient:documents", args=[world.record.pk])
@@ -572,7 +572,7 @@ def test_adding_a_document_from_the_patient_screen_takes_at_most_two_actions(liv
     actions.append("click")
     page.locator("ul.messages li.success").wait_for()
 
-    added = Document.objects.get(record=world.record, title="Ordonnance")
+    [added] = titled(world.record.documents.all(), "Ordonnance")
     assert added.doc_type == DocumentType.MEDICATION_PRESCRIPTION and added.space == Space.TREATMENTS
     assert added.act_date == date(2026, 1, 15) and added.author_professional_id == world.dr_house.pk
     assert page.url == live_server.url + screen

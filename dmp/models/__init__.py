@@ -10,7 +10,7 @@ from .administration import (
 from .audit import AuditChainHead, AuditEntry, AuditMode
 from .counter import CounterReset, PostalLetter
 from .credentials import ApiToken
-from .documents import SPACE_OF_TYPE, Document, DocumentSelection, DocumentType, Space
+from .documents import SPACE_OF_TYPE, Document, DocumentSearchTerm, DocumentSelection, DocumentType, Space
 from .export import RecordExport
 from .notifications import Notification
 from .people import CounterAgent, Organisation, Profession, Professional, User
@@ -22,7 +22,7 @@ from .synthesis import Synthesis, SynthesisProblem
 __all__ = [
     "SPACE_OF_TYPE", "AdminRequest", "ApiToken", "AuditChainHead", "AuditEntry", "AuditMode", "Block",
     "CareAuthorisation", "Consent", "CounterAgent", "CounterAgentCreationRequest", "CounterReset",
-    "DepositRight", "Document", "DocumentSelection", "DocumentType", "EmergencyContact",
+    "DepositRight", "Document", "DocumentSearchTerm", "DocumentSelection", "DocumentType", "EmergencyContact",
     "LegalRepresentative", "MatrixEntry", "Notification", "Organisation", "PersonalProfile", "PostalLetter",
     "Profession", "Professional", "ProfessionalCreationRequest", "Record", "RecordExport",
     "ReimbursementLine", "SecondFactorResetRequest", "SelfDeclaredItem", "Space", "Synthesis",

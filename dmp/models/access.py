@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .documents import DocumentType
+from .fields import EncryptedTextField
 from .people import CounterAgent, Profession, Professional
 from .record import Record
 
@@ -59,7 +60,8 @@ class CareAuthorisation(models.Model):
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="care_authorisations")
     professional = models.ForeignKey(Professional, on_delete=models.CASCADE, related_name="care_authorisations")
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
-    justification = models.TextField(_("justification"), blank=True)
+    # A break-glass justification is medical ("unconscious, suspected overdose"): encrypted at rest.
+    justification = EncryptedTextField(_("justification"), blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .fields import EncryptedTextField
 from .people import Professional
 from .record import Record
 
@@ -124,7 +125,9 @@ class Document(models.Model):
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="documents")
     space = models.CharField(_("space"), max_length=16, choices=Space.choices, editable=False)
     doc_type = models.CharField(_("type"), max_length=32, choices=DocumentType.choices)
-    title = models.CharField(_("title"), max_length=200)
+    # Encrypted like the file (a title is medical: "HIV test result"); at most 200 characters,
+    # cut by the services (`_store`) since the column holds a longer token.
+    title = EncryptedTextField(_("title"))
     act_date = models.DateField(_("date of the act"))
     author_kind = models.CharField(_("author kind"), max_length=16, choices=AuthorKind.choices)
     author_professional = models.ForeignKey(
@@ -151,8 +154,9 @@ class Document(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by"
     )
     added_at = models.DateTimeField(_("added at"), default=timezone.now)
-    # The words of the document (a PDF's text layer), for the patient's full-text search.
-    extracted_text = models.TextField(_("extracted text"), blank=True, default="", editable=False)
+    # The words of the document (a PDF's text layer), encrypted: the search never reads it, it
+    # looks up DocumentSearchTerm; the text is read back only to build the index again.
+    extracted_text = EncryptedTextField(_("extracted text"), blank=True, default="", editable=False)
     # A small PNG of the first page or of the image, encrypted like the file; empty if none.
     thumbnail = models.FileField(_("thumbnail"), upload_to=document_thumbnail_to, max_length=200, blank=True)
 
@@ -180,6 +184,24 @@ class Document(models.Model):
     def is_withheld_from_patient(self, at=None) -> bool:
         at = at or timezone.now()
         return self.withheld_from_patient_until is not None and self.withheld_from_patient_until > at
+
+
+class DocumentSearchTerm(models.Model):
+    """One entry of the documents' blind index (`dmp/search_index.py`): a keyed hash of a
+    normalised word, or of its stem or prefix, of the document's title or text — never the word."""
+
+    # The key is also the one index the search uses, "does this document hold this hash": no
+    # surrogate id, no second index on the document (a page of text makes ~2,000 rows).
+    pk = models.CompositePrimaryKey("document", "term")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="search_terms", db_index=False)
+    term = models.BigIntegerField(_("term hash"))
+
+    class Meta:
+        verbose_name = _("search term")
+        verbose_name_plural = _("search terms")
+
+    def __str__(self) -> str:
+        return f"Search term of document #{self.document_id}"
 
 
 class DocumentSelection(models.Model):

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .fields import EncryptedTextField
 from .record import Record
 
 
@@ -30,14 +31,16 @@ class PersonalProfile(models.Model):
     trusted_person_name = models.CharField(_("trusted person"), max_length=150, blank=True)
     trusted_person_phone = models.CharField(_("trusted person's phone"), max_length=20, blank=True)
     trusted_person_relation = models.CharField(_("relationship"), max_length=60, blank=True)
-    advance_directives = models.TextField(_("advance directives"), blank=True)
+    # The guided advance directives, the organ donation choice, the blood group and the notes are
+    # medical: encrypted at rest (dmp/models/fields.py).
+    advance_directives = EncryptedTextField(_("advance directives"), blank=True)
     advance_directives_updated_at = models.DateTimeField(null=True, blank=True)
-    organ_donation = models.CharField(
-        _("organ and tissue donation"), max_length=12, choices=OrganDonation.choices, default=OrganDonation.NOT_STATED
+    organ_donation = EncryptedTextField(
+        _("organ and tissue donation"), choices=OrganDonation.choices, default=OrganDonation.NOT_STATED
     )
     organ_donation_stated_at = models.DateTimeField(null=True, blank=True)
-    blood_group = models.CharField(_("blood group"), max_length=3, choices=BloodGroup.choices, blank=True)
-    notes = models.TextField(_("personal notes"), blank=True)
+    blood_group = EncryptedTextField(_("blood group"), choices=BloodGroup.choices, blank=True)
+    notes = EncryptedTextField(_("personal notes"), blank=True)
 
     class Meta:
         verbose_name = _("personal data")
@@ -57,9 +60,11 @@ class EmergencyContact(models.Model):
 
 class Vaccination(models.Model):
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="vaccinations")
-    vaccine = models.CharField(_("vaccine"), max_length=120)
+    # What a person was vaccinated against, and the allergies and history they declare, are
+    # medical: encrypted at rest (at most 120, 40 and 200 characters, checked by the services).
+    vaccine = EncryptedTextField(_("vaccine"))
     date = models.DateField(_("date"))
-    batch = models.CharField(_("batch number"), max_length=40, blank=True)
+    batch = EncryptedTextField(_("batch number"), blank=True)
     declared_by_patient = models.BooleanField(_("declared by the patient"), default=True)
 
     class Meta:
@@ -78,7 +83,7 @@ class SelfDeclaredItem(models.Model):
 
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="self_declared")
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
-    label = models.CharField(_("label"), max_length=200)
+    label = EncryptedTextField(_("label"))
     year = models.PositiveSmallIntegerField(_("year"), null=True, blank=True)
     declared_at = models.DateTimeField(default=timezone.now)
 

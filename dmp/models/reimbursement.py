@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from .fields import EncryptedTextField
 from .record import Record
 
 
@@ -18,11 +19,13 @@ class ReimbursementLine(models.Model):
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="reimbursements")
     date = models.DateField(_("date"))
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
-    code = models.CharField(_("code (CIP13, CCAM, NGAP)"), max_length=20)
-    label = models.CharField(_("label"), max_length=200)
+    # Which medicine, which act, and who provided it are medical: encrypted at rest (lengths
+    # checked by the feed, dmp/reimbursement_feed.py).
+    code = EncryptedTextField(_("code (CIP13, CCAM, NGAP)"))
+    label = EncryptedTextField(_("label"))
     quantity = models.PositiveSmallIntegerField(_("quantity"), default=1)
     amount = models.DecimalField(_("amount reimbursed (€)"), max_digits=8, decimal_places=2)
-    provider = models.CharField(_("provider"), max_length=150, blank=True)
+    provider = EncryptedTextField(_("provider"), blank=True)
     # The insurer's own identifier of the line (docs/reimbursement_feed.md): importing the same
     # line again finds it instead of adding it twice. Empty for lines written before the feed.
     external_id = models.CharField(_("insurer's line id"), max_length=64, null=True, blank=True, unique=True)

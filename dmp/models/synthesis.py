@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .fields import EncryptedTextField
 from .people import Professional
 from .record import Record
 
@@ -29,12 +30,13 @@ class Synthesis(models.Model):
     version = models.PositiveIntegerField(_("version"))
     author = models.ForeignKey(Professional, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("written at"), default=timezone.now)
-    personal_history = models.TextField(_("personal history"), blank=True)
-    family_history = models.TextField(_("family history"), blank=True)
-    current_treatments = models.TextField(_("current treatments"), blank=True)
-    allergies = models.TextField(_("allergies and intolerances"), blank=True)
-    vaccinations = models.TextField(_("vaccinations"), blank=True)
-    points_of_attention = models.TextField(_("points of attention"), blank=True)
+    # Encrypted at rest like the documents (dmp/models/fields.py): read one row at a time.
+    personal_history = EncryptedTextField(_("personal history"), blank=True)
+    family_history = EncryptedTextField(_("family history"), blank=True)
+    current_treatments = EncryptedTextField(_("current treatments"), blank=True)
+    allergies = EncryptedTextField(_("allergies and intolerances"), blank=True)
+    vaccinations = EncryptedTextField(_("vaccinations"), blank=True)
+    points_of_attention = EncryptedTextField(_("points of attention"), blank=True)
 
     class Meta:
         verbose_name = _("medical synthesis")
@@ -48,8 +50,10 @@ class Synthesis(models.Model):
 
 class SynthesisProblem(models.Model):
     synthesis = models.ForeignKey(Synthesis, on_delete=models.CASCADE, related_name="problems")
-    icd10 = models.CharField(_("ICD-10 code"), max_length=8, validators=[validate_icd10])
-    label = models.CharField(_("label"), max_length=200)
+    # Encrypted too: a code says as much as its label (F20: schizophrenia). At most 8 and 200
+    # characters, checked by the synthesis service (the columns hold longer tokens).
+    icd10 = EncryptedTextField(_("ICD-10 code"), validators=[validate_icd10])
+    label = EncryptedTextField(_("label"))
     since = models.DateField(_("since"), null=True, blank=True)
 
     class Meta:

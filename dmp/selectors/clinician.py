@@ -41,6 +41,7 @@ from ..models import (
 from ..models.record import normalise_nir
 from ..policy import Action, Actor, Decision, RecordAccess, decide, log_decision, record_access
 from ..services.access import _fold  # the same folding as the break-glass identity check
+from .personal import declared_in_order
 from .records import documents_visible_to
 
 security_log = logging.getLogger("dmp.security")
@@ -240,6 +241,18 @@ class DispensedMedicine:
     times: int
 
 
+def _dispensed_medicines(lines) -> list[DispensedMedicine]:
+    """The lines grouped by medicine (its code), the latest dispensed first. Grouped here, in one
+    query: codes and labels are encrypted at rest, the database cannot group or order them."""
+    grouped: dict[str, list] = {}
+    for line in lines:
+        label, last_date, times = grouped.get(line.code, (line.label, line.date, 0))
+        grouped[line.code] = [max(label, line.label), max(last_date, line.date), times + 1]
+    medicines = [DispensedMedicine(code, *values) for code, values in grouped.items()]
+    medicines.sort(key=lambda medicine: (-medicine.last_date.toordinal(), medicine.label))
+    return medicines[:MAX_MEDICINES]
+
+
 @dataclass(frozen=True)
 class PatientScreen:
     """Everything the one-screen patient view shows, each part as the policy allows it."""
@@ -318,13 +331,9 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
     medicines: list[DispensedMedicine] = []
     reimbursements_decision = decide(actor, Action.VIEW_REIMBURSEMENTS, record)
     if reimbursements_decision.allowed:
-        rows = (
-            ReimbursementLine.objects.filter(record=record, kind=ReimbursementLine.Kind.MEDICINE,
-                                             date__gte=_months_before(today, MEDICINE_MONTHS))
-            .values("code").annotate(label=Max("label"), last_date=Max("date"), times=Count("pk"))
-            .order_by("-last_date", "label")[:MAX_MEDICINES]
-        )
-        medicines = [DispensedMedicine(r["code"], r["label"], r["last_date"], r["times"]) for r in rows]
+        medicines = _dispensed_medicines(ReimbursementLine.objects.filter(
+            record=record, kind=ReimbursementLine.Kind.MEDICINE, date__gte=_months_before(today, MEDICINE_MONTHS),
+        ).only("code", "label", "date"))
         if medicines:
             log_decision(actor, Action.VIEW_REIMBURSEMENTS, reimbursements_decision, record, record=record)
 
@@ -355,8 +364,8 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
         emergency_until=emergency_until,
         profile=PersonalProfile.objects.filter(record=record).first() or PersonalProfile(record=record),
         emergency_contacts=list(record.emergency_contacts.order_by("pk")[:MAX_CONTACTS]),
-        declared_allergies=list(record.self_declared.filter(kind=SelfDeclaredItem.Kind.ALLERGY)
-                                .order_by("label", "pk")[:MAX_DECLARED_ALLERGIES]),
+        declared_allergies=declared_in_order(
+            record.self_declared.filter(kind=SelfDeclaredItem.Kind.ALLERGY))[:MAX_DECLARED_ALLERGIES],
         vaccinations=list(record.vaccinations.order_by("-date", "-pk")[:MAX_VACCINATIONS]),
         directives_document=visible.filter(doc_type=DocumentType.ADVANCE_DIRECTIVES)
         .order_by("-act_date", "-pk").first(),

@@ -4,23 +4,16 @@ never show what a read would refuse (withheld results, documents hidden from rep
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.http import Http404
 
-from ..models import Document, DocumentSelection, DocumentType, Profession, Record, Space
+from ..models import Document, DocumentSearchTerm, DocumentSelection, DocumentType, Profession, Record, Space
 from ..policy import Action, Actor, decide, log_decision
+from ..search_index import keyed_query
 from .records import _load_and_authorise, documents_visible_to
-
-# The documents are French (reports, letters, results), so the French dictionary finds
-# "analyse" in "analyses" and ignores "de", "la"… It has no unaccent (that needs a database
-# extension): the "simple" prefix match beside it finds partly typed words, drug names and
-# words of other languages, which a French stemmer would not.
-SEARCH_CONFIG = "french"
 
 
 def get_record_document_for(actor: Actor, record_pk: int, pk: int, *, action: str = Action.VIEW_DOCUMENT) -> Document:
@@ -109,7 +102,7 @@ def documents_listing(actor: Actor, record: Record, filters: DocumentFilters) ->
     if filters.doc_type:
         listed = listed.filter(doc_type=filters.doc_type)
     if filters.text.strip():
-        listed = _matching(listed, filters.text)
+        listed = _matching(listed, record, filters.text)
     counts = dict(listed.order_by().values_list("space").annotate(n=Count("pk")))
     space_counts = {space: counts.get(space, 0) for space in Space.values}
     if filters.space in Space.values:
@@ -137,26 +130,18 @@ def _by_profession(documents: QuerySet[Document], profession: str) -> QuerySet[D
     return documents
 
 
-def _matching(documents: QuerySet[Document], text: str) -> QuerySet[Document]:
-    """Full-text search over titles and the extracted text: PostgreSQL's text search, with
-    French stemming and a prefix match on every word; word by word `icontains` elsewhere."""
-    words = re.findall(r"\w+", text)
-    if not words:
-        return documents
-    if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchVector
-
-        prefixes = " & ".join(f"{word}:*" for word in words)  # \w+ only: nothing tsquery would parse
-        documents = documents.annotate(
-            _stemmed=SearchVector("title", "extracted_text", config=SEARCH_CONFIG),
-            _words=SearchVector("title", "extracted_text", config="simple"),
+def _matching(documents: QuerySet[Document], record: Record, text: str) -> QuerySet[Document]:
+    """Full-text search over titles and text through the blind index (`dmp/search_index.py`):
+    accents and case ignored, French plurals and word endings, words being typed; every
+    searchable word of the query must match. A query of nothing but stop words ("de la")
+    matches nothing. The same SQL on PostgreSQL and SQLite."""
+    alternatives = keyed_query(record.pk, text)
+    if not alternatives:
+        return documents.none()
+    for hashes in alternatives:
+        documents = documents.filter(
+            Exists(DocumentSearchTerm.objects.filter(document=OuterRef("pk"), term__in=sorted(hashes)))
         )
-        return documents.filter(
-            Q(_stemmed=SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch"))
-            | Q(_words=SearchQuery(prefixes, config="simple", search_type="raw"))
-        )
-    for word in words:
-        documents = documents.filter(Q(title__icontains=word) | Q(extracted_text__icontains=word))
     return documents
 
 

@@ -97,7 +97,7 @@ def personal_information_for(actor: Actor, record: Record) -> PersonalInformatio
         profile=profile,
         emergency_contacts=list(record.emergency_contacts.order_by("pk")),
         vaccinations=list(record.vaccinations.order_by("-date", "-pk")),
-        self_declared=list(record.self_declared.order_by("kind", "-year", "label", "pk")),
+        self_declared=declared_in_order(record.self_declared.all()),
         directives_document=directives,
         login_code_by=destination[0] if destination else "",
         contact_email=holder.email if holder is not None else record.email,
@@ -111,3 +111,10 @@ def record_languages(record: Record) -> list[str]:
 
 
 __all__ = ["PersonalInformation", "language_name", "personal_information_for", "record_languages"]
+
+
+def declared_in_order(items) -> list[SelfDeclaredItem]:
+    """Self-declared items by kind, latest year first (no year last), then label. Sorted here:
+    the labels are encrypted at rest, the database cannot order them."""
+    return sorted(items, key=lambda item: (item.kind, item.year is None, -(item.year or 0), item.label.casefold(),
+                                           item.pk))

@@ -34,7 +34,8 @@ def documents_visible_to(actor: Actor, record: Record, *, include_archived: bool
     qs = record.documents.filter(scope.q()).filter(replaced_by__isnull=True)
     if not include_archived:
         qs = qs.filter(status=Document.Status.CURRENT)
-    return qs.select_related("author_professional__user").order_by("-act_date", "-pk")
+    # The text (encrypted, up to 100,000 characters) is for re-indexing only: lists never load it.
+    return qs.select_related("author_professional__user").defer("extracted_text").order_by("-act_date", "-pk")
 
 
 def get_document_for(actor: Actor, pk: int, *, action: str = Action.VIEW_DOCUMENT) -> Document:

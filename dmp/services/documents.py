@@ -17,9 +17,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..file_safety import CheckedFile, check_file, limited
-from ..models import Document, DocumentSelection, DocumentType, Record
+from ..models import Document, DocumentSearchTerm, DocumentSelection, DocumentType, Record
 from ..notifications import notify_new_documents
 from ..policy import Action, Actor, authorise, document_scope, record_access
+from ..search_index import document_terms, keyed_terms
 from . import InvalidInput, require
 
 logger = logging.getLogger(__name__)
@@ -103,10 +104,24 @@ def _store(
             if thumbnail:
                 document.thumbnail.save(f"{digest}.thumb", ContentFile(thumbnail), save=False)
             document.save()
+            document_search_index_build(document)
     except IntegrityError as exc:
         _delete_files(document)
         raise InvalidInput(_("This file is already in the record.")) from exc
     return document
+
+
+def document_search_index_build(document: Document) -> int:
+    """Maintenance and storing: (re)build the document's blind index (`dmp/search_index.py`)
+    from its title and text, under the first SEARCH_INDEX_KEYS key. Nobody reads anything:
+    no policy question. Returns the number of terms."""
+    hashes = keyed_terms(document.record_id, document_terms(document.title, document.extracted_text))
+    with transaction.atomic():  # never a document half indexed: found by some words, not others
+        DocumentSearchTerm.objects.filter(document=document).delete()
+        DocumentSearchTerm.objects.bulk_create(
+            [DocumentSearchTerm(document=document, term=term) for term in sorted(hashes)], batch_size=1000
+        )
+    return len(hashes)
 
 
 def _delete_files(document: Document) -> None:
@@ -398,9 +413,10 @@ def record_default_hidden_types_set(*, actor: Actor, record: Record, types: Iter
 
 
 def document_derivatives_fill(document: Document) -> tuple[bool, bool]:
-    """Maintenance (`manage.py backfill_documents`): the extracted text and thumbnail of a
-    document stored before they existed. Nobody reads anything: no policy question. An old
-    PDF that no longer opens keeps its place, without text. Returns (text added, thumbnail added)."""
+    """Maintenance (`manage.py backfill_documents`): the extracted text, search index and
+    thumbnail of a document stored before they existed. Nobody reads anything: no policy
+    question. An old PDF that no longer opens keeps its place, without text (its title is still
+    indexed). Returns (text added, thumbnail added)."""
     with document.file.open("rb") as stored:
         content = stored.read()
     fields = []
@@ -416,8 +432,11 @@ def document_derivatives_fill(document: Document) -> tuple[bool, bool]:
         if thumbnail:
             document.thumbnail.save(f"{document.content_hash}.thumb", ContentFile(thumbnail), save=False)
             fields.append("thumbnail")
-    if fields:
-        document.save(update_fields=fields)
+    with transaction.atomic():  # the text and the index built from it go together
+        if fields:
+            document.save(update_fields=fields)
+        if "extracted_text" in fields or not document.search_terms.exists():
+            document_search_index_build(document)
     return "extracted_text" in fields, "thumbnail" in fields
 
 

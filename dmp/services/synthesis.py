@@ -44,6 +44,7 @@ def synthesis_write(*, actor: Actor, record: Record, problems: list[Problem], **
         last = Synthesis.objects.filter(record=record).aggregate(v=Max("version"))["v"] or 0
         synthesis = Synthesis.objects.create(record=record, version=last + 1, author=actor.professional, **fields)
         SynthesisProblem.objects.bulk_create(
-            SynthesisProblem(synthesis=synthesis, icd10=p.icd10, label=p.label, since=p.since) for p in problems
+            # 200 characters: the bound the column used to keep before it held encrypted tokens.
+            SynthesisProblem(synthesis=synthesis, icd10=p.icd10, label=p.label[:200], since=p.since) for p in problems
         )
     return synthesis

@@ -35,6 +35,7 @@ from dmp.models import SPACE_OF_TYPE, DocumentType, Space
 from dmp.policy import Viewer, who_may_see
 from dmp.selectors import DocumentFilters, documents_listing, get_record_document_for, record_document_for_action
 from dmp.selectors.documents import Status, document_selected_by
+from dmp.storage import sealed, unsealed
 
 from ._common import record_for_request, render_record_page
 
@@ -132,16 +133,16 @@ def documents(request, pk: int):
             return redirect(_nav_url(record, nav))
         form = FilterForm(request.POST)
         if form.is_valid():
-            request.session[key] = form.stored()
+            request.session[key] = sealed(form.stored())  # the search words are medical
             return redirect(_nav_url(record, nav))
         return _list_page(request, actor, record, nav, form, status=400)
-    stored = request.session.get(key, {})
+    stored = unsealed(request.session.get(key))
     return _list_page(request, actor, record, _nav(request.GET), FilterForm(initial=stored), stored=stored)
 
 
 def _list_page(request, actor, record, nav: dict, form: FilterForm, *, stored: dict | None = None,
                status: int = 200):
-    stored = stored if stored is not None else request.session.get(_session_key(record), {})
+    stored = stored if stored is not None else unsealed(request.session.get(_session_key(record)))
     listing = documents_listing(actor, record, _filters(nav, stored))
     page = Paginator(listing.documents, PAGE_SIZE).get_page(nav["page"])
     documents_on_page = list(page.object_list)
