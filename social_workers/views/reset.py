@@ -1,6 +1,6 @@
 """The counter agents' and social workers' portal: administrative status only, never content.
 
-Credentials recovery happens in steps (docs/security_parts/counter.md): the agent types what
+Credentials recovery happens in steps (docs/security.md ("Credentials recovery at a counter")): the agent types what
 the identity document says; the reset then either takes effect at once (the organisation that
 onboarded the person, nothing else changed) or waits on its own page for the codes the person
 reads back and, when the policy asks for it, a second agent's approval."""
