@@ -79,6 +79,7 @@ GP_TREATING, GP_OTHER = "dr.bernard", "dr.lefebvre"
 PHARMACIST, PHYSIO = "pharma.dubois", "kine.moreau"
 EMERGENCY, REGULATOR = "urgences.roux", "samu.girard"
 CPAM_AGENT, CADA_WORKER = "guichet.cpam", "social.cada"
+CPAM_SECOND = "guichet.cpam2"
 ADMIN, ADMIN_SECOND = "admin.demo", "admin.second"
 
 # Who adds a document, when it is not a demo account: the record holder, or the insurer's feed.
@@ -199,6 +200,10 @@ PEOPLE: tuple[_PersonSpec, ...] = (
     _PersonSpec(CPAM_AGENT, "CPAM counter agent",
                 f"created {CHRONIC}; sees the administrative status only, no medical content", "198.51.100.10",
                 first_name="Isabelle", last_name="Petit", organisation="cpam", counter_agent=True),
+    _PersonSpec(CPAM_SECOND, "second CPAM counter agent",
+                f"approves the credentials resets {CPAM_AGENT} asks for when the person has no phone or e-mail "
+                f"(e.g. {ASYLUM}, onboarded elsewhere): nobody approves their own", "198.51.100.11",
+                first_name="Thomas", last_name="Moreau", organisation="cpam", counter_agent=True),
     _PersonSpec(CADA_WORKER, "CADA social worker",
                 f"created {ASYLUM} without NIR and deposited scanned papers (write-only)", "198.51.100.20",
                 first_name="Karim", last_name="Benali", organisation="cada", counter_agent=True),

@@ -87,7 +87,7 @@ def check_cast(seeded: demo.DemoSummary) -> None:
     assert Document.objects.count() == seeded.documents == expected_documents  # +1: the insurer's import
     assert seeded.audit_entries == AuditEntry.objects.count() > 0
     assert Professional.objects.count() == 6
-    assert CounterAgent.objects.count() == 2
+    assert CounterAgent.objects.count() == 3
     assert set(Organisation.objects.values_list("kind", flat=True)) == {
         "cpam_counter", "pharmacy", "reception_centre", "facility", "samu"
     }
@@ -102,6 +102,11 @@ def check_cast(seeded: demo.DemoSummary) -> None:
         assert operator.is_staff and not operator.is_superuser
         assert set(organisations_administered_by(operator)) == set(Organisation.objects.all())
         assert administers_unaffiliated(operator) and operator.has_perm("dmp.change_matrixentry")
+    # Two agents at the CPAM counter: a reset for someone it did not onboard and who has no
+    # phone (the asylum seeker) needs the second one's approval.
+    cpam = {User.objects.get(username=name).counter_agent.organisation_id for name in (demo.CPAM_AGENT,
+                                                                                       demo.CPAM_SECOND)}
+    assert len(cpam) == 1
     for login in seeded.logins:
         user = User.objects.get(username=login.username)
         assert user.check_password(demo.DEMO_PASSWORD), login.username
