@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -172,7 +173,7 @@ def _last_line(path: Path) -> str | None:
     """The last line of a file, read from its end (checkpoint files grow all day)."""
     with path.open("rb") as handle:
         handle.seek(0, 2)
-        end = position = handle.tell()
+        position = handle.tell()
         data = b""
         while position > 0:
             step = min(65536, position)
@@ -181,7 +182,6 @@ def _last_line(path: Path) -> str | None:
             data = handle.read(step) + data
             if data.rstrip(b"\n").count(b"\n") >= 1:
                 break
-        del end
     lines = data.rstrip(b"\n").split(b"\n")
     return lines[-1].decode() if lines and lines[-1] else None
 
@@ -213,7 +213,8 @@ def checkpoint_create(*, now=None) -> Checkpoint | None:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"checkpoints-{now:%Y-%m-%d}.jsonl"
     with path.open("a") as handle:
-        # One writer at a time (two beat runs, a command): the lock covers read-last + append.
+        # One writer at a time (two beat runs, a command): the lock covers reading the heads and
+        # the last line, appending, and marking the heads covered.
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             heads = list(
@@ -236,18 +237,21 @@ def checkpoint_create(*, now=None) -> Checkpoint | None:
             checkpoint = Checkpoint(body, signature)
             handle.write(checkpoint.line + "\n")
             handle.flush()
+            os.fsync(handle.fileno())
+            # The log stream gets the signed statement; the leaves stay in the file.
+            checkpoint_logger.info("audit checkpoint %s", canonical(
+                {"body": {k: v for k, v in body.items() if k != "leaves"}, "signature": signature}))
+            # A heads' update lost here only means these chains are signed again next time.
+            with transaction.atomic():
+                AuditCheckpoint.objects.update_or_create(
+                    seq=checkpoint.seq, defaults={"at": now, "root": body["root"], "line": checkpoint.line}
+                )
+                for chain, chain_seq, _head in leaves:
+                    AuditChainHead.objects.filter(chain=chain, checkpointed_chain_seq__lt=chain_seq).update(
+                        checkpointed_chain_seq=chain_seq, checkpoint=checkpoint.seq
+                    )
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-    checkpoint_logger.info("audit checkpoint %s", canonical({"body": {k: v for k, v in body.items() if k != "leaves"},
-                                                              "signature": signature}))
-    with transaction.atomic():
-        AuditCheckpoint.objects.update_or_create(
-            seq=checkpoint.seq, defaults={"at": now, "root": body["root"], "line": checkpoint.line}
-        )
-        for chain, chain_seq, _head in leaves:
-            AuditChainHead.objects.filter(chain=chain, checkpointed_chain_seq__lt=chain_seq).update(
-                checkpointed_chain_seq=chain_seq, checkpoint=checkpoint.seq
-            )
     return checkpoint
 
 
@@ -352,6 +356,8 @@ def _verify_one_chain(chain: int, signed: dict[int, tuple[str, int]], keys: dict
             break
         for entry in rows:
             where = _entry_where(entry)
+            if entry.chain != chain_of(entry.record_id_ref):
+                return ChainProblem(where, "it is not in its record's chain")
             if entry.chain_seq != expected:
                 what = "an entry is missing before it" if entry.chain_seq > expected else "unexpected position"
                 return ChainProblem(where, what)

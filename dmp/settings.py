@@ -480,6 +480,8 @@ LOGGING = {
         # WeasyPrint narrates every rendering step at INFO.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        # The signed audit checkpoints: a copy outside the database, whatever LOG_LEVEL says.
+        "dmp.audit.checkpoint": {"level": "INFO"},
     },
 }
 ADMINS: list[tuple[str, str]] = []  # no error e-mails: they would carry request data

@@ -275,6 +275,21 @@ def test_a_checkpoint_signs_the_heads_changed_since_the_last_one_to_a_file_and_t
 
 
 @pytest.mark.django_db
+def test_the_beat_task_and_the_command_write_checkpoints(world, settings):
+    from dmp.tasks import audit_checkpoint
+
+    assert settings.CELERY_BEAT_SCHEDULE["audit-checkpoint"] == {"task": "dmp.tasks.audit_checkpoint", "schedule": 60.0}
+    _reads(world, 1)
+    assert audit_checkpoint() == 1
+    assert audit_checkpoint() is None
+    _reads(world, 1)
+    out = StringIO()
+    call_command("audit_checkpoint", stdout=out)
+    assert out.getvalue().startswith("Checkpoint #2: 1 chains")
+    assert "2 signed checkpoints" in _verify("--full")
+
+
+@pytest.mark.django_db
 def test_verify_audit_refuses_an_altered_or_missing_checkpoint_line(world, settings):
     _reads(world)
     audit.checkpoint_create()
