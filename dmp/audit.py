@@ -165,6 +165,10 @@ class Checkpoint:
         return sha256(checkpoint_signed_text(self.body))
 
 
+class CheckpointUnreadable(Exception):
+    pass
+
+
 def _checkpoint_dir() -> Path:
     return Path(settings.AUDIT_CHECKPOINT_DIR)
 
@@ -198,8 +202,11 @@ def read_checkpoints() -> list[Checkpoint]:
         with path.open() as handle:
             for line in handle:
                 if line.strip():
-                    data = json.loads(line)
-                    found.append(Checkpoint(data["body"], data["signature"]))
+                    try:
+                        data = json.loads(line)
+                        found.append(Checkpoint(data["body"], data["signature"]))
+                    except (ValueError, KeyError, TypeError) as exc:
+                        raise CheckpointUnreadable(f"{path.name}: a line that is not a checkpoint") from exc
     return found
 
 
@@ -322,7 +329,11 @@ class VerifyReport:
 
 
 def _verify_checkpoint_files(report: VerifyReport, keys: list[str]) -> list[Checkpoint]:
-    checkpoints = read_checkpoints()
+    try:
+        checkpoints = read_checkpoints()
+    except CheckpointUnreadable as problem:
+        report.problems.append(ChainProblem("checkpoint files", str(problem)))
+        return []
     prev = GENESIS_HASH
     for expected, checkpoint in enumerate(checkpoints, start=1):
         where = f"checkpoint #{checkpoint.seq}"

@@ -103,7 +103,11 @@ try:
         raise ValueError("not 32 bytes")
 except ValueError as _error:
     raise ImproperlyConfigured("AUDIT_SIGNING_KEY must be 32 random bytes in base64 (an Ed25519 key).") from _error
-AUDIT_CHECKPOINT_DIR = Path(env.str("AUDIT_CHECKPOINT_DIR", default=str(BASE_DIR / "var" / "audit-checkpoints")))
+AUDIT_CHECKPOINT_DIR = Path(
+    env.str("AUDIT_CHECKPOINT_DIR")
+    if PRODUCTION
+    else env.str("AUDIT_CHECKPOINT_DIR", default=str(BASE_DIR / "var" / "audit-checkpoints"))
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

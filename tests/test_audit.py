@@ -304,6 +304,9 @@ def test_verify_audit_refuses_an_altered_or_missing_checkpoint_line(world, setti
     path.write_text(second + "\n")
     with pytest.raises(CommandError, match=r"checkpoint #1 is missing from the files"):
         _verify("--full")
+    path.write_text(good + "not a checkpoint\n")
+    with pytest.raises(CommandError, match=r"a line that is not a checkpoint"):
+        _verify("--full")
     path.write_text(good)
     assert "2 signed checkpoints" in _verify("--full")
 

@@ -132,6 +132,7 @@ def test_production_settings_pass_check_deploy_with_nothing_silenced():
         pytest.param({"AUDIT_SIGNING_KEY": None}, id="no-audit-signing-key"),
         pytest.param({"AUDIT_SIGNING_KEY": dmp_settings._DEV_AUDIT_SIGNING_KEY}, id="development-audit-signing-key"),
         pytest.param({"AUDIT_SIGNING_KEY": "bm90LTMyLWJ5dGVz"}, id="malformed-audit-signing-key"),
+        pytest.param({"AUDIT_CHECKPOINT_DIR": None}, id="no-audit-checkpoint-folder"),
     ],
 )
 def test_production_refuses_to_start_without_its_own_keys(overrides):
