@@ -30,12 +30,12 @@ def _old_hash(entry, prev):
 
 
 def relink(apps, schema_editor):
-    from dmp.audit import key_id
     from dmp.verify_history import canonical, sha256
 
     AuditEntry = apps.get_model("dmp", "AuditEntry")
     AuditChainHead = apps.get_model("dmp", "AuditChainHead")
     key = settings.AUDIT_HMAC_KEYS[0]
+    key_id = hashlib.sha256(b"dmp-audit-key-id:" + key.encode()).hexdigest()[:12]  # as dmp.audit.key_id
     old_prev = GENESIS
     heads: dict[int, list] = {}
     for entry in AuditEntry.objects.order_by("seq").iterator(chunk_size=2000):
@@ -54,7 +54,7 @@ def relink(apps, schema_editor):
         })
         new_hash = sha256(payload)
         AuditEntry.objects.filter(seq=entry.seq).update(
-            chain=chain, chain_seq=chain_seq, prev_hash=prev, hash=new_hash, key_id=key_id(key),
+            chain=chain, chain_seq=chain_seq, prev_hash=prev, hash=new_hash, key_id=key_id,
             mac=hmac.new(key.encode(), new_hash.encode(), hashlib.sha256).hexdigest(),
         )
         heads[chain] = (chain_seq, new_hash, entry.seq)
