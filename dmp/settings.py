@@ -9,6 +9,7 @@ secrets).
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from pathlib import Path
@@ -27,7 +28,8 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").
 
 # Secrets may come from NAME_FILE (the path of a file holding the value) instead of NAME.
 for _name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "EMAIL_URL",
-              "DOCUMENT_ENCRYPTION_KEYS", "SEARCH_INDEX_KEYS", "SMS_API_KEY"):
+              "DOCUMENT_ENCRYPTION_KEYS", "SEARCH_INDEX_KEYS", "SMS_API_KEY",
+              "AUDIT_HMAC_KEYS", "AUDIT_SIGNING_KEY"):
     if f"{_name}_FILE" in os.environ and _name not in os.environ:
         os.environ[_name] = Path(os.environ[f"{_name}_FILE"]).read_text().strip()
 
@@ -40,6 +42,8 @@ PRODUCTION = DMP_ENV == "production"
 _DEV_SECRET = "dev-only-insecure-secret-key-never-use-in-production-0123456789abcdef"  # noqa: S105
 _DEV_FILE_KEY = "cEAkdVjlC30FWN5v9oGo4zG8MtpsIvAQ2iZZA0VUp-Q="
 _DEV_SEARCH_KEY = "dev-only-search-index-key-never-use-in-production-0123456789"  # noqa: S105
+_DEV_AUDIT_HMAC_KEY = "dev-only-audit-hmac-key-never-use-in-production-0123456789"  # noqa: S105
+_DEV_AUDIT_SIGNING_KEY = "ZGV2LW9ubHktYXVkaXQtc2lnbmluZy1rZXktMDAwMDA="  # noqa: S105 - 32 bytes, base64
 
 SECRET_KEY = env.str("SECRET_KEY") if PRODUCTION else env.str("SECRET_KEY", default=_DEV_SECRET)
 DEBUG = env.bool("DEBUG", default=not PRODUCTION and DMP_ENV != "test")
@@ -74,6 +78,36 @@ if not SEARCH_INDEX_KEYS or any(len(_key) < 32 for _key in SEARCH_INDEX_KEYS):
     raise ImproperlyConfigured("SEARCH_INDEX_KEYS needs keys of at least 32 characters.")
 if PRODUCTION and _DEV_SEARCH_KEY in SEARCH_INDEX_KEYS:
     raise ImproperlyConfigured("Production must not run on the development keys.")
+
+# The access ledger (dmp/audit.py, docs/architecture.md "The access ledger"). Each audit entry
+# carries an HMAC of its hash under the first AUDIT_HMAC_KEYS key (all of them verify: put a
+# new key first to rotate); the database never holds these keys, so whoever holds it cannot
+# forge an entry. Checkpoints over the chain heads are signed with the Ed25519 private key
+# AUDIT_SIGNING_KEY (32 bytes, base64; `manage.py audit_checkpoint --public-key` prints the
+# public key) and appended to files in AUDIT_CHECKPOINT_DIR, which production makes
+# append-only and ships to WORM storage.
+AUDIT_HMAC_KEYS = (
+    env.list("AUDIT_HMAC_KEYS") if PRODUCTION else env.list("AUDIT_HMAC_KEYS", default=[_DEV_AUDIT_HMAC_KEY])
+)
+if not AUDIT_HMAC_KEYS or any(len(_key) < 32 for _key in AUDIT_HMAC_KEYS):
+    raise ImproperlyConfigured("AUDIT_HMAC_KEYS needs keys of at least 32 characters.")
+if PRODUCTION and _DEV_AUDIT_HMAC_KEY in AUDIT_HMAC_KEYS:
+    raise ImproperlyConfigured("Production must not run on the development keys.")
+AUDIT_SIGNING_KEY = (
+    env.str("AUDIT_SIGNING_KEY") if PRODUCTION else env.str("AUDIT_SIGNING_KEY", default=_DEV_AUDIT_SIGNING_KEY)
+)
+if PRODUCTION and AUDIT_SIGNING_KEY == _DEV_AUDIT_SIGNING_KEY:
+    raise ImproperlyConfigured("Production must not run on the development keys.")
+try:
+    if len(base64.b64decode(AUDIT_SIGNING_KEY, validate=True)) != 32:
+        raise ValueError("not 32 bytes")
+except ValueError as _error:
+    raise ImproperlyConfigured("AUDIT_SIGNING_KEY must be 32 random bytes in base64 (an Ed25519 key).") from _error
+AUDIT_CHECKPOINT_DIR = Path(
+    env.str("AUDIT_CHECKPOINT_DIR")
+    if PRODUCTION
+    else env.str("AUDIT_CHECKPOINT_DIR", default=str(BASE_DIR / "var" / "audit-checkpoints"))
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -167,6 +201,9 @@ CELERY_BEAT_SCHEDULE = {
     "expire-break-glass": {"task": "dmp.tasks.expire_break_glass", "schedule": 300.0},
     "destroy-expired-records": {"task": "dmp.tasks.destroy_expired_records", "schedule": crontab(hour=3, minute=0)},
     "import-reimbursement-inbox": {"task": "dmp.tasks.import_reimbursement_inbox", "schedule": crontab(minute=15)},
+    # Signs the chain heads changed in the last minute: the window in which the newest audit
+    # entries could be deleted unnoticed (docs/architecture.md "The access ledger").
+    "audit-checkpoint": {"task": "dmp.tasks.audit_checkpoint", "schedule": 60.0},
 }
 
 # Notifications (dmp/notifications.py): each one is tried at most NOTIFICATION_MAX_ATTEMPTS
@@ -447,6 +484,8 @@ LOGGING = {
         # WeasyPrint narrates every rendering step at INFO.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        # The signed audit checkpoints: a copy outside the database, whatever LOG_LEVEL says.
+        "dmp.audit.checkpoint": {"level": "INFO"},
     },
 }
 ADMINS: list[tuple[str, str]] = []  # no error e-mails: they would carry request data

@@ -4,6 +4,7 @@ The periodic ones are scheduled by CELERY_BEAT_SCHEDULE (dmp/settings.py)."""
 
 from __future__ import annotations
 
+from .audit import checkpoint_create
 from .celery import app
 from .notifications import notification_send, notifications_send_due
 from .services.access import break_glass_expire_due
@@ -79,3 +80,10 @@ def pull_reimbursement_history(record_id: int) -> int:
     """The 24 months of reimbursements of a record given a NIR; returns how many lines were filed."""
     report = reimbursement_history_pull(record_id)
     return report.imported if report else 0
+
+
+@app.task
+def audit_checkpoint() -> int | None:
+    """Sign the audit chain heads changed since the last checkpoint (every minute)."""
+    checkpoint = checkpoint_create()
+    return checkpoint.seq if checkpoint else None

@@ -29,20 +29,27 @@ def _document_storage(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _audit_checkpoints(settings, tmp_path):
+    """Each test signs its audit checkpoints into a folder of its own."""
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
+
+
+@pytest.fixture(autouse=True)
 def _migration_data(request):
     """Transactional tests (live server, on_commit) empty every table after they run, rows
-    written by data migrations included: put back the default matrix and the audit chain head,
-    as migration 0002 writes them."""
+    written by data migrations included: put back the default matrix, as migration 0002 writes
+    it (the audit chain heads are created by the first append to each chain)."""
     marker = request.node.get_closest_marker("django_db")
     transactional = "live_server" in request.fixturenames or (marker and marker.kwargs.get("transaction"))
     if not transactional:
         return
-    import importlib
-
-    from django.apps import apps
+    from dmp.matrix_defaults import default_cells
+    from dmp.models import MatrixEntry
 
     request.getfixturevalue("transactional_db")
-    importlib.import_module("dmp.migrations.0002_default_matrix_and_audit_head").forwards(apps, None)
+    MatrixEntry.objects.bulk_create(
+        [MatrixEntry(profession=p, doc_type=t, allowed=a) for p, t, a in default_cells()], ignore_conflicts=True
+    )
 
 
 @pytest.fixture(autouse=True)

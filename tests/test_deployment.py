@@ -10,6 +10,7 @@ may not read, nor leak a traceback.
 from __future__ import annotations
 
 import ast
+import base64
 import os
 import re
 import secrets
@@ -66,6 +67,9 @@ def _production_environment(**overrides: str | None) -> dict[str, str]:
         "ALLOWED_HOSTS": "dmp.example.org",
         "DOCUMENT_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "SEARCH_INDEX_KEYS": secrets.token_urlsafe(48),
+        "AUDIT_HMAC_KEYS": secrets.token_urlsafe(48),
+        "AUDIT_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "AUDIT_CHECKPOINT_DIR": "/var/lib/dmp/audit-checkpoints",
         "DATABASE_URL": os.environ.get("DATABASE_URL") or "sqlite:///:memory:",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "EMAIL_URL": "smtp://localhost:25",
@@ -120,6 +124,15 @@ def test_production_settings_pass_check_deploy_with_nothing_silenced():
         pytest.param({"SEARCH_INDEX_KEYS": f"{secrets.token_urlsafe(48)},{dmp_settings._DEV_SEARCH_KEY}"},
                      id="development-search-index-key-kept-for-lookups"),
         pytest.param({"SEARCH_INDEX_KEYS": "too-short"}, id="short-search-index-key"),
+        pytest.param({"AUDIT_HMAC_KEYS": None}, id="no-audit-hmac-key"),
+        pytest.param({"AUDIT_HMAC_KEYS": dmp_settings._DEV_AUDIT_HMAC_KEY}, id="development-audit-hmac-key"),
+        pytest.param({"AUDIT_HMAC_KEYS": f"{secrets.token_urlsafe(48)},{dmp_settings._DEV_AUDIT_HMAC_KEY}"},
+                     id="development-audit-hmac-key-kept-for-verifying"),
+        pytest.param({"AUDIT_HMAC_KEYS": "too-short"}, id="short-audit-hmac-key"),
+        pytest.param({"AUDIT_SIGNING_KEY": None}, id="no-audit-signing-key"),
+        pytest.param({"AUDIT_SIGNING_KEY": dmp_settings._DEV_AUDIT_SIGNING_KEY}, id="development-audit-signing-key"),
+        pytest.param({"AUDIT_SIGNING_KEY": "bm90LTMyLWJ5dGVz"}, id="malformed-audit-signing-key"),
+        pytest.param({"AUDIT_CHECKPOINT_DIR": None}, id="no-audit-checkpoint-folder"),
     ],
 )
 def test_production_refuses_to_start_without_its_own_keys(overrides):

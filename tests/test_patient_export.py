@@ -117,7 +117,9 @@ def test_alice_export_holds_every_document_she_may_see_a_summary_and_valid_fhir(
         doc = world.docs[name]
         path = f"documents/{doc.space}/2026-01-10-{doc.doc_type.replace('_', '-')}-{doc.pk}.pdf"
         assert hashlib.sha256(files[path]).hexdigest() == doc.content_hash
-    assert set(archive.namelist()) == {*files, "summary.pdf", "record.fhir.json", "README.txt"}
+    history = {f"access-history/{name}" for name in ("chain.jsonl", "checkpoint.json", "proof.json",
+                                                      "public-key.txt", "verify_history.py")}
+    assert set(archive.namelist()) == {*files, "summary.pdf", "record.fhir.json", "README.txt", *history}
 
     summary = PdfReader(io.BytesIO(archive.read("summary.pdf")))
     assert len(summary.pages) == 1
@@ -373,3 +375,91 @@ def test_the_beat_schedule_names_real_tasks(settings):
     app.loader.import_default_modules()
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
         assert entry["task"] in app.tasks, name
+
+
+# --- the access history, checkable offline --------------------------------------------------------
+
+def _verify_offline(path, *args):
+    """The patient's check: another process, no database, no Django settings."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DMP_ENV"}}
+    return subprocess.run(  # noqa: S603 - fixed argv, our own interpreter
+        [sys.executable, "-m", "dmp.verify_history", str(path), *args], env=environment,
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+@pytest.mark.django_db
+def test_the_export_holds_the_access_history_and_a_signed_proof_checked_offline(client, world, eager, tmp_path):
+    from dmp import audit
+    from dmp.policy import Action, authorise
+
+    for persona in ("dr_house", "dr_grant", "urgentist"):
+        authorise(Actor(getattr(world, persona).user), Action.VIEW_RECORD, world.record)
+    # Another record's accesses share the checkpoint but never appear in Alice's copy.
+    authorise(Actor(world.dr_house.user), Action.VIEW_RECORD, world.leo_record)
+    client.force_login(world.alice)
+    eager(client, world.record)
+    export = RecordExport.objects.get(record=world.record)
+    _, archive = _download(client, export)
+    chain = [json.loads(line) for line in archive.read("access-history/chain.jsonl").decode().splitlines()]
+    stored = list(AuditEntry.objects.filter(chain=world.record.pk).order_by("chain_seq"))
+    assert [c["hash"] for c in chain] == [e.hash for e in stored[: len(chain)]] and len(chain) >= 3
+    assert "Gregory House" in chain[0]["payload"]
+    checkpoint = json.loads(archive.read("access-history/checkpoint.json"))
+    assert "leaves" not in checkpoint["body"]
+    assert json.loads(archive.read("access-history/proof.json"))["chain"] == world.record.pk
+    leo_head = AuditEntry.objects.filter(chain=world.leo_record.pk).get().hash
+    assert not any(leo_head.encode() in archive.read(name) for name in archive.namelist()
+                   if name.startswith("access-history/"))
+    assert "verify_history.py" in archive.read("README.txt").decode()
+
+    path = tmp_path / "record-export.zip"
+    path.write_bytes(b"".join(client.get(_download_url(export)).streaming_content))
+    result = _verify_offline(path, "--public-key", audit.public_key())
+    assert result.returncode == 0, result.stderr
+    assert f"OK: {len(chain)} entries of record {world.record.pk}" in result.stdout
+
+    # One byte of the history changed (an emergency access turned into a normal one): refused.
+    altered = tmp_path / "altered.zip"
+    with zipfile.ZipFile(path) as original, zipfile.ZipFile(altered, "w") as copy:
+        for item in original.infolist():
+            content = original.read(item.filename)
+            if item.filename == "access-history/chain.jsonl":
+                assert b"break_glass" in content
+                content = content.replace(b"break_glass", b"break_glasS", 1)
+            copy.writestr(item, content)
+    result = _verify_offline(altered)
+    assert result.returncode == 1 and "NOT VALID" in result.stderr and "altered" in result.stderr
+    # A copy signed by someone else's key is refused too.
+    result = _verify_offline(path, "--public-key", "A" * 43 + "=")
+    assert result.returncode == 1 and "signature" in result.stderr
+
+
+@pytest.mark.django_db
+def test_the_verifier_shipped_in_the_export_runs_on_its_own(client, world, eager, tmp_path):
+    """The copy of verify_history.py inside the ZIP needs neither the project nor a database."""
+    import subprocess
+    import sys
+
+    from dmp.policy import Action, authorise
+
+    authorise(Actor(world.dr_house.user), Action.VIEW_RECORD, world.record)
+    client.force_login(world.alice)
+    eager(client, world.record)
+    export = RecordExport.objects.get(record=world.record)
+    _, archive = _download(client, export)
+    path = tmp_path / "record-export.zip"
+    path.write_bytes(b"".join(client.get(_download_url(export)).streaming_content))
+    archive.extract("access-history/verify_history.py", tmp_path / "out")
+    result = subprocess.run(  # noqa: S603 - fixed argv, our own interpreter
+        [sys.executable, str(tmp_path / "out" / "access-history" / "verify_history.py"), str(path)],
+        cwd=tmp_path, env={"PATH": os.environ.get("PATH", "")}, capture_output=True, text=True, timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "OK: 1 entries" in result.stdout and "compare it with the published one" in result.stdout

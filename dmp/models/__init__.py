@@ -7,7 +7,7 @@ from .administration import (
     ProfessionalCreationRequest,
     SecondFactorResetRequest,
 )
-from .audit import AuditChainHead, AuditEntry, AuditMode
+from .audit import AuditChainHead, AuditCheckpoint, AuditEntry, AuditMode
 from .counter import CounterReset, PostalLetter
 from .credentials import ApiToken
 from .documents import SPACE_OF_TYPE, Document, DocumentSearchTerm, DocumentSelection, DocumentType, Space
@@ -20,7 +20,8 @@ from .reimbursement import ReimbursementLine
 from .synthesis import Synthesis, SynthesisProblem
 
 __all__ = [
-    "SPACE_OF_TYPE", "AdminRequest", "ApiToken", "AuditChainHead", "AuditEntry", "AuditMode", "Block",
+    "SPACE_OF_TYPE", "AdminRequest", "ApiToken", "AuditChainHead", "AuditCheckpoint", "AuditEntry", "AuditMode",
+    "Block",
     "CareAuthorisation", "Consent", "CounterAgent", "CounterAgentCreationRequest", "CounterReset",
     "DepositRight", "Document", "DocumentSearchTerm", "DocumentSelection", "DocumentType", "EmergencyContact",
     "LegalRepresentative", "MatrixEntry", "Notification", "Organisation", "PersonalProfile", "PostalLetter",

@@ -1,22 +1,25 @@
-"""The audit log: append-only and tamper-evident (a SHA-256 hash chain).
+"""The access ledger's tables: the audit entries, one chain head per chain, and the database
+copy of the signed checkpoints (dmp/audit.py writes and verifies them; docs/architecture.md
+"The access ledger" says why).
 
-Each entry stores the hash of the previous entry and its own hash over its fields and that
-previous hash. Altering a row breaks its own hash; inserting or deleting a row breaks the
-chain's sequence or linkage; deleting the last rows is caught by the chain head, a single row
-updated in the same transaction as each append. `manage.py verify_audit` checks all three.
+Entries form one hash chain per record, plus one chain (CHAIN_WITHOUT_RECORD) for entries that
+name no record. Each entry stores its chain, its position there (`chain_seq`), the previous
+entry's hash, its own hash over all of that (a canonical payload), and an HMAC of the hash
+under a key the database does not hold. `seq` is the table's auto-increment key: a global
+order that no append waits for. PostgreSQL refuses UPDATE and DELETE on the entries
+(a trigger, migration 0011).
 """
 
 from __future__ import annotations
-
-import hashlib
-import json
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-GENESIS_HASH = "0" * 64
+from ..verify_history import GENESIS_HASH, canonical, sha256
 
+# Record ids start at 1: chain 0 holds the entries about no record (administration...).
+CHAIN_WITHOUT_RECORD = 0
 
 class AuditMode(models.TextChoices):
     PATIENT = "patient", _("Patient")
@@ -39,7 +42,7 @@ class AuditQuerySet(models.QuerySet):
 
 
 class AuditEntry(models.Model):
-    seq = models.PositiveBigIntegerField(_("sequence"), unique=True)
+    seq = models.BigAutoField(_("sequence"), primary_key=True)
     at = models.DateTimeField(_("when"))
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
@@ -54,8 +57,12 @@ class AuditEntry(models.Model):
     object_type = models.CharField(_("object type"), max_length=30, blank=True)
     object_id = models.CharField(_("object id"), max_length=40, blank=True)
     ip = models.GenericIPAddressField(_("address"), null=True)
+    chain = models.BigIntegerField()
+    chain_seq = models.PositiveBigIntegerField()
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    key_id = models.CharField(max_length=16)
+    mac = models.CharField(max_length=64)
 
     objects = AuditQuerySet.as_manager()
 
@@ -63,6 +70,10 @@ class AuditEntry(models.Model):
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit log")
         ordering = ["seq"]
+        constraints = [
+            # One entry per position of a chain; also the index the verifier walks a chain by.
+            models.UniqueConstraint(fields=["chain", "chain_seq"], name="audit_entry_chain_position"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {'allowed' if self.allowed else 'refused'}"
@@ -76,10 +87,12 @@ class AuditEntry(models.Model):
         raise PermissionError("The audit log is append-only.")
 
     def payload(self) -> str:
-        """The canonical text the hash covers: every field but the hash itself."""
-        return json.dumps(
+        """The canonical text the hash covers: every field but `seq` (given by the database at
+        insert), the hash and its MAC. The same text goes into the patient's export."""
+        return canonical(
             {
-                "seq": self.seq,
+                "chain": self.chain,
+                "chain_seq": self.chain_seq,
                 "at": self.at.isoformat(timespec="microseconds"),
                 "actor": self.actor_id,
                 "actor_label": self.actor_label,
@@ -93,21 +106,42 @@ class AuditEntry(models.Model):
                 "object_id": self.object_id,
                 "ip": self.ip,
                 "prev": self.prev_hash,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
+            }
         )
 
     def compute_hash(self) -> str:
-        return hashlib.sha256(self.payload().encode()).hexdigest()
+        return sha256(self.payload())
 
 
 class AuditChainHead(models.Model):
-    """One row: the last sequence number and hash, so deleting the newest entries is detected."""
+    """One row per chain: its newest position and hash, so deleting the newest entries of a
+    chain is seen; the row is also the lock that orders appends within one chain only.
+    `checkpointed_chain_seq` is how far the last signed checkpoint covered this chain: a head
+    ahead of it is due in the next checkpoint."""
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    last_seq = models.PositiveBigIntegerField(default=0)
+    chain = models.BigIntegerField(primary_key=True)
+    last_chain_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    last_seq = models.PositiveBigIntegerField(default=0)
+    checkpointed_chain_seq = models.PositiveBigIntegerField(default=0)
+    checkpoint = models.PositiveBigIntegerField(null=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="single_audit_head")]
+        indexes = [
+            # The heads changed since the last checkpoint, found without reading every chain.
+            models.Index(
+                fields=["chain"], name="audit_head_due_checkpoint",
+                condition=models.Q(last_chain_seq__gt=models.F("checkpointed_chain_seq")),
+            ),
+        ]
+
+
+class AuditCheckpoint(models.Model):
+    """The database's copy of a signed checkpoint, for convenience (the export's proofs). The
+    verifier trusts the checkpoint files, never this copy."""
+
+    seq = models.PositiveBigIntegerField(primary_key=True)
+    at = models.DateTimeField()
+    root = models.CharField(max_length=64)
+    line = models.TextField()
+    verified_at = models.DateTimeField(null=True)

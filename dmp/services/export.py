@@ -1,6 +1,8 @@
 """The whole record as one ZIP, for the patient or their legal representative (DOMAIN.md §3,
 patient management): every document the requester may see, a one-page summary PDF, the
-structured data as FHIR R4 JSON and a README. Prepared in the background (dmp/tasks.py).
+structured data as FHIR R4 JSON, the record's access history with what is needed to check it
+offline against a signed checkpoint (`access-history/`, checked by dmp/verify_history.py,
+shipped inside), and a README. Prepared in the background (dmp/tasks.py).
 
 The ZIP is built in memory and written once, through the default storage, which encrypts it:
 no decrypted copy of a document ever lands on a disk, not even in a temporary file.
@@ -13,14 +15,16 @@ import io
 import logging
 import zipfile
 from datetime import timedelta
+from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from .. import fhir
+from .. import audit, fhir, verify_history
 from ..models import (
+    AuditEntry,
     Document,
     DocumentType,
     PersonalProfile,
@@ -161,6 +165,7 @@ def _build_zip(export: RecordExport) -> bytes:
             if n % PROGRESS_EVERY == 0:
                 _progress(export, 5 + 80 * n // len(documents))
         _progress(export, 85)
+        history_entries = _write_access_history(archive, record)
         context = _summary_context(record, actor, documents, synthesis, treating_doctor, personal_data)
         with translation.override(record.preferred_language):
             archive.writestr("summary.pdf", _summary_pdf(context), compress_type=zipfile.ZIP_STORED)
@@ -169,9 +174,37 @@ def _build_zip(export: RecordExport) -> bytes:
                                                             treating_doctor, personal_data))
             archive.writestr("README.txt", render_to_string(README_TEMPLATE, {
                 **context, "spaces_present": [s for s in Space if any(d.space == s for d in documents)],
+                "history_entries": history_entries,
             }))
     _progress(export, 97)
     return buffer.getvalue()
+
+
+def _write_access_history(archive: zipfile.ZipFile, record: Record) -> int:
+    """The record's audit chain up to the newest signed checkpoint, which is made now so that
+    it covers the chain's head; the checkpoint's signed statement (without the other chains'
+    heads: they belong to other people), the Merkle proof of this chain's head, the public
+    key, and the verifier itself. Returns the number of entries shipped."""
+    try:
+        audit.checkpoint_create()
+        proof = audit.chain_proof(record.pk)
+    except Exception as exc:  # an unwritable checkpoint folder: no copy without its proof
+        raise ExportFailure("history_unavailable") from exc
+    folder = verify_history.FOLDER
+    entries = []
+    if proof is not None:
+        entries = list(AuditEntry.objects.filter(chain=proof.chain, chain_seq__lte=proof.chain_seq)
+                       .order_by("chain_seq"))
+        body = {k: v for k, v in proof.checkpoint.body.items() if k != "leaves"}
+        archive.writestr(folder + "checkpoint.json", verify_history.canonical(
+            {"body": body, "signature": proof.checkpoint.signature}))
+        archive.writestr(folder + "proof.json", verify_history.canonical(
+            {"chain": proof.chain, "chain_seq": proof.chain_seq, "hash": proof.hash, "proof": proof.proof}))
+    archive.writestr(folder + "chain.jsonl", "".join(
+        verify_history.canonical({"seq": e.seq, "payload": e.payload(), "hash": e.hash}) + "\n" for e in entries))
+    archive.writestr(folder + "public-key.txt", audit.public_key() + "\n")
+    archive.writestr(folder + "verify_history.py", Path(verify_history.__file__).read_text())
+    return len(entries)
 
 
 def document_path(document: Document) -> str:
