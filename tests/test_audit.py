@@ -7,13 +7,14 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from dmp.access_log import authorise_read
 from dmp.models import AuditEntry
-from dmp.policy import Action, Actor, authorise
+from dmp.policy import Action, Actor
 
 
 def _reads(world, n=3):
     for persona in ("dr_house", "dr_grant", "urgentist")[:n]:
-        authorise(Actor(getattr(world, persona).user, ip="10.0.0.7"), Action.VIEW_RECORD, world.record)
+        authorise_read(Actor(getattr(world, persona).user, ip="10.0.0.7"), Action.VIEW_RECORD, world.record)
 
 
 @pytest.mark.django_db
@@ -40,16 +41,16 @@ def test_the_client_address_comes_from_the_proxy_header_only_when_configured(rf,
 
 @pytest.mark.django_db
 def test_refused_attempts_are_logged(world):
-    authorise(Actor(world.stranger.user), Action.VIEW_DOCUMENT, world.docs["consultation"])
+    authorise_read(Actor(world.stranger.user), Action.VIEW_DOCUMENT, world.docs["consultation"])
     entry = AuditEntry.objects.get()
     assert (entry.allowed, entry.rule, entry.object_type) == (False, "no_care_authorisation", "document")
 
 
 @pytest.mark.django_db
 def test_the_patients_own_reads_are_not_logged_but_their_refusals_are(world):
-    authorise(Actor(world.alice), Action.VIEW_RECORD, world.record)
+    authorise_read(Actor(world.alice), Action.VIEW_RECORD, world.record)
     assert not AuditEntry.objects.exists()
-    authorise(Actor(world.alice), Action.VIEW_DOCUMENT, world.docs["withheld"])
+    authorise_read(Actor(world.alice), Action.VIEW_DOCUMENT, world.docs["withheld"])
     assert AuditEntry.objects.get().rule == "document_not_visible"
 
 
