@@ -117,7 +117,7 @@ def record_for_opening(actor: Actor, pk: int, action: str) -> Record:
     record = Record.objects.filter(pk=pk).first()
     decision = decide(actor, action, record)
     if not decision.allowed:
-        access_log.read(actor, action, decision, record, record=record, object_id=f"record:{pk}")
+        access_log.refusal(actor, action, decision, record, record=record, object_id=f"record:{pk}")
         raise Http404
     return record
 
