@@ -9,7 +9,7 @@ import ast
 import base64
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from dmp import access_log, audit
 from dmp.models import (
@@ -25,6 +26,7 @@ from dmp.models import (
     AuditEntry,
     Block,
     CareAuthorisation,
+    CounterReset,
     DepositRight,
     Document,
     DocumentType,
@@ -36,6 +38,7 @@ from dmp.models import (
 )
 from dmp.policy import Action, Actor, decide
 from dmp.services import (
+    AccessRefused,
     InvalidInput,
     api_token_create,
     api_token_revoke,
@@ -60,9 +63,10 @@ from dmp.services import (
     treating_doctor_end,
 )
 from dmp.services.access import record_emergency_access_set
+from dmp.services.accounts import counter_reset_finish
 from dmp.services.documents import NewDocument, document_add_batch, document_deposit_batch
 from dmp.services.personal import personal_notes_set
-from dmp.services.records import record_notifications_set
+from dmp.services.records import record_notifications_set, record_onboard
 from dmp.services.synthesis import Problem
 from tests.sample_files import text_pdf
 
@@ -147,7 +151,7 @@ def test_write_refuses_to_run_outside_the_transaction_of_its_change(world):
 
 
 def test_a_refusal_is_written_at_once_and_survives_the_failed_write(world):
-    with pytest.raises(Exception):  # noqa: B017 - AccessRefused, raised once the refusal is written
+    with pytest.raises(AccessRefused):
         document_add(actor=Actor(world.stranger.user), record=world.record, content=text_pdf("x"),
                      doc_type=DocumentType.LAB_REPORT, title="x", act_date=date(2025, 1, 1))
     assert AuditEntry.objects.filter(actor=world.stranger.user, action="add_document", allowed=False).exists()
@@ -408,7 +412,7 @@ def test_a_token_revocation_is_logged_with_it_and_rolls_back_with_it(world, monk
     api_token_revoke(actor=actor, token=token)
     assert _allowed("api_token_revoke", actor=world.dr_house.user).object_id == str(token.pk)
     # Someone else's token: refused, and the refusal is written.
-    with pytest.raises(Exception):  # noqa: B017 - AccessRefused
+    with pytest.raises(AccessRefused):
         api_token_revoke(actor=Actor(world.dr_grant.user), token=token)
     assert AuditEntry.objects.filter(action="api_token_revoke", allowed=False, actor=world.dr_grant.user).exists()
 
@@ -418,3 +422,30 @@ def test_a_new_record_without_consent_leaves_no_creation(world):
         record_create(actor=Actor(world.agent.user), family_name="Diallo", given_names="Awa",
                       birth_date=date(1990, 1, 2), consented=False, break_glass_allowed=True, samu_allowed=True)
     assert not _allowed("create_record", actor=world.agent.user)
+
+
+# --- refusals that must outlive the caller's transaction -----------------------------------------
+
+
+def test_a_refused_onboarding_keeps_its_refusal(world):
+    # record_onboard creates the record in its own transaction: the refusal is written before it.
+    with pytest.raises(AccessRefused):
+        record_onboard(actor=Actor(world.nobody), family_name="Diallo", given_names="Awa",
+                       birth_date=date(1990, 1, 2), consented=True, break_glass_allowed=True, samu_allowed=True)
+    assert AuditEntry.objects.filter(actor=world.nobody, action="create_record", allowed=False).exists()
+
+
+def test_a_counter_reset_refused_at_its_last_step_keeps_its_refusal(world):
+    # The record closed while the request waited: the refusal is written once the locked block is
+    # left, so it is not rolled back with it.
+    now = timezone.now()
+    reset = CounterReset.objects.create(
+        record=world.record, requested_by=world.other_agent.user, organisation=world.other_agent.organisation,
+        created_at=now, expires_at=now + timedelta(minutes=15), identity_document="residence_permit",
+        identity_document_end="789", rule="counter_reset_person_present")
+    Record.objects.filter(pk=world.record.pk).update(state=Record.State.CLOSED, closed_at=now)
+    with pytest.raises(AccessRefused):
+        counter_reset_finish(actor=Actor(world.other_agent.user), reset=reset)
+    refused = AuditEntry.objects.get(actor=world.other_agent.user, action="reset_credentials")
+    assert (refused.allowed, refused.rule) == (False, "record_closed")
+    assert CounterReset.objects.get(pk=reset.pk).state == CounterReset.State.PENDING
