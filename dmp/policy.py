@@ -2,9 +2,11 @@
 object, and in which mode?" for every rule of DOMAIN.md §4.
 
 Everything that touches medical data asks here — views, forms, the API, exports, tasks —
-through `decide()` (a pure answer), `authorise()` (the answer, written to the audit log) or
-`document_scope()` (the same document rule as a queryset filter, so lists, counts and search
-cannot show what a read would refuse). It denies by default: an action no rule allows is
+through `decide()` (a pure answer) or `document_scope()` (the same document rule as a
+queryset filter, so lists, counts and search cannot show what a read would refuse). It decides
+and explains only: it writes nothing and imports nothing that records. Recording the answer
+(the audit entry, the patient's notice) is `dmp/access_log.py`'s job, done by the selectors and
+services at the point of access. It denies by default: an action no rule allows is
 refused. Every answer carries the rule that decided it, which is what the audit log stores and
 what `who_may_see()` shows the patient.
 """
@@ -17,12 +19,10 @@ from datetime import datetime
 from functools import cached_property
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from . import audit, notifications
 from .models import (
     AuditMode,
     Block,
@@ -698,65 +698,3 @@ def _emergency_viewers(document: Document, record: Record) -> Iterable[Viewer]:
             decision = _allow(rule_ok, _("If their profession may read this type of document."), role)
         rows.append(Viewer(str(label), role, decision))
     return rows
-
-
-def authorise(
-    actor: Actor,
-    action: str,
-    obj: Record | Document | Synthesis | CounterReset | None = None,
-    *,
-    doc_type: str | None = None,
-    object_id: str = "",
-) -> Decision:
-    """`decide()`, then write the audit entry: every action by anyone but the patient, and
-    every refusal, is logged at the point of access (DOMAIN.md §4)."""
-    decision = decide(actor, action, obj, doc_type=doc_type)
-    record = obj.record if isinstance(obj, Document | Synthesis | CounterReset) else obj
-    log_decision(actor, action, decision, obj, record=record, object_id=object_id)
-    return decision
-
-
-def log_decision(
-    actor: Actor,
-    action: str,
-    decision: Decision,
-    obj: Record | Document | Synthesis | None,
-    *,
-    record: Record | None,
-    object_id: str = "",
-) -> None:
-    """Write the audit entry for an answer: every action by anyone but the patient, and every
-    refusal. Separate from `authorise()` for the one case where the record exists only after
-    the action (its creation)."""
-    if decision.mode == AuditMode.PATIENT and decision.allowed:
-        return
-    # The entry and the notice it may cause (DOMAIN.md §5) stand or fall together (no savepoint
-    # of its own inside a caller's transaction: the whole of it rolls back on an error).
-    with transaction.atomic(savepoint=False):
-        audit.log_access(
-            actor_user=actor.user,
-            actor_label=actor.label,
-            role=_role_of(actor, record),
-            ip=actor.ip,
-            action=action,
-            decision=decision,
-            record_id=record.pk if record is not None else None,
-            obj=obj if not isinstance(obj, Record) else None,
-            object_id=object_id,
-        )
-        if decision.allowed and action in Action.READS and record is not None and actor.professional is not None:
-            notifications.professional_read(actor, record, decision)
-
-
-def _role_of(actor: Actor, record: Record | None) -> str:
-    if record is not None and actor.user is not None:
-        relation = record_access(actor, record).relation
-        if relation in ("holder", "representative"):
-            return relation
-    if actor.professional is not None:
-        return "samu_regulator" if actor.professional.is_samu_regulator else actor.professional.profession
-    if actor.counter_agent is not None:
-        return "counter_agent"
-    if actor.is_administrator:
-        return "administrator"
-    return "anonymous" if actor.user is None else "none"

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
+from dmp.access_log import authorise_read
 from dmp.audit import log_access, verify_chain
 from dmp.models import (
     AdminRequest,
@@ -34,7 +35,7 @@ from dmp.models import (
     Vaccination,
 )
 from dmp.models.people import rpps_with_key
-from dmp.policy import Action, Actor, Decision, authorise, decide
+from dmp.policy import Action, Actor, Decision, decide
 from dmp.services import care_authorisation_declare
 from dmp.services.administration import admin_scope_grant
 from tests.personas import PASSWORD, enrol_totp, make_professional, make_user
@@ -336,7 +337,7 @@ def test_a_professional_approved_by_a_second_operator_activates_the_account_and_
     # Their first access to a record is told to the patient, as for anyone.
     actor = Actor(user)
     care_authorisation_declare(actor=actor, record=world.record)
-    assert authorise(Actor(user), Action.VIEW_RECORD, world.record).allowed
+    assert authorise_read(Actor(user), Action.VIEW_RECORD, world.record).allowed
     assert Notification.objects.filter(recipient=world.alice, event="first_access").exists()
     assert verify_chain() is None
 

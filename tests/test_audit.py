@@ -19,13 +19,14 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
 
 from dmp import audit
+from dmp.access_log import authorise_read
 from dmp.models import AuditChainHead, AuditCheckpoint, AuditEntry, AuditMode
-from dmp.policy import Action, Actor, Decision, authorise
+from dmp.policy import Action, Actor, Decision
 
 
 def _reads(world, n=3):
     for persona in ("dr_house", "dr_grant", "urgentist")[:n]:
-        authorise(Actor(getattr(world, persona).user, ip="10.0.0.7"), Action.VIEW_RECORD, world.record)
+        authorise_read(Actor(getattr(world, persona).user, ip="10.0.0.7"), Action.VIEW_RECORD, world.record)
 
 
 @pytest.mark.django_db
@@ -52,16 +53,16 @@ def test_the_client_address_comes_from_the_proxy_header_only_when_configured(rf,
 
 @pytest.mark.django_db
 def test_refused_attempts_are_logged(world):
-    authorise(Actor(world.stranger.user), Action.VIEW_DOCUMENT, world.docs["consultation"])
+    authorise_read(Actor(world.stranger.user), Action.VIEW_DOCUMENT, world.docs["consultation"])
     entry = AuditEntry.objects.get()
     assert (entry.allowed, entry.rule, entry.object_type) == (False, "no_care_authorisation", "document")
 
 
 @pytest.mark.django_db
 def test_the_patients_own_reads_are_not_logged_but_their_refusals_are(world):
-    authorise(Actor(world.alice), Action.VIEW_RECORD, world.record)
+    authorise_read(Actor(world.alice), Action.VIEW_RECORD, world.record)
     assert not AuditEntry.objects.exists()
-    authorise(Actor(world.alice), Action.VIEW_DOCUMENT, world.docs["withheld"])
+    authorise_read(Actor(world.alice), Action.VIEW_DOCUMENT, world.docs["withheld"])
     assert AuditEntry.objects.get().rule == "document_not_visible"
 
 
@@ -119,7 +120,7 @@ def test_verify_audit_passes_on_an_intact_ledger(world):
 @pytest.mark.django_db
 def test_each_record_has_its_own_chain_and_entries_without_a_record_theirs(world):
     _reads(world, 1)
-    authorise(Actor(world.dr_house.user), Action.VIEW_RECORD, world.leo_record)
+    authorise_read(Actor(world.dr_house.user), Action.VIEW_RECORD, world.leo_record)
     audit.log_access(actor_user=None, actor_label="system", role="system", ip=None, action="admin_change",
                      decision=Decision(True, "delegated_administration", AuditMode.ADMIN, ""), record_id=None)
     heads = dict(AuditChainHead.objects.values_list("chain", "last_chain_seq"))
@@ -254,7 +255,7 @@ def _lines(settings):
 @pytest.mark.django_db
 def test_a_checkpoint_signs_the_heads_changed_since_the_last_one_to_a_file_and_the_log(world, settings, caplog):
     _reads(world)
-    authorise(Actor(world.dr_house.user), Action.VIEW_RECORD, world.leo_record)
+    authorise_read(Actor(world.dr_house.user), Action.VIEW_RECORD, world.leo_record)
     with caplog.at_level("INFO", logger="dmp.audit.checkpoint"):
         first = audit.checkpoint_create()
     assert audit.checkpoint_create() is None  # nothing changed since
@@ -317,7 +318,7 @@ def test_verify_audit_is_incremental_from_the_last_verified_checkpoint_and_full_
     audit.checkpoint_create()
     assert "3 entries in 1 chains" in _verify()
     assert AuditCheckpoint.objects.get().verified_at is not None
-    authorise(Actor(world.dr_house.user), Action.VIEW_RECORD, world.leo_record)
+    authorise_read(Actor(world.dr_house.user), Action.VIEW_RECORD, world.leo_record)
     # Only Léo's chain changed since the verified checkpoint: Alice's is not walked again...
     assert "1 entries in 1 chains" in _verify()
     # ...so an old entry altered since is found by the full run (docs/deployment.md: run it nightly).

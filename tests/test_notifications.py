@@ -14,9 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dmp import notifications
+from dmp.access_log import authorise_read
 from dmp.models import AuditEntry, CareAuthorisation, Document, Notification, Record, TreatingDoctor, User
 from dmp.notifications import message_id, notification_send, notify
-from dmp.policy import Action, Actor, authorise, decide
+from dmp.policy import Action, Actor, decide
 from dmp.selectors import get_record_for
 from dmp.services import (
     AccessRefused,
@@ -48,7 +49,7 @@ def read_as(world, persona: str, record: Record | None = None) -> None:
     """One request's worth of reads by a professional: the record, then its synthesis."""
     actor = Actor(getattr(world, persona).user)
     record = get_record_for(actor, (record or world.record).pk)
-    authorise(actor, Action.VIEW_SYNTHESIS, record)
+    authorise_read(actor, Action.VIEW_SYNTHESIS, record)
 
 
 # --- each event, its rows, its channels ---------------------------------------------------------------
@@ -125,7 +126,7 @@ def test_each_member_of_a_care_team_is_a_first_access_once(world):
                                      kind=CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL)
     for professional in (nurse, colleague, nurse):
         actor = Actor(professional.user)
-        assert authorise(actor, Action.VIEW_RECORD, world.record).rule == "facility_care_team"
+        assert authorise_read(actor, Action.VIEW_RECORD, world.record).rule == "facility_care_team"
     assert [(n.event, n.context["professional"]) for n in rows()] == [
         ("first_access", "Nina Nurse"), ("first_access", "Carl Colleague")]
 

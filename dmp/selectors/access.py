@@ -11,8 +11,9 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
+from ..access_log import authorise_read
 from ..models import Block, CareAuthorisation, DepositRight, Profession, Professional, Record, TreatingDoctor
-from ..policy import Action, Actor, authorise, decide
+from ..policy import Action, Actor, decide
 
 
 @dataclass
@@ -49,7 +50,7 @@ def record_access_overview(actor: Actor, record: Record) -> AccessOverview:
     """Everyone with a standing on the record now, and how they got it, for the patient or
     their representative (Action.MANAGE_ACCESS; Http404 otherwise). Blocked professionals are
     listed apart and nowhere else: a block overrides everything (DOMAIN.md §4)."""
-    if not authorise(actor, Action.MANAGE_ACCESS, record):
+    if not authorise_read(actor, Action.MANAGE_ACCESS, record):
         raise Http404
     now = timezone.now()
     blocked = list(

@@ -22,6 +22,7 @@ from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
 
+from .. import access_log
 from ..models import (
     AuditMode,
     CareAuthorisation,
@@ -39,7 +40,7 @@ from ..models import (
     Vaccination,
 )
 from ..models.record import normalise_nir
-from ..policy import Action, Actor, Decision, RecordAccess, decide, log_decision, record_access
+from ..policy import Action, Actor, Decision, RecordAccess, decide, record_access
 from ..services.access import _fold  # the same folding as the break-glass identity check
 from .personal import declared_in_order
 from .records import documents_visible_to
@@ -116,7 +117,7 @@ def record_for_opening(actor: Actor, pk: int, action: str) -> Record:
     record = Record.objects.filter(pk=pk).first()
     decision = decide(actor, action, record)
     if not decision.allowed:
-        log_decision(actor, action, decision, record, record=record, object_id=f"record:{pk}")
+        access_log.refusal(actor, action, decision, record, record=record, object_id=f"record:{pk}")
         raise Http404
     return record
 
@@ -128,7 +129,7 @@ def opening_options_for(actor: Actor, pk: int) -> OpeningOptions:
     options = opening_options(actor, record) if record is not None else None
     if options is None or options.nothing:
         decision = decide(actor, Action.VIEW_RECORD, record)
-        log_decision(actor, Action.VIEW_RECORD, decision, record, record=record, object_id=f"record:{pk}")
+        access_log.read(actor, Action.VIEW_RECORD, decision, record, record=record, object_id=f"record:{pk}")
         raise Http404
     return options
 
@@ -181,7 +182,7 @@ def _find_open_records(actor: Actor, *, identifier: str = "", family_name: str =
         return []
     for record in found:
         # A search that finds a record is a probe of its existence: in the record's history.
-        log_decision(actor, Action.FIND_RECORD, decide(actor, Action.FIND_RECORD, record), record, record=record)
+        access_log.read(actor, Action.FIND_RECORD, decide(actor, Action.FIND_RECORD, record), record, record=record)
     return found
 
 
@@ -207,7 +208,7 @@ def records_found_for(actor: Actor, *, identifier: str = "", family_name: str = 
                                      given_names=given_names, birth_date=birth_date):
         decision = decide(actor, Action.VIEW_RECORD, record)
         if decision.allowed:
-            log_decision(actor, Action.VIEW_RECORD, decision, record, record=record)
+            access_log.read(actor, Action.VIEW_RECORD, decision, record, record=record)
             readable.append(record)
     return RecordSearch(records=readable)
 
@@ -326,7 +327,7 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
         synthesis = (record.syntheses.select_related("author__user").prefetch_related("problems")
                      .order_by("-version").first())
         if synthesis is not None:
-            log_decision(actor, Action.VIEW_SYNTHESIS, synthesis_decision, synthesis, record=record)
+            access_log.read(actor, Action.VIEW_SYNTHESIS, synthesis_decision, synthesis, record=record)
 
     medicines: list[DispensedMedicine] = []
     reimbursements_decision = decide(actor, Action.VIEW_REIMBURSEMENTS, record)
@@ -335,7 +336,7 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
             record=record, kind=ReimbursementLine.Kind.MEDICINE, date__gte=_months_before(today, MEDICINE_MONTHS),
         ).only("code", "label", "date"))
         if medicines:
-            log_decision(actor, Action.VIEW_REIMBURSEMENTS, reimbursements_decision, record, record=record)
+            access_log.read(actor, Action.VIEW_REIMBURSEMENTS, reimbursements_decision, record, record=record)
 
     visible = documents_visible_to(actor, record)
     by_space: dict[str, list[Document]] = {}

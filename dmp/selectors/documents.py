@@ -10,8 +10,9 @@ from datetime import date
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.http import Http404
 
+from .. import access_log
 from ..models import Document, DocumentSearchTerm, DocumentSelection, DocumentType, Profession, Record, Space
-from ..policy import Action, Actor, decide, log_decision
+from ..policy import Action, Actor, decide
 from ..search_index import keyed_query
 from .records import _load_and_authorise, documents_visible_to
 
@@ -30,7 +31,7 @@ def record_document_for_action(actor: Actor, record_pk: int, pk: int) -> Documen
     document = Document.objects.filter(record_id=record_pk, pk=pk).select_related("record").first()
     decision = decide(actor, Action.VIEW_DOCUMENT, document)
     if not decision.allowed:
-        log_decision(actor, Action.VIEW_DOCUMENT, decision, document,
+        access_log.read(actor, Action.VIEW_DOCUMENT, decision, document,
                      record=document.record if document else None, object_id=f"document:{pk}")
         raise Http404
     return document

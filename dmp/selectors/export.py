@@ -14,8 +14,9 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .. import access_log
 from ..models import Record, RecordExport
-from ..policy import Action, Actor, Decision, decide, log_decision
+from ..policy import Action, Actor, Decision, decide
 
 # How long a prepared export stays downloadable; dmp.services.export.record_exports_purge
 # deletes older ones (file and row).
@@ -49,7 +50,7 @@ def get_record_export_for(actor: Actor, record_pk: int, export_pk: int) -> Recor
         if export is None:
             decision = Decision(False, "export_not_available", decision.mode,
                                 _("This download is not available (expired or not yours)."))
-    log_decision(actor, Action.EXPORT_RECORD, decision, None, record=record, object_id=object_id)
+    access_log.read(actor, Action.EXPORT_RECORD, decision, None, record=record, object_id=object_id)
     if not decision.allowed:
         raise Http404
     return export

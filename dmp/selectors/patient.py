@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from django.http import Http404
 
+from ..access_log import authorise_read
 from ..models import AuditEntry, AuditMode, Document, DocumentType, EmergencyContact, PersonalProfile, Record, Synthesis
-from ..policy import Action, Actor, authorise
+from ..policy import Action, Actor
 from .records import documents_visible_to
 
 # Accesses that are always shown apart: they happened without the patient's prior say.
@@ -40,10 +41,10 @@ def patient_home(actor: Actor, record: Record) -> PatientHome:
     """The home page of a record for its holder or representative: each part asked of the
     policy (and audited when the reader is not the patient). Http404 if refused."""
     for action in (Action.VIEW_PERSONAL_DATA, Action.VIEW_ACCESS_HISTORY):
-        if not authorise(actor, action, record):
+        if not authorise_read(actor, action, record):
             raise Http404
     latest = record.syntheses.order_by("-version").prefetch_related("problems").first()
-    synthesis = latest if latest is not None and authorise(actor, Action.VIEW_SYNTHESIS, latest) else None
+    synthesis = latest if latest is not None and authorise_read(actor, Action.VIEW_SYNTHESIS, latest) else None
     accesses = AuditEntry.objects.filter(record_id_ref=record.pk, allowed=True).exclude(mode=AuditMode.PATIENT)
     return PatientHome(
         last_document=documents_visible_to(actor, record).order_by("-added_at", "-pk").first(),

@@ -8,6 +8,7 @@ from django.http import Http404
 from django.utils.text import capfirst
 from django.utils.translation import get_language_info
 
+from ..access_log import authorise_read
 from ..models import (
     Document,
     DocumentType,
@@ -17,7 +18,7 @@ from ..models import (
     SelfDeclaredItem,
     Vaccination,
 )
-from ..policy import Action, Actor, authorise
+from ..policy import Action, Actor
 from .records import documents_visible_to
 
 
@@ -80,7 +81,7 @@ def personal_information_for(actor: Actor, record: Record) -> PersonalInformatio
     """Everything of the record's personal data the actor may read, in a fixed number of
     queries. Asked of the policy (`Action.VIEW_PERSONAL_DATA`) and audited when the reader is
     not the patient; Http404 if refused."""
-    if not authorise(actor, Action.VIEW_PERSONAL_DATA, record):
+    if not authorise_read(actor, Action.VIEW_PERSONAL_DATA, record):
         raise Http404
     profile = PersonalProfile.objects.filter(record=record).first() or PersonalProfile(record=record)
     directives = (

@@ -7,8 +7,9 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from ..access_log import authorise_read
 from ..models import AuditEntry, Block, CareAuthorisation, Document, Record, Synthesis, TreatingDoctor
-from ..policy import Action, Actor, authorise, document_scope
+from ..policy import Action, Actor, document_scope
 
 
 def _load_and_authorise(actor: Actor, queryset: QuerySet, pk: int, action: str):
@@ -16,9 +17,9 @@ def _load_and_authorise(actor: Actor, queryset: QuerySet, pk: int, action: str):
     end in Http404, and both attempts are in the audit log."""
     obj = queryset.filter(pk=pk).first()
     if obj is None:
-        authorise(actor, action, None, object_id=f"{queryset.model._meta.model_name}:{pk}")
+        authorise_read(actor, action, None, object_id=f"{queryset.model._meta.model_name}:{pk}")
         raise Http404
-    if not authorise(actor, action, obj):
+    if not authorise_read(actor, action, obj):
         raise Http404
     return obj
 
@@ -45,14 +46,14 @@ def get_document_for(actor: Actor, pk: int, *, action: str = Action.VIEW_DOCUMEN
 def synthesis_for(actor: Actor, record: Record) -> Synthesis | None:
     """The latest synthesis version, if the actor may read it (else Http404)."""
     latest = record.syntheses.order_by("-version").prefetch_related("problems").first()
-    if not authorise(actor, Action.VIEW_SYNTHESIS, latest or record):
+    if not authorise_read(actor, Action.VIEW_SYNTHESIS, latest or record):
         raise Http404
     return latest
 
 
 def access_history_for(actor: Actor, record: Record) -> QuerySet[AuditEntry]:
     """Every access to the record by someone other than the patient, newest first."""
-    if not authorise(actor, Action.VIEW_ACCESS_HISTORY, record):
+    if not authorise_read(actor, Action.VIEW_ACCESS_HISTORY, record):
         raise Http404
     return AuditEntry.objects.filter(record_id_ref=record.pk).exclude(mode="patient").order_by("-seq")
 

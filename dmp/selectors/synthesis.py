@@ -9,8 +9,10 @@ from datetime import datetime
 
 from django.http import Http404
 
+from .. import access_log
+from ..access_log import authorise_read
 from ..models import Record, Synthesis
-from ..policy import Action, Actor, authorise, decide, log_decision
+from ..policy import Action, Actor, decide
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,13 @@ def synthesis_page_for(actor: Actor, record: Record, *, version: int | None = No
         "author__user__username"))
     wanted = version if version is not None else (listed[0].version if listed else None)
     if version is not None and all(s.version != version for s in listed):
-        authorise(actor, Action.VIEW_SYNTHESIS, None, object_id=f"synthesis:record-{record.pk}-v{version}")
+        authorise_read(actor, Action.VIEW_SYNTHESIS, None, object_id=f"synthesis:record-{record.pk}-v{version}")
         raise Http404
     shown = None
     if wanted is not None:
         shown = (record.syntheses.filter(version=wanted).select_related("author__user")
                  .prefetch_related("problems").first())
-    if not authorise(actor, Action.VIEW_SYNTHESIS, shown or record):
+    if not authorise_read(actor, Action.VIEW_SYNTHESIS, shown or record):
         raise Http404
     versions = [
         SynthesisVersion(s.version, s.author.user.get_full_name() or s.author.user.username, s.created_at)
@@ -65,9 +67,9 @@ def synthesis_for_editing(actor: Actor, record: Record) -> Synthesis | None:
     the write is logged by `synthesis_write` when it happens."""
     decision = decide(actor, Action.EDIT_SYNTHESIS, record)
     if not decision.allowed:
-        log_decision(actor, Action.EDIT_SYNTHESIS, decision, record, record=record)
+        access_log.refusal(actor, Action.EDIT_SYNTHESIS, decision, record, record=record)
         raise Http404
     latest = record.syntheses.order_by("-version").select_related("author__user").prefetch_related("problems").first()
-    if not authorise(actor, Action.VIEW_SYNTHESIS, latest or record):
+    if not authorise_read(actor, Action.VIEW_SYNTHESIS, latest or record):
         raise Http404
     return latest

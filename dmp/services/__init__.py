@@ -1,11 +1,18 @@
 """Writes. Each service is `<entity>_<action>`, keyword-only, asks the policy first and
-raises `AccessRefused` (which views turn into 404) or `InvalidInput` (a clear message)."""
+raises `AccessRefused` (which views turn into 404) or `InvalidInput` (a clear message).
+
+The order is always the same, so the access log says what happened: `permit()` asks the policy
+(a refusal is written at once and raised); the input is checked in full; then ONE
+`transaction.atomic()` holds the change and its entry (`access_log.write()`, naming what was
+created or changed). Input turned down leaves no "allowed" line, and a change that fails takes
+its entry with it."""
 
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from ..policy import Decision
+from .. import access_log
+from ..policy import Actor, Decision, decide
 
 
 class ServiceError(Exception):
@@ -24,6 +31,21 @@ class AccessRefused(ServiceError):
 
 def require(decision: Decision) -> Decision:
     if not decision.allowed:
+        raise AccessRefused(decision)
+    return decision
+
+
+def permit(actor: Actor, action: str, obj=None, *, doc_type: str | None = None, object_id: str = "",
+           record=None) -> Decision:
+    """Ask the policy before anything else: a refusal is written to the access log at once and
+    raised as `AccessRefused`; an allowed answer is returned, to be written with
+    `access_log.write()` inside the transaction of the change, once it happened. `record`: the
+    record the entry names, when `obj` is not of one (a record being created)."""
+    decision = decide(actor, action, obj, doc_type=doc_type)
+    if not decision.allowed:
+        access_log.refusal(actor, action, decision, obj,
+                           record=record if record is not None else access_log.record_of(obj),
+                           object_id=object_id)
         raise AccessRefused(decision)
     return decision
 
@@ -101,3 +123,4 @@ __all__ = [
     "self_declared_item_add", "self_declared_item_remove", "trusted_person_set", "vaccination_add",
     "vaccination_remove",
 ]
+

@@ -11,11 +11,22 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from ..models import Block, CareAuthorisation, DepositRight, Organisation, Professional, Record, TreatingDoctor
+from .. import access_log
+from ..models import (
+    AuditMode,
+    Block,
+    CareAuthorisation,
+    DepositRight,
+    Organisation,
+    Professional,
+    Record,
+    TreatingDoctor,
+)
 from ..notifications import notify, professional_context
-from ..policy import Action, Actor, authorise
-from . import InvalidInput, require
+from ..policy import Action, Actor, Decision
+from . import InvalidInput, permit
 
 
 def _fold(text: str) -> str:
@@ -25,13 +36,15 @@ def _fold(text: str) -> str:
 
 def care_authorisation_grant(*, actor: Actor, record: Record, professional: Professional) -> CareAuthorisation:
     """The patient authorises a professional to read and feed their record."""
-    require(authorise(actor, Action.MANAGE_ACCESS, record))
+    decision = permit(actor, Action.MANAGE_ACCESS, record)
     if Block.objects.active().filter(record=record, professional=professional).exists():
         raise InvalidInput(_("This professional is blocked: lift the block first."))
-    grant, _created = CareAuthorisation.objects.get_or_create(
-        record=record, professional=professional, kind=CareAuthorisation.Kind.GRANTED_BY_PATIENT, ended_at=None,
-        defaults={"created_by": actor.user},
-    )
+    with transaction.atomic():
+        grant, _created = CareAuthorisation.objects.get_or_create(
+            record=record, professional=professional, kind=CareAuthorisation.Kind.GRANTED_BY_PATIENT, ended_at=None,
+            defaults={"created_by": actor.user},
+        )
+        access_log.write(actor, Action.MANAGE_ACCESS, decision, grant, record=record)
     return grant
 
 
@@ -47,16 +60,24 @@ def care_authorisation_declare(*, actor: Actor, record: Record, share_with_facil
         facility = actor.professional.facility if actor.professional is not None else None
         if facility is None or facility.kind != Organisation.Kind.FACILITY:
             raise InvalidInput(_("You do not belong to a care facility's team."))
-    require(authorise(actor, Action.DECLARE_CARE, record))
+    decision = permit(actor, Action.DECLARE_CARE, record)
     kind = CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL
-    # Declaring twice the same way keeps the one declaration in force.
-    grant = CareAuthorisation.objects.active().filter(
-        record=record, professional=actor.professional, kind=kind, facility=facility
-    ).first() or CareAuthorisation.objects.create(
-        record=record, professional=actor.professional, kind=kind, created_by=actor.user, facility=facility,
-    )
+    with transaction.atomic():
+        # Declaring twice the same way keeps the one declaration in force.
+        grant = CareAuthorisation.objects.active().filter(
+            record=record, professional=actor.professional, kind=kind, facility=facility
+        ).first() or CareAuthorisation.objects.create(
+            record=record, professional=actor.professional, kind=kind, created_by=actor.user, facility=facility,
+        )
+        access_log.write(actor, Action.DECLARE_CARE, decision, grant, record=record)
     actor.forget(record)
     return grant
+
+
+# A break-glass attempt whose re-entered identity does not match the record: a failed attempt,
+# written as such (someone may be trying names on a record they were not given).
+IDENTITY_MISMATCH = Decision(False, "identity_mismatch", AuditMode.NONE,
+                             gettext_lazy("The identity entered does not match the record."))
 
 
 def break_glass_open(
@@ -64,8 +85,11 @@ def break_glass_open(
     emergency: bool,
 ) -> CareAuthorisation:
     """Emergency access: the professional re-enters the patient's identity, a justification and
-    ticks "emergency". Limited in time; hidden documents stay hidden."""
-    require(authorise(actor, Action.BREAK_GLASS, record))
+    ticks "emergency". Limited in time; hidden documents stay hidden.
+
+    The opening is logged only once it happened, in its transaction; an identity that does not
+    match the record is written as a refused attempt (`identity_mismatch`), never as an opening."""
+    decision = permit(actor, Action.BREAK_GLASS, record)
     if not emergency:
         raise InvalidInput(_("Tick the emergency box to open the record in emergency."))
     if not justification.strip():
@@ -75,6 +99,7 @@ def break_glass_open(
         or _fold(given_names.split()[0] if given_names.split() else "") != _fold(record.given_names.split()[0])
         or birth_date != record.birth_date
     ):
+        access_log.refusal(actor, Action.BREAK_GLASS, IDENTITY_MISMATCH, record, record=record)
         raise InvalidInput(_("The name, first name and date of birth do not match this record."))
     now = timezone.now()
     with transaction.atomic():
@@ -83,6 +108,7 @@ def break_glass_open(
             justification=justification.strip(), created_at=now, created_by=actor.user,
             expires_at=now + timedelta(hours=settings.BREAK_GLASS_DURATION_HOURS),
         )
+        access_log.write(actor, Action.BREAK_GLASS, decision, grant, record=record)
         _notify_break_glass(record, grant)
     actor.forget(record)
     return grant
@@ -118,7 +144,7 @@ def break_glass_expire_due(*, at: datetime | None = None) -> int:
 
 def treating_doctor_designate(*, actor: Actor, record: Record, professional: Professional) -> TreatingDoctor:
     """The patient designates their médecin traitant in the record; the previous one ends."""
-    require(authorise(actor, Action.MANAGE_ACCESS, record))
+    decision = permit(actor, Action.MANAGE_ACCESS, record)
     if professional.profession != "gp":
         raise InvalidInput(_("The médecin traitant is a general practitioner."))
     if Block.objects.active().filter(record=record, professional=professional).exists():
@@ -127,6 +153,7 @@ def treating_doctor_designate(*, actor: Actor, record: Record, professional: Pro
     with transaction.atomic():
         TreatingDoctor.objects.select_for_update().filter(record=record, ended_at__isnull=True).update(ended_at=now)
         designation = TreatingDoctor.objects.create(record=record, professional=professional, designated_at=now)
+        access_log.write(actor, Action.MANAGE_ACCESS, decision, designation, record=record)
     actor.forget(record)
     return designation
 
@@ -134,7 +161,7 @@ def treating_doctor_designate(*, actor: Actor, record: Record, professional: Pro
 def professional_block(*, actor: Actor, record: Record, professional: Professional) -> Block:
     """Block a professional (patient, or médecin traitant at the patient's request): no access
     at all, not even in an emergency. Their care authorisations end."""
-    require(authorise(actor, Action.BLOCK_PROFESSIONAL, record))
+    decision = permit(actor, Action.BLOCK_PROFESSIONAL, record)
     now = timezone.now()
     with transaction.atomic():
         CareAuthorisation.objects.active(now).filter(record=record, professional=professional).update(ended_at=now)
@@ -142,6 +169,7 @@ def professional_block(*, actor: Actor, record: Record, professional: Profession
             record=record, professional=professional, ended_at=None,
             defaults={"created_at": now, "created_by": actor.user},
         )
+        access_log.write(actor, Action.BLOCK_PROFESSIONAL, decision, block, record=record)
     actor.forget(record)
     return block
 
@@ -149,13 +177,14 @@ def professional_block(*, actor: Actor, record: Record, professional: Profession
 def treating_doctor_end(*, actor: Actor, record: Record) -> TreatingDoctor:
     """The patient ends their médecin traitant's designation without naming another. The doctor
     keeps only what a care authorisation of theirs still gives."""
-    require(authorise(actor, Action.MANAGE_ACCESS, record))
+    decision = permit(actor, Action.MANAGE_ACCESS, record)
     with transaction.atomic():
         designation = TreatingDoctor.objects.select_for_update().active().filter(record=record).first()
         if designation is None:
             raise InvalidInput(_("There is no médecin traitant to remove."))
         designation.ended_at = timezone.now()
         designation.save(update_fields=["ended_at"])
+        access_log.write(actor, Action.MANAGE_ACCESS, decision, designation, record=record)
     actor.forget(record)
     return designation
 
@@ -165,14 +194,16 @@ def care_authorisation_revoke(*, actor: Actor, record: Record, professional: Pro
     or the professional declared it: from now on they no longer read the record (unless they
     are the médecin traitant). Emergency openings are not revoked here: blocking ends them.
     Returns how many authorisations ended."""
-    require(authorise(actor, Action.MANAGE_ACCESS, record))
+    decision = permit(actor, Action.MANAGE_ACCESS, record)
     kinds = (CareAuthorisation.Kind.GRANTED_BY_PATIENT, CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL)
     now = timezone.now()
-    ended = CareAuthorisation.objects.active(now).filter(
-        record=record, professional=professional, kind__in=kinds
-    ).update(ended_at=now)
-    if not ended:
-        raise InvalidInput(_("This professional has no care authorisation to revoke."))
+    with transaction.atomic():
+        ended = CareAuthorisation.objects.active(now).filter(
+            record=record, professional=professional, kind__in=kinds
+        ).update(ended_at=now)
+        if not ended:
+            raise InvalidInput(_("This professional has no care authorisation to revoke."))
+        access_log.write(actor, Action.MANAGE_ACCESS, decision, professional, record=record)
     actor.forget(record)
     return ended
 
@@ -181,20 +212,21 @@ def professional_unblock(*, actor: Actor, record: Record, professional: Professi
     """Lift a block. The professional is back where any professional stands: authorisations
     the block ended stay ended, but they may be granted again, declare care or use emergency
     access (if the patient allows it)."""
-    require(authorise(actor, Action.BLOCK_PROFESSIONAL, record))
+    decision = permit(actor, Action.BLOCK_PROFESSIONAL, record)
     with transaction.atomic():
         block = Block.objects.select_for_update().active().filter(record=record, professional=professional).first()
         if block is None:
             raise InvalidInput(_("This professional is not blocked."))
         block.ended_at = timezone.now()
         block.save(update_fields=["ended_at"])
+        access_log.write(actor, Action.BLOCK_PROFESSIONAL, decision, block, record=record)
     actor.forget(record)
     return block
 
 
 def deposit_right_withdraw(*, actor: Actor, record: Record, deposit_right_id: int) -> DepositRight:
     """The patient withdraws a counter agent's right to deposit papers into the record."""
-    require(authorise(actor, Action.MANAGE_ACCESS, record))
+    decision = permit(actor, Action.MANAGE_ACCESS, record)
     with transaction.atomic():
         right = DepositRight.objects.select_for_update().active().filter(record=record, pk=deposit_right_id).first()
         if right is None:
@@ -205,6 +237,7 @@ def deposit_right_withdraw(*, actor: Actor, record: Record, deposit_right_id: in
         DepositRight.objects.active().filter(
             record=record, agent__organisation_id=right.agent.organisation_id
         ).update(ended_at=right.ended_at)
+        access_log.write(actor, Action.MANAGE_ACCESS, decision, right, record=record)
     return right
 
 
@@ -214,9 +247,11 @@ def record_emergency_access_set(
     """The patient's two emergency choices (question 2 at creation), changeable at any time.
     Turning one off takes effect at once, emergency openings in progress included (the policy
     reads the choice at every access)."""
-    require(authorise(actor, Action.MANAGE_ACCESS, record))
-    record.break_glass_allowed = break_glass_allowed
-    record.samu_allowed = samu_allowed
-    record.save(update_fields=["break_glass_allowed", "samu_allowed"])
+    decision = permit(actor, Action.MANAGE_ACCESS, record)
+    with transaction.atomic():
+        record.break_glass_allowed = break_glass_allowed
+        record.samu_allowed = samu_allowed
+        record.save(update_fields=["break_glass_allowed", "samu_allowed"])
+        access_log.write(actor, Action.MANAGE_ACCESS, decision, record, record=record, object_id="emergency_access")
     actor.forget(record)
     return record

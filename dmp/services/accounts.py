@@ -19,15 +19,16 @@ from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
+from .. import access_log
 from ..accounts.stages import code_destination, masked_code_destination
 from ..models import AuditMode, CounterAgent, CounterReset, Organisation, PostalLetter, Record, User
 from ..models.counter import IdentityDocument
 from ..models.people import normalise_phone
 from ..models.record import normalise_nir
 from ..notifications import notify
-from ..policy import Action, Actor, Decision, counter_reset_requirements, decide, log_decision
+from ..policy import Action, Actor, Decision, counter_reset_requirements, decide
 from ..sms import SmsError, send_sms
-from . import AccessRefused, InvalidInput
+from . import AccessRefused, InvalidInput, permit
 from .access import _fold
 from .records import Credentials, _temporary_password
 
@@ -99,10 +100,7 @@ def account_credentials_reset(
             "These details do not match any open record. Check the identifier, the family name and the "
             "date of birth against the person's papers."
         ))
-    decision = decide(actor, Action.RESET_CREDENTIALS, record)
-    if not decision.allowed:
-        log_decision(actor, Action.RESET_CREDENTIALS, decision, record, record=record, object_id=identity_document)
-        raise AccessRefused(decision)
+    decision = permit(actor, Action.RESET_CREDENTIALS, record, object_id=identity_document)
     holder = record.holder
     new_phone = "" if new_phone == holder.phone else new_phone
     new_email = "" if new_email.casefold() == holder.email.casefold() else new_email
@@ -131,8 +129,8 @@ def account_credentials_reset(
         if needs.immediate:
             credentials = _reset_apply(actor, reset, decision, request=request)
             return ResetOutcome(reset, credentials)
-        log_decision(actor, Action.REQUEST_CREDENTIALS_RESET, decision, record, record=record,
-                     object_id=_document_note(reset))
+        access_log.write(actor, Action.REQUEST_CREDENTIALS_RESET, decision, record, record=record,
+                         object_id=_document_note(reset))
     security_log.info(
         "counter credentials reset requested: agent_user=%s record=%s reset=%s waits_for=%s",
         actor.user.pk, record.pk, reset.pk, ",".join(reset.missing),
@@ -223,8 +221,10 @@ def counter_reset_approve(*, actor: Actor, reset: CounterReset) -> ResetOutcome:
     with transaction.atomic():
         reset = CounterReset.objects.select_for_update(of=("self",)).select_related("record").get(pk=reset.pk)
         decision = decide(actor, Action.APPROVE_CREDENTIALS_RESET, reset)
-        log_decision(actor, Action.APPROVE_CREDENTIALS_RESET, decision, reset, record=reset.record)
-        if decision.allowed:
+        if not decision.allowed:
+            # This block commits (nothing is raised inside it): the refusal stays.
+            access_log.refusal(actor, Action.APPROVE_CREDENTIALS_RESET, decision, reset, record=reset.record)
+        else:
             reset.approved_by, reset.approved_at = actor.user, timezone.now()
             fields = ["approved_by", "approved_at"]
             if reset.contact_change and not reset.contact_code_hash:
@@ -233,6 +233,7 @@ def counter_reset_approve(*, actor: Actor, reset: CounterReset) -> ResetOutcome:
                 reset.codes_sent += 1
                 fields += ["contact_code_hash", "codes_sent"]
             reset.save(update_fields=fields)
+            access_log.write(actor, Action.APPROVE_CREDENTIALS_RESET, decision, reset, record=reset.record)
     if not decision.allowed:
         # Raised once the refusal's audit entry is committed: an agent trying to approve their
         # own request stays in the person's history.
@@ -251,11 +252,13 @@ def counter_reset_finish(*, actor: Actor, reset: CounterReset, request=None) -> 
         if reset.missing:
             raise InvalidInput(_("This request still waits for a code or an approval."))
         decision = decide(actor, Action.RESET_CREDENTIALS, reset.record)  # the record may have closed since
-        if not decision.allowed:
-            log_decision(actor, Action.RESET_CREDENTIALS, decision, reset.record, record=reset.record,
-                         object_id=_document_note(reset))
-            raise AccessRefused(decision)
-        credentials = _reset_apply(actor, reset, decision, request=request)
+        if decision.allowed:
+            credentials = _reset_apply(actor, reset, decision, request=request)
+    if not decision.allowed:
+        # Written and raised once the block above is left, so the refusal is not rolled back.
+        access_log.refusal(actor, Action.RESET_CREDENTIALS, decision, reset.record, record=reset.record,
+                           object_id=_document_note(reset))
+        raise AccessRefused(decision)
     return ResetOutcome(reset, credentials)
 
 
@@ -310,9 +313,10 @@ def _reset_apply(actor: Actor, reset: CounterReset, decision: Decision, *, reque
     # A reset done makes every other request on the record stale (it would undo this one).
     CounterReset.objects.filter(record=record, state=CounterReset.State.PENDING).exclude(pk=reset.pk).update(
         state=CounterReset.State.CANCELLED)
-    log_decision(actor, Action.RESET_CREDENTIALS, decision, record, record=record, object_id=_document_note(reset))
+    access_log.write(actor, Action.RESET_CREDENTIALS, decision, record, record=record, object_id=_document_note(reset))
     if changed:
-        log_decision(actor, Action.CHANGE_LOGIN_CONTACT, decision, record, record=record, object_id="+".join(changed))
+        access_log.write(actor, Action.CHANGE_LOGIN_CONTACT, decision, record, record=record,
+                         object_id="+".join(changed))
     destination = masked_code_destination(holder)
     # Every channel the account had (the former ones) and the new one.
     notify(holder, "credentials_reset", organisation=organisation.name, when=now,

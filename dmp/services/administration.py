@@ -32,7 +32,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
-from .. import audit
+from .. import access_log
 from ..models import AdminRequest, AuditEntry, AuditMode, CounterAgent, Organisation, Professional, User
 from ..models.people import validate_rpps
 from ..notifications import notify
@@ -52,12 +52,15 @@ ROLE = "administrator"
 
 def admin_audit(*, actor: Actor, action: str, obj=None, object_id: str = "", allowed: bool = True,
                 rule: str = "delegated_administration") -> AuditEntry:
-    """One entry of the hash chain for an administration act. Ids and field names only."""
-    return audit.log_access(
-        actor_user=actor.user, actor_label=actor.label, role=ROLE, ip=actor.ip,
-        action=action[:40], decision=Decision(allowed, rule[:60], AuditMode.ADMIN), record_id=None, obj=obj,
-        object_id=object_id,
-    )
+    """One entry of the access log for an administration act. Ids and field names only. A
+    refusal is written at once (call it before the transaction of what it refuses); an act that
+    happened, inside the transaction of its change (the services and the admin's own views run
+    in one; a Django admin path that does not gets one here, just around its entry)."""
+    decision = Decision(allowed, rule[:60], AuditMode.ADMIN)
+    if not allowed:
+        return access_log.refusal(actor, action[:40], decision, obj, record=None, object_id=object_id, role=ROLE)
+    with transaction.atomic():
+        return access_log.write(actor, action[:40], decision, obj, record=None, object_id=object_id, role=ROLE)
 
 
 class CommandLine(Actor):

@@ -1,5 +1,6 @@
 """API tokens for practice software: created and revoked by the professional they act for
-(DOMAIN.md §6). Every creation and revocation is one line on the `dmp.security` logger, with
+(DOMAIN.md §6). Every creation and revocation is an entry of the access log (in the
+transaction of the change; a refusal at once) and one line on the `dmp.security` logger, with
 ids only — never the token."""
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .. import access_log
 from ..accounts import second_factor_enrolled
-from ..models import ApiToken, Professional
+from ..models import ApiToken, AuditMode, Professional
 from ..models.credentials import API_TOKEN_LIFETIME, api_token_hash
 from ..policy import Actor, Decision, portal_allowed
 from . import AccessRefused, InvalidInput
@@ -28,6 +30,9 @@ LABEL_MAX_LENGTH = ApiToken._meta.get_field("label").max_length
 RAW_TOKEN_MAX_LENGTH = 200
 # last_used_at is written at most this often, so a busy client does not write on every call.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+# The actions of their entries in the access log (no record: a token is the professional's).
+API_TOKEN_CREATE = "api_token_create"  # noqa: S105 - an action name, not a secret
+API_TOKEN_REVOKE = "api_token_revoke"  # noqa: S105 - an action name, not a secret
 
 
 def api_token_creation_allowed(actor: Actor) -> Decision:
@@ -50,6 +55,7 @@ def api_token_create(*, actor: Actor, label: str) -> tuple[ApiToken, str]:
     which is shown once and stored nowhere (only its hash is)."""
     decision = api_token_creation_allowed(actor)
     if not decision.allowed:
+        access_log.refusal(actor, API_TOKEN_CREATE, decision, None, record=None)
         security_log.warning("api_token_create refused user=%s rule=%s", actor.user and actor.user.pk, decision.rule)
         raise AccessRefused(decision)
     label = " ".join((label or "").split())
@@ -75,6 +81,7 @@ def api_token_create(*, actor: Actor, label: str) -> tuple[ApiToken, str]:
             professional=professional, label=label, prefix=prefix, key_hash=api_token_hash(raw),
             created_at=now, expires_at=now + API_TOKEN_LIFETIME,
         )
+        access_log.write(actor, API_TOKEN_CREATE, decision, token, record=None)
     security_log.info("api_token_created user=%s token=%s prefix=%s", actor.user.pk, token.pk, token.prefix)
     return token, raw
 
@@ -82,14 +89,22 @@ def api_token_create(*, actor: Actor, label: str) -> tuple[ApiToken, str]:
 def api_token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
     """Revoke a token: by the professional it belongs to, or by an administrator (a leaked
     token must be stoppable by the operator). Revoking a revoked token changes nothing."""
-    if not (actor.professional is not None and actor.professional.pk == token.professional_id
-            or actor.is_administrator):
-        raise AccessRefused(Decision(
+    owner = actor.professional is not None and actor.professional.pk == token.professional_id
+    if not (owner or actor.is_administrator):
+        decision = Decision(
             False, "not_token_owner", reason=gettext_lazy("Only the professional a token belongs to can revoke it.")
-        ))
+        )
+        access_log.refusal(actor, API_TOKEN_REVOKE, decision, token, record=None)
+        raise AccessRefused(decision)
     now = timezone.now()
     # One conditional update: two revocations at once write (and log) once.
-    if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+    with transaction.atomic():
+        revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
+        if revoked:
+            decision = Decision(True, "token_owner", AuditMode.NORMAL) if owner else Decision(
+                True, "administrator", AuditMode.ADMIN)
+            access_log.write(actor, API_TOKEN_REVOKE, decision, token, record=None)
+    if revoked:
         token.revoked_at = now
         security_log.info("api_token_revoked user=%s token=%s prefix=%s owner=%s",
                           actor.user.pk, token.pk, token.prefix, token.professional_id)

@@ -16,12 +16,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import access_log
 from ..file_safety import CheckedFile, check_file, limited
 from ..models import Document, DocumentSearchTerm, DocumentSelection, DocumentType, Record
 from ..notifications import notify_new_documents
-from ..policy import Action, Actor, authorise, document_scope, record_access
+from ..policy import Action, Actor, document_scope, record_access
 from ..search_index import document_terms, keyed_terms
-from . import InvalidInput, require
+from . import InvalidInput, permit
 
 logger = logging.getLogger(__name__)
 
@@ -138,22 +139,34 @@ def document_add(
     """Add a document as the patient (personal space) or as an authorised professional. A
     professional may replace their own document with a new version: nothing is overwritten.
     `checked` is `check_file(content)` when the caller already asked for it (the FHIR API)."""
-    require(authorise(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type))
+    decision = permit(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type)
+    replace_decision = None
     if replaces is not None:
         if replaces.record_id != record.pk:
             raise InvalidInput(_("The document to replace is not in this record."))
-        require(authorise(actor, Action.REPLACE_DOCUMENT, replaces))
+        replace_decision = permit(actor, Action.REPLACE_DOCUMENT, replaces)
     professional = _acting_professional(actor, record)
     if professional is None and withheld_until is not None:
         raise InvalidInput(_("Only the authoring professional can delay a result for the patient."))
-    with transaction.atomic():  # the document and the patient's notice stand or fall together
-        document = _store(
-            record=record, content=content, doc_type=doc_type, title=title, act_date=act_date, actor=actor,
-            withheld_until=withheld_until, replaces=replaces, checked=checked,
-            **_authorship(record, professional, doc_type),
-        )
-        if professional is not None:
-            notify_new_documents(record, [document], professional)
+    document = None
+    try:
+        # The document, its entry in the access log and the patient's notice stand or fall
+        # together: a file refused by the checks leaves no "added" line.
+        with transaction.atomic():
+            document = _store(
+                record=record, content=content, doc_type=doc_type, title=title, act_date=act_date, actor=actor,
+                withheld_until=withheld_until, replaces=replaces, checked=checked,
+                **_authorship(record, professional, doc_type),
+            )
+            access_log.write(actor, Action.ADD_DOCUMENT, decision, document, record=record)
+            if replace_decision is not None:
+                access_log.write(actor, Action.REPLACE_DOCUMENT, replace_decision, replaces, record=record)
+            if professional is not None:
+                notify_new_documents(record, [document], professional)
+    except Exception:
+        if document is not None:
+            _delete_files(document)
+        raise
     return document
 
 
@@ -177,12 +190,21 @@ def document_deposit(
 ) -> Document:
     """A counter agent scans the person's papers into a record they onboarded. Write-only:
     the returned document is not readable by the agent."""
-    require(authorise(actor, Action.DEPOSIT_DOCUMENT, record))
-    return _store(
-        record=record, content=content, doc_type=doc_type, title=title, act_date=act_date, actor=actor,
-        author_kind=Document.AuthorKind.COUNTER, system_source=actor.counter_agent.organisation.name,
-        hidden=doc_type in record.default_hidden_types,
-    )
+    decision = permit(actor, Action.DEPOSIT_DOCUMENT, record)
+    document = None
+    try:
+        with transaction.atomic():  # the document and its entry in the access log
+            document = _store(
+                record=record, content=content, doc_type=doc_type, title=title, act_date=act_date, actor=actor,
+                author_kind=Document.AuthorKind.COUNTER, system_source=actor.counter_agent.organisation.name,
+                hidden=doc_type in record.default_hidden_types,
+            )
+            access_log.write(actor, Action.DEPOSIT_DOCUMENT, decision, document, record=record)
+    except Exception:
+        if document is not None:
+            _delete_files(document)
+        raise
+    return document
 
 
 def document_import(
@@ -237,7 +259,7 @@ def document_add_many(
     any type for an authorised professional). Every file is checked before any is stored; if
     one is refused, none is stored and `InvalidFiles` names each refused file."""
     if not files:
-        require(authorise(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type))
+        permit(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type)
         raise InvalidInput(_("Choose at least one file."))
     return document_add_batch(actor=actor, record=record, documents=[
         NewDocument(name, content, doc_type, _title_from(name, title_prefix, index, len(files), doc_type), act_date)
@@ -285,8 +307,10 @@ def document_add_batch(
     `withheld_until` (the author's choice only). The policy is asked once per type; every file
     is checked before any is stored; if one is refused, none is stored and `InvalidFiles`
     names each refused file."""
-    for doc_type in sorted({d.doc_type for d in documents}) or [None]:
-        require(authorise(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type))
+    decisions = {
+        doc_type: permit(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type)
+        for doc_type in sorted({d.doc_type for d in documents}) or [None]
+    }
     if not documents:
         raise InvalidInput(_("Choose at least one file."))
     if len(documents) > MAX_FILES_AT_ONCE:
@@ -306,6 +330,8 @@ def document_add_batch(
                     title=new.title, checked=result, withheld_until=withheld_until,
                     **_authorship(record, professional, new.doc_type),
                 ))
+                # One entry per document that was stored, in the same transaction.
+                access_log.write(actor, Action.ADD_DOCUMENT, decisions[new.doc_type], stored[-1], record=record)
             if professional is not None:
                 notify_new_documents(record, stored, professional)
     except Exception:
@@ -318,13 +344,14 @@ def document_add_batch(
 def document_release(*, actor: Actor, document: Document) -> Document:
     """The author makes a result they withheld visible to the patient now, once they have
     announced it (DOMAIN.md §2: lifted by the author, or by itself after the delay)."""
-    require(authorise(actor, Action.RELEASE_DOCUMENT, document))
+    decision = permit(actor, Action.RELEASE_DOCUMENT, document)
     now = timezone.now()
     if not document.is_withheld_from_patient(now):
         raise InvalidInput(_("The patient can already see this document."))
-    with transaction.atomic():  # visible and told together (DOMAIN.md §5)
+    with transaction.atomic():  # visible, logged and told together (DOMAIN.md §5)
         document.withheld_from_patient_until = now
         document.save(update_fields=["withheld_from_patient_until"])
+        access_log.write(actor, Action.RELEASE_DOCUMENT, decision, document, record=document.record)
         notify_new_documents(document.record, [document], document.author_professional, now=now)
     return document
 
@@ -373,19 +400,23 @@ def document_visibility_set(*, actor: Actor, document: Document, hidden: bool) -
     """Hide a document (all its versions) from professionals, or show it to them again. The
     patient or their legal representative, at any time; the médecin traitant and the author
     still see a hidden document (the policy's document rule)."""
-    require(authorise(actor, Action.HIDE_DOCUMENT, document))
-    Document.objects.filter(pk__in=_versions_visible_to(actor, document)).update(hidden_from_professionals=hidden)
+    decision = permit(actor, Action.HIDE_DOCUMENT, document)
+    with transaction.atomic():
+        Document.objects.filter(pk__in=_versions_visible_to(actor, document)).update(hidden_from_professionals=hidden)
+        access_log.write(actor, Action.HIDE_DOCUMENT, decision, document, record=document.record)
     document.hidden_from_professionals = hidden
     return document
 
 
 def document_archive_set(*, actor: Actor, document: Document, archived: bool) -> Document:
     """Archive a document (it leaves the current list, nothing is deleted) or bring it back."""
-    require(authorise(actor, Action.ARCHIVE_DOCUMENT, document))
+    decision = permit(actor, Action.ARCHIVE_DOCUMENT, document)
     status = Document.Status.ARCHIVED if archived else Document.Status.CURRENT
-    if document.status != status:
-        document.status = status
-        document.save(update_fields=["status"])
+    with transaction.atomic():
+        if document.status != status:
+            document.status = status
+            document.save(update_fields=["status"])
+        access_log.write(actor, Action.ARCHIVE_DOCUMENT, decision, document, record=document.record)
     return document
 
 
@@ -393,22 +424,26 @@ def document_selection_set(*, actor: Actor, document: Document, selected: bool) 
     """Put a document on the account's "my selection" shortlist, or take it off. Each account
     keeps its own (a minor's and their parent's are not shared); it changes nothing in the
     record, so reading the document is all it takes."""
-    require(authorise(actor, Action.VIEW_DOCUMENT, document))
-    if selected:
-        DocumentSelection.objects.get_or_create(user=actor.user, document=document)
-    else:
-        DocumentSelection.objects.filter(user=actor.user, document=document).delete()
+    decision = permit(actor, Action.VIEW_DOCUMENT, document)
+    with transaction.atomic():
+        if selected:
+            DocumentSelection.objects.get_or_create(user=actor.user, document=document)
+        else:
+            DocumentSelection.objects.filter(user=actor.user, document=document).delete()
+        access_log.write(actor, Action.VIEW_DOCUMENT, decision, document, record=document.record)
 
 
 def record_default_hidden_types_set(*, actor: Actor, record: Record, types: Iterable[str]) -> Record:
     """The document types hidden from professionals as they arrive (sensitive care). Who may
     see the record is the holder's choice: the same right as managing access."""
-    require(authorise(actor, Action.MANAGE_ACCESS, record))
+    decision = permit(actor, Action.MANAGE_ACCESS, record)
     chosen = sorted(set(types))
     if not set(chosen) <= set(DocumentType.values):
         raise InvalidInput(_("Unknown document type."))
-    record.default_hidden_types = chosen
-    record.save(update_fields=["default_hidden_types"])
+    with transaction.atomic():
+        record.default_hidden_types = chosen
+        record.save(update_fields=["default_hidden_types"])
+        access_log.write(actor, Action.MANAGE_ACCESS, decision, record, record=record, object_id="default_hidden_types")
     return record
 
 
@@ -455,7 +490,7 @@ def document_deposit_batch(*, actor: Actor, record: Record, documents: Sequence[
     and original's date. Write-only like `document_deposit`: only the number stored is
     returned. Every file is checked before any is stored; if one is refused, none is stored
     and `InvalidFiles` names each refused file (by the name the browser sent)."""
-    require(authorise(actor, Action.DEPOSIT_DOCUMENT, record))
+    decision = permit(actor, Action.DEPOSIT_DOCUMENT, record)
     if not documents:
         raise InvalidInput(_("Choose at least one file."))
     if len(documents) > MAX_FILES_AT_ONCE:
@@ -476,6 +511,7 @@ def document_deposit_batch(*, actor: Actor, record: Record, documents: Sequence[
                     system_source=actor.counter_agent.organisation.name, checked=result,
                     hidden=new.doc_type in record.default_hidden_types,
                 ))
+                access_log.write(actor, Action.DEPOSIT_DOCUMENT, decision, stored[-1], record=record)
     except Exception:
         for document in stored:
             _delete_files(document)

@@ -22,7 +22,7 @@ from django.db import DatabaseError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from .. import audit, fhir, verify_history
+from .. import access_log, audit, fhir, verify_history
 from ..models import (
     AuditEntry,
     Document,
@@ -34,10 +34,10 @@ from ..models import (
     Space,
     TreatingDoctor,
 )
-from ..policy import Action, Actor, authorise, decide, record_access
+from ..policy import Action, Actor, decide, record_access
 from ..selectors import documents_visible_to
 from ..selectors.export import EXPORT_RETENTION
-from . import require
+from . import permit
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def record_export_request(*, actor: Actor, record: Record) -> RecordExport:
     one is returned instead of starting a second."""
     from ..tasks import build_record_export
 
-    require(authorise(actor, Action.EXPORT_RECORD, record))
+    decision = permit(actor, Action.EXPORT_RECORD, record)
     now = timezone.now()
     # The record row is locked so that two clicks (two tabs) cannot start two exports.
     with transaction.atomic():
@@ -71,6 +71,7 @@ def record_export_request(*, actor: Actor, record: Record) -> RecordExport:
         # A new export replaces this account's earlier ones: fewer copies of the record at rest.
         _delete_exports(mine)
         export = RecordExport.objects.create(record=record, requested_by=actor.user, created_at=now)
+        access_log.write(actor, Action.EXPORT_RECORD, decision, export, record=record)
         pk = export.pk
         transaction.on_commit(lambda: build_record_export.delay(pk))
     return export

@@ -7,8 +7,8 @@ Every write is `Action.EDIT_PERSONAL_DATA` on the record, which the policy gives
 their legal representative only. The policy is asked before anything else; a refusal is
 written to the audit log at once, while the entry for an allowed edit is written in the same
 transaction as the change, so an edit turned down for bad input leaves no "edited" line in the
-history and a change never exists without its entry. (The holder's own edits are not logged:
-`log_decision` writes every action by anyone but the patient, as `authorise` does.)
+history and a change never exists without its entry (`dmp/access_log.py`; the holder's own
+edits are not logged, as everywhere).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .. import access_log
 from ..models import (
     Document,
     DocumentType,
@@ -41,8 +42,8 @@ from ..models import (
 )
 from ..models.people import normalise_phone
 from ..notifications import notify
-from ..policy import Action, Actor, Decision, decide, log_decision, record_access
-from . import AccessRefused, InvalidInput
+from ..policy import Action, Actor, Decision, record_access
+from . import InvalidInput, permit
 from .documents import document_add
 
 security_log = logging.getLogger("dmp.security")
@@ -63,17 +64,13 @@ MAX_ANSWER = 2000
 
 def _may_edit(actor: Actor, record: Record, section: str) -> Decision:
     """Ask the policy before anything else; a refusal is logged now and raised."""
-    decision = decide(actor, Action.EDIT_PERSONAL_DATA, record)
-    if not decision.allowed:
-        log_decision(actor, Action.EDIT_PERSONAL_DATA, decision, record, record=record, object_id=section)
-        raise AccessRefused(decision)
-    return decision
+    return permit(actor, Action.EDIT_PERSONAL_DATA, record, object_id=section)
 
 
 def _log_edit(actor: Actor, decision: Decision, record: Record, section: str) -> None:
     """The audit entry of an edit that happened (a representative's: the holder's are not
     logged). Called inside the transaction that writes the change."""
-    log_decision(actor, Action.EDIT_PERSONAL_DATA, decision, record, record=record, object_id=section)
+    access_log.write(actor, Action.EDIT_PERSONAL_DATA, decision, record, record=record, object_id=section)
 
 
 def _lock(record: Record) -> None:

@@ -15,13 +15,13 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import audit
+from .. import access_log, audit
 from ..models import AuditMode, Consent, DepositRight, PersonalProfile, Record, User
 from ..models.people import normalise_phone
 from ..models.record import normalise_nir, validate_nir
 from ..notifications import notify
-from ..policy import Action, Actor, Decision, authorise, decide, log_decision
-from . import AccessRefused, InvalidInput, require
+from ..policy import Action, Actor, Decision
+from . import InvalidInput, permit
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +60,7 @@ def record_create(
     """Create a record with the person's consent and their account; returns the credentials
     to print. Without a NIR the record lives on its provisional identifier."""
     # Decided now, logged once the record exists, so the creation shows in its history.
-    decision = decide(actor, Action.CREATE_RECORD)
-    if not decision.allowed:
-        log_decision(actor, Action.CREATE_RECORD, decision, None, record=None)
-        raise AccessRefused(decision)
+    decision = permit(actor, Action.CREATE_RECORD)
     if not consented:
         raise InvalidInput(_("A record is created only with the person's informed consent."))
     nir = normalise_nir(nir) or None
@@ -107,7 +104,7 @@ def record_create(
         PersonalProfile.objects.create(record=record)
         if actor.counter_agent is not None:
             DepositRight.objects.create(record=record, agent=actor.counter_agent, created_at=now)
-        log_decision(actor, Action.CREATE_RECORD, decision, None, record=record)
+        access_log.write(actor, Action.CREATE_RECORD, decision, None, record=record)
         notify(user, "record_created", record=record, key=f"record_created:{record.pk}", when=now)
         if nir:
             _pull_reimbursement_history_after_commit(record)
@@ -134,10 +131,7 @@ def record_nir_attach(*, actor: Actor, record: Record, nir: str) -> Record:
     the person or the patient (or their representative) does it. The login identifier printed
     on the person's sheet stays the same. The patient is notified, and the insurer's last 24
     months of reimbursements are pulled in."""
-    decision = decide(actor, Action.ATTACH_NIR, record)
-    if not decision.allowed:
-        log_decision(actor, Action.ATTACH_NIR, decision, record, record=record)
-        raise AccessRefused(decision)
+    decision = permit(actor, Action.ATTACH_NIR, record)
     nir = normalise_nir(nir)
     try:
         validate_nir(nir)
@@ -154,7 +148,7 @@ def record_nir_attach(*, actor: Actor, record: Record, nir: str) -> Record:
                 raise InvalidInput(_("A record already exists for this social-security number."))
             record.nir = nir
             record.save(update_fields=["nir"])
-            log_decision(actor, Action.ATTACH_NIR, decision, record, record=record)
+            access_log.write(actor, Action.ATTACH_NIR, decision, record, record=record)
             if record.holder is not None:
                 notify(record.holder, "nir_attached", record=record, key=f"nir_attached:{record.pk}", when=now)
             _pull_reimbursement_history_after_commit(record)
@@ -166,13 +160,14 @@ def record_nir_attach(*, actor: Actor, record: Record, nir: str) -> Record:
 
 def record_close(*, actor: Actor, record: Record, reason: str = Record.ClosureReason.REQUEST) -> Record:
     """Close the record at the person's request: from now on nobody reads it (legal retention)."""
-    require(authorise(actor, Action.CLOSE_RECORD, record))
+    decision = permit(actor, Action.CLOSE_RECORD, record)
     with transaction.atomic():
         record = Record.objects.select_for_update().get(pk=record.pk)
         record.state = Record.State.CLOSED
         record.closed_at = timezone.now()
         record.closure_reason = reason
         record.save(update_fields=["state", "closed_at", "closure_reason"])
+        access_log.write(actor, Action.CLOSE_RECORD, decision, record, record=record)
     actor.forget(record)
     return record
 
@@ -272,11 +267,13 @@ def record_notifications_set(
 ) -> Record:
     """The channels the patient chose for notifications and the optional alert on every access
     (DOMAIN.md §5). Emergency and SAMU accesses are notified whatever these say."""
-    require(authorise(actor, Action.MANAGE_ACCESS, record))
-    record.notify_by_email = by_email
-    record.notify_by_sms = by_sms
-    record.notify_every_access = every_access
-    record.save(update_fields=["notify_by_email", "notify_by_sms", "notify_every_access"])
+    decision = permit(actor, Action.MANAGE_ACCESS, record)
+    with transaction.atomic():
+        record.notify_by_email = by_email
+        record.notify_by_sms = by_sms
+        record.notify_every_access = every_access
+        record.save(update_fields=["notify_by_email", "notify_by_sms", "notify_every_access"])
+        access_log.write(actor, Action.MANAGE_ACCESS, decision, record, record=record, object_id="notifications")
     return record
 
 
@@ -300,6 +297,8 @@ def record_onboard(
     from ..models import EmergencyContact, LegalRepresentative
     from .personal import _contact_phone
 
+    # Asked before the transaction below, so a refusal stays in the log when it rolls back.
+    permit(actor, Action.CREATE_RECORD)
     name = (emergency_contact_name or "").strip()[:150]
     relation = (emergency_contact_relation or "").strip()[:60]
     phone = (emergency_contact_phone or "").strip()

@@ -10,10 +10,11 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
+from .. import access_log
 from ..models import Record, Synthesis, SynthesisProblem
 from ..models.synthesis import validate_icd10
-from ..policy import Action, Actor, authorise
-from . import InvalidInput, require
+from ..policy import Action, Actor
+from . import InvalidInput, permit
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Problem:
 
 def synthesis_write(*, actor: Actor, record: Record, problems: list[Problem], **fields: str) -> Synthesis:
     """The médecin traitant writes a new version of the synthesis; older versions stay."""
-    require(authorise(actor, Action.EDIT_SYNTHESIS, record))
+    decision = permit(actor, Action.EDIT_SYNTHESIS, record)
     allowed = {"personal_history", "family_history", "current_treatments", "allergies", "vaccinations",
                "points_of_attention"}
     unknown = set(fields) - allowed
@@ -47,4 +48,5 @@ def synthesis_write(*, actor: Actor, record: Record, problems: list[Problem], **
             # 200 characters: the bound the column used to keep before it held encrypted tokens.
             SynthesisProblem(synthesis=synthesis, icd10=p.icd10, label=p.label[:200], since=p.since) for p in problems
         )
+        access_log.write(actor, Action.EDIT_SYNTHESIS, decision, synthesis, record=record)
     return synthesis

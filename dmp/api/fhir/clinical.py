@@ -33,9 +33,10 @@ from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from fhir.resources.R4B.resource import Resource
 from rest_framework.exceptions import ParseError
 
-from ... import fhir
+from ... import access_log, fhir
+from ...access_log import authorise_read
 from ...models import Record, ReimbursementLine, SelfDeclaredItem, Synthesis, SynthesisProblem, Vaccination
-from ...policy import Action, Actor, authorise, decide, log_decision
+from ...policy import Action, Actor, decide
 from ...selectors.clinician import MEDICINE_MONTHS, _months_before  # the patient screen's 24 months
 from ...selectors.records import synthesis_for
 from .base import FhirView, fhir_response, resource_data
@@ -72,7 +73,7 @@ def _latest_synthesis(actor: Actor, record: Record) -> Synthesis | None:
 
 
 def _personal_data(actor: Actor, record: Record) -> None:
-    if not authorise(actor, Action.VIEW_PERSONAL_DATA, record):
+    if not authorise_read(actor, Action.VIEW_PERSONAL_DATA, record):
         raise Http404
 
 
@@ -87,7 +88,7 @@ def dispensed_medicines(actor: Actor, record: Record) -> list[ReimbursementLine]
     lines = list(ReimbursementLine.objects.filter(record=record, kind=ReimbursementLine.Kind.MEDICINE,
                                                   date__gte=since).order_by("-date", "-pk"))
     if lines:
-        log_decision(actor, Action.VIEW_REIMBURSEMENTS, decision, record, record=record)
+        access_log.read(actor, Action.VIEW_REIMBURSEMENTS, decision, record, record=record)
     return lines
 
 
@@ -189,7 +190,7 @@ def _record_or_404(actor: Actor, pk: int | None, action: str, object_id: str) ->
     for one the policy refuses (which the collecting functions log and refuse themselves)."""
     record = Record.objects.filter(pk=pk).first() if pk is not None else None
     if record is None:
-        authorise(actor, action, None, object_id=object_id)
+        authorise_read(actor, action, None, object_id=object_id)
         raise Http404
     return record
 

@@ -39,12 +39,12 @@ from fhir.resources.R4B.reference import Reference
 from pydantic import ValidationError
 from rest_framework import status
 
-from ... import fhir
+from ... import access_log, fhir
 from ...file_safety import check_file, sniff_mime_type
 from ...http import document_file_name, protected_file_response
 from ...models import Document, DocumentType, Record
 from ...models.documents import SPACE_OF_TYPE
-from ...policy import Action, Actor, authorise, decide
+from ...policy import Action, Actor, decide
 from ...selectors import documents_visible_to, get_document_for, get_record_for
 from ...services import AccessRefused, InvalidInput, document_add
 from ...storage import cipher
@@ -285,12 +285,14 @@ def _record_to_add_to(actor: Actor, record_id: int | None, doc_type: str) -> Rec
     (logged); a professional who may read the record but not write to it (emergency access is
     read-only, the personal space is the patient's) gets 403 with the policy's reason."""
     record = Record.objects.filter(pk=record_id).first() if record_id is not None else None
-    if record is None:
-        authorise(actor, Action.ADD_DOCUMENT, None, object_id=f"record:{record_id}")
-        raise Http404
     decision = decide(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type)
     if not decision.allowed:
-        authorise(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type)  # the refusal, in the audit log
+        # The refusal, in the access log at once; the allowed add is written by the service,
+        # with the document, once it is stored.
+        access_log.refusal(actor, Action.ADD_DOCUMENT, decision, None, record=record,
+                           object_id="" if record is not None else f"record:{record_id}")
+        if record is None:
+            raise Http404
         if decide(actor, Action.VIEW_RECORD, record).allowed:
             raise FhirError(403, str(decision.reason) or _("This action is not allowed."))
         raise Http404

@@ -16,8 +16,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
 from ... import fhir
+from ...access_log import authorise_read
 from ...models import PersonalProfile, Record, SelfDeclaredItem, TreatingDoctor
-from ...policy import Action, Actor, authorise
+from ...policy import Action, Actor
 from ...selectors.records import synthesis_for
 from .base import FhirView, fhir_response
 from .clinical import COMMON_ERRORS, dispensed_medicines
@@ -38,13 +39,13 @@ class PatientSummaryView(FhirView):
         actor = Actor.from_request(request)
         record = Record.objects.filter(pk=int(pk)).first()
         if record is None:
-            authorise(actor, Action.VIEW_SYNTHESIS, None, object_id=f"record:{pk}"[:40])
+            authorise_read(actor, Action.VIEW_SYNTHESIS, None, object_id=f"record:{pk}"[:40])
             raise Http404
         synthesis = synthesis_for(actor, record)  # asks VIEW_SYNTHESIS, audits, Http404 if refused
         if synthesis is not None:
             synthesis = record.syntheses.select_related("author__user").prefetch_related("problems").get(
                 pk=synthesis.pk)
-        if not authorise(actor, Action.VIEW_PERSONAL_DATA, record):
+        if not authorise_read(actor, Action.VIEW_PERSONAL_DATA, record):
             raise Http404
         profile = PersonalProfile.objects.filter(record=record).first()
         treating = (TreatingDoctor.objects.active().filter(record=record).select_related("professional__user")
