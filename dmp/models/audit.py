@@ -63,6 +63,14 @@ class AuditEntry(models.Model):
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit log")
         ordering = ["seq"]
+        # The access history reads one record's entries, newest first, by person or by period:
+        # each of its queries starts with `record_id_ref = X`, so its cost follows the record's
+        # history, not the size of the log (docs/architecture.md, "Access history").
+        indexes = [
+            models.Index(fields=["record_id_ref", "seq"], name="audit_record_seq"),
+            models.Index(fields=["record_id_ref", "actor", "seq"], name="audit_record_actor_seq"),
+            models.Index(fields=["record_id_ref", "at"], name="audit_record_at"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {'allowed' if self.allowed else 'refused'}"
