@@ -66,10 +66,10 @@ class AuditEntry(models.Model):
         # The access history reads one record's entries, newest first, by person or by period:
         # each of its queries starts with `record_id_ref = X`, so its cost follows the record's
         # history, not the size of the log (docs/architecture.md, "Access history").
+        # Newest first is (at, seq) backwards; a period is a range of `at` within the record.
         indexes = [
-            models.Index(fields=["record_id_ref", "seq"], name="audit_record_seq"),
-            models.Index(fields=["record_id_ref", "actor", "seq"], name="audit_record_actor_seq"),
-            models.Index(fields=["record_id_ref", "at"], name="audit_record_at"),
+            models.Index(fields=["record_id_ref", "at", "seq"], name="audit_record_at_seq"),
+            models.Index(fields=["record_id_ref", "actor", "at", "seq"], name="audit_record_actor_at_seq"),
         ]
 
     def __str__(self) -> str:
