@@ -25,7 +25,7 @@ TARGET_ENTRIES = 500
 ENTRIES_PER_OTHER_RECORD = 50
 OTHER_RECORDS_FIRST_ID = 10**9
 RUNS = 15
-HISTORY_INDEXES = ("audit_record_seq", "audit_record_actor_seq", "audit_record_at")
+HISTORY_INDEXES = ("audit_record_at_seq", "audit_record_actor_at_seq")
 
 
 def main(full_plans: bool) -> None:
