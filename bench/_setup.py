@@ -28,17 +28,24 @@ def django_on_a_fresh_bench_database() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dmp.settings")
 
     import django
-    import psycopg
-    from psycopg import sql
-
-    admin_url = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
     django.setup()
-    from django.core.management import call_command
+    fresh_database()
 
+
+def fresh_database() -> None:
+    """Drop the benchmark's database, create it again and migrate it."""
+    import psycopg
+    from django.core.management import call_command
+    from django.db import connections
+    from psycopg import sql
+
+    connections.close_all()
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    name = parts.path.lstrip("/")
+    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     call_command("migrate", verbosity=0)
 
 

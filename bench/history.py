@@ -4,7 +4,8 @@ One patient's record holds 500 entries, the oldest of the log; the rest of the l
 records' (about 50 entries each). For each way the page is asked (the whole history, one
 person, one day, a later page, the FHIR page), the real selector `access_history()` is timed
 as the patient, and each of its queries on the audit log is explained with EXPLAIN (ANALYZE).
-Last, the same at 1 million without the history indexes (migration 0010), for comparison.
+Then the same at 1 million without the history indexes (migration 0010), for comparison, and
+last, in a new log of 1 million, a record holding 50,000 entries (5 %), the oldest.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/dmp_bench .venv/bin/python bench/history.py [--plans]
 
@@ -19,9 +20,10 @@ import sys
 import time
 from datetime import date
 
-from _setup import commit, django_on_a_fresh_bench_database
+from _setup import commit, django_on_a_fresh_bench_database, fresh_database
 
 TARGET_ENTRIES = 500
+HEAVY_ENTRIES = 50_000
 ENTRIES_PER_OTHER_RECORD = 50
 OTHER_RECORDS_FIRST_ID = 10**9
 RUNS = 15
@@ -34,33 +36,25 @@ def main(full_plans: bool) -> None:
     from django.utils import timezone
 
     from bench.fill import fill_audit
-    from dmp.models import Record, User
 
     print(f"Access history benchmark, commit {commit()}, {timezone.now():%Y-%m-%d %H:%M} UTC")
-    holder = User.objects.create(username="bench_patient", first_name="Bench", last_name="Patient")
-    record = Record.objects.create(holder=holder, family_name="Patient", given_names="Bench",
-                                   birth_date=date(1970, 1, 1))
+    holder, record = _patient()
     with connection.cursor() as cursor:
         fill_audit(cursor, entries=TARGET_ENTRIES, records=1, first_record_id=record.pk, actors=20)
     filled = TARGET_ENTRIES
     for total in (10_000, 1_000_000):
         started = time.perf_counter()
-        with connection.cursor() as cursor:
-            while filled < total:
-                batch = min(total - filled, 200_000)
-                records = max(1, total // ENTRIES_PER_OTHER_RECORD)
-                fill_audit(cursor, entries=batch, records=records, first_record_id=OTHER_RECORDS_FIRST_ID)
-                filled += batch
-            cursor.execute("VACUUM ANALYZE dmp_auditentry")
-        print(f"\n=== {total:,} entries in the audit log (filled and analysed in "
-              f"{time.perf_counter() - started:.1f} s; {_sizes()}) ===")
+        while filled < total:
+            batch = min(total - filled, 200_000)
+            _fill_others(batch, records=max(1, total // ENTRIES_PER_OTHER_RECORD))
+            filled += batch
+        print(f"\n=== {total:,} entries in the audit log, the record's {TARGET_ENTRIES} the oldest (filled and "
+              f"analysed in {time.perf_counter() - started:.1f} s; {_sizes()}) ===")
         measure(record, holder, full_plans)
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname = ANY(%s)", [list(HISTORY_INDEXES)])
         present = [row[0] for row in cursor.fetchall()]
-        if not present:
-            return  # a commit before migration 0010: the figures above are the "before"
         for index in present:
             started = time.perf_counter()
             cursor.execute(f"REINDEX INDEX {index}")
@@ -68,8 +62,41 @@ def main(full_plans: bool) -> None:
         for index in present:
             cursor.execute(f"DROP INDEX {index}")
         cursor.execute("ANALYZE dmp_auditentry")
-    print("\n=== 1,000,000 entries, WITHOUT the history indexes of migration 0010 (as before) ===")
+    if present:
+        print("\n=== 1,000,000 entries, WITHOUT the history indexes of migration 0010 ===")
+        measure(record, holder, full_plans)
+
+    # A record that holds a large share of the log, in its oldest part: where PostgreSQL may
+    # believe that walking the whole log backwards finds the record's entries soon.
+    fresh_database()
+    holder, record = _patient()
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        fill_audit(cursor, entries=HEAVY_ENTRIES, records=1, first_record_id=record.pk, actors=200)
+    _fill_others(1_000_000 - HEAVY_ENTRIES, records=(1_000_000 - HEAVY_ENTRIES) // ENTRIES_PER_OTHER_RECORD)
+    print(f"\n=== 1,000,000 entries, the record's {HEAVY_ENTRIES:,} (5 %) the oldest (filled and analysed in "
+          f"{time.perf_counter() - started:.1f} s; {_sizes()}) ===")
     measure(record, holder, full_plans)
+
+
+def _patient():
+    from dmp.models import Record, User
+
+    holder = User.objects.create(username="bench_patient", first_name="Bench", last_name="Patient")
+    return holder, Record.objects.create(holder=holder, family_name="Patient", given_names="Bench",
+                                         birth_date=date(1970, 1, 1))
+
+
+def _fill_others(entries: int, *, records: int) -> None:
+    from django.db import connection
+
+    from bench.fill import fill_audit
+
+    with connection.cursor() as cursor:
+        for done in range(0, entries, 200_000):
+            fill_audit(cursor, entries=min(200_000, entries - done), records=records,
+                       first_record_id=OTHER_RECORDS_FIRST_ID)
+        cursor.execute("VACUUM ANALYZE dmp_auditentry")
 
 
 def _sizes() -> str:
