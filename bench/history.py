@@ -146,13 +146,19 @@ def measure(record, holder, full_plans: bool) -> None:
                          if q["sql"].lstrip().upper().startswith("SELECT") and '"dmp_auditentry"' in q["sql"]]
         print(f"\n-- {name}: median {statistics.median(times):.2f} ms, max {max(times):.2f} ms over {RUNS} runs "
               f"({len(captured.captured_queries)} queries, {len(audit_queries)} on the audit log)")
+        in_database, thrown_away = 0.0, 0
         for query in audit_queries:
             plan = _explain(query)
+            in_database += sum(float(line.split(":")[1].split()[0])
+                               for line in plan if line.startswith("Execution Time"))
+            thrown_away += sum(int(line.split(":")[1]) for line in plan if "Rows Removed by Filter" in line)
             if full_plans or first:
                 print("   " + query[:200] + (" …" if len(query) > 200 else ""))
                 print("\n".join("     " + line for line in plan))
             else:
                 print("   " + _summary(plan))
+        print(f"   in PostgreSQL: {in_database:.2f} ms for these queries (EXPLAIN ANALYZE), "
+              f"{thrown_away:,} rows read and thrown away")
         first = False
 
 
