@@ -207,6 +207,19 @@ def test_a_period_that_ends_before_it_starts_is_said(client, world):
     assert response.context["history"].total == 1  # unfiltered rather than empty
 
 
+@pytest.mark.parametrize(("date_from", "date_to", "shown"), [
+    ("0001-01-01", "9999-12-31", 1),  # the first and the last day a date can be: no overflow
+    ("", "0001-01-01", 0),
+    ("9999-12-31", "", 0),
+])
+def test_the_period_can_be_as_wide_as_the_calendar(client, world, date_from, date_to, shown):
+    _pro_get(client, world.dr_grant, "record", world.record.pk)
+    client.force_login(world.alice)
+    response = _history(client, world.record, date_from=date_from, date_to=date_to)
+    assert response.status_code == 200
+    assert response.context["history"].total == shown
+
+
 def test_titles_are_shown_only_when_the_reader_may_see_the_document(client, world):
     # A result not yet announced to Alice: its reading shows, its title does not.
     assert _pro_get(client, world.dr_grant, "document_file", world.docs["withheld"].pk) == 200

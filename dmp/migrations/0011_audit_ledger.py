@@ -95,7 +95,7 @@ def trigger_reverse(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("dmp", "0009_document_text_at_rest")]
+    dependencies = [("dmp", "0010_audit_history_indexes")]
 
     operations = [
         migrations.DeleteModel(name="AuditChainHead"),

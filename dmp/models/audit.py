@@ -74,6 +74,14 @@ class AuditEntry(models.Model):
             # One entry per position of a chain; also the index the verifier walks a chain by.
             models.UniqueConstraint(fields=["chain", "chain_seq"], name="audit_entry_chain_position"),
         ]
+        # The access history reads one record's entries, newest first, by person or by period:
+        # each of its queries starts with `record_id_ref = X`, so its cost follows the record's
+        # history, not the size of the log (docs/architecture.md, "Access history").
+        # Newest first is (at, seq) backwards; a period is a range of `at` within the record.
+        indexes = [
+            models.Index(fields=["record_id_ref", "at", "seq"], name="audit_record_at_seq"),
+            models.Index(fields=["record_id_ref", "actor", "at", "seq"], name="audit_record_actor_at_seq"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {'allowed' if self.allowed else 'refused'}"

@@ -9,7 +9,7 @@ from django.http import Http404
 from ..access_log import authorise_read
 from ..models import AuditEntry, AuditMode, Document, DocumentType, EmergencyContact, PersonalProfile, Record, Synthesis
 from ..policy import Action, Actor
-from .records import documents_visible_to
+from .records import HISTORY_ORDER, documents_visible_to
 
 # Accesses that are always shown apart: they happened without the patient's prior say.
 EMERGENCY_MODES = (AuditMode.BREAK_GLASS, AuditMode.SAMU)
@@ -52,9 +52,9 @@ def patient_home(actor: Actor, record: Record) -> PatientHome:
         profile=PersonalProfile.objects.filter(record=record).first(),
         emergency_contacts=list(record.emergency_contacts.all()),
         last_professional_accesses=list(
-            accesses.filter(mode__in=(AuditMode.NORMAL, AuditMode.TREATING_DOCTOR)).order_by("-seq")[:5]
+            accesses.filter(mode__in=(AuditMode.NORMAL, AuditMode.TREATING_DOCTOR)).order_by(*HISTORY_ORDER)[:5]
         ),
-        last_emergency_accesses=list(accesses.filter(mode__in=EMERGENCY_MODES).order_by("-seq")[:5]),
+        last_emergency_accesses=list(accesses.filter(mode__in=EMERGENCY_MODES).order_by(*HISTORY_ORDER)[:5]),
         has_advance_directives_document=documents_visible_to(actor, record).filter(
             doc_type=DocumentType.ADVANCE_DIRECTIVES).exists(),
     )

@@ -51,11 +51,18 @@ def synthesis_for(actor: Actor, record: Record) -> Synthesis | None:
     return latest
 
 
+# Newest first by time, then by sequence. Ordered by time, not by the log's sequence alone: only
+# the indexes that start with the record keep entries in time order, so PostgreSQL cannot walk
+# the whole log's sequence index backwards looking for this record's entries, which it may
+# otherwise prefer when one record holds a large share of a small log (docs/architecture.md).
+HISTORY_ORDER = ("-at", "-seq")
+
+
 def access_history_for(actor: Actor, record: Record) -> QuerySet[AuditEntry]:
     """Every access to the record by someone other than the patient, newest first."""
     if not authorise_read(actor, Action.VIEW_ACCESS_HISTORY, record):
         raise Http404
-    return AuditEntry.objects.filter(record_id_ref=record.pk).exclude(mode="patient").order_by("-seq")
+    return AuditEntry.objects.filter(record_id_ref=record.pk).exclude(mode="patient").order_by(*HISTORY_ORDER)
 
 
 def records_acted_for(actor: Actor) -> QuerySet[Record]:

@@ -1,0 +1,1 @@
+"""Benchmarks of the audit log on PostgreSQL (README.md); not part of the test suite."""
