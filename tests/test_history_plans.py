@@ -17,8 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bench.fill import fill_audit
+from dmp.access_log import authorise_read
 from dmp.models import AuditEntry
-from dmp.policy import Action, Actor, authorise
+from dmp.policy import Action, Actor
 from dmp.services import api_token_create
 
 pytestmark = [
@@ -42,8 +43,8 @@ def busy_log(world):
     actors = [Actor(p.user) for p in (world.dr_grant, world.urgentist, world.dr_house, world.kine)]
     for i in range(10):
         for actor in actors:
-            authorise(actor, Action.VIEW_DOCUMENT, world.docs["consultation"] if i % 2 else world.docs["imaging"])
-        authorise(Actor(world.stranger.user), Action.VIEW_RECORD, world.record)
+            authorise_read(actor, Action.VIEW_DOCUMENT, world.docs["consultation"] if i % 2 else world.docs["imaging"])
+        authorise_read(Actor(world.stranger.user), Action.VIEW_RECORD, world.record)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE dmp_auditentry")
     return world
