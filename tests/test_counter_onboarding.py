@@ -28,7 +28,7 @@ NIR = NIR13 + f"{nir_key(NIR13):02d}"
 
 def _form(**extra) -> dict:
     return {
-        "consented": "on", "break_glass_allowed": "on", "given_by": "person",
+        "consented": "yes", "break_glass_allowed": "yes", "samu_allowed": "no", "given_by": "person",
         "family_name": "Dubois", "given_names": "Léa", "birth_date": "1993-03-21", "sex": "F", "nir": "",
         "languages": ["fr", "ar"], "other_languages": "Wolof", "preferred_language": "fr",
         "email": "", "phone": "06 11 22 33 44",
@@ -50,11 +50,66 @@ def _pdf_text(response) -> str:
 @pytest.mark.django_db
 def test_without_consent_nothing_is_created(world):
     records, users = Record.objects.count(), User.objects.count()
-    response = _agent_client(world).post(START, _form(consented=""))
+    response = _agent_client(world).post(START, _form(consented="no"))
     assert response.status_code == 200
     assert "informed consent" in response.content.decode()
     assert (Record.objects.count(), User.objects.count()) == (records, users)
     assert SESSION_KEY not in response.wsgi_request.session
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("question", "named"), [
+    ("consented", "agree to the creation of their shared medical record"),
+    ("break_glass_allowed", "open the record in an emergency"),
+    ("samu_allowed", "May the SAMU"),
+])
+def test_an_unanswered_question_is_named_and_nothing_is_created_nor_lost(world, question, named):
+    records, users = Record.objects.count(), User.objects.count()
+    data = _form()
+    del data[question]
+    response = _agent_client(world).post(START, data)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Answer this question: " in page and named in page
+    assert response.context["form"].errors[question]
+    assert (Record.objects.count(), User.objects.count()) == (records, users)
+    # What was typed stays on the page, and the other answers stay ticked.
+    assert 'value="Dubois"' in page and 'value="1993-03-21"' in page
+    for other in {"consented", "break_glass_allowed", "samu_allowed"} - {question}:
+        answer = data[other]
+        assert f'value="{answer}" id="id_{other}_{0 if answer == "yes" else 1}" required checked' in page
+
+
+@pytest.mark.django_db
+def test_the_page_preselects_no_answer_and_no_sex(world):
+    page = _agent_client(world).get(START).content.decode()
+    assert "checked" not in page
+    assert page.count('type="radio"') == 6
+    for name in ("consented", "break_glass_allowed", "samu_allowed"):
+        assert '<fieldset class="question' in page and f'id="question-{name}"' in page
+        assert f'<label for="id_{name}_0">' in page and f'<label for="id_{name}_1">' in page
+    sex = page[page.index('name="sex"'):page.index("</select>", page.index('name="sex"'))]
+    assert '<option value="" selected>' in sex and sex.count("selected") == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("answers", "stored"), [
+    ({"break_glass_allowed": "yes", "samu_allowed": "no"}, (True, False)),
+    ({"break_glass_allowed": "no", "samu_allowed": "yes"}, (False, True)),
+    ({"break_glass_allowed": "no", "samu_allowed": "no"}, (False, False)),
+])
+def test_the_answers_are_stored_as_given(world, answers, stored):
+    response = _agent_client(world).post(START, _form(**answers))
+    assert response.status_code == 302
+    record = Record.objects.get(family_name="Dubois")
+    assert (record.break_glass_allowed, record.samu_allowed) == stored
+    assert record.consent.presented_and_consented
+
+
+@pytest.mark.django_db
+def test_a_sex_not_given_is_stored_as_unspecified(world):
+    assert _agent_client(world).post(START, _form(sex="")).status_code == 302
+    assert Record.objects.get(family_name="Dubois").sex == Record.Sex.OTHER
 
 
 @pytest.mark.django_db
