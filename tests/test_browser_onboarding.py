@@ -29,6 +29,7 @@ def test_an_agent_onboards_an_asylum_seeker_without_phone_or_email(live_server, 
     # The explanation sheet in Persian, right to left.
     page.locator("a[href='/counter/onboard/presentation/?lang=fa']").click()
     assert page.locator("section.sheet").get_attribute("dir") == "rtl"
+    assert _no_horizontal_scroll(page)
     page.go_back()
 
     assert _no_horizontal_scroll(page)
@@ -54,6 +55,7 @@ def test_an_agent_onboards_an_asylum_seeker_without_phone_or_email(live_server, 
     assert record.sex == "M"
     assert sorted(record.languages) == ["fa", "ru"] and record.preferred_language == "fa"
     assert page.locator("strong.identifier").inner_text() == record.provisional_id
+    assert _no_horizontal_scroll(page)
 
     url = page.locator("#credentials-pdf").get_attribute("href")
     response = page.request.get(live_server.url + url)
