@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+from html.parser import HTMLParser
 
 import pytest
 from django.contrib.sessions.models import Session
@@ -12,11 +13,11 @@ from django.test import Client
 from django.urls import reverse
 from pypdf import PdfReader
 
-from dmp.models import Consent, EmergencyContact, LegalRepresentative, Record, User
+from dmp.models import Consent, DepositRight, EmergencyContact, LegalRepresentative, Record, User
 from dmp.models.record import nir_key
 from social_workers.views.onboarding import SESSION_KEY
 from tests.outbox import notifications_sent_at_once  # noqa: F401 - autouse: notices sent at commit
-from tests.personas import user_of
+from tests.personas import make_record, make_user, user_of
 
 START = reverse("social_workers:onboarding_start")
 DONE = reverse("social_workers:onboarding_done")
@@ -270,3 +271,57 @@ def test_only_counter_agents_reach_the_onboarding(client, world, persona):
     assert client.post(START, _form()).status_code == 403
     assert client.post(HANDED).status_code == 403
     assert Record.objects.count() == records
+
+
+class _Controls(HTMLParser):
+    """The form controls inside <main> and the ids that a <label for> names."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_main, self.controls, self.labelled, self.template = False, [], set(), 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "main":
+            self.in_main = True
+        elif tag == "template":
+            self.template += 1  # filled in by the page's script, which sets the ids
+        elif self.in_main and not self.template and tag == "label" and attrs.get("for"):
+            self.labelled.add(attrs["for"])
+        elif self.in_main and not self.template and tag in {"input", "select", "textarea"} and attrs.get(
+                "type") not in {"hidden", "submit", "button"}:
+            self.controls.append((attrs.get("name"), attrs.get("id")))
+
+    def handle_endtag(self, tag):
+        if tag == "main":
+            self.in_main = False
+        elif tag == "template":
+            self.template -= 1
+
+
+@pytest.mark.django_db
+def test_every_control_of_the_counter_pages_has_its_label(world):
+    without_nir = make_record(make_user("karimi_no_nir"), family_name="Karimi", nir=None)
+    DepositRight.objects.create(record=without_nir, agent=world.agent)
+    client = _agent_client(world)
+    urls = [reverse("social_workers:dashboard"), START,
+            reverse("social_workers:credentials_reset"),
+            reverse("social_workers:counter_deposit", args=[world.record.pk]),
+            reverse("social_workers:counter_reprint", args=[world.record.pk])]
+    pages = [client.get(url) for url in urls] + [client.post(START, {})]
+    assert 'id="nir-' in pages[0].content.decode()  # the dashboard's inline NIR field is checked too
+    for url, response in zip([*urls, START + " (refused)"], pages, strict=True):
+        assert response.status_code == 200, url
+        parser = _Controls()
+        parser.feed(response.content.decode())
+        assert parser.controls, url
+        unlabelled = [name for name, id_ in parser.controls if not id_ or id_ not in parser.labelled]
+        assert unlabelled == [], url
+
+
+@pytest.mark.django_db
+def test_a_refused_form_sums_up_what_to_correct_at_the_top(world):
+    page = _agent_client(world).post(START, _form(consented="no", family_name="")).content.decode()
+    summary = page[page.index('class="errorlist error-summary"'):page.index("</div>", page.index("error-summary"))]
+    assert "Nothing was created" in summary and "informed consent" in summary
+    assert "Family name: This field is required." in summary
