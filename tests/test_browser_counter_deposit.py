@@ -80,3 +80,25 @@ def test_twelve_papers_are_deposited_in_three_actions_at_360_px(live_server, pag
     seen_by_page = json.loads(page.evaluate("sessionStorage.getItem('userActions')"))
     assert seen_by_page == ["pick", "click", "click"]
     assert len(actions) <= 3 and len(seen_by_page) <= 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_deposit_names_the_file_and_keeps_the_files_and_rows(live_server, page, world):
+    _log_in(page, live_server.url, world.agent.user.username)
+    page.goto(live_server.url + reverse("social_workers:counter_deposit", args=[world.record.pk]))
+    before = Document.objects.count()
+    page.get_by_label("Les papiers de la personne").set_input_files([
+        {"name": "ordonnance.pdf", "mimeType": "application/pdf", "buffer": text_pdf("Papier")},
+        {"name": "radio_abimee.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 not really"},
+    ])
+    page.get_by_role("button", name="Continuer").click()
+    page.get_by_role("group", name="ordonnance.pdf").get_by_label("Titre").fill("Ordonnance du Dr Hamidi")
+    page.get_by_role("button", name="Déposer").click()
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "radio_abimee.pdf" in alert.inner_text() and "ordonnance.pdf" not in alert.inner_text()
+    assert Document.objects.count() == before
+    # Nothing lost: the files are still picked and the row keeps what the agent typed.
+    assert page.evaluate("document.querySelector('input[type=file]').files.length") == 2
+    assert page.get_by_role("group", name="ordonnance.pdf").get_by_label("Titre").input_value() == (
+        "Ordonnance du Dr Hamidi")

@@ -334,3 +334,38 @@ def test_reprint_of_a_record_of_another_organisation_is_404(world, method):
     client = _client(world.other_agent.user)
     response = getattr(client, method)(reverse("social_workers:counter_reprint", args=[world.record.pk]))
     assert response.status_code == 404
+
+
+def test_a_scripted_deposit_answers_where_to_go_and_the_count_is_shown_once(world):
+    client = _client(world.agent.user)
+    response = client.post(_deposit_url(world.record), _files(
+        ("letter.pdf", text_pdf("A letter"), DocumentType.CONSULTATION_REPORT, "2025-01-05"),
+        ("xray.png", image_bytes(), DocumentType.IMAGING_REPORT, ""),
+    ), headers={"X-Requested-With": "XMLHttpRequest"})
+    location = response.json()["location"]
+    assert location == reverse("social_workers:counter_deposited", args=[world.record.pk])
+    page = client.get(location)
+    assert "2 documents were deposited" in page.content.decode() and page["Cache-Control"] == "no-store"
+    assert "letter" not in page.content.decode().lower()
+    assert client.get(location).status_code == 302  # once: then back to the dashboard
+    # Another agent's session, or another record, has no count to show.
+    assert _client(_colleague(world).user).get(location).status_code == 302
+
+
+def test_a_scripted_deposit_refused_keeps_the_page_and_names_the_file(world):
+    before = Document.objects.count()
+    response = _client(world.agent.user).post(_deposit_url(world.record), _files(
+        ("good.pdf", text_pdf("A real letter"), DocumentType.CONSULTATION_REPORT, "2025-01-05"),
+        ("broken.pdf", b"%PDF-1.4 not really", DocumentType.LAB_REPORT, "2025-01-06"),
+        ("scan.pdf", text_pdf("A paper"), "", ""),
+    ), headers={"X-Requested-With": "XMLHttpRequest"})
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert errors == ["scan.pdf: Choose the kind of paper."]  # the form's own check comes first
+    assert Document.objects.count() == before
+    response = _client(world.agent.user).post(_deposit_url(world.record), _files(
+        ("good.pdf", text_pdf("A real letter"), DocumentType.CONSULTATION_REPORT, "2025-01-05"),
+        ("broken.pdf", b"%PDF-1.4 not really", DocumentType.LAB_REPORT, "2025-01-06"),
+    ), headers={"X-Requested-With": "XMLHttpRequest"})
+    assert response.status_code == 400 and [e.split(":")[0] for e in response.json()["errors"]] == ["broken.pdf"]
+    assert Document.objects.count() == before

@@ -11,7 +11,7 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -34,6 +34,7 @@ from ..forms import _NO_AUTOFILL, CredentialsResetForm
 from .reset import start_reset
 
 FILE_NAME_MAX = 255
+DEPOSITED_KEY = "dmp_counter_deposited"
 
 
 def _deposit_type_choices():
@@ -152,6 +153,7 @@ def dashboard(request):
 def counter_deposit(request, pk):
     actor = actor_for_portal(request, "counter")
     record = _record_or_404(actor, pk)
+    scripted = request.headers.get("X-Requested-With") == "XMLHttpRequest"
     form = DepositForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -165,13 +167,37 @@ def counter_deposit(request, pk):
         except InvalidInput as exc:
             form.add_error(None, str(exc))
         else:
-            # The count only: the agent never comes back to a list of what was deposited.
-            response = render(request, "social_workers/dashboard/deposited.html", {"count": count})
-            response["Cache-Control"] = "no-store"
-            return response
+            if scripted:  # the page moves on to the answer (a count) once the files are in
+                request.session[DEPOSITED_KEY] = {"record": record.pk, "count": count}
+                return JsonResponse({"location": reverse("social_workers:counter_deposited", args=[record.pk])})
+            return _deposited(request, count)
+    if scripted and request.method == "POST":
+        # The page keeps the files and their rows: only what to correct comes back.
+        errors = [str(e) for e in form.non_field_errors()] + [
+            f"{form[name].label}: {e}" for name in form.errors if name != "__all__" for e in form.errors[name]]
+        return JsonResponse({"errors": errors}, status=400)
     return render(request, "social_workers/dashboard/deposit.html", {
         "form": form, "record": record, "type_choices": _deposit_type_choices(),
     })
+
+
+def _deposited(request, count: int):
+    # The count only: the agent never comes back to a list of what was deposited.
+    response = render(request, "social_workers/dashboard/deposited.html", {"count": count})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_GET
+def counter_deposited(request, pk):
+    """Where the page goes after a deposit posted by its script: the count, once."""
+    actor = actor_for_portal(request, "counter")
+    record = _record_or_404(actor, pk)
+    done = request.session.pop(DEPOSITED_KEY, None)
+    if not done or done.get("record") != record.pk:
+        return redirect("social_workers:dashboard")
+    return _deposited(request, done["count"])
 
 
 @login_required
@@ -249,6 +275,7 @@ def counter_letter(request, pk):
 urlpatterns = [
     path("dashboard/", dashboard, name="dashboard"),
     path("records/<int:pk>/deposit/", counter_deposit, name="counter_deposit"),
+    path("records/<int:pk>/deposited/", counter_deposited, name="counter_deposited"),
     path("records/<int:pk>/deposit/suggestions/", counter_deposit_suggestions, name="counter_deposit_suggestions"),
     path("records/<int:pk>/nir/", counter_nir_attach, name="counter_nir_attach"),
     path("records/<int:pk>/reprint/", counter_reprint, name="counter_reprint"),

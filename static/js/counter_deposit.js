@@ -72,6 +72,48 @@
     });
     input.addEventListener("change", stepOne);
 
+    function showErrors(errors) {
+      var box = form.querySelector("[data-errors]");
+      if (!box) {
+        box = document.createElement("div");
+        box.className = "errorlist";
+        box.setAttribute("role", "alert");
+        box.setAttribute("data-errors", "");
+        form.insertBefore(box, form.firstChild);
+      }
+      box.textContent = "";
+      var list = document.createElement("ul");
+      errors.forEach(function (text) {
+        var item = document.createElement("li");
+        item.textContent = text;
+        list.appendChild(item);
+      });
+      box.appendChild(list);
+      if (box.scrollIntoView) { box.scrollIntoView({block: "nearest"}); }
+    }
+
+    // "Deposit": posted by the script so that a refusal keeps the files picked and their rows.
+    form.addEventListener("submit", function (event) {
+      if (!input.files.length) { return; }  // the server says a file is missing
+      event.preventDefault();
+      deposit.disabled = true;
+      status.textContent = form.dataset.sending;
+      fetch(form.action || window.location.href, {
+        method: "POST", body: new FormData(form), credentials: "same-origin",
+        headers: {"X-Requested-With": "XMLHttpRequest"}
+      }).then(function (response) {
+        return response.json().then(function (data) { return {ok: response.ok, data: data}; });
+      }).then(function (answer) {
+        if (answer.ok && answer.data.location) { window.location.assign(answer.data.location); return; }
+        deposit.disabled = false;
+        status.textContent = "";
+        showErrors(answer.data.errors || [form.dataset.failedDeposit]);
+      }).catch(function () {
+        deposit.disabled = false;
+        status.textContent = form.dataset.failedDeposit;
+      });
+    });
+
     if (zone && window.DataTransfer) {
       ["dragenter", "dragover"].forEach(function (name) {
         zone.addEventListener(name, function (event) { event.preventDefault(); zone.classList.add("dragging"); });
