@@ -54,12 +54,14 @@ def test_twelve_papers_are_deposited_in_three_actions_at_360_px(live_server, pag
         [{"name": name, "mimeType": "application/pdf", "buffer": text_pdf(f"Papier {i}")}
          for i, name in enumerate(NAMES)])
     actions.append("pick")
+    assert not page.get_by_role("button", name="Déposer").is_visible()  # one way on at each step
     # Action 2: "Continue" shows one row per file, its kind, title and date suggested.
     page.get_by_role("button", name="Continuer").click()
     actions.append("click")
     rows = page.locator("fieldset.deposit-file")
     rows.nth(11).wait_for()
     assert rows.count() == 12 and _no_horizontal_scroll(page)
+    assert not page.get_by_role("button", name="Continuer").is_visible()
     first = page.get_by_role("group", name=NAMES[0])
     assert first.get_by_label("Type de papier").input_value() == DocumentType.MEDICATION_PRESCRIPTION
     assert first.get_by_label("Titre").input_value() == "Ordonnance"
