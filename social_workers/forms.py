@@ -77,18 +77,31 @@ def _language_choices():
     return [(code, _(name)) for code, name in settings.LANGUAGES]
 
 
+_YES_NO = [("yes", _("Yes")), ("no", _("No"))]
+
+
+def _question(label, *, help_text=""):
+    """A yes/no question with two explicit radio choices and none selected; missing, the error
+    names the question."""
+    return forms.TypedChoiceField(
+        label=label, help_text=help_text, choices=_YES_NO, widget=forms.RadioSelect,
+        coerce=lambda answer: answer == "yes", empty_value=None,
+    )
+
+
 class OnboardingForm(forms.Form):
     """One page, in the order of the conversation: the three questions, identity, contacts."""
 
-    # The three questions (DOMAIN.md §2), asked after the explanation sheet was presented.
-    consented = forms.BooleanField(
-        label=_("The person agrees to the creation of their shared medical record"), required=False,
-        help_text=_("Mandatory: without this consent nothing is created."),
-    )
-    break_glass_allowed = forms.BooleanField(
-        label=_("Emergency access: a professional may open the record in an emergency"), required=False)
-    samu_allowed = forms.BooleanField(label=_("The SAMU (emergency medical service) may read the record"),
-                                      required=False)
+    # The three questions (DOMAIN.md §2), asked after the explanation sheet was presented. Each is
+    # answered yes or no explicitly (no default): an unanswered question is an error, never a "no"
+    # nobody said, and a tick cannot land on the neighbouring question.
+    consented = _question(
+        _("Does the person agree to the creation of their shared medical record?"),
+        help_text=_("Mandatory: without this consent nothing is created."))
+    break_glass_allowed = _question(
+        _("Emergency access: may a health professional open the record in an emergency, without asking first?"))
+    samu_allowed = _question(
+        _("May the SAMU (emergency medical service, phone 15) read the record?"))
     given_by = forms.ChoiceField(
         label=_("Answers given by"),
         choices=Consent.GivenBy.choices, initial=Consent.GivenBy.PERSON,
@@ -98,7 +111,9 @@ class OnboardingForm(forms.Form):
     given_names = forms.CharField(label=_("Given names"), max_length=150, widget=forms.TextInput(attrs=_NO_AUTOFILL))
     birth_date = forms.DateField(
         label=_("Date of birth"), widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date", **_NO_AUTOFILL}))
-    sex = forms.ChoiceField(label=_("Sex"), choices=Record.Sex.choices)
+    # No default: the agent asks, and "not said" is stored as unspecified, never a guess.
+    sex = forms.TypedChoiceField(label=_("Sex (optional)"), choices=[("", "—"), *Record.Sex.choices],
+                                 required=False, empty_value=Record.Sex.OTHER)
     nir = forms.CharField(
         label=_("Social-security number (NIR, optional)"), max_length=32, required=False,
         widget=forms.TextInput(attrs=_NO_AUTOFILL),
@@ -132,6 +147,14 @@ class OnboardingForm(forms.Form):
         label=_("I checked: this is a different person from the existing record with the same name and "
                 "date of birth"), required=False)
 
+    QUESTIONS = ("consented", "break_glass_allowed", "samu_allowed")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.QUESTIONS:  # in the language of the request, naming the question
+            field = self.fields[name]
+            field.error_messages["required"] = _("Answer this question: %(question)s") % {"question": field.label}
+
     def clean_nir(self):
         from django.core.exceptions import ValidationError
 
@@ -149,7 +172,7 @@ class OnboardingForm(forms.Form):
         from django.utils import timezone
 
         data = super().clean()
-        if not data.get("consented"):
+        if data.get("consented") is False:
             self.add_error("consented", _("A record is created only with the person's informed consent."))
         birth = data.get("birth_date")
         if birth is not None:

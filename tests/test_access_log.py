@@ -220,8 +220,8 @@ def test_a_professional_add_whose_files_are_all_refused_leaves_no_add(world):
 
 def test_a_counter_deposit_whose_files_are_all_refused_leaves_no_deposit(world):
     response = _client(world.agent.user).post(reverse("social_workers:counter_deposit", args=[world.record.pk]), {
-        "file_1": SimpleUploadedFile("broken.pdf", NOT_A_PDF), "type_1": DocumentType.LAB_REPORT,
-        "date_1": "2025-01-06"})
+        "files": [SimpleUploadedFile("broken.pdf", NOT_A_PDF)], "file_type": [DocumentType.LAB_REPORT],
+        "file_date": ["2025-01-06"]})
     assert "broken.pdf" in response.content.decode()
     assert not _allowed("deposit_document", actor=world.agent.user)
 

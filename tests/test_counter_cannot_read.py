@@ -70,8 +70,8 @@ def targets(world, agent_client):
     """Alice's record, a document in it, one the agent deposited, and an export of hers."""
     written = make_document(world.record, "Cardiology letter qqwx", doc_type=DocumentType.CONSULTATION_REPORT)
     response = agent_client.post(reverse("social_workers:counter_deposit", args=[world.record.pk]), {
-        "file_1": SimpleUploadedFile("scan.pdf", text_pdf(DEPOSITED_TEXT)),
-        "type_1": DocumentType.DISCHARGE_LETTER, "date_1": "2025-04-01",
+        "files": [SimpleUploadedFile("scan.pdf", text_pdf(DEPOSITED_TEXT))],
+        "file_type": [DocumentType.DISCHARGE_LETTER], "file_date": ["2025-04-01"],
     })
     assert "1 document was deposited" in response.content.decode()
     deposited = Document.objects.get(record=world.record, added_by=world.agent.user)

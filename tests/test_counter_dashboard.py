@@ -47,10 +47,13 @@ def _deposit_url(record) -> str:
 
 
 def _files(*rows) -> dict:
-    data = {}
-    for i, (name, content, doc_type, act_date) in enumerate(rows, 1):
-        data |= {f"file_{i}": SimpleUploadedFile(name, content), f"type_{i}": doc_type, f"date_{i}": act_date}
-    return data
+    """One pick of several files, then the second step's row for each (kind, date on the original)."""
+    return {
+        "files": [SimpleUploadedFile(name, content) for name, content, _type, _date in rows],
+        "file_type": [doc_type for _name, _content, doc_type, _date in rows],
+        "file_title": ["" for _row in rows],
+        "file_date": [act_date for _name, _content, _type, act_date in rows],
+    }
 
 
 # --- Organisation scope ------------------------------------------------------------------------
@@ -102,6 +105,8 @@ def test_non_agents_are_refused(world):
             assert client.get(url).status_code == 403, (user, url)
         assert client.post(reverse("social_workers:counter_nir_attach", args=[world.record.pk]),
                            {"nir": ALICE_NIR}).status_code == 403
+        assert client.post(reverse("social_workers:counter_deposit_suggestions", args=[world.record.pk]),
+                           {"names": ["a.pdf"]}).status_code == 403
     assert Client().get(DASHBOARD).status_code == 302  # to the login page
 
 
@@ -139,14 +144,87 @@ def test_deposit_is_all_or_nothing_and_names_the_bad_file(world):
     assert Document.objects.count() == before
 
 
-def test_deposit_needs_a_type_and_a_date_per_file(world):
+def test_deposit_needs_a_kind_it_cannot_guess_and_loses_nothing(world):
     before = Document.objects.count()
     response = _client(world.agent.user).post(_deposit_url(world.record), _files(
-        ("good.pdf", text_pdf("A real letter"), "", ""),
+        ("scan_0001.pdf", text_pdf("A real letter"), "", ""),
+        ("ordonnance.pdf", text_pdf("Prescription"), "", ""),
     ))
     body = response.content.decode()
-    assert "Choose the kind of paper." in body and "Give the date written on the original." in body
+    assert "scan_0001.pdf: Choose the kind of paper." in body and "ordonnance.pdf" not in body
     assert Document.objects.count() == before
+
+
+@pytest.mark.parametrize(("name", "kind", "typed_date", "stored_date"), [
+    ("2024-03-02_ordonnance.pdf", DocumentType.MEDICATION_PRESCRIPTION, "", "2024-03-02"),  # both from the name
+    ("radio_thorax.pdf", DocumentType.IMAGING_REPORT, "2023-12-01", "2023-12-01"),  # the date typed wins
+    ("scan_0001.pdf", DocumentType.CERTIFICATE, "", "today"),  # the default kind; no date: the deposit day
+])
+def test_what_a_row_leaves_empty_is_suggested_from_the_name(world, name, kind, typed_date, stored_date):
+    from django.utils import timezone
+
+    data = _files((name, text_pdf("A paper"), "", typed_date)) | {"default_type": DocumentType.CERTIFICATE}
+    response = _client(world.agent.user).post(_deposit_url(world.record), data)
+    assert "1 document was deposited" in response.content.decode()
+    document = Document.objects.filter(record=world.record).latest("pk")
+    assert document.doc_type == kind
+    assert str(document.act_date) == (str(timezone.localdate()) if stored_date == "today" else stored_date)
+
+
+@pytest.mark.parametrize(("bad_date", "message"), [
+    ("21/03/2024", "is not a valid date"), ("2999-01-01", "is in the future"),
+])
+def test_a_bad_date_is_named_and_nothing_is_stored(world, bad_date, message):
+    before = Document.objects.count()
+    response = _client(world.agent.user).post(_deposit_url(world.record), _files(
+        ("good.pdf", text_pdf("A real letter"), DocumentType.CONSULTATION_REPORT, "2025-01-05"),
+        ("letter.pdf", text_pdf("Another letter"), DocumentType.CONSULTATION_REPORT, bad_date),
+    ))
+    body = response.content.decode()
+    assert "letter.pdf: The date on the original " + message in body
+    assert Document.objects.count() == before
+
+
+def test_twelve_papers_in_one_pick_are_all_stored_and_the_answer_is_a_count(world):
+    names = [f"2025-01-{day:02d}_{kind}.pdf" for day, kind in enumerate(
+        ["ordonnance", "radio", "bilan_sanguin", "certificat", "compte_rendu", "vaccination",
+         "lettre_de_sortie", "echographie", "prise_de_sang", "attestation", "irm", "courrier"], 1)]
+    response = _client(world.agent.user).post(_deposit_url(world.record), {
+        "files": [SimpleUploadedFile(name, text_pdf(f"Paper {i}")) for i, name in enumerate(names)],
+    })
+    body = response.content.decode()
+    assert "12 documents were deposited" in body
+    assert not any(name.split("_", 1)[1][:-4] in body for name in names)  # a count only, never a title
+    new = Document.objects.filter(record=world.record, author_kind=Document.AuthorKind.COUNTER)
+    assert new.count() == 12 and {str(d.act_date) for d in new} == {f"2025-01-{d:02d}" for d in range(1, 13)}
+    assert {d.doc_type for d in new} >= {DocumentType.MEDICATION_PRESCRIPTION, DocumentType.IMAGING_REPORT,
+                                         DocumentType.LAB_REPORT, DocumentType.CERTIFICATE}
+
+
+def test_twelve_papers_with_one_bad_file_store_none_and_name_it(world):
+    before = Document.objects.count()
+    rows = [(f"paper_{i}.pdf", text_pdf(f"Paper {i}"), DocumentType.CONSULTATION_REPORT, "2025-01-05")
+            for i in range(11)]
+    rows.insert(6, ("torn_page.pdf", b"%PDF-1.4 not really", DocumentType.CONSULTATION_REPORT, "2025-01-05"))
+    response = _client(world.agent.user).post(_deposit_url(world.record), _files(*rows))
+    body = response.content.decode()
+    assert "torn_page.pdf" in body and "paper_3.pdf" not in body
+    assert Document.objects.count() == before
+
+
+def test_the_second_step_suggests_from_the_names_only_for_the_organisations_records(world):
+    url = reverse("social_workers:counter_deposit_suggestions", args=[world.record.pk])
+    response = _client(world.agent.user).post(url, {"names": ["2024-03-02_ordonnance.pdf", "scan.pdf"]})
+    assert response.json()["suggestions"] == [
+        {"name": "2024-03-02_ordonnance.pdf", "doc_type": DocumentType.MEDICATION_PRESCRIPTION,
+         "title": "Ordonnance", "act_date": "2024-03-02"},
+        {"name": "scan.pdf", "doc_type": "", "title": "Scan", "act_date": ""},
+    ]
+    other = make_record(make_user("someone_else"))
+    refused = _client(world.agent.user).post(
+        reverse("social_workers:counter_deposit_suggestions", args=[other.pk]), {"names": ["a.pdf"]})
+    assert refused.status_code == 404
+    assert _client(world.agent.user).get(url).status_code == 405
 
 
 def test_a_colleague_of_the_organisation_deposits(world):
@@ -256,3 +334,38 @@ def test_reprint_of_a_record_of_another_organisation_is_404(world, method):
     client = _client(world.other_agent.user)
     response = getattr(client, method)(reverse("social_workers:counter_reprint", args=[world.record.pk]))
     assert response.status_code == 404
+
+
+def test_a_scripted_deposit_answers_where_to_go_and_the_count_is_shown_once(world):
+    client = _client(world.agent.user)
+    response = client.post(_deposit_url(world.record), _files(
+        ("letter.pdf", text_pdf("A letter"), DocumentType.CONSULTATION_REPORT, "2025-01-05"),
+        ("xray.png", image_bytes(), DocumentType.IMAGING_REPORT, ""),
+    ), headers={"X-Requested-With": "XMLHttpRequest"})
+    location = response.json()["location"]
+    assert location == reverse("social_workers:counter_deposited", args=[world.record.pk])
+    page = client.get(location)
+    assert "2 documents were deposited" in page.content.decode() and page["Cache-Control"] == "no-store"
+    assert "letter" not in page.content.decode().lower()
+    assert client.get(location).status_code == 302  # once: then back to the dashboard
+    # Another agent's session, or another record, has no count to show.
+    assert _client(_colleague(world).user).get(location).status_code == 302
+
+
+def test_a_scripted_deposit_refused_keeps_the_page_and_names_the_file(world):
+    before = Document.objects.count()
+    response = _client(world.agent.user).post(_deposit_url(world.record), _files(
+        ("good.pdf", text_pdf("A real letter"), DocumentType.CONSULTATION_REPORT, "2025-01-05"),
+        ("broken.pdf", b"%PDF-1.4 not really", DocumentType.LAB_REPORT, "2025-01-06"),
+        ("scan.pdf", text_pdf("A paper"), "", ""),
+    ), headers={"X-Requested-With": "XMLHttpRequest"})
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert errors == ["scan.pdf: Choose the kind of paper."]  # the form's own check comes first
+    assert Document.objects.count() == before
+    response = _client(world.agent.user).post(_deposit_url(world.record), _files(
+        ("good.pdf", text_pdf("A real letter"), DocumentType.CONSULTATION_REPORT, "2025-01-05"),
+        ("broken.pdf", b"%PDF-1.4 not really", DocumentType.LAB_REPORT, "2025-01-06"),
+    ), headers={"X-Requested-With": "XMLHttpRequest"})
+    assert response.status_code == 400 and [e.split(":")[0] for e in response.json()["errors"]] == ["broken.pdf"]
+    assert Document.objects.count() == before

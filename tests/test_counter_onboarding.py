@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+from html.parser import HTMLParser
 
 import pytest
 from django.contrib.sessions.models import Session
@@ -12,11 +13,11 @@ from django.test import Client
 from django.urls import reverse
 from pypdf import PdfReader
 
-from dmp.models import Consent, EmergencyContact, LegalRepresentative, Record, User
+from dmp.models import Consent, DepositRight, EmergencyContact, LegalRepresentative, Record, User
 from dmp.models.record import nir_key
 from social_workers.views.onboarding import SESSION_KEY
 from tests.outbox import notifications_sent_at_once  # noqa: F401 - autouse: notices sent at commit
-from tests.personas import user_of
+from tests.personas import make_record, make_user, user_of
 
 START = reverse("social_workers:onboarding_start")
 DONE = reverse("social_workers:onboarding_done")
@@ -28,7 +29,7 @@ NIR = NIR13 + f"{nir_key(NIR13):02d}"
 
 def _form(**extra) -> dict:
     return {
-        "consented": "on", "break_glass_allowed": "on", "given_by": "person",
+        "consented": "yes", "break_glass_allowed": "yes", "samu_allowed": "no", "given_by": "person",
         "family_name": "Dubois", "given_names": "Léa", "birth_date": "1993-03-21", "sex": "F", "nir": "",
         "languages": ["fr", "ar"], "other_languages": "Wolof", "preferred_language": "fr",
         "email": "", "phone": "06 11 22 33 44",
@@ -50,11 +51,66 @@ def _pdf_text(response) -> str:
 @pytest.mark.django_db
 def test_without_consent_nothing_is_created(world):
     records, users = Record.objects.count(), User.objects.count()
-    response = _agent_client(world).post(START, _form(consented=""))
+    response = _agent_client(world).post(START, _form(consented="no"))
     assert response.status_code == 200
     assert "informed consent" in response.content.decode()
     assert (Record.objects.count(), User.objects.count()) == (records, users)
     assert SESSION_KEY not in response.wsgi_request.session
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("question", "named"), [
+    ("consented", "agree to the creation of their shared medical record"),
+    ("break_glass_allowed", "open the record in an emergency"),
+    ("samu_allowed", "May the SAMU"),
+])
+def test_an_unanswered_question_is_named_and_nothing_is_created_nor_lost(world, question, named):
+    records, users = Record.objects.count(), User.objects.count()
+    data = _form()
+    del data[question]
+    response = _agent_client(world).post(START, data)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Answer this question: " in page and named in page
+    assert response.context["form"].errors[question]
+    assert (Record.objects.count(), User.objects.count()) == (records, users)
+    # What was typed stays on the page, and the other answers stay ticked.
+    assert 'value="Dubois"' in page and 'value="1993-03-21"' in page
+    for other in {"consented", "break_glass_allowed", "samu_allowed"} - {question}:
+        answer = data[other]
+        assert f'value="{answer}" id="id_{other}_{0 if answer == "yes" else 1}" required checked' in page
+
+
+@pytest.mark.django_db
+def test_the_page_preselects_no_answer_and_no_sex(world):
+    page = _agent_client(world).get(START).content.decode()
+    assert "checked" not in page
+    assert page.count('type="radio"') == 6
+    for name in ("consented", "break_glass_allowed", "samu_allowed"):
+        assert '<fieldset class="question' in page and f'id="question-{name}"' in page
+        assert f'<label for="id_{name}_0">' in page and f'<label for="id_{name}_1">' in page
+    sex = page[page.index('name="sex"'):page.index("</select>", page.index('name="sex"'))]
+    assert '<option value="" selected>' in sex and sex.count("selected") == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("answers", "stored"), [
+    ({"break_glass_allowed": "yes", "samu_allowed": "no"}, (True, False)),
+    ({"break_glass_allowed": "no", "samu_allowed": "yes"}, (False, True)),
+    ({"break_glass_allowed": "no", "samu_allowed": "no"}, (False, False)),
+])
+def test_the_answers_are_stored_as_given(world, answers, stored):
+    response = _agent_client(world).post(START, _form(**answers))
+    assert response.status_code == 302
+    record = Record.objects.get(family_name="Dubois")
+    assert (record.break_glass_allowed, record.samu_allowed) == stored
+    assert record.consent.presented_and_consented
+
+
+@pytest.mark.django_db
+def test_a_sex_not_given_is_stored_as_unspecified(world):
+    assert _agent_client(world).post(START, _form(sex="")).status_code == 302
+    assert Record.objects.get(family_name="Dubois").sex == Record.Sex.OTHER
 
 
 @pytest.mark.django_db
@@ -215,3 +271,57 @@ def test_only_counter_agents_reach_the_onboarding(client, world, persona):
     assert client.post(START, _form()).status_code == 403
     assert client.post(HANDED).status_code == 403
     assert Record.objects.count() == records
+
+
+class _Controls(HTMLParser):
+    """The form controls inside <main> and the ids that a <label for> names."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_main, self.controls, self.labelled, self.template = False, [], set(), 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "main":
+            self.in_main = True
+        elif tag == "template":
+            self.template += 1  # filled in by the page's script, which sets the ids
+        elif self.in_main and not self.template and tag == "label" and attrs.get("for"):
+            self.labelled.add(attrs["for"])
+        elif self.in_main and not self.template and tag in {"input", "select", "textarea"} and attrs.get(
+                "type") not in {"hidden", "submit", "button"}:
+            self.controls.append((attrs.get("name"), attrs.get("id")))
+
+    def handle_endtag(self, tag):
+        if tag == "main":
+            self.in_main = False
+        elif tag == "template":
+            self.template -= 1
+
+
+@pytest.mark.django_db
+def test_every_control_of_the_counter_pages_has_its_label(world):
+    without_nir = make_record(make_user("karimi_no_nir"), family_name="Karimi", nir=None)
+    DepositRight.objects.create(record=without_nir, agent=world.agent)
+    client = _agent_client(world)
+    urls = [reverse("social_workers:dashboard"), START,
+            reverse("social_workers:credentials_reset"),
+            reverse("social_workers:counter_deposit", args=[world.record.pk]),
+            reverse("social_workers:counter_reprint", args=[world.record.pk])]
+    pages = [client.get(url) for url in urls] + [client.post(START, {})]
+    assert 'id="nir-' in pages[0].content.decode()  # the dashboard's inline NIR field is checked too
+    for url, response in zip([*urls, START + " (refused)"], pages, strict=True):
+        assert response.status_code == 200, url
+        parser = _Controls()
+        parser.feed(response.content.decode())
+        assert parser.controls, url
+        unlabelled = [name for name, id_ in parser.controls if not id_ or id_ not in parser.labelled]
+        assert unlabelled == [], url
+
+
+@pytest.mark.django_db
+def test_a_refused_form_sums_up_what_to_correct_at_the_top(world):
+    page = _agent_client(world).post(START, _form(consented="no", family_name="")).content.decode()
+    summary = page[page.index('class="errorlist error-summary"'):page.index("</div>", page.index("error-summary"))]
+    assert "Nothing was created" in summary and "informed consent" in summary
+    assert "Family name: This field is required." in summary

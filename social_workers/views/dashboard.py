@@ -5,17 +5,18 @@ answers with a count, never a title or a link."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import PurePath
+from datetime import date, datetime
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from dmp.document_suggestions import date_from_name, suggest, type_from_name
 from dmp.http import actor_for_portal
 from dmp.models import DocumentType
 from dmp.selectors.counter import letter_for, letters_to_print, onboarded_record, records_onboarded_by
@@ -23,6 +24,7 @@ from dmp.services import AccessRefused, InvalidInput, record_nir_attach
 from dmp.services.accounts import postal_letter_printed
 from dmp.services.documents import (
     COUNTER_DEPOSIT_EXCLUDED_TYPES,
+    MAX_FILES_AT_ONCE,
     InvalidFiles,
     NewDocument,
     document_deposit_batch,
@@ -31,51 +33,93 @@ from dmp.services.documents import (
 from ..forms import _NO_AUTOFILL, CredentialsResetForm
 from .reset import start_reset
 
-DEPOSIT_ROWS = 10
+FILE_NAME_MAX = 255
+DEPOSITED_KEY = "dmp_counter_deposited"
 
 
 def _deposit_type_choices():
     return [("", "—")] + [(v, label) for v, label in DocumentType.choices if v not in COUNTER_DEPOSIT_EXCLUDED_TYPES]
 
 
-class DepositForm(forms.Form):
-    """A fixed number of rows (works without JavaScript): a file, its kind, the original's date."""
+def deposit_suggestion(name: str, *, today: date) -> dict:
+    """What a paper probably is, from its file name (as for a professional's add): a type the
+    counter may deposit (else none: the agent chooses), a title, and the date only when the name
+    holds one (the date on the original is optional)."""
+    guess = suggest(name, profession=None, today=today)
+    named = type_from_name(name)
+    doc_type = named if named and named not in COUNTER_DEPOSIT_EXCLUDED_TYPES else ""
+    written = date_from_name(name, today=today)
+    return {"name": name, "doc_type": doc_type, "title": guess.title,
+            "act_date": written.isoformat() if written else ""}
 
+
+class _MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class _MultipleFileField(forms.FileField):
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", _MultipleFileInput(attrs={"accept": ".pdf,image/*"}))
         super().__init__(*args, **kwargs)
-        for i in range(1, DEPOSIT_ROWS + 1):
-            self.fields[f"file_{i}"] = forms.FileField(label=_("File %(n)d") % {"n": i}, required=False)
-            self.fields[f"type_{i}"] = forms.ChoiceField(
-                label=_("Kind of paper"), choices=_deposit_type_choices(), required=False)
-            self.fields[f"date_{i}"] = forms.DateField(
-                label=_("Date on the original"), required=False,
-                widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
 
-    def rows(self):
-        return [(self[f"file_{i}"], self[f"type_{i}"], self[f"date_{i}"]) for i in range(1, DEPOSIT_ROWS + 1)]
+    def clean(self, data, initial=None):
+        uploads = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(_MultipleFileField, self).clean(upload, initial) for upload in uploads]
+
+
+class DepositForm(forms.Form):
+    """Many files in one pick (or drop), then one row per file: its kind, title and the date on
+    the original, each optional and aligned with the files by position. Whatever a row leaves
+    empty (or the whole second step, without JavaScript) is suggested from the file's name; a
+    file whose kind cannot be guessed is refused by name, and nothing is stored."""
+
+    files = _MultipleFileField(label=_("The person's papers (choose or drop several files at once)"),
+                               required=False)
+    default_type = forms.ChoiceField(
+        label=_("Kind of paper, for the files whose name does not say it (optional)"),
+        choices=_deposit_type_choices, required=False)
 
     def clean(self):
         data = super().clean()
-        documents = []
-        for i in range(1, DEPOSIT_ROWS + 1):
-            upload = data.get(f"file_{i}")
-            if not upload:
+        uploads = data.get("files") or []
+        if not uploads:
+            if not self.errors:
+                raise forms.ValidationError(_("Choose at least one file."))
+            return data
+        types, titles, dates = (self.data.getlist(key) for key in ("file_type", "file_title", "file_date"))
+        today = timezone.localdate()
+        documents, problems = [], []
+        for index, upload in enumerate(uploads):
+            name = upload.name
+            guess = deposit_suggestion(name, today=today)
+            doc_type = _at(types, index) or guess["doc_type"] or data.get("default_type", "")
+            title = " ".join(_at(titles, index).split())[:200] or guess["title"]
+            act_date = guess["act_date"]
+            typed = _at(dates, index)
+            if typed:
+                try:
+                    act_date = date.fromisoformat(typed).isoformat()
+                except ValueError:
+                    problems.append(f"{name}: {_('The date on the original is not a valid date.')}")
+                    continue
+            if act_date and date.fromisoformat(act_date) > today:
+                problems.append(f"{name}: {_('The date on the original is in the future.')}")
                 continue
-            doc_type, act_date = data.get(f"type_{i}"), data.get(f"date_{i}")
             if not doc_type:
-                self.add_error(f"type_{i}", _("Choose the kind of paper."))
-            if not act_date:
-                self.add_error(f"date_{i}", _("Give the date written on the original."))
-            if doc_type and act_date:
-                name = upload.name
-                stem = " ".join(PurePath(name).stem.replace("_", " ").split())
-                documents.append(NewDocument(
-                    name=name, content=upload.read(), doc_type=doc_type,
-                    title=stem or str(DocumentType(doc_type).label), act_date=act_date))
-        if not documents and not self.errors:
-            raise forms.ValidationError(_("Choose at least one file."))
+                problems.append(f"{name}: {_('Choose the kind of paper.')}")
+                continue
+            documents.append(NewDocument(
+                name=name, content=upload.read(), doc_type=doc_type, title=title,
+                # Not written on the original, nor in the file name: the day it reached the record.
+                act_date=date.fromisoformat(act_date) if act_date else today))
+        for problem in problems:
+            self.add_error(None, problem)
         data["documents"] = documents
         return data
+
+
+def _at(values: list[str], index: int) -> str:
+    return values[index].strip() if index < len(values) else ""
 
 
 class NirAttachForm(forms.Form):
@@ -109,6 +153,7 @@ def dashboard(request):
 def counter_deposit(request, pk):
     actor = actor_for_portal(request, "counter")
     record = _record_or_404(actor, pk)
+    scripted = request.headers.get("X-Requested-With") == "XMLHttpRequest"
     form = DepositForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -122,11 +167,49 @@ def counter_deposit(request, pk):
         except InvalidInput as exc:
             form.add_error(None, str(exc))
         else:
-            # The count only: the agent never comes back to a list of what was deposited.
-            response = render(request, "social_workers/dashboard/deposited.html", {"count": count})
-            response["Cache-Control"] = "no-store"
-            return response
-    return render(request, "social_workers/dashboard/deposit.html", {"form": form, "record": record})
+            if scripted:  # the page moves on to the answer (a count) once the files are in
+                request.session[DEPOSITED_KEY] = {"record": record.pk, "count": count}
+                return JsonResponse({"location": reverse("social_workers:counter_deposited", args=[record.pk])})
+            return _deposited(request, count)
+    if scripted and request.method == "POST":
+        # The page keeps the files and their rows: only what to correct comes back.
+        errors = [str(e) for e in form.non_field_errors()] + [
+            f"{form[name].label}: {e}" for name in form.errors if name != "__all__" for e in form.errors[name]]
+        return JsonResponse({"errors": errors}, status=400)
+    return render(request, "social_workers/dashboard/deposit.html", {
+        "form": form, "record": record, "type_choices": _deposit_type_choices(),
+    })
+
+
+def _deposited(request, count: int):
+    # The count only: the agent never comes back to a list of what was deposited.
+    response = render(request, "social_workers/dashboard/deposited.html", {"count": count})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_GET
+def counter_deposited(request, pk):
+    """Where the page goes after a deposit posted by its script: the count, once."""
+    actor = actor_for_portal(request, "counter")
+    record = _record_or_404(actor, pk)
+    done = request.session.pop(DEPOSITED_KEY, None)
+    if not done or done.get("record") != record.pk:
+        return redirect("social_workers:dashboard")
+    return _deposited(request, done["count"])
+
+
+@login_required
+@require_POST
+def counter_deposit_suggestions(request, pk):
+    """The second step of a deposit: what each picked file probably is, from its name. The names
+    are POSTed (they may say what a paper is about); nothing is read or stored."""
+    actor = actor_for_portal(request, "counter")
+    _record_or_404(actor, pk)
+    today = timezone.localdate()
+    names = [name[:FILE_NAME_MAX] for name in request.POST.getlist("names")[:MAX_FILES_AT_ONCE]]
+    return JsonResponse({"suggestions": [deposit_suggestion(name, today=today) for name in names]})
 
 
 @login_required
@@ -192,6 +275,8 @@ def counter_letter(request, pk):
 urlpatterns = [
     path("dashboard/", dashboard, name="dashboard"),
     path("records/<int:pk>/deposit/", counter_deposit, name="counter_deposit"),
+    path("records/<int:pk>/deposited/", counter_deposited, name="counter_deposited"),
+    path("records/<int:pk>/deposit/suggestions/", counter_deposit_suggestions, name="counter_deposit_suggestions"),
     path("records/<int:pk>/nir/", counter_nir_attach, name="counter_nir_attach"),
     path("records/<int:pk>/reprint/", counter_reprint, name="counter_reprint"),
     path("letters/<int:pk>/", counter_letter, name="counter_letter"),

@@ -86,6 +86,7 @@ def onboarding_start(request):
                 return redirect("social_workers:onboarding_done")
     return _no_store(render(request, "social_workers/onboarding/start.html", {
         "form": form, "duplicate": duplicate, "sheet_languages": settings.LANGUAGES,
+        "questions": [form[name] for name in form.QUESTIONS],
     }))
 
 
