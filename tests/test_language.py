@@ -159,7 +159,10 @@ def test_every_page_has_the_labelled_switch_working_without_javascript(client, w
     assert form and form.group(1) == SWITCH
     body = form.group(2)
     assert "csrfmiddlewaretoken" in body
-    assert f'<input type="hidden" name="next" value="{response.request["PATH_INFO"]}">' in body
+    if response.status_code == 404:  # the same page whatever was asked: the Referer brings back
+        assert 'name="next"' not in body
+    else:
+        assert f'<input type="hidden" name="next" value="{response.request["PATH_INFO"]}">' in body
     assert '<label for="language-switch"' in body and '<select id="language-switch" name="language"' in body
     assert re.search(r'<noscript><button type="submit">[^<]+</button></noscript>', body)
     options = re.findall(r'<option value="(\w+)" lang="(\w+)" dir="(\w+)"[^>]*>([^<]+)</option>', body)
