@@ -180,3 +180,31 @@ def test_the_service_stores_the_holders_language_on_the_account_and_the_record(w
     with pytest.raises(InvalidInput, match="Choose a language from the list."):
         account_language_set(user=world.alice, language="de")
     assert stored(world.alice) == "uk"
+
+
+# --- In a real browser ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_the_switch_sends_itself_and_without_javascript_its_button_does(
+        live_server, page, browser, world, sms_outbox):
+    from tests.test_browser import _log_in_with_code
+
+    _log_in_with_code(page, live_server.url, "alice_martin", PASSWORD, sms_outbox)
+    page.wait_for_url(f"**/patient/records/{world.record.pk}/")
+    assert page.locator("html").get_attribute("lang") == "fr"
+    page.select_option("#language-switch", label="العربية")  # dmp.js sends the form on change
+    page.wait_for_function("document.documentElement.lang === 'ar'")
+    assert page.url.endswith(f"/patient/records/{world.record.pk}/"), "back on the same page"
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    assert stored(world.alice) == "ar"
+
+    context = browser.new_context(java_script_enabled=False, locale="en-GB")
+    anonymous = context.new_page()
+    anonymous.goto(live_server.url + LOGIN)
+    assert anonymous.locator("html").get_attribute("lang") == "en"
+    anonymous.get_by_label("Language").select_option("ru")
+    anonymous.locator("form.lang button[type=submit]").click()
+    anonymous.wait_for_url("**" + LOGIN)
+    assert anonymous.locator("html").get_attribute("lang") == "ru"
+    context.close()
