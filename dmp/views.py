@@ -1,5 +1,5 @@
-"""Home page and error pages. Error pages say nothing about records: 403 and 404 are the same
-page, whatever the cause."""
+"""Home page, error pages and the language switch. Error pages say nothing about records: 403
+and 404 are the same page, whatever the cause."""
 
 from __future__ import annotations
 
