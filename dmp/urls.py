@@ -17,7 +17,8 @@ urlpatterns = [
     path("counter/", include("social_workers.urls")),
     path("api/", include("dmp.api.urls")),
     path("fhir/", include("dmp.api.fhir.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The language switch: ours, so a logged-in person's choice is also stored (views.language_set).
+    path("i18n/setlang/", views.language_set, name="set_language"),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
 

@@ -1,14 +1,19 @@
-"""Home page and error pages. Error pages say nothing about records: 403 and 404 are the same
-page, whatever the cause."""
+"""Home page, error pages and the language switch. Error pages say nothing about records: 403
+and 404 are the same page, whatever the cause."""
 
 from __future__ import annotations
 
-from django.http import HttpResponseServerError
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpResponseRedirect, HttpResponseServerError
 from django.shortcuts import redirect, render
 from django.template import loader
-from django.views.decorators.http import require_GET
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
 
 from .policy import PORTALS, Actor, portal_allowed
+from .services import InvalidInput, account_language_set
 
 _PORTAL_HOMES = {"patient": "portal_patient:home", "pro": "portal_pro:home", "counter": "social_workers:home"}
 
@@ -34,3 +39,33 @@ def error_404(request, exception=None):
 def error_500(request):
     # No request context: a failing context processor must not turn a 500 into a crash.
     return HttpResponseServerError(loader.get_template("errors/500.html").render())
+
+
+@require_POST
+def language_set(request):
+    """The language switch on every page (in place of Django's set_language, same address and
+    name). Anyone gets the language cookie; a logged-in person's choice is also stored on their
+    account (and the record they hold), which is what their pages follow from then on (see
+    PreferredLanguageMiddleware). Goes back to `next` when it is a page of this site, else
+    to the home page."""
+    target = request.POST.get("next") or request.headers.get("referer") or "/"
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        target = "/"
+    response = HttpResponseRedirect(target)
+    language = request.POST.get("language", "")
+    try:
+        if request.user.is_authenticated:
+            account_language_set(user=request.user, language=language)
+        elif language not in dict(settings.LANGUAGES):
+            raise InvalidInput(_("Choose a language from the list."))
+    except InvalidInput as error:
+        messages.error(request, str(error))
+        return response
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME, language, max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH, domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE, httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+    return response

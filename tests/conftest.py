@@ -35,6 +35,18 @@ def _audit_checkpoints(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _persona_language(request):
+    """Personas read what the test's browser asks for: French in the browser tests (a French
+    browser, see browser_context_args), English with the test client."""
+    from tests import personas
+
+    browser = "live_server" in request.fixturenames or "page" in request.fixturenames
+    personas.PERSONA_LANGUAGE["code"] = "fr" if browser else "en"
+    yield
+    personas.PERSONA_LANGUAGE["code"] = "en"
+
+
+@pytest.fixture(autouse=True)
 def _migration_data(request):
     """Transactional tests (live server, on_commit) empty every table after they run, rows
     written by data migrations included: put back the default matrix, as migration 0002 writes

@@ -36,8 +36,16 @@ PASSWORD = "correct-horse-battery"  # noqa: S105 - every persona's password
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105
 
 
+# The language the personas' accounts store, which their pages follow once logged in (the
+# account's language wins over the browser's): set per test by tests/conftest.py to the
+# language of the test's browser — English for the test client, whose assertions are written in
+# the source language; French for the browser tests, which read the French screens.
+PERSONA_LANGUAGE = {"code": "en"}
+
+
 def make_user(username: str, **extra) -> User:
     first, _, last = username.partition("_")
+    extra.setdefault("preferred_language", PERSONA_LANGUAGE["code"])
     user = User(username=username, first_name=first.title(), last_name=(last or "Test").title(), **extra)
     user.set_password(PASSWORD)
     user.save()

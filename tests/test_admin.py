@@ -206,7 +206,8 @@ def decide_requests(client, model: str, action: str, *requests):
 @pytest.mark.django_db(transaction=True)
 def test_a_lost_authenticator_is_reset_by_two_operators_and_its_owner_told(world, ops, sms_outbox):
     doctor = world.dr_house.user
-    User.objects.filter(pk=doctor.pk).update(email="g.house@example.org", phone="+33611111111")
+    User.objects.filter(pk=doctor.pk).update(email="g.house@example.org", phone="+33611111111",
+                                            preferred_language="fr")
     doctor_browser = logged_in(doctor)  # the doctor's own session, open somewhere
     assert doctor_browser.get(reverse("portal_pro:home")).status_code == 200
 

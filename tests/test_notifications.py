@@ -110,7 +110,7 @@ def test_first_access_is_told_once_per_care_authorisation_and_names_the_professi
     grants = CareAuthorisation.objects.filter(record=world.record, professional__in=[world.dr_grant, world.kine])
     assert all(grant.patient_notified_at for grant in grants)
     texts = [text for _to, text in sms_outbox]
-    assert "Anna Grant a ouvert votre dossier pour la première fois" in texts[0] and "Kim Kine" in texts[1]
+    assert "Anna Grant opened your record for the first time" in texts[0] and "Kim Kine" in texts[1]
     assert not any("Psychiatr" in text for text in texts)
 
 
@@ -203,7 +203,7 @@ def test_break_glass_tells_the_patient_always_and_the_medecin_traitant_by_email_
     assert [(n.event, n.channel, n.recipient_id) for n in rows()] == [
         ("break_glass", "sms", world.alice.pk), ("break_glass_treating_doctor", "email", world.dr_house.user.pk)]
     [(_to, text)] = sms_outbox
-    assert "Sam Stranger a ouvert votre dossier en urgence" in text
+    assert "Sam Stranger opened your record in an emergency" in text
     [mail] = mailoutbox
     assert mail.to == ["house@example.org"] and "Alice Martin" in mail.body and "Sam Stranger" in mail.body
     for sent in (text, mail.body, mail.alternatives[0][0]):
@@ -221,7 +221,7 @@ def test_a_new_document_by_a_professional_is_told_without_its_title(world, sms_o
     [notice] = rows()
     assert (notice.event, notice.status) == ("document_added", "sent")
     [(_to, text)] = sms_outbox
-    assert "nouveau document de Anna Grant" in text and "HIV" not in text
+    assert "a new document from Anna Grant" in text and "HIV" not in text
     assert "HIV" not in json.dumps(notice.context)
 
 

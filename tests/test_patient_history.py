@@ -113,7 +113,7 @@ def test_counter_creation_and_deposit_show_as_counter(client, world):
     agent = Actor(world.agent.user)
     record, _credentials = services.record_create(
         actor=agent, family_name="Haddad", given_names="Samir", birth_date=timezone.localdate() - timedelta(days=9000),
-        consented=True, break_glass_allowed=True, samu_allowed=True,
+        consented=True, break_glass_allowed=True, samu_allowed=True, preferred_language="en",
     )
     services.document_deposit(actor=Actor(world.agent.user), record=record, content=real_pdf("folder"),
                               doc_type="certificate", title="Housing certificate", act_date=timezone.localdate())

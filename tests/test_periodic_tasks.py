@@ -69,7 +69,7 @@ def test_a_withheld_result_is_told_at_its_date_not_a_second_before(world, sms_ou
         assert documents_release_due(at=due) == 1
     [notice] = Notification.objects.all()
     assert (notice.event, notice.record_id, notice.status) == ("document_added", world.record.pk, "sent")
-    assert "nouveau document de Anna Grant" in sms_outbox[0][1] and "withheld" not in sms_outbox[0][1]
+    assert "a new document from Anna Grant" in sms_outbox[0][1] and "withheld" not in sms_outbox[0][1]
     assert decide(Actor(world.alice), Action.VIEW_DOCUMENT, Document.objects.get(pk=document.pk), at=due).allowed
     assert documents_release_due(at=due + timedelta(minutes=5)) == 0  # told once
     assert Notification.objects.count() == 1

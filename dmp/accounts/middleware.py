@@ -7,6 +7,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import second_factor_enrolled, second_factor_required
@@ -73,3 +74,30 @@ def idle_timeout(user) -> int:
     if second_factor_required(user):
         return settings.CLINICAL_SESSION_IDLE_SECONDS
     return settings.SESSION_COOKIE_AGE
+
+
+class PreferredLanguageMiddleware:
+    """A logged-in person reads the language stored on their account, not the one their
+    browser asks for: the browser may be a counter's, a relative's or a library's, and its
+    language cookie may be the previous user's. Read on every request from the account (already
+    loaded, no extra query), so every way of logging in (code, password, second factor, API
+    session) and every later change of the preference take effect at once. Anonymous pages
+    keep LocaleMiddleware's choice (cookie, then Accept-Language). Must come after
+    AuthenticationMiddleware, and before anything that writes translated messages."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        activate_preferred_language(request, getattr(request, "user", None))
+        return self.get_response(request)
+
+
+def activate_preferred_language(request, user) -> None:
+    """Make the account's stored language the request's, when it is one the site offers."""
+    if user is None or not user.is_authenticated:
+        return
+    language = getattr(user, "preferred_language", "")
+    if language in dict(settings.LANGUAGES):
+        translation.activate(language)
+        request.LANGUAGE_CODE = language

@@ -13,6 +13,7 @@ from django.dispatch import receiver
 
 from ..policy import client_ip
 from . import second_factor_enrolled, second_factor_required
+from .middleware import activate_preferred_language
 from .stages import code_failures_key
 
 security_log = logging.getLogger("dmp.security")
@@ -53,3 +54,11 @@ def log_logout(sender, request, user, **kwargs):
 def log_failed_login(sender, credentials, request=None, **kwargs):
     # The typed identifier may be a NIR: it is not written in the log.
     security_log.warning("failed password ip=%s", client_ip(request) if request is not None else "-")
+
+
+@receiver(user_logged_in)
+def speak_their_language(sender, request, user, **kwargs):
+    """From the login's own response on (its "signed in" message, the redirect), the account's
+    language: PreferredLanguageMiddleware takes over for the following requests."""
+    if request is not None:
+        activate_preferred_language(request, user)

@@ -62,7 +62,7 @@ from .access import (  # noqa: E402
     treating_doctor_designate,
     treating_doctor_end,
 )
-from .accounts import account_credentials_reset  # noqa: E402
+from .accounts import account_credentials_reset, account_language_set  # noqa: E402
 from .credentials import (  # noqa: E402
     api_token_authenticate,
     api_token_create,
@@ -105,7 +105,8 @@ from .records import record_close, record_create, record_nir_attach, record_noti
 from .synthesis import synthesis_write  # noqa: E402
 
 __all__ = [
-    "AccessRefused", "InvalidInput", "ServiceError", "account_credentials_reset", "api_token_authenticate",
+    "AccessRefused", "InvalidInput", "ServiceError", "account_credentials_reset", "account_language_set",
+    "api_token_authenticate",
     "api_token_create", "api_token_creation_allowed", "api_token_revoke", "break_glass_open",
     "care_authorisation_declare",
     "care_authorisation_grant", "document_add", "document_deposit", "document_import",

@@ -468,3 +468,17 @@ def _clear_failed_logins(request, user: User) -> None:
     for key in (get_adapter(request)._get_login_attempts_cache_key(request, username=user.username),
                 code_failures_key(user)):
         ratelimit.clear(request, action="login_failed", key=key)
+
+
+def account_language_set(*, user: User, language: str) -> str:
+    """The person chooses the language they read: stored on their account, so the next login,
+    the SMS and the notifications follow it, and on the record they hold (the letters, the
+    exports and the sheets printed at a counter read it there). A representative's or a
+    professional's choice is theirs only: it never changes a record they do not hold."""
+    if language not in dict(settings.LANGUAGES):
+        raise InvalidInput(_("Choose a language from the list."))
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(preferred_language=language)
+        Record.objects.filter(holder_id=user.pk).update(preferred_language=language)
+    user.preferred_language = language
+    return language
