@@ -73,22 +73,7 @@
     input.addEventListener("change", stepOne);
 
     function showErrors(errors) {
-      var box = form.querySelector("[data-errors]");
-      if (!box) {
-        box = document.createElement("div");
-        box.className = "errorlist";
-        box.setAttribute("role", "alert");
-        box.setAttribute("data-errors", "");
-        form.insertBefore(box, form.firstChild);
-      }
-      box.textContent = "";
-      var list = document.createElement("ul");
-      errors.forEach(function (text) {
-        var item = document.createElement("li");
-        item.textContent = text;
-        list.appendChild(item);
-      });
-      box.appendChild(list);
+      var box = window.dmp.showErrors(form, errors, "errorlist");
       if (box.scrollIntoView) { box.scrollIntoView({block: "nearest"}); }
     }
 
@@ -115,18 +100,7 @@
     });
 
     if (zone && window.DataTransfer) {
-      ["dragenter", "dragover"].forEach(function (name) {
-        zone.addEventListener(name, function (event) { event.preventDefault(); zone.classList.add("dragging"); });
-      });
-      ["dragleave", "drop"].forEach(function (name) {
-        zone.addEventListener(name, function () { zone.classList.remove("dragging"); });
-      });
-      zone.addEventListener("drop", function (event) {
-        event.preventDefault();
-        if (!event.dataTransfer || !event.dataTransfer.files.length) { return; }
-        try { input.files = event.dataTransfer.files; } catch (error) { return; }
-        stepOne();
-      });
+      window.dmp.dropZone(zone, input, stepOne);
     }
     stepOne();
   }

@@ -15,4 +15,42 @@
       window.print();
     }
   });
+  // Shared by the pages that take files (patient upload, professional add, counter deposit).
+  window.dmp = {
+    // A drop zone over a file input: dropped files become the input's, then onFiles() runs.
+    dropZone: function (zone, input, onFiles) {
+      ["dragenter", "dragover"].forEach(function (name) {
+        zone.addEventListener(name, function (event) { event.preventDefault(); zone.classList.add("dragging"); });
+      });
+      ["dragleave", "drop"].forEach(function (name) {
+        zone.addEventListener(name, function () { zone.classList.remove("dragging"); });
+      });
+      zone.addEventListener("drop", function (event) {
+        event.preventDefault();
+        if (!event.dataTransfer || !event.dataTransfer.files.length) { return; }
+        try { input.files = event.dataTransfer.files; } catch (error) { return; }
+        onFiles();
+      });
+    },
+    // The refusals of a form posted by script, in one alert box at the top of the form.
+    showErrors: function (form, errors, className) {
+      var box = form.querySelector("[data-errors]");
+      if (!box) {
+        box = document.createElement("div");
+        box.className = className;
+        box.setAttribute("role", "alert");
+        box.setAttribute("data-errors", "");
+        form.insertBefore(box, form.firstChild);
+      }
+      box.textContent = "";
+      var list = document.createElement("ul");
+      errors.forEach(function (text) {
+        var item = document.createElement("li");
+        item.textContent = text;
+        list.appendChild(item);
+      });
+      box.appendChild(list);
+      return box;
+    }
+  };
 })();

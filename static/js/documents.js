@@ -33,18 +33,7 @@
 
     if (zone && window.DataTransfer && "ondrop" in zone) {
       hint.hidden = false;
-      ["dragenter", "dragover"].forEach(function (name) {
-        zone.addEventListener(name, function (event) { event.preventDefault(); zone.classList.add("dragging"); });
-      });
-      ["dragleave", "drop"].forEach(function (name) {
-        zone.addEventListener(name, function () { zone.classList.remove("dragging"); });
-      });
-      zone.addEventListener("drop", function (event) {
-        event.preventDefault();
-        if (!event.dataTransfer || !event.dataTransfer.files.length) { return; }
-        try { input.files = event.dataTransfer.files; } catch (error) { return; }
-        showFiles();
-      });
+      window.dmp.dropZone(zone, input, showFiles);
     }
 
     form.addEventListener("submit", function (event) {

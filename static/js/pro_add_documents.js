@@ -74,37 +74,11 @@
     input.addEventListener("change", suggest);
 
     if (zone && window.DataTransfer) {
-      ["dragenter", "dragover"].forEach(function (name) {
-        zone.addEventListener(name, function (event) { event.preventDefault(); zone.classList.add("dragging"); });
-      });
-      ["dragleave", "drop"].forEach(function (name) {
-        zone.addEventListener(name, function () { zone.classList.remove("dragging"); });
-      });
-      zone.addEventListener("drop", function (event) {
-        event.preventDefault();
-        if (!event.dataTransfer || !event.dataTransfer.files.length) { return; }
-        try { input.files = event.dataTransfer.files; } catch (error) { return; }
-        suggest();
-      });
+      window.dmp.dropZone(zone, input, suggest);
     }
 
     function showErrors(errors) {
-      var box = form.querySelector("[data-errors]");
-      if (!box) {
-        box = document.createElement("div");
-        box.className = "errorlist pro-add-errors";
-        box.setAttribute("role", "alert");
-        box.setAttribute("data-errors", "");
-        form.insertBefore(box, form.firstChild);
-      }
-      box.textContent = "";
-      var list = document.createElement("ul");
-      errors.forEach(function (text) {
-        var item = document.createElement("li");
-        item.textContent = text;
-        list.appendChild(item);
-      });
-      box.appendChild(list);
+      window.dmp.showErrors(form, errors, "errorlist pro-add-errors");
     }
 
     form.addEventListener("submit", function (event) {
