@@ -8,9 +8,10 @@ PIP := $(VENV)/bin/pip
 # and Arabic script; poppler (pdftoppm) for the documents' thumbnails; Chromium for the tests,
 # ClamAV's clamd for the antivirus tests (a test starts it with a one-signature database), and
 # pg_dump (postgresql-client) for the test that dumps the database looking for a document's words.
+# gettext (xgettext, msgfmt) for the test that finds every message missing from a catalogue.
 RUN_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fontconfig \
             fonts-noto-core fonts-dejavu-core poppler-utils
-TEST_DEBS := $(RUN_DEBS) chromium clamav-daemon postgresql-client
+TEST_DEBS := $(RUN_DEBS) chromium clamav-daemon postgresql-client gettext
 
 .PHONY: run test venv deps-run deps-test system-run system-test lint
 

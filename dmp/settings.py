@@ -354,6 +354,9 @@ LANGUAGES = [
     ("sq", _("Albanian")),
     ("fa", _("Persian")),
 ]
+# The clinician portal, the API's messages and the admin are written in these two only
+# (DOMAIN.md §7); patients, representatives and counter agents have all seven.
+CLINICIAN_LANGUAGES = ("fr", "en")
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True

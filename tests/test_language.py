@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from dmp.models import Record, User
 from dmp.services import InvalidInput, account_language_set
-from tests.personas import PASSWORD
+from tests.personas import PASSWORD, make_user
 from tests.test_login import CONFIRM_CODE, LOGIN, last_code, logged_in
 
 SWITCH = reverse("set_language")
@@ -66,9 +66,10 @@ def test_a_switch_to_arabic_is_stored_and_the_next_login_is_in_arabic(client, wo
 def test_a_choice_made_by_someone_who_does_not_hold_a_record_changes_only_their_account(client, world, persona):
     user = {"mother": world.mother, "agent": world.agent.user, "dr_house": world.dr_house.user}[persona]
     records_before = dict(Record.objects.values_list("pk", "preferred_language"))
+    language = "en" if persona == "dr_house" else "uk"  # professionals read French or English
     client.force_login(user)
-    client.post(SWITCH, {"language": "uk", "next": "/"})
-    assert stored(user) == "uk"
+    client.post(SWITCH, {"language": language, "next": "/"})
+    assert stored(user) == language
     assert dict(Record.objects.values_list("pk", "preferred_language")) == records_before, \
         "a representative's, an agent's or a professional's language is not the records'"
 
@@ -166,9 +167,29 @@ def test_every_page_has_the_labelled_switch_working_without_javascript(client, w
     assert '<label for="language-switch"' in body and '<select id="language-switch" name="language"' in body
     assert re.search(r'<noscript><button type="submit">[^<]+</button></noscript>', body)
     options = re.findall(r'<option value="(\w+)" lang="(\w+)" dir="(\w+)"[^>]*>([^<]+)</option>', body)
+    offered = settings.CLINICIAN_LANGUAGES if persona == "dr_house" else dict(settings.LANGUAGES)
     assert [(code, lang, name) for code, lang, _dir, name in options] == [
-        (code, code, LANGUAGE_NAMES[code]) for code, _ in settings.LANGUAGES]
-    assert {code for code, _lang, direction, _name in options if direction == "rtl"} == {"ar", "fa"}
+        (code, code, LANGUAGE_NAMES[code]) for code, _ in settings.LANGUAGES if code in offered]
+    if persona != "dr_house":
+        assert {code for code, _lang, direction, _name in options if direction == "rtl"} == {"ar", "fa"}
+
+
+@pytest.mark.parametrize("persona", ["dr_house", "operator"])
+def test_the_clinician_portal_and_the_admin_stay_in_french_or_english(client, world, persona):
+    """DOMAIN.md §7: the clinician portal is French with English. A professional whose stored
+    preference or browser says Arabic reads French; choosing Persian is refused, and stored
+    nowhere."""
+    user = world.dr_house.user if persona == "dr_house" else make_user("olga_operator", is_staff=True)
+    User.objects.filter(pk=user.pk).update(preferred_language="ar")
+    browser = Client(headers={"Accept-Language": "ar"})
+    browser.force_login(user)
+    page = reverse("portal_pro:home") if persona == "dr_house" else "/"
+    assert html_lang(browser.get(page, follow=True)) == "fr"
+    response = browser.post(SWITCH, {"language": "fa", "next": page}, follow=True)
+    assert stored(user) == "ar" and html_lang(response) == "fr"
+    assert "Choisissez une langue dans la liste." in response.content.decode()
+    browser.post(SWITCH, {"language": "en", "next": page})
+    assert stored(user) == "en" and html_lang(browser.get(page, follow=True)) == "en"
 
 
 # --- The service ------------------------------------------------------------------------------

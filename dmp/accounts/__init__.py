@@ -13,6 +13,20 @@ a counter agent or a professional (DOMAIN.md §2).
 from __future__ import annotations
 
 from allauth.mfa.models import Authenticator
+from django.conf import settings
+
+
+def languages_offered(user) -> tuple[str, ...]:
+    """The languages a person may read the site in: all seven for patients, representatives
+    and counter agents (DOMAIN.md §7); French and English for professionals and operators,
+    whose portal and admin are written for them in those two (DOMAIN.md §7: the clinician
+    portal stays French with English)."""
+    everything = tuple(code for code, _name in settings.LANGUAGES)
+    if user is None or not user.is_authenticated:
+        return everything
+    if user.is_staff or user.is_superuser or hasattr(user, "professional"):
+        return settings.CLINICIAN_LANGUAGES
+    return everything
 
 
 def second_factor_required(user) -> bool:

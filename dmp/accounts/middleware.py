@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from . import second_factor_enrolled, second_factor_required
+from . import languages_offered, second_factor_enrolled, second_factor_required
 
 # Reachable whatever the account still has to do: logging out and choosing the language.
 _ALWAYS = ("account_logout", "set_language")
@@ -94,10 +94,14 @@ class PreferredLanguageMiddleware:
 
 
 def activate_preferred_language(request, user) -> None:
-    """Make the account's stored language the request's, when it is one the site offers."""
+    """Make the account's stored language the request's, when it is one the site offers this
+    person (a professional whose browser asks for Arabic still reads French or English)."""
     if user is None or not user.is_authenticated:
         return
+    offered = languages_offered(user)
     language = getattr(user, "preferred_language", "")
-    if language in dict(settings.LANGUAGES):
-        translation.activate(language)
-        request.LANGUAGE_CODE = language
+    if language not in offered:
+        current = translation.get_language()
+        language = current if current in offered else settings.LANGUAGE_CODE
+    translation.activate(language)
+    request.LANGUAGE_CODE = language

@@ -20,6 +20,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from .. import access_log
+from ..accounts import languages_offered
 from ..accounts.stages import code_destination, masked_code_destination
 from ..models import AuditMode, CounterAgent, CounterReset, Organisation, PostalLetter, Record, User
 from ..models.counter import IdentityDocument
@@ -475,7 +476,7 @@ def account_language_set(*, user: User, language: str) -> str:
     the SMS and the notifications follow it, and on the record they hold (the letters, the
     exports and the sheets printed at a counter read it there). A representative's or a
     professional's choice is theirs only: it never changes a record they do not hold."""
-    if language not in dict(settings.LANGUAGES):
+    if language not in languages_offered(user):
         raise InvalidInput(_("Choose a language from the list."))
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(preferred_language=language)
