@@ -1,0 +1,60 @@
+"""Every counter page fits a 360 px screen (a tablet held upright, a small phone), in French and
+in Arabic (right to left, longer words): no horizontal scroll, in Debian's Chromium. The
+onboarding and the deposit have their own walk-through tests; this one visits the pages an agent
+only reaches in the middle of a task: the reset, its approval by a colleague."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from dmp.models import CounterAgent, User
+from tests.personas import enrol_totp, make_user
+from tests.test_browser_counter_deposit import _log_in, _no_horizontal_scroll
+from tests.test_counter_reset import URL, _asile_form, _pending_url, asile  # noqa: F401 - fixture
+
+
+def _reads(user, language: str) -> None:
+    User.objects.filter(pk=user.pk).update(preferred_language=language)
+
+
+def _fits(page, base_url: str, path: str, language: str) -> str | None:
+    response = page.goto(base_url + path)
+    assert response.status == 200, (path, response.status)
+    assert page.locator("html").get_attribute("lang") == language
+    if not _no_horizontal_scroll(page):
+        width = page.evaluate("document.documentElement.scrollWidth")
+        return f"{path}: {width} px wide"
+    return None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("language", ["fr", "ar"])
+def test_every_counter_page_fits_360_px(live_server, page, world, asile, language):  # noqa: F811
+    page.set_viewport_size({"width": 360, "height": 740})
+    cada, cpam = world.agent, world.other_agent
+    colleague = CounterAgent.objects.create(user=enrol_totp(make_user("claire_cpam")),
+                                            organisation=cpam.organisation)
+    for agent in (cada, cpam, colleague):
+        _reads(agent.user, language)
+    # A CPAM agent asks to reset the login of a person the CADA onboarded, who has no phone:
+    # a colleague must approve.
+    requester = Client()
+    requester.force_login(cpam.user)
+    pending = _pending_url(requester.post(URL, _asile_form(new_phone="07 00 00 00 01")))
+
+    too_wide = []
+    _log_in(page, live_server.url, cada.user.username)
+    for path in (reverse("social_workers:home"), reverse("social_workers:dashboard"),
+                 reverse("social_workers:onboarding_start"), URL,
+                 reverse("social_workers:counter_deposit", args=[asile.pk])):
+        too_wide.append(_fits(page, live_server.url, path, language))
+    page.context.clear_cookies()
+    _log_in(page, live_server.url, cpam.user.username)
+    too_wide.append(_fits(page, live_server.url, pending, language))
+    page.context.clear_cookies()
+    _log_in(page, live_server.url, colleague.user.username)
+    too_wide.append(_fits(page, live_server.url, reverse("social_workers:home"), language))
+    too_wide.append(_fits(page, live_server.url, pending + "approve/", language))
+    assert not [line for line in too_wide if line], too_wide
