@@ -19,6 +19,7 @@ urlpatterns = [
     path("fhir/", include("dmp.api.fhir.urls")),
     # The language switch: ours, so a logged-in person's choice is also stored (views.language_set).
     path("i18n/setlang/", views.language_set, name="set_language"),
+    path("words/", views.words, name="words"),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
 

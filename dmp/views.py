@@ -1,4 +1,4 @@
-"""Home page, error pages and the language switch. Error pages say nothing about records: 403
+"""Home page, the words explained, error pages and the language switch. Error pages say nothing about records: 403
 and 404 are the same page, whatever the cause."""
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ from django.contrib import messages
 from django.http import HttpResponseRedirect, HttpResponseServerError
 from django.shortcuts import redirect, render
 from django.template import loader
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from .glossary import WORDS
 from .policy import PORTALS, Actor, portal_allowed
 from .services import InvalidInput, account_language_set
 
@@ -26,6 +28,20 @@ def home(request):
         if portal_allowed(actor, portal):
             return redirect(_PORTAL_HOMES[portal])
     return render(request, "home.html")
+
+
+@require_GET
+def words(request):
+    """The words of the record explained, in the reader's language, each with the French word
+    the person will hear at the doctor's or the counter (dmp/glossary.py). Open to everyone:
+    it says nothing about anyone."""
+    current = translation.get_language()
+    with translation.override("fr"):
+        french = {key: str(term) for key, term, _explanation in WORDS}
+    entries = [{"key": key, "term": str(term), "explanation": str(explanation),
+                "french": french[key] if not current.startswith("fr") else ""}
+               for key, term, explanation in WORDS]
+    return render(request, "words.html", {"words": entries})
 
 
 def error_403(request, exception=None):
