@@ -36,3 +36,23 @@ def isolated_text(value: object) -> str:
     language is RTL."""
     text = "" if value is None else str(value)
     return f"{FSI}{text}{PDI}" if text and translation.get_language_bidi() else text
+
+
+# Fields whose value is always written left to right, whatever the page's direction.
+LTR_FIELDS = ("nir", "identifier", "phone", "email", "document_number", "code", "rpps", "batch")
+
+
+class DirectionalInputs:
+    """A form mixin: text inputs and text areas get `dir="auto"` (a name or a note typed in Latin
+    letters on an Arabic page, or the reverse, is shown in its own direction while typed), and
+    those of `LTR_FIELDS` (NIR, phone, e-mail, codes…) `dir="ltr"`."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            widget = field.widget
+            if getattr(widget, "input_type", "textarea" if widget.__class__.__name__ == "Textarea" else "") not in (
+                    "text", "textarea", "email", "tel", "search"):
+                continue
+            ltr = getattr(widget, "input_type", "") in ("email", "tel") or any(part in name for part in LTR_FIELDS)
+            widget.attrs.setdefault("dir", "ltr" if ltr else "auto")
