@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 
 from .policy import Actor, portal_allowed
 from .selectors import get_document_for
@@ -49,3 +49,12 @@ def protected_file_response(response, filename: str):
     response["Content-Security-Policy"] = FILE_CSP
     response["Cache-Control"] = "no-store"
     return response
+
+
+def patient_summary_response(content) -> HttpResponse:
+    """The International Patient Summary PDF of a `SummaryContent` a selector loaded through the
+    policy, with the protected files' headers: a download named without identity, no-store."""
+    from .summary_pdf import summary_pdf
+
+    response = HttpResponse(summary_pdf(content), content_type="application/pdf")
+    return protected_file_response(response, "patient-summary.pdf")

@@ -80,13 +80,16 @@ class Action:
     DESTROY_RECORD = "destroy_record"
     # A professional looks a record up (by identifier, or name and date of birth) to open it.
     FIND_RECORD = "find_record"
+    # The International Patient Summary as a PDF, for the person to carry: downloaded by the
+    # patient or their representative, or printed by the counter that onboarded them.
+    PRINT_PATIENT_SUMMARY = "print_patient_summary"
 
     READS = frozenset(
         {VIEW_RECORD, VIEW_DOCUMENT, VIEW_SYNTHESIS, VIEW_PERSONAL_DATA, VIEW_REIMBURSEMENTS,
-         VIEW_ACCESS_HISTORY, EXPORT_RECORD}
+         VIEW_ACCESS_HISTORY, EXPORT_RECORD, PRINT_PATIENT_SUMMARY}
     )
     # What the holder (or their representative) manages and nobody else does.
-    HOLDER_ONLY = frozenset({EDIT_PERSONAL_DATA, MANAGE_ACCESS, CLOSE_RECORD, EXPORT_RECORD})
+    HOLDER_ONLY = frozenset({EDIT_PERSONAL_DATA, MANAGE_ACCESS, CLOSE_RECORD, EXPORT_RECORD, PRINT_PATIENT_SUMMARY})
 
 
 @dataclass(frozen=True)
@@ -392,7 +395,7 @@ def decide(
         return _decide_reset_approval(actor, action, obj, at or timezone.now())
     record = obj.record if isinstance(obj, Synthesis) else obj
     if action in (Action.DEPOSIT_DOCUMENT, Action.VIEW_ADMIN_STATUS, Action.RESET_CREDENTIALS) or (
-        action == Action.ATTACH_NIR and actor.counter_agent is not None
+        action in (Action.ATTACH_NIR, Action.PRINT_PATIENT_SUMMARY) and actor.counter_agent is not None
     ):
         return _decide_counter(actor, action, record, at or timezone.now())
     if action in (Action.BREAK_GLASS, Action.DECLARE_CARE):
@@ -505,6 +508,20 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
         if _onboarded_by_organisation(agent, record):
             return _allow("counter_agent_onboarded", _("Your organisation onboarded this record."), AuditMode.COUNTER)
         return _deny("not_onboarded_here", _("Your organisation did not onboard this record."), AuditMode.COUNTER)
+    if action == Action.PRINT_PATIENT_SUMMARY:
+        # The counter that onboarded the person prints their summary and hands it over, for
+        # someone with no printer, or no phone to log in with: the summary goes out as a PDF
+        # download, never a page, and the read is in the person's access history. Any other
+        # counter does not know them; and once the person withdrew the organisation's deposit
+        # right, it no longer handles anything medical of theirs (unlike the NIR above).
+        if not _onboarded_by_organisation(agent, record):
+            return _deny("not_onboarded_here", _("Your organisation did not onboard this record."), AuditMode.COUNTER)
+        rights = DepositRight.objects.filter(record=record, agent__organisation_id=agent.organisation_id)
+        if rights.exists() and not rights.active(at).exists():
+            return _deny("deposit_right_withdrawn", _("The patient withdrew your organisation's deposit right."),
+                         AuditMode.COUNTER)
+        return _allow("counter_prints_summary", _("Your organisation onboarded this person: it prints their "
+                                                  "patient summary for them."), AuditMode.COUNTER)
     if action == Action.RESET_CREDENTIALS:
         # Any counter may start a reset (people go to the counter nearest to them), but the
         # standing differs: the organisation that onboarded the person knows them and holds

@@ -165,6 +165,9 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "dmp.accounts.context_processors.account",
             ],
+            # `ltr` and `isolate` (dmp/templatetags/bidi.py) in every template: a fragment left
+            # unisolated in a right-to-left page is garbled, so using them must cost nothing.
+            "builtins": ["dmp.templatetags.bidi"],
         },
     },
 ]
@@ -358,6 +361,8 @@ LANGUAGES = [
 # (DOMAIN.md §7); patients, representatives and counter agents have all seven.
 CLINICIAN_LANGUAGES = ("fr", "en")
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Numeric dates of ar and fa without direction marks (dmp/formats/ar/formats.py says why).
+FORMAT_MODULE_PATH = ["dmp.formats"]
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True
 USE_TZ = True

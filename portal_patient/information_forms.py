@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from dmp.bidi import DirectionalInputs
 from dmp.models import PersonalProfile, SelfDeclaredItem
 from dmp.selectors.personal import language_name
 from dmp.services.personal import DIRECTIVE_QUESTIONS, DirectiveChoice
@@ -18,7 +19,7 @@ def _language_choices():
     return [(code, language_name(code)) for code, _name in settings.LANGUAGES]
 
 
-class ContactForm(forms.Form):
+class ContactForm(DirectionalInputs, forms.Form):
     email = forms.EmailField(
         label=_("E-mail address"), required=False, max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
@@ -66,14 +67,14 @@ class ContactForm(forms.Form):
         }
 
 
-class EmergencyContactForm(forms.Form):
+class EmergencyContactForm(DirectionalInputs, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=150)
     relation = forms.CharField(label=_("Relationship"), max_length=60, required=False,
                                help_text=_("For example: daughter, neighbour, friend."))
     phone = forms.CharField(label=_("Phone"), max_length=30, widget=forms.TextInput(attrs={"inputmode": "tel"}))
 
 
-class TrustedPersonForm(forms.Form):
+class TrustedPersonForm(DirectionalInputs, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=150, required=False)
     relation = forms.CharField(label=_("Relationship"), max_length=60, required=False)
     phone = forms.CharField(label=_("Phone"), max_length=30, required=False,
@@ -85,7 +86,7 @@ class TrustedPersonForm(forms.Form):
                 "phone": profile.trusted_person_phone}
 
 
-class AdvanceDirectivesForm(forms.Form):
+class AdvanceDirectivesForm(DirectionalInputs, forms.Form):
     """The guided form: one field per question of DIRECTIVE_QUESTIONS (and its details), then
     the confirmation that these are the person's wishes."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from dmp.bidi import DirectionalInputs
 from dmp.models import Consent, Record
 from dmp.services.accounts import IdentityDocument
 
@@ -12,7 +13,7 @@ from dmp.services.accounts import IdentityDocument
 _NO_AUTOFILL = {"autocomplete": "off"}
 
 
-class CredentialsResetForm(forms.Form):
+class CredentialsResetForm(DirectionalInputs, forms.Form):
     field_order = ["identifier", "family_name", "birth_date", "identity_document", "identity_document_number",
                    "identity_checked", "channel_lost", "new_phone", "new_email"]
 
@@ -89,7 +90,7 @@ def _question(label, *, help_text=""):
     )
 
 
-class OnboardingForm(forms.Form):
+class OnboardingForm(DirectionalInputs, forms.Form):
     """One page, in the order of the conversation: the three questions, identity, contacts."""
 
     # The three questions (DOMAIN.md §2), asked after the explanation sheet was presented. Each is

@@ -203,7 +203,7 @@ def test_document_page_opens_downloads_and_says_who_can_see_it_and_why(client, w
     hidden = world.docs["hidden"]
     client.force_login(world.alice)
     page = _page(client.get(_doc_url("document", hidden)))
-    assert "<h1>hidden</h1>" in page
+    assert "<h1 dir=\"auto\">hidden</h1>" in page
     assert reverse("portal_patient:document_file", args=[hidden.pk]) in page
     may, _sep, may_not = page.partition("Cannot see it")
     assert "Gregory House" in may and "Médecin traitant: sees every document" in may  # the médecin traitant
@@ -383,7 +383,7 @@ def test_one_refused_file_among_valid_ones_stores_nothing_and_is_named(client, w
     assert response.status_code == 400
     page = _page(response)
     assert "No file was added." in page
-    assert f"<strong>{name}</strong>: {message}" in page
+    assert f"<strong><bdi>{name}</bdi></strong>: {message}" in page
     assert "good.pdf</strong>" not in page  # only the refused file is named
     assert Document.objects.count() == before
 
@@ -421,7 +421,7 @@ def test_a_file_over_the_size_limit_is_refused(client, world, settings):
     big = text_pdf("x" * 3000)
     response = _upload(client, world.record, [("big.pdf", big)])
     assert response.status_code == 400
-    assert "<strong>big.pdf</strong>: The file is too large" in _page(response)
+    assert "<strong><bdi>big.pdf</bdi></strong>: The file is too large" in _page(response)
     assert not titled(world.record.documents.all(), "big")
 
 
@@ -431,9 +431,9 @@ def test_the_same_file_is_never_stored_twice(client, world):
     content = text_pdf("once")
     assert _upload(client, world.record, [("once.pdf", content)]).status_code == 302
     again = _upload(client, world.record, [("again.pdf", content)])
-    assert "<strong>again.pdf</strong>: This file is already in the record." in _page(again)
+    assert "<strong><bdi>again.pdf</bdi></strong>: This file is already in the record." in _page(again)
     twice = _upload(client, world.record, [("one.png", image_bytes()), ("two.png", image_bytes())])
-    assert "<strong>two.png</strong>: This is the same file as one.png." in _page(twice)
+    assert "<strong><bdi>two.png</bdi></strong>: This is the same file as one.png." in _page(twice)
     assert len(titled(world.record.documents.all(), "once", "again", "one", "two")) == 1
 
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext, ngettext
 
+from ..bidi import ltr_text
 from ..policy import client_ip
 from ..sms import SmsError, send_sms
 from ..storage import cipher
@@ -103,7 +104,7 @@ class AccountAdapter(DefaultAccountAdapter):
         with translation.override(user.preferred_language or settings.LANGUAGE_CODE):
             text = gettext("DMP: your login code is %(code)s. It expires in %(minutes)s minutes. "
                            "Never give it to anyone.") % {
-                "code": code, "minutes": settings.ACCOUNT_LOGIN_BY_CODE_TIMEOUT // 60}
+                "code": ltr_text(code), "minutes": settings.ACCOUNT_LOGIN_BY_CODE_TIMEOUT // 60}
         try:
             send_sms(to=phone, text=text)
         except SmsError:

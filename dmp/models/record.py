@@ -130,6 +130,16 @@ class Record(models.Model):
         return self.nir or self.provisional_id
 
     @property
+    def display_identifier(self) -> str:
+        """The identifier as people read it off their card: a NIR in its groups (sex, year,
+        month, département, commune, order, key: "1 85 05 78 006 084 91"), which only an
+        isolate keeps in order in a right-to-left page (`|ltr`); a provisional identifier as is."""
+        if self.nir and len(self.nir) == 15:
+            n = self.nir
+            return " ".join((n[0], n[1:3], n[3:5], n[5:7], n[7:10], n[10:13], n[13:]))
+        return self.identifier
+
+    @property
     def is_open(self) -> bool:
         return self.state == self.State.OPEN
 

@@ -51,6 +51,7 @@ ACTION_WORDS = {
     Action.CHANGE_LOGIN_CONTACT: _("Changed where the login code is sent"),
     Action.FIND_RECORD: _("Looked the record up, to open it"),
     Action.ATTACH_NIR: _("Attached the social-security number (NIR)"),
+    Action.PRINT_PATIENT_SUMMARY: _("Printed the patient summary"),
 }
 
 # How the access happened: the mode the policy gave it.

@@ -7,9 +7,10 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET
 
-from dmp.http import actor_for_portal, document_file_response
+from dmp.http import actor_for_portal, document_file_response, patient_summary_response
 from dmp.selectors import records_acted_for, synthesis_for
 from dmp.selectors.patient import patient_home
+from dmp.selectors.summary import summary_to_print
 
 from ._common import record_for_request, render_record_page
 
@@ -43,6 +44,15 @@ def synthesis(request, pk: int):
 
 @login_required
 @require_GET
+def summary_pdf(request, pk: int):
+    """The International Patient Summary as a PDF, to carry to a doctor abroad: always a
+    download, never cached (the access policy decides, dmp/selectors/summary.py)."""
+    content = summary_to_print(actor_for_portal(request, "patient"), pk)
+    return patient_summary_response(content)
+
+
+@login_required
+@require_GET
 def document_file(request, pk: int):
     actor_for_portal(request, "patient")
     return document_file_response(request, pk)
@@ -52,5 +62,6 @@ urlpatterns = [
     path("", home, name="home"),
     path("records/<int:pk>/", record, name="record"),
     path("records/<int:pk>/synthesis/", synthesis, name="synthesis"),
+    path("records/<int:pk>/summary.pdf", summary_pdf, name="summary_pdf"),
     path("documents/<int:pk>/file/", document_file, name="document_file"),
 ]

@@ -17,9 +17,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp.document_suggestions import date_from_name, suggest, type_from_name
-from dmp.http import actor_for_portal
+from dmp.http import actor_for_portal, patient_summary_response
 from dmp.models import DocumentType
 from dmp.selectors.counter import letter_for, letters_to_print, onboarded_record, records_onboarded_by
+from dmp.selectors.summary import summary_to_print
 from dmp.services import AccessRefused, InvalidInput, record_nir_attach
 from dmp.services.accounts import postal_letter_printed
 from dmp.services.documents import (
@@ -254,6 +255,17 @@ def counter_reprint(request, pk):
 
 
 @login_required
+@require_POST
+def counter_summary_pdf(request, pk):
+    """The person's International Patient Summary, printed by the counter that onboarded them
+    and handed over: a PDF download only (the agent never sees it on screen), decided by the
+    policy (`PRINT_PATIENT_SUMMARY`) and written in the person's access history. A POST: it is
+    an act the person is told of, not a page."""
+    actor = actor_for_portal(request, "counter")
+    return patient_summary_response(summary_to_print(actor, pk))
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def counter_letter(request, pk):
     """A letter to print and post, in the person's language (a security notice for someone with
@@ -279,5 +291,6 @@ urlpatterns = [
     path("records/<int:pk>/deposit/suggestions/", counter_deposit_suggestions, name="counter_deposit_suggestions"),
     path("records/<int:pk>/nir/", counter_nir_attach, name="counter_nir_attach"),
     path("records/<int:pk>/reprint/", counter_reprint, name="counter_reprint"),
+    path("records/<int:pk>/summary.pdf", counter_summary_pdf, name="counter_summary_pdf"),
     path("letters/<int:pk>/", counter_letter, name="counter_letter"),
 ]

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from django.db.models import Model
 from django.http import Http404
 from django.urls import re_path, reverse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
@@ -37,8 +36,8 @@ from ... import access_log, fhir
 from ...access_log import authorise_read
 from ...models import Record, ReimbursementLine, SelfDeclaredItem, Synthesis, SynthesisProblem, Vaccination
 from ...policy import Action, Actor, decide
-from ...selectors.clinician import MEDICINE_MONTHS, _months_before  # the patient screen's 24 months
 from ...selectors.records import synthesis_for
+from ...selectors.summary import recent_medicines  # the patient screen's 24 months
 from .base import FhirView, fhir_response, resource_data
 
 # --- references -------------------------------------------------------------------------------
@@ -84,9 +83,7 @@ def dispensed_medicines(actor: Actor, record: Record) -> list[ReimbursementLine]
     decision = decide(actor, Action.VIEW_REIMBURSEMENTS, record)
     if not decision.allowed:
         return []
-    since = _months_before(timezone.localdate(), MEDICINE_MONTHS)
-    lines = list(ReimbursementLine.objects.filter(record=record, kind=ReimbursementLine.Kind.MEDICINE,
-                                                  date__gte=since).order_by("-date", "-pk"))
+    lines = recent_medicines(record)
     if lines:
         access_log.read(actor, Action.VIEW_REIMBURSEMENTS, decision, record, record=record)
     return lines

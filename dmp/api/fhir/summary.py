@@ -15,13 +15,12 @@ from django.urls import re_path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
-from ... import fhir
 from ...access_log import authorise_read
-from ...models import PersonalProfile, Record, SelfDeclaredItem, TreatingDoctor
+from ...models import Record
 from ...policy import Action, Actor
-from ...selectors.records import synthesis_for
+from ...selectors.summary import summary_for_api
 from .base import FhirView, fhir_response
-from .clinical import COMMON_ERRORS, dispensed_medicines
+from .clinical import COMMON_ERRORS
 
 
 class PatientSummaryView(FhirView):
@@ -41,24 +40,8 @@ class PatientSummaryView(FhirView):
         if record is None:
             authorise_read(actor, Action.VIEW_SYNTHESIS, None, object_id=f"record:{pk}"[:40])
             raise Http404
-        synthesis = synthesis_for(actor, record)  # asks VIEW_SYNTHESIS, audits, Http404 if refused
-        if synthesis is not None:
-            synthesis = record.syntheses.select_related("author__user").prefetch_related("problems").get(
-                pk=synthesis.pk)
-        if not authorise_read(actor, Action.VIEW_PERSONAL_DATA, record):
-            raise Http404
-        profile = PersonalProfile.objects.filter(record=record).first()
-        treating = (TreatingDoctor.objects.active().filter(record=record).select_related("professional__user")
-                    .first())
-        bundle = fhir.patient_summary(
-            record,
-            synthesis=synthesis,
-            treating_doctor=treating.professional if treating else None,
-            declared_allergies=record.self_declared.filter(kind=SelfDeclaredItem.Kind.ALLERGY).order_by("pk"),
-            vaccinations=record.vaccinations.order_by("date", "pk"),
-            dispensed=dispensed_medicines(actor, record),
-            advance_directives=profile.advance_directives if profile else "",
-        )
+        # The same content as the patient's PDF (dmp/selectors/summary.py), asked under the API's rules.
+        bundle = summary_for_api(actor, record).bundle()
         return fhir_response(bundle)
 
 
