@@ -189,6 +189,15 @@ class Actor:
             return f"{name} ({self.counter_agent.organisation.name})"
         return name
 
+    @property
+    def display(self) -> str:
+        """Who, for the person reading the page: the label in the current language (a
+        profession is a word of the interface, not of the log)."""
+        if self.professional:
+            name = self.user.get_full_name() or self.user.username
+            return f"{name} ({self.professional.get_profession_display()}, RPPS {self.professional.rpps})"
+        return self.label
+
 
 @dataclass(frozen=True)
 class RecordAccess:
@@ -667,6 +676,7 @@ class Viewer:
     role: str
     decision: Decision
     user_id: int | None = None
+    display: str = ""  # the label in the reader's language; empty: the label says it
 
 
 def who_may_see(document: Document, *, at: datetime | None = None) -> list[Viewer]:
@@ -691,7 +701,8 @@ def who_may_see(document: Document, *, at: datetime | None = None) -> list[Viewe
     viewers = []
     for user, role in people:
         actor = Actor(user)
-        viewers.append(Viewer(actor.label, role, decide(actor, Action.VIEW_DOCUMENT, document, at=at), user.pk))
+        viewers.append(Viewer(actor.label, role, decide(actor, Action.VIEW_DOCUMENT, document, at=at), user.pk,
+                              display=actor.display))
     viewers += _emergency_viewers(document, record)
     return viewers
 

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from ..bidi import ltr_text
 from ..policy import client_ip
@@ -36,6 +37,17 @@ LOGIN_STAGES = [
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    # The errors a patient, a representative or a counter agent can meet while logging in, in
+    # our plain words and our seven languages (allauth's say "specified", lack Albanian).
+    error_messages = {
+        **DefaultAccountAdapter.error_messages,
+        "username_password_mismatch": _("The identifier or the password is wrong. Check them and try again."),
+        "incorrect_code": _("This code is wrong or too old. Check it and try again."),
+        "enter_current_password": _("Type your current password."),
+        "incorrect_password": _("This password is wrong."),
+        "rate_limited": _("Too many tries. Wait a few minutes, then try again."),
+    }
+
     def is_open_for_signup(self, request) -> bool:
         return False
 
@@ -137,6 +149,11 @@ def _retry_message(too_soon: lockout.TooSoon) -> str:
 
 
 class MFAAdapter(DefaultMFAAdapter):
+    error_messages = {
+        **DefaultMFAAdapter.error_messages,
+        "incorrect_code": _("This code is wrong or too old. Check it and try again."),
+    }
+
     def encrypt(self, text: str) -> str:
         """TOTP secrets are encrypted with the same keys as documents (and rotate with them)."""
         return cipher().encrypt(text.encode()).decode()
