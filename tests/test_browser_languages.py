@@ -7,99 +7,40 @@ One browser context per language: the login page (anonymous, the language picked
 switch), then Alice's pages (her stored language wins once she is logged in), then, logged out
 and in again in the same context, the counter agent's. The catalogues are read with polib: a
 sentence of at least 2 words and 12 characters that the page's language translates differently
-must not appear in `document.body.innerText`. Names, titles and other data typed by people are
-not compared: only catalogue strings are. Sentences a language has no translation for yet are
-not failures; they are listed at the end of the run (warnings) so that they can be chased."""
+must not appear in `document.body.innerText` (tests/leftovers.py). Names, titles and other data
+typed by people are not compared: only catalogue strings are."""
 
 from __future__ import annotations
 
-import html
 import os
 import re
-import warnings
-from functools import cache
 from pathlib import Path
 
-import polib
 import pytest
-from django.conf import settings
 from django.urls import reverse
 
+from tests.leftovers import leftovers
 from tests.personas import PASSWORD, totp_code
 
 LANGUAGES = ["fr", "en", "ar", "fa", "ru", "uk", "sq"]
 AXE_LANGUAGES = {"fr", "ar"}
 DUMP = Path(os.environ["DMP_DUMP_PAGES"]) if os.environ.get("DMP_DUMP_PAGES") else None
-MIN_WORDS, MIN_CHARS = 2, 12
-PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[sdifr%]|\{[a-z_]*\}")
 
 
-def _plain(text: str) -> str:
-    """A catalogue string as innerText shows it: no tags, entities decoded, spaces folded."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", text)).split()).casefold()
-
-
-def _fragments(text: str) -> list[str]:
-    """The literal parts of a string around its placeholders, those long enough to compare."""
-    return [part for part in (" ".join(p.split()) for p in PLACEHOLDER.split(_plain(text)))
-            if len(part) >= MIN_CHARS and len(part.split()) >= MIN_WORDS]
-
-
-def _catalogue(language: str) -> polib.POFile:
-    return polib.pofile(str(Path(settings.BASE_DIR) / "locale" / language / "LC_MESSAGES" / "django.po"))
-
-
-def _forms(entry: polib.POEntry) -> list[tuple[str, str]]:
-    """(source, translation) pairs of an entry, plural forms included (each English form against
-    every translated one)."""
-    if entry.msgid_plural:
-        translations = [value for _index, value in sorted(entry.msgstr_plural.items())]
-        return [(source, value) for source in (entry.msgid, entry.msgid_plural) for value in translations]
-    return [(entry.msgid, entry.msgstr)]
-
-
-@cache
-def leftovers(language: str) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
-    """What must not appear on a page in `language`: (fragment, msgid, "English"/"French") for the
-    English sources and French translations that this language says differently; and
-    (fragment, msgid) for English sources it has no translation for yet (pending, not failures)."""
-    own = {(e.msgctxt, e.msgid): e for e in _catalogue(language) if not e.obsolete}
-    french = {(e.msgctxt, e.msgid): e for e in _catalogue("fr") if not e.obsolete}
-    # Words the language keeps on purpose (a French term in brackets after its explanation,
-    # "Carte Vitale", "CPAM"...) are part of its own translations: never leftovers.
-    corpus = "\n".join(_plain(source if language == "en" else translation)
-                       for entry in own.values() for source, translation in _forms(entry))
-    forbidden, pending = [], []
-    for key, entry in own.items():
-        for source, translation in _forms(entry):
-            said = source if language == "en" else translation
-            if not said or "fuzzy" in entry.flags:
-                if language != "en":
-                    pending += [(fragment, entry.msgid) for fragment in _fragments(source)]
-                continue
-            shown = _plain(said)
-            if language != "en":
-                forbidden += [(fragment, entry.msgid, "English") for fragment in _fragments(source)
-                              if fragment not in shown and fragment not in corpus]
-            if language != "fr" and key in french:
-                for _source, french_text in _forms(french[key]):
-                    forbidden += [(fragment, entry.msgid, "French") for fragment in _fragments(french_text)
-                                  if fragment not in shown and fragment not in corpus]
-    return forbidden, pending
+# The page's text, less what is marked as written in another language on purpose (the French
+# word beside each explanation on /words/, each language's own name in the switch).
+SHOWN_IN_PAGE_LANGUAGE = """() => {
+  let text = document.body.innerText;
+  const own = document.documentElement.lang;
+  for (const el of document.body.querySelectorAll("[lang]")) {
+    if (el.lang !== own && el.innerText) text = text.replace(el.innerText, " ");
+  }
+  return text;
+}"""
 
 
 def _offenders(language: str, url: str, text: str) -> list[str]:
-    forbidden, _pending = leftovers(language)
-    seen = " ".join(text.split()).casefold()
-    found = {(msgid, source) for fragment, msgid, source in forbidden if fragment in seen}
-    return [f"[{language}] {url}: {source} left: {msgid!r}" for msgid, source in sorted(found)]
-
-
-def _pending(language: str, url: str, text: str) -> list[str]:
-    _forbidden, pending = leftovers(language)
-    seen = " ".join(text.split()).casefold()
-    return sorted({f"[{language}] {url}: not translated yet: {msgid!r}" for fragment, msgid in pending
-                   if fragment in seen})
+    return [f"[{language}] {url}: {line}" for line in leftovers(text, language)]
 
 
 def _axe_serious(page, url: str) -> list[str]:
@@ -146,7 +87,7 @@ def test_every_patient_and_counter_page_is_in_the_persons_language(language, liv
     # A French browser, as everywhere in the suite: the page's language comes from the person.
     context = browser.new_context(locale="fr-FR", bypass_csp=True)
     page = context.new_page()
-    offenders, pending, violations = [], [], []
+    offenders, violations = [], []
 
     def check(url: str, *, axe: bool) -> None:
         response = page.goto(live_server.url + url) if url else None
@@ -154,20 +95,20 @@ def test_every_patient_and_counter_page_is_in_the_persons_language(language, liv
         url = url or page.url.removeprefix(live_server.url)
         assert page.locator("html").get_attribute("lang") == language, url
         assert page.locator("html").get_attribute("dir") == ("rtl" if language in ("ar", "fa") else "ltr"), url
-        text = page.evaluate("document.body.innerText")
+        text = page.evaluate(SHOWN_IN_PAGE_LANGUAGE)
         if DUMP:  # to read the pages by eye, for words that no catalogue holds
             name = re.sub(r"[^a-z0-9]+", "_", url.lower()).strip("_") or "page"
             (DUMP / f"{language}-{name}.txt").write_text(text)
         offenders.extend(_offenders(language, url, text))
-        pending.extend(_pending(language, url, text))
         if axe and language in AXE_LANGUAGES:
             violations.extend(_axe_serious(page, url))
 
-    # The login page, anonymous, in the language picked in the switch.
+    # The login page, anonymous, in the language picked in the switch; the words explained.
     page.goto(live_server.url + reverse("account_login"))
     with page.expect_navigation():
         page.select_option("#language-switch", language)
     check("", axe=True)
+    check(reverse("words"), axe=True)
 
     # Alice: her login code page, then her pages.
     _log_in(page, live_server.url, "alice_martin")
@@ -191,7 +132,5 @@ def test_every_patient_and_counter_page_is_in_the_persons_language(language, liv
         check(url, axe=True)
     context.close()
 
-    for line in pending:
-        warnings.warn(line, stacklevel=1)
     assert not offenders, "Catalogue strings left untranslated on the page:\n" + "\n".join(offenders)
     assert not violations, "axe-core, serious or critical:\n" + "\n".join(violations)

@@ -1,20 +1,15 @@
 """In their language (DOMAIN.md §7): the papers printed at the counter, the International
 Patient Summary and the login-code SMS, produced for an Arabic, a Persian and a Russian
-speaker, are written in that script, with no French sentence left in them (an untranslated
-message falls back to French, the default language), and right to left where it should be.
-
-These tests read the ar, fa and ru catalogues: they pass once those are translated."""
+speaker, are written in that script, with nothing of the catalogues left in French or English
+(tests/leftovers.py), and right to left where it should be."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from datetime import date
-from functools import cache
 
-import polib
 import pytest
-from django.conf import settings
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
@@ -22,48 +17,16 @@ from django.utils import timezone
 from dmp.bidi import FSI, LRI, PDI
 from dmp.storage import cipher
 from social_workers.views.onboarding import SESSION_KEY
+from tests.leftovers import SCRIPTS, leftovers
 from tests.test_ips_pdf import pdf_text
 
 LANGUAGES = ["ar", "fa", "ru"]
-SCRIPT = {"ar": r"[\u0600-\u06FF]", "fa": r"[\u0600-\u06FF]", "ru": r"[\u0400-\u04FF]"}
-PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|<[^>]+>|\{\w*\}")
-BIDI_CONTROLS = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
-def normalised(text: str) -> str:
-    """Presentation forms folded (NFKC), direction marks dropped, spaces collapsed, lower case."""
-    text = unicodedata.normalize("NFKC", text).translate(BIDI_CONTROLS)
-    text = text.replace("’", "'").replace("\u00a0", " ").replace("\u202f", " ")
-    return " ".join(text.split()).casefold()
-
-
-@cache
-def french_sentences(language: str) -> tuple[str, ...]:
-    """The French catalogue's translations of three words or more that differ from `language`'s
-    own translation of the same message (cut at placeholders and tags)."""
-    catalogue = settings.BASE_DIR / f"locale/{language}/LC_MESSAGES/django.po"
-    own = {(e.msgctxt, e.msgid): e for e in polib.pofile(catalogue)}
-    sentences = set()
-    for entry in polib.pofile(settings.BASE_DIR / "locale/fr/LC_MESSAGES/django.po"):
-        french = [entry.msgstr] if entry.msgstr else [s for s in entry.msgstr_plural.values() if s]
-        theirs = own.get((entry.msgctxt, entry.msgid))
-        translated = [theirs.msgstr] if theirs and theirs.msgstr else (
-            list(theirs.msgstr_plural.values()) if theirs else [])
-        for text in french:
-            if text in translated:
-                continue
-            for part in PLACEHOLDER.split(text):
-                part = normalised(part).strip(" .,:;!?()«»\"'–-")
-                if len(part.split()) >= 3:
-                    sentences.add(part)
-    return tuple(sorted(sentences))
-
-
-def assert_in_language(text: str, language: str) -> None:
-    assert re.search(SCRIPT[language], unicodedata.normalize("NFKC", text)), f"no {language} letters"
-    flat = normalised(text)
-    french = [sentence for sentence in french_sentences(language) if sentence in flat]
-    assert not french, f"French left in the {language} text: {french[:5]}"
+def assert_in_language(text: str, language: str, *, sources=("English", "French")) -> None:
+    assert re.search(SCRIPTS[language], unicodedata.normalize("NFKC", text)), f"no {language} letters"
+    left = leftovers(text, language, sources=sources)
+    assert not left, f"French or English left in the {language} text: {left[:5]}"
 
 
 # --- the papers printed at the counter --------------------------------------------------------
@@ -114,7 +77,7 @@ def test_the_patient_summary_is_in_the_persons_language_and_english(client, worl
     response = client.get(reverse("portal_patient:summary_pdf", args=[world.record.pk]))
     assert response.status_code == 200
     text = pdf_text(response.content)
-    assert_in_language(text, language)
+    assert_in_language(text, language, sources=("French",))  # English is its second language
     assert "International Patient Summary" in text  # the second language, for a clinician abroad
     assert "E11.9" in text and "1970-05-17" in text
 
