@@ -70,3 +70,10 @@ def test_the_nir_and_the_date_read_left_to_right_in_a_right_to_left_page(live_se
     # What the isolation prevents: without it the NIR's groups are laid out right to left.
     page.evaluate(UNWRAP)
     assert not _left_to_right(page.evaluate(CHARACTER_XS, "p.identity .identifier"))
+
+    # The "back" arrow points the way the reader came from: to the right, right to left.
+    page.goto(live_server.url + f"/patient/records/{world.record.pk}/documents/{world.docs['consultation'].pk}/")
+    arrow = page.locator("p.back .arrow-back")
+    assert arrow.evaluate("e => getComputedStyle(e).transform") == "matrix(-1, 0, 0, 1, 0, 0)"
+    link = page.locator("p.back a").bounding_box()
+    assert arrow.bounding_box()["x"] > link["x"] + link["width"] / 2, "the arrow starts the line, at the right"
