@@ -102,6 +102,18 @@ def _needed(language: str) -> dict[tuple[str | None, str], set[str]]:
             if not all(f.startswith(CLINICIAN_ONLY) for f in files)}
 
 
+GETTEXT_IN_FSTRING = re.compile(r"""\{\s*(?:_|gettext|ngettext|pgettext|npgettext|gettext_lazy)\(""")
+
+
+def test_no_message_is_hidden_from_the_extraction_inside_an_f_string():
+    """xgettext does not read the expressions of an f-string: `f"{_('…')}"` is never extracted,
+    so never translated, and no catalogue would ever say it is missing."""
+    hidden = [f"{path.relative_to(ROOT)}:{number}" for path in _source_files() if path.suffix == ".py"
+              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+              if GETTEXT_IN_FSTRING.search(line)]
+    assert not hidden, hidden
+
+
 def test_the_extraction_sees_templates_python_and_plurals():
     """The check below is only as good as the extraction: it must find messages of each kind."""
     found = extracted()

@@ -417,7 +417,7 @@ def advance_directives_write(*, actor: Actor, record: Record, answers: Mapping[s
         given = _directive_answers(answers)
         text = _directives_text(given)
         today = timezone.localdate(now)
-        title = f"{_('Advance directives')} – {formats.date_format(today, 'SHORT_DATE_FORMAT')}"
+        title = " – ".join((_("Advance directives"), formats.date_format(today, "SHORT_DATE_FORMAT")))
         by_representative = record_access(actor, record).relation == "representative"
         content = _render_directives_pdf({
             "record": record, "answers": given, "when": now, "title": title,

@@ -203,7 +203,7 @@ def _explain(viewer: Viewer, document) -> str:
     explanation = str(_EXPLANATIONS.get(rule, viewer.decision.reason))
     if (viewer.decision.allowed and document.author_professional_id
             and viewer.user_id == document.author_professional.user_id):
-        explanation = f"{explanation} {_('Author of this document: always sees it.')}"
+        explanation = " ".join((explanation, _("Author of this document: always sees it.")))
     return explanation
 
 

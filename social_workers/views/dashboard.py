@@ -101,13 +101,13 @@ class DepositForm(forms.Form):
                 try:
                     act_date = date.fromisoformat(typed).isoformat()
                 except ValueError:
-                    problems.append(f"{name}: {_('The date on the original is not a valid date.')}")
+                    problems.append(_file_problem(name, _("The date on the original is not a valid date.")))
                     continue
             if act_date and date.fromisoformat(act_date) > today:
-                problems.append(f"{name}: {_('The date on the original is in the future.')}")
+                problems.append(_file_problem(name, _("The date on the original is in the future.")))
                 continue
             if not doc_type:
-                problems.append(f"{name}: {_('Choose the kind of paper.')}")
+                problems.append(_file_problem(name, _("Choose the kind of paper.")))
                 continue
             documents.append(NewDocument(
                 name=name, content=upload.read(), doc_type=doc_type, title=title,
@@ -294,3 +294,9 @@ urlpatterns = [
     path("records/<int:pk>/summary.pdf", counter_summary_pdf, name="counter_summary_pdf"),
     path("letters/<int:pk>/", counter_letter, name="counter_letter"),
 ]
+
+
+def _file_problem(name: str, message: str) -> str:
+    """"name.pdf: what is wrong", the message translated where it is written (xgettext does
+    not read inside f-strings)."""
+    return f"{name}: {message}"
