@@ -3,12 +3,14 @@ them from where they type them, through the real allauth views with REMOTE_ADDR 
 ceiling per account is out of reach from one address; people behind one address do not lock
 each other out; re-authentication and password changes count too.
 
-Time moves by shifting the clocks the limiters read (`time` in dmp.accounts.lockout for the
-progressive delays, in allauth's ratelimit module for the ceiling and the address limit),
-never by sleeping.
+Time stands still and moves by shifting the clocks the limiters read (`time` in
+dmp.accounts.lockout for the progressive delays, stopped; in allauth's ratelimit module for the
+ceiling and the address limit), never by sleeping.
 """
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from django.test import Client, RequestFactory
@@ -25,16 +27,30 @@ DELAYED = "Too many wrong passwords from this connection"
 CEILING_REACHED = "Too many failed login attempts"
 
 
+class FrozenClock(ShiftedClock):
+    """The delay clock stopped at `start`, `seconds` later: a slow machine (dozens of password
+    hashes under load) must not let a 2-second delay run out between two steps of a test."""
+
+    def __init__(self, start: float, seconds: float) -> None:
+        super().__init__(seconds)
+        self.start = start
+
+    def time(self) -> float:
+        return self.start + self.seconds
+
+
 class Clocks:
-    """Moves the delay clock (and, on demand, allauth's) forward by whole seconds."""
+    """Stops the delay clock, and moves it (and, on demand, allauth's) forward by whole seconds."""
 
     def __init__(self, monkeypatch) -> None:
         self.monkeypatch = monkeypatch
+        self.start = time.time()
         self.delay_offset = 0.0
+        self.advance(0)
 
     def advance(self, seconds: float) -> None:
         self.delay_offset += seconds
-        self.monkeypatch.setattr("dmp.accounts.lockout.time", ShiftedClock(self.delay_offset))
+        self.monkeypatch.setattr("dmp.accounts.lockout.time", FrozenClock(self.start, self.delay_offset))
 
     def advance_allauth(self, seconds: float) -> None:
         self.monkeypatch.setattr("allauth.core.internal.ratelimit.time", ShiftedClock(seconds))
