@@ -22,12 +22,14 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from dmp import services
 from dmp.models import DocumentType, Space
 from dmp.selectors import DocumentFilters, documents_listing
 from dmp.selectors.documents import Status
@@ -127,6 +129,21 @@ class MultipleFileField(forms.FileField):
         if not files:
             raise forms.ValidationError(self.error_messages["required"], code="required")
         return files
+
+
+def add_files(form: forms.Form, add: Callable[[], list]) -> tuple[list, list[tuple[str, str]]]:
+    """Call `add`, the service that stores the posted files, for a page that adds documents:
+    (the documents added, the refused files by name). A refusal of the policy is a 404, like
+    a record that does not exist; any other input refused goes on the form."""
+    try:
+        return add(), []
+    except services.AccessRefused as refused:
+        raise Http404 from refused
+    except services.InvalidFiles as invalid:
+        return [], invalid.errors
+    except services.InvalidInput as invalid:
+        form.add_error(None, str(invalid))
+        return [], []
 
 
 def _no_row_actions(actor, record, documents: list) -> None:

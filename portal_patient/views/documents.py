@@ -217,18 +217,11 @@ def documents_add(request, pk: int):
     if posted and form.is_valid():
         # Never more than the limit + 1 byte in memory: the service refuses "too large" from that.
         files = [(f.name, f.read(settings.DOCUMENT_MAX_BYTES + 1)) for f in form.cleaned_data["files"]]
-        try:
-            added = services.document_add_many(
-                actor=actor, record=record, files=files, doc_type=form.cleaned_data["doc_type"],
-                act_date=form.cleaned_data["act_date"], title_prefix=form.cleaned_data["title"],
-            )
-        except services.AccessRefused as refused:
-            raise Http404 from refused
-        except services.InvalidFiles as invalid:
-            file_errors = invalid.errors
-        except services.InvalidInput as invalid:
-            form.add_error(None, str(invalid))
-        else:
+        added, file_errors = screen.add_files(form, lambda: services.document_add_many(
+            actor=actor, record=record, files=files, doc_type=form.cleaned_data["doc_type"],
+            act_date=form.cleaned_data["act_date"], title_prefix=form.cleaned_data["title"],
+        ))
+        if added:
             messages.success(request, ngettext("%(n)d document added to the personal space.",
                                                "%(n)d documents added to the personal space.",
                                                len(added)) % {"n": len(added)})

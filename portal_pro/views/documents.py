@@ -202,16 +202,9 @@ def documents_add(request, pk: int):
         if form.cleaned_data["withheld"]:
             withheld_until = timezone.now() + timedelta(days=form.cleaned_data["withheld_days"])
         if not file_errors:
-            try:
-                added = services.document_add_batch(actor=actor, record=record, documents=new,
-                                                    withheld_until=withheld_until)
-            except services.AccessRefused as refused:
-                raise Http404 from refused
-            except services.InvalidFiles as invalid:
-                file_errors = invalid.errors
-            except services.InvalidInput as invalid:
-                form.add_error(None, str(invalid))
-            else:
+            added, file_errors = screen.add_files(form, lambda: services.document_add_batch(
+                actor=actor, record=record, documents=new, withheld_until=withheld_until))
+            if added:
                 messages.success(request, _added_message(added, withheld_until))
                 if wants_json:
                     return JsonResponse({"location": next_url})
