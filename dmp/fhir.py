@@ -341,15 +341,16 @@ def record_bundle(
     if synthesis is not None:
         author = practitioner_for(synthesis.author)
         resources += conditions(synthesis, subject=subject, recorder=author)
-    declared: list[SelfDeclaredItem] = []
-    if personal_data:
-        declared = list(record.self_declared.filter(kind=SelfDeclaredItem.Kind.ALLERGY).order_by("pk"))
+    # The same readers as the patient screen, the FHIR API and the printed summary.
+    from .selectors.patient_data import declared_allergies, emergency_contacts_of, personal_profile, vaccinations_of
+
+    declared: list[SelfDeclaredItem] = declared_allergies(record) if personal_data else []
     resources += allergies(subject=subject, synthesis=synthesis,
                            recorder=practitioner_for(synthesis.author) if synthesis else None, declared=declared)
     if personal_data:
-        resources += [immunization(v, subject=subject) for v in record.vaccinations.order_by("date", "pk")]
-        resources += [emergency_contact(c, subject=subject) for c in record.emergency_contacts.order_by("pk")]
-        profile = PersonalProfile.objects.filter(record=record).first()
+        resources += [immunization(v, subject=subject) for v in vaccinations_of(record)]
+        resources += [emergency_contact(c, subject=subject) for c in emergency_contacts_of(record)]
+        profile = personal_profile(record)
         trusted = trusted_person(profile, subject=subject) if profile else None
         if trusted is not None:
             resources.append(trusted)

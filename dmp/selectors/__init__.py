@@ -5,6 +5,7 @@ from .credentials import api_tokens_of, get_api_token_for
 from .documents import (
     DocumentFilters,
     documents_listing,
+    documents_matching,
     get_record_document_for,
     record_document_for_action,
 )
@@ -27,7 +28,8 @@ __all__ = [
     "get_record_for", "records_acted_for", "records_followed_by",
     "EXPORT_RETENTION", "get_record_export_for", "record_exports_for",
     "synthesis_for",
-    "DocumentFilters", "documents_listing", "get_record_document_for", "record_document_for_action",
+    "DocumentFilters", "documents_listing", "documents_matching", "get_record_document_for",
+    "record_document_for_action",
     "HistoryFilters", "access_history", "professional_by_rpps", "professional_with_standing",
     "record_access_overview",
     "PersonalInformation", "personal_information_for",

@@ -32,7 +32,6 @@ from ..models import (
     Organisation,
     PersonalProfile,
     Record,
-    ReimbursementLine,
     SelfDeclaredItem,
     Space,
     Synthesis,
@@ -42,6 +41,13 @@ from ..models import (
 from ..models.record import normalise_nir
 from ..policy import Action, Actor, Decision, RecordAccess, decide, record_access
 from ..services.access import _fold  # the same folding as the break-glass identity check
+from .patient_data import (
+    declared_allergies,
+    dispensed_medicines_read,
+    emergency_contacts_of,
+    personal_profile,
+    vaccinations_of,
+)
 from .personal import declared_in_order
 from .records import documents_visible_to
 
@@ -55,7 +61,6 @@ SEARCH_WINDOW_SECONDS = 3600
 
 # The patient screen: how much of each list it shows (the rest is one click away).
 PER_SPACE = 3
-MEDICINE_MONTHS = 24
 MAX_MEDICINES = 40
 MAX_VACCINATIONS = 30
 MAX_CONTACTS = 5
@@ -296,18 +301,6 @@ def age_on(birth_date: date, today: date) -> int:
     return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
 
 
-def _months_before(day: date, months: int) -> date:
-    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
-    month += 1
-    # The same day of that month, or its last day (31 March - 1 month → 28/29 February).
-    for d in (day.day, 30, 29, 28):
-        try:
-            return date(year, month, d)
-        except ValueError:
-            continue
-    raise AssertionError(day)
-
-
 def patient_screen(actor: Actor, record: Record) -> PatientScreen:
     """The one-screen patient view of `record` for a professional. The caller has authorised,
     and so logged, the record read, which covers the identity, the personal data (the policy
@@ -329,14 +322,8 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
         if synthesis is not None:
             access_log.read(actor, Action.VIEW_SYNTHESIS, synthesis_decision, synthesis, record=record)
 
-    medicines: list[DispensedMedicine] = []
-    reimbursements_decision = decide(actor, Action.VIEW_REIMBURSEMENTS, record)
-    if reimbursements_decision.allowed:
-        medicines = _dispensed_medicines(ReimbursementLine.objects.filter(
-            record=record, kind=ReimbursementLine.Kind.MEDICINE, date__gte=_months_before(today, MEDICINE_MONTHS),
-        ).only("code", "label", "date"))
-        if medicines:
-            access_log.read(actor, Action.VIEW_REIMBURSEMENTS, reimbursements_decision, record, record=record)
+    reimbursements_decision, lines = dispensed_medicines_read(actor, record)  # asks VIEW_REIMBURSEMENTS, logs
+    medicines = _dispensed_medicines(lines)
 
     visible = documents_visible_to(actor, record)
     by_space: dict[str, list[Document]] = {}
@@ -363,11 +350,10 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
         access=access,
         age=age_on(record.birth_date, today),
         emergency_until=emergency_until,
-        profile=PersonalProfile.objects.filter(record=record).first() or PersonalProfile(record=record),
-        emergency_contacts=list(record.emergency_contacts.order_by("pk")[:MAX_CONTACTS]),
-        declared_allergies=declared_in_order(
-            record.self_declared.filter(kind=SelfDeclaredItem.Kind.ALLERGY))[:MAX_DECLARED_ALLERGIES],
-        vaccinations=list(record.vaccinations.order_by("-date", "-pk")[:MAX_VACCINATIONS]),
+        profile=personal_profile(record) or PersonalProfile(record=record),
+        emergency_contacts=emergency_contacts_of(record, limit=MAX_CONTACTS),
+        declared_allergies=declared_in_order(declared_allergies(record))[:MAX_DECLARED_ALLERGIES],
+        vaccinations=vaccinations_of(record, newest_first=True, limit=MAX_VACCINATIONS),
         directives_document=visible.filter(doc_type=DocumentType.ADVANCE_DIRECTIVES)
         .order_by("-act_date", "-pk").first(),
         synthesis_allowed=synthesis_decision.allowed,

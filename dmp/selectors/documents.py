@@ -1,10 +1,12 @@
-"""The patient's documents screen: one document of a record, and the record's documents
-filtered and searched — always through `documents_visible_to`, so a filter or a search can
-never show what a read would refuse (withheld results, documents hidden from representatives)."""
+"""The documents of a record, for both portals' documents screens and the FHIR
+`DocumentReference` search: one document of a record, and the record's documents filtered and
+searched by ONE function, `documents_matching()` — always through `documents_visible_to`, so
+a filter or a search can never show what a read would refuse (withheld results, documents
+hidden from representatives)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from django.db.models import Count, Exists, OuterRef, QuerySet
@@ -52,8 +54,11 @@ class Status:
 
 @dataclass(frozen=True)
 class DocumentFilters:
-    """What the patient asked the list for. `author` is "pro:<professional pk>" or
-    "src:<author kind>:<source>"; `profession` is "p:<profession>" or "s:<specialty>"."""
+    """What the list is asked for, by a portal's screen or a FHIR search. `author` is
+    "pro:<professional pk>" or "src:<author kind>:<source>"; `profession` is "p:<profession>"
+    or "s:<specialty>". The sets are "any of them" (FHIR's comma and repeated parameters);
+    None filters nothing, an empty set matches nothing. `excluded_periods`: (first day, last
+    day) pairs the act date is not in (FHIR's `ne`)."""
 
     space: str = ""
     status: str = Status.CURRENT
@@ -64,6 +69,10 @@ class DocumentFilters:
     date_to: date | None = None
     text: str = ""
     doc_type: str = ""  # one document type (the professionals' filter); unknown: none
+    spaces: frozenset[str] | None = None
+    doc_types: frozenset[str] | None = None
+    author_professionals: frozenset[int] | None = None
+    excluded_periods: tuple[tuple[date, date], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,13 +92,30 @@ class DocumentListing:
 
 
 def documents_listing(actor: Actor, record: Record, filters: DocumentFilters) -> DocumentListing:
-    """The record's documents the actor may read, filtered and searched, with the counts per
-    space and the authors to filter by. The caller has authorised the record read. A fixed
-    number of queries, whatever the number of documents."""
+    """The record's documents the actor may read, filtered and searched (`documents_matching`),
+    with the counts per space and the authors to filter by: the portals' screen. The caller
+    has authorised the record read. A fixed number of queries, whatever the number of documents."""
+    listed = documents_matching(actor, record, replace(filters, space=""))
+    counts = dict(listed.order_by().values_list("space").annotate(n=Count("pk")))
+    space_counts = {space: counts.get(space, 0) for space in Space.values}
+    if filters.space in Space.values:
+        listed = listed.filter(space=filters.space)
+    authors, professions, types = _author_choices(_visible(actor, record, filters))
+    return DocumentListing(listed, space_counts, sum(space_counts.values()), authors, professions, types)
+
+
+def _visible(actor: Actor, record: Record, filters: DocumentFilters) -> QuerySet[Document]:
     visible = documents_visible_to(actor, record, include_archived=filters.status != Status.CURRENT)
     if filters.status == Status.ARCHIVED:
         visible = visible.filter(status=Document.Status.ARCHIVED)
-    listed = visible.annotate(
+    return visible
+
+
+def documents_matching(actor: Actor, record: Record, filters: DocumentFilters) -> QuerySet[Document]:
+    """THE listing of a record's documents for an actor, under `filters`: what both portals'
+    screens list and what the FHIR `DocumentReference` search answers. Annotated with
+    `selected` (on this account's shortlist). The caller has authorised the record read."""
+    listed = _visible(actor, record, filters).annotate(
         selected=Exists(DocumentSelection.objects.filter(user=actor.user, document=OuterRef("pk")))
     )
     if filters.selected_only:
@@ -100,16 +126,21 @@ def documents_listing(actor: Actor, record: Record, filters: DocumentFilters) ->
         listed = listed.filter(act_date__gte=filters.date_from)
     if filters.date_to:
         listed = listed.filter(act_date__lte=filters.date_to)
+    for first, last in filters.excluded_periods:
+        listed = listed.exclude(act_date__gte=first, act_date__lte=last)
     if filters.doc_type:
         listed = listed.filter(doc_type=filters.doc_type)
+    if filters.doc_types is not None:
+        listed = listed.filter(doc_type__in=filters.doc_types)
+    if filters.spaces is not None:
+        listed = listed.filter(space__in=filters.spaces)
+    if filters.author_professionals is not None:
+        listed = listed.filter(author_professional_id__in=filters.author_professionals)
     if filters.text.strip():
         listed = _matching(listed, record, filters.text)
-    counts = dict(listed.order_by().values_list("space").annotate(n=Count("pk")))
-    space_counts = {space: counts.get(space, 0) for space in Space.values}
     if filters.space in Space.values:
         listed = listed.filter(space=filters.space)
-    authors, professions, types = _author_choices(visible)
-    return DocumentListing(listed, space_counts, sum(space_counts.values()), authors, professions, types)
+    return listed
 
 
 def _by_author(documents: QuerySet[Document], author: str) -> QuerySet[Document]:

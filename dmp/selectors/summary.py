@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.http import Http404
-from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 
 from .. import fhir
 from ..access_log import authorise_read
-from ..models import PersonalProfile, Professional, Record, ReimbursementLine, SelfDeclaredItem, Synthesis, Vaccination
+from ..models import Professional, Record, ReimbursementLine, SelfDeclaredItem, Synthesis, Vaccination
 from ..policy import Action, Actor
-from .clinician import MEDICINE_MONTHS, _months_before
+from .patient_data import declared_allergies, dispensed_medicines, personal_profile, recent_medicines, vaccinations_of
 from .records import get_record_for, synthesis_for
 
 
@@ -41,27 +40,20 @@ class SummaryContent:
         )
 
 
-def recent_medicines(record: Record) -> list[ReimbursementLine]:
-    """The medicines dispensed in the last 24 months, newest first (no policy: callers ask)."""
-    since = _months_before(timezone.localdate(), MEDICINE_MONTHS)
-    return list(ReimbursementLine.objects.filter(record=record, kind=ReimbursementLine.Kind.MEDICINE,
-                                                 date__gte=since).order_by("-date", "-pk"))
-
-
 def _content(record: Record, *, synthesis: Synthesis | None, dispensed: list[ReimbursementLine]) -> SummaryContent:
     from ..models import TreatingDoctor
 
     if synthesis is not None:
         synthesis = (record.syntheses.select_related("author__user").prefetch_related("problems")
                      .get(pk=synthesis.pk))
-    profile = PersonalProfile.objects.filter(record=record).first()
+    profile = personal_profile(record)
     treating = TreatingDoctor.objects.active().filter(record=record).select_related("professional__user").first()
     return SummaryContent(
         record=record,
         synthesis=synthesis,
         treating_doctor=treating.professional if treating else None,
-        declared_allergies=list(record.self_declared.filter(kind=SelfDeclaredItem.Kind.ALLERGY).order_by("pk")),
-        vaccinations=list(record.vaccinations.order_by("date", "pk")),
+        declared_allergies=declared_allergies(record),
+        vaccinations=vaccinations_of(record),
         dispensed=dispensed,
         advance_directives=profile.advance_directives if profile else "",
     )
@@ -71,11 +63,10 @@ def summary_for_api(actor: Actor, record: Record) -> SummaryContent:
     """The summary as a professional's software reads it: the synthesis (`VIEW_SYNTHESIS`), the
     personal data (`VIEW_PERSONAL_DATA`) and the medicines dispensed when `VIEW_REIMBURSEMENTS`
     allows them, each asked and audited on its own; Http404 if one of the first two is refused."""
-    from ..api.fhir.clinical import dispensed_medicines  # asks VIEW_REIMBURSEMENTS (the API's own rule)
-
     synthesis = synthesis_for(actor, record)  # asks VIEW_SYNTHESIS, audits, Http404 if refused
     if not authorise_read(actor, Action.VIEW_PERSONAL_DATA, record):
         raise Http404
+    # dispensed_medicines asks VIEW_REIMBURSEMENTS and logs the read itself.
     return _content(record, synthesis=synthesis, dispensed=dispensed_medicines(actor, record))
 
 

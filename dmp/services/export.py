@@ -27,16 +27,15 @@ from ..models import (
     AuditEntry,
     Document,
     DocumentType,
-    PersonalProfile,
     Record,
     RecordExport,
-    SelfDeclaredItem,
     Space,
     TreatingDoctor,
 )
 from ..policy import Action, Actor, decide, record_access
 from ..selectors import documents_visible_to
 from ..selectors.export import EXPORT_RETENTION
+from ..selectors.patient_data import declared_allergies, emergency_contacts_of, personal_profile
 from . import permit
 
 logger = logging.getLogger(__name__)
@@ -254,7 +253,7 @@ _SUMMARY_LEVELS = (
 
 
 def _summary_context(record, actor, documents, synthesis, treating_doctor, personal_data) -> dict:
-    profile = PersonalProfile.objects.filter(record=record).first() if personal_data else None
+    profile = personal_profile(record) if personal_data else None
     by_space = []
     for space in Space:
         docs = sorted((d for d in documents if d.space == space), key=lambda d: (d.act_date, d.pk), reverse=True)
@@ -268,11 +267,10 @@ def _summary_context(record, actor, documents, synthesis, treating_doctor, perso
         "treating_doctor": treating_doctor,
         "synthesis": synthesis,
         "problems": list(synthesis.problems.all()) if synthesis else [],
-        "declared_allergies": list(record.self_declared.filter(kind=SelfDeclaredItem.Kind.ALLERGY).order_by("pk"))
-        if personal_data else [],
+        "declared_allergies": declared_allergies(record) if personal_data else [],
         "advance_directives": has_directive_document or bool(profile and profile.advance_directives.strip()),
         "profile": profile,
-        "emergency_contacts": list(record.emergency_contacts.order_by("pk")) if personal_data else [],
+        "emergency_contacts": emergency_contacts_of(record) if personal_data else [],
         "spaces": by_space,
         "document_count": len(documents),
     }

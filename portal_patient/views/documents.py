@@ -10,20 +10,14 @@ the back button, the tabs and the views keep working."""
 
 from __future__ import annotations
 
-from datetime import date
-from itertools import groupby
-from urllib.parse import urlencode
-
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
@@ -33,89 +27,28 @@ from dmp import services
 from dmp.http import actor_for_portal, document_response, protected_file_response
 from dmp.models import SPACE_OF_TYPE, DocumentType, Space
 from dmp.policy import Viewer, who_may_see
-from dmp.selectors import DocumentFilters, documents_listing, get_record_document_for, record_document_for_action
-from dmp.selectors.documents import Status, document_selected_by
-from dmp.storage import sealed, unsealed
+from dmp.screens import documents as screen
+from dmp.screens.documents import safe_next
+from dmp.selectors import get_record_document_for, record_document_for_action
+from dmp.selectors.documents import document_selected_by
 
 from ._common import record_for_request, render_record_page
 
-PAGE_SIZE = 50
-VIEWS = (
-    ("list", gettext_lazy("List")),
-    ("timeline", gettext_lazy("Care pathway")),
-    ("thumbnails", gettext_lazy("Thumbnails")),
-)
-STATUSES = (
-    (Status.CURRENT, gettext_lazy("Current")),
-    (Status.ARCHIVED, gettext_lazy("Archived")),
-    (Status.ALL, gettext_lazy("All")),
-)
 PERSONAL_TYPES = [(t, label) for t, label in DocumentType.choices if SPACE_OF_TYPE[t] == Space.PERSONAL]
 
-
-# ---------------------------------------------------------------------------------------------
-# The list
-
-
-class FilterForm(forms.Form):
-    """What is POSTed, never put in a URL. Author and specialty are the values the selector
-    offers; an unknown one filters nothing."""
-
-    text = forms.CharField(required=False, max_length=200, label=gettext_lazy("Search the documents"))
-    author = forms.CharField(required=False, max_length=150, label=gettext_lazy("Author"))
-    profession = forms.CharField(required=False, max_length=150, label=gettext_lazy("Profession or specialty"))
-    date_from = forms.DateField(required=False, label=gettext_lazy("From"),
-                                widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label=gettext_lazy("To"), widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean(self):
-        data = super().clean()
-        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            self.add_error("date_to", _("The end of the period comes before its start."))
-        return data
-
-    def stored(self) -> dict:
-        """The cleaned values, as the session keeps them."""
-        data = self.cleaned_data
-        return {
-            "text": data["text"].strip(), "author": data["author"], "profession": data["profession"],
-            "date_from": data["date_from"].isoformat() if data["date_from"] else "",
-            "date_to": data["date_to"].isoformat() if data["date_to"] else "",
-        }
-
-
-def _session_key(record) -> str:
-    return f"documents_filters:{record.pk}"
-
-
-def _nav(params) -> dict:
-    """The navigation part of the query string, validated: nothing else is ever read from it."""
-    page = params.get("page", "")
-    return {
-        "space": params.get("space") if params.get("space") in Space.values else "",
-        "view": params.get("view") if params.get("view") in dict(VIEWS) else "list",
-        "status": params.get("status") if params.get("status") in Status.CHOICES else Status.CURRENT,
-        "selected": "1" if params.get("selected") == "1" else "",
-        "page": int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1,
-    }
-
-
-def _nav_url(record, nav: dict, **changes) -> str:
-    values = {**nav, "page": 1, **changes}
-    defaults = {"space": "", "view": "list", "status": Status.CURRENT, "selected": "", "page": 1}
-    query = urlencode({k: v for k, v in values.items() if v != defaults[k]})
-    url = reverse("portal_patient:documents", args=[record.pk])
-    return f"{url}?{query}" if query else url
-
-
-def _filters(nav: dict, stored: dict) -> DocumentFilters:
-    return DocumentFilters(
-        space=nav["space"], status=nav["status"], selected_only=bool(nav["selected"]),
-        author=stored.get("author", ""), profession=stored.get("profession", ""),
-        date_from=date.fromisoformat(stored["date_from"]) if stored.get("date_from") else None,
-        date_to=date.fromisoformat(stored["date_to"]) if stored.get("date_to") else None,
-        text=stored.get("text", ""),
-    )
+# The screen itself (filters, session, navigation, pages, tabs) is shared with the
+# professionals' portal: dmp/screens/documents.py.
+SCREEN = screen.DocumentsScreen(
+    list_url="portal_patient:documents",
+    document_url=lambda record, d: reverse("portal_patient:document", args=[record.pk, d.pk]),
+    template="portal_patient/documents/list.html",
+    base_template="portal_patient/base_record.html",
+    session_prefix="documents_filters",
+    views=(screen.LIST, screen.TIMELINE, screen.THUMBNAILS),
+    selection=True,
+    row_actions_template="portal_patient/documents/_select.html",
+    row_tags_template="portal_patient/documents/_row_tags.html",
+)
 
 
 @login_required
@@ -125,53 +58,7 @@ def documents(request, pk: int):
     """The record's documents. GET shows them; POST sets (or clears) the filters and search,
     then comes back here by GET."""
     actor, record = record_for_request(request, pk)
-    key = _session_key(record)
-    if request.method == "POST":
-        nav = _nav(request.POST)
-        if "clear" in request.POST:
-            request.session.pop(key, None)
-            return redirect(_nav_url(record, nav))
-        form = FilterForm(request.POST)
-        if form.is_valid():
-            request.session[key] = sealed(form.stored())  # the search words are medical
-            return redirect(_nav_url(record, nav))
-        return _list_page(request, actor, record, nav, form, status=400)
-    stored = unsealed(request.session.get(key))
-    return _list_page(request, actor, record, _nav(request.GET), FilterForm(initial=stored), stored=stored)
-
-
-def _list_page(request, actor, record, nav: dict, form: FilterForm, *, stored: dict | None = None,
-               status: int = 200):
-    stored = stored if stored is not None else unsealed(request.session.get(_session_key(record)))
-    listing = documents_listing(actor, record, _filters(nav, stored))
-    page = Paginator(listing.documents, PAGE_SIZE).get_page(nav["page"])
-    documents_on_page = list(page.object_list)
-    filtered = any(stored.get(name) for name in ("text", "author", "profession", "date_from", "date_to"))
-    return render_record_page(request, "portal_patient/documents/list.html", actor, record, {
-        "nav": nav,
-        "form": form,
-        "listing": listing,
-        "page": page,
-        "documents": documents_on_page,
-        "months": [(month, list(docs)) for month, docs in
-                   groupby(documents_on_page, key=lambda d: d.act_date.replace(day=1))],
-        "filtered": filtered,
-        "chosen": stored,
-        "tabs": [
-            {"value": "", "label": _("All spaces"), "count": listing.total, "url": _nav_url(record, nav, space="")},
-            *({"value": value, "label": label, "count": listing.space_counts[value],
-               "url": _nav_url(record, nav, space=value)} for value, label in Space.choices),
-        ],
-        "views": [{"value": v, "label": label, "url": _nav_url(record, nav, view=v, page=nav["page"])}
-                  for v, label in VIEWS],
-        "statuses": [{"value": v, "label": label, "url": _nav_url(record, nav, status=v)} for v, label in STATUSES],
-        "selection_url": _nav_url(record, nav, selected="" if nav["selected"] else "1"),
-        "page_urls": {
-            "previous": _nav_url(record, nav, page=page.previous_page_number()) if page.has_previous() else "",
-            "next": _nav_url(record, nav, page=page.next_page_number()) if page.has_next() else "",
-        },
-        "here": request.get_full_path() if request.method == "GET" else _nav_url(record, nav, page=nav["page"]),
-    }, section="documents", status=status)
+    return SCREEN.respond(request, actor, record, render=render_record_page)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,10 +104,11 @@ def document(request, pk: int, doc: int):
     viewers = [(viewer, _explain(viewer, document)) for viewer in who_may_see(document)]
     return render_record_page(request, "portal_patient/documents/detail.html", actor, document.record, {
         "document": document,
+        "screen": SCREEN,
         "selected": document_selected_by(actor, document),
         "may_see": [row for row in viewers if row[0].decision.allowed],
         "may_not_see": [row for row in viewers if not row[0].decision.allowed],
-        "back": _safe_next(request, reverse("portal_patient:documents", args=[pk]), name="back"),
+        "back": safe_next(request, reverse("portal_patient:documents", args=[pk]), name="back"),
     }, section="documents")
 
 
@@ -245,15 +133,6 @@ def document_thumbnail(request, pk: int, doc: int):
     return protected_file_response(response, f"thumbnail-{document.pk}.png")
 
 
-def _safe_next(request, default: str, *, name: str = "next") -> str:
-    """Where to go back to: a page of this site only."""
-    target = request.POST.get(name) or request.GET.get(name) or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
-        return target
-    return default
-
-
 def _document_action(request, pk: int, doc: int, *, field: str, service, argument: str, done: dict):
     """One POST, one service, back where the patient was. A refusal is a 404, like a missing
     document; `done` maps the new value to the message that confirms it."""
@@ -265,7 +144,7 @@ def _document_action(request, pk: int, doc: int, *, field: str, service, argumen
     except services.AccessRefused as refused:
         raise Http404 from refused
     messages.success(request, done[value])
-    return redirect(_safe_next(request, reverse("portal_patient:document", args=[pk, doc])))
+    return redirect(safe_next(request, reverse("portal_patient:document", args=[pk, doc])))
 
 
 @login_required
@@ -303,28 +182,8 @@ def document_select(request, pk: int, doc: int):
 # Adding documents to the personal space
 
 
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    """Several files from one `<input type=file multiple>`. Only "at least one": each file's
-    content is checked by the service, which names every file it refuses."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        accept = ".pdf,.png,.jpg,.jpeg,application/pdf,image/png,image/jpeg"
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": accept}))
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
-        if not files:
-            raise forms.ValidationError(self.error_messages["required"], code="required")
-        return files
-
-
 class UploadForm(forms.Form):
-    files = MultipleFileField(label=gettext_lazy("Files (PDF, JPEG or PNG)"), error_messages={
+    files = screen.MultipleFileField(label=gettext_lazy("Files (PDF, JPEG or PNG)"), error_messages={
         "required": gettext_lazy("Choose at least one file."),
     })
     doc_type = forms.ChoiceField(label=gettext_lazy("Type"), choices=PERSONAL_TYPES, widget=forms.RadioSelect,
@@ -358,23 +217,15 @@ def documents_add(request, pk: int):
     if posted and form.is_valid():
         # Never more than the limit + 1 byte in memory: the service refuses "too large" from that.
         files = [(f.name, f.read(settings.DOCUMENT_MAX_BYTES + 1)) for f in form.cleaned_data["files"]]
-        try:
-            added = services.document_add_many(
-                actor=actor, record=record, files=files, doc_type=form.cleaned_data["doc_type"],
-                act_date=form.cleaned_data["act_date"], title_prefix=form.cleaned_data["title"],
-            )
-        except services.AccessRefused as refused:
-            raise Http404 from refused
-        except services.InvalidFiles as invalid:
-            file_errors = invalid.errors
-        except services.InvalidInput as invalid:
-            form.add_error(None, str(invalid))
-        else:
+        added, file_errors = screen.add_files(form, lambda: services.document_add_many(
+            actor=actor, record=record, files=files, doc_type=form.cleaned_data["doc_type"],
+            act_date=form.cleaned_data["act_date"], title_prefix=form.cleaned_data["title"],
+        ))
+        if added:
             messages.success(request, ngettext("%(n)d document added to the personal space.",
                                                "%(n)d documents added to the personal space.",
                                                len(added)) % {"n": len(added)})
-            target = _nav_url(record, {"space": Space.PERSONAL, "view": "list", "status": Status.CURRENT,
-                                       "selected": ""})
+            target = SCREEN.nav_url(record, SCREEN.nav({"space": Space.PERSONAL}))
             if request.headers.get("X-Requested-With") == "XMLHttpRequest":
                 return JsonResponse({"location": target})
             return redirect(target)

@@ -15,20 +15,16 @@ suggestion for each (dmp/document_suggestions.py)."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from itertools import groupby
-from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
@@ -39,22 +35,12 @@ from dmp.document_suggestions import suggest
 from dmp.http import actor_for_portal
 from dmp.models import SPACE_OF_TYPE, DocumentType, Space
 from dmp.policy import Action, decide
-from dmp.selectors import DocumentFilters, documents_listing, record_document_for_action
-from dmp.selectors.documents import Status
-from dmp.storage import sealed, unsealed
+from dmp.screens import documents as screen
+from dmp.screens.documents import safe_next
+from dmp.selectors import record_document_for_action
 
 from ._common import record_for_request, render_record_page
 
-PAGE_SIZE = 50
-VIEWS = (
-    ("list", gettext_lazy("List")),
-    ("timeline", gettext_lazy("Care pathway")),
-)
-STATUSES = (
-    (Status.CURRENT, gettext_lazy("Current")),
-    (Status.ARCHIVED, gettext_lazy("Archived")),
-    (Status.ALL, gettext_lazy("All")),
-)
 # A result kept from the patient until announced becomes visible by itself after this many days.
 WITHHELD_DAYS = (7, 15, 30)
 DEFAULT_WITHHELD_DAYS = 15
@@ -74,74 +60,30 @@ def professional_type_choices() -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The list
+# The list: the screen shared with the patient's portal (dmp/screens/documents.py)
 
 
-class FilterForm(forms.Form):
-    """What is POSTed, never put in a URL. Author, specialty and type are values the selector
-    offers; an unknown author or specialty filters nothing, an unknown type is refused."""
-
-    text = forms.CharField(required=False, max_length=200, label=gettext_lazy("Search the documents"))
-    author = forms.CharField(required=False, max_length=150, label=gettext_lazy("Author"))
-    profession = forms.CharField(required=False, max_length=150, label=gettext_lazy("Profession or specialty"))
-    doc_type = forms.ChoiceField(required=False, label=gettext_lazy("Type"),
-                                 choices=[("", ""), *DocumentType.choices])
-    date_from = forms.DateField(required=False, label=gettext_lazy("From"),
-                                widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label=gettext_lazy("To"), widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean(self):
-        data = super().clean()
-        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            self.add_error("date_to", _("The end of the period comes before its start."))
-        return data
-
-    def stored(self) -> dict:
-        """The cleaned values, as the session keeps them."""
-        data = self.cleaned_data
-        return {
-            "text": data["text"].strip(), "author": data["author"], "profession": data["profession"],
-            "doc_type": data["doc_type"],
-            "date_from": data["date_from"].isoformat() if data["date_from"] else "",
-            "date_to": data["date_to"].isoformat() if data["date_to"] else "",
-        }
+def _releasable(actor, record, documents: list) -> None:
+    """What the page says about each document: the policy answers, the template only shows."""
+    now = timezone.now()
+    for document in documents:
+        document.withheld_now = document.is_withheld_from_patient(now)
+        document.releasable = document.withheld_now and bool(decide(actor, Action.RELEASE_DOCUMENT, document))
 
 
-FILTER_NAMES = ("text", "author", "profession", "doc_type", "date_from", "date_to")
-
-
-def _session_key(record) -> str:
-    return f"pro_documents_filters:{record.pk}"
-
-
-def _nav(params) -> dict:
-    """The navigation part of the query string, validated: nothing else is ever read from it."""
-    page = params.get("page", "")
-    return {
-        "space": params.get("space") if params.get("space") in Space.values else "",
-        "view": params.get("view") if params.get("view") in dict(VIEWS) else "list",
-        "status": params.get("status") if params.get("status") in Status.CHOICES else Status.CURRENT,
-        "page": int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1,
-    }
-
-
-def _nav_url(record, nav: dict, **changes) -> str:
-    values = {**nav, "page": 1, **changes}
-    defaults = {"space": "", "view": "list", "status": Status.CURRENT, "page": 1}
-    query = urlencode({k: v for k, v in values.items() if v != defaults[k]})
-    url = reverse("portal_pro:documents", args=[record.pk])
-    return f"{url}?{query}" if query else url
-
-
-def _filters(nav: dict, stored: dict) -> DocumentFilters:
-    return DocumentFilters(
-        space=nav["space"], status=nav["status"],
-        author=stored.get("author", ""), profession=stored.get("profession", ""),
-        doc_type=stored.get("doc_type", ""),
-        date_from=date.fromisoformat(stored["date_from"]) if stored.get("date_from") else None,
-        date_to=date.fromisoformat(stored["date_to"]) if stored.get("date_to") else None,
-        text=stored.get("text", ""),
-    )
+SCREEN = screen.DocumentsScreen(
+    list_url="portal_pro:documents",
+    document_url=lambda record, d: reverse("portal_pro:document_file", args=[d.pk]),
+    template="portal_pro/documents/list.html",
+    base_template="portal_pro/base_record.html",
+    session_prefix="pro_documents_filters",
+    extra_filters=(screen.DOC_TYPE,),
+    row_actions=_releasable,
+    row_actions_template="portal_pro/documents/_release.html",
+    row_actions_in_timeline=True,
+    row_tags_template="portal_pro/documents/_row_tags.html",
+    new_tab=True,
+)
 
 
 @login_required
@@ -151,82 +93,11 @@ def documents(request, pk: int):
     """The record's documents this professional may read. GET shows them (one audit entry,
     the record read); POST sets (or clears) the filters and search, then comes back by GET."""
     actor, record = record_for_request(request, pk)
-    key = _session_key(record)
-    if request.method == "POST":
-        nav = _nav(request.POST)
-        if "clear" in request.POST:
-            request.session.pop(key, None)
-            return redirect(_nav_url(record, nav))
-        form = FilterForm(request.POST)
-        if form.is_valid():
-            request.session[key] = sealed(form.stored())  # the search words are medical
-            return redirect(_nav_url(record, nav))
-        return _list_page(request, actor, record, nav, form, status=400)
-    stored = unsealed(request.session.get(key))
-    return _list_page(request, actor, record, _nav(request.GET), FilterForm(initial=stored), stored=stored)
-
-
-def _list_page(request, actor, record, nav: dict, form: FilterForm, *, stored: dict | None = None,
-               status: int = 200):
-    stored = stored if stored is not None else unsealed(request.session.get(_session_key(record)))
-    listing = documents_listing(actor, record, _filters(nav, stored))
-    page = Paginator(listing.documents, PAGE_SIZE).get_page(nav["page"])
-    now = timezone.now()
-    documents_on_page = list(page.object_list)
-    for document in documents_on_page:
-        # What the page says about each document: the policy answers, the template only shows.
-        document.withheld_now = document.is_withheld_from_patient(now)
-        document.releasable = document.withheld_now and bool(decide(actor, Action.RELEASE_DOCUMENT, document))
-    filtered = any(stored.get(name) for name in FILTER_NAMES)
-    here = request.get_full_path() if request.method == "GET" else _nav_url(record, nav, page=nav["page"])
-    return render_record_page(request, "portal_pro/documents/list.html", actor, record, {
-        "nav": nav,
-        "form": form,
-        "listing": listing,
-        "page": page,
-        "documents": documents_on_page,
-        "months": [(month, list(docs)) for month, docs in
-                   groupby(documents_on_page, key=lambda d: d.act_date.replace(day=1))],
-        "filtered": filtered,
-        "tabs": [
-            {"value": "", "label": _("All spaces"), "count": listing.total, "url": _nav_url(record, nav, space="")},
-            *({"value": value, "label": label, "count": listing.space_counts[value],
-               "url": _nav_url(record, nav, space=value)} for value, label in Space.choices),
-        ],
-        "views": [{"value": v, "label": label, "url": _nav_url(record, nav, view=v, page=nav["page"])}
-                  for v, label in VIEWS],
-        "statuses": [{"value": v, "label": label, "url": _nav_url(record, nav, status=v)} for v, label in STATUSES],
-        "page_urls": {
-            "previous": _nav_url(record, nav, page=page.previous_page_number()) if page.has_previous() else "",
-            "next": _nav_url(record, nav, page=page.next_page_number()) if page.has_next() else "",
-        },
-        "here": here,
-        "add_next": here,
-    }, section="documents", status=status)
+    return SCREEN.respond(request, actor, record, render=render_record_page)
 
 
 # ---------------------------------------------------------------------------------------------
 # Adding documents
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    """Several files from one `<input type=file multiple>`. Only "at least one": each file's
-    content is checked by the service, which names every file it refuses."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        accept = ".pdf,.png,.jpg,.jpeg,application/pdf,image/png,image/jpeg"
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": accept}))
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
-        if not files:
-            raise forms.ValidationError(self.error_messages["required"], code="required")
-        return files
 
 
 class AddDocumentsForm(forms.Form):
@@ -235,7 +106,7 @@ class AddDocumentsForm(forms.Form):
     `file_date`, in the files' order); without it, `doc_type` and `act_date` apply to every
     file, and where they are left empty the server suggests from each file's name."""
 
-    files = MultipleFileField(label=gettext_lazy("Files (PDF, JPEG or PNG)"), error_messages={
+    files = screen.MultipleFileField(label=gettext_lazy("Files (PDF, JPEG or PNG)"), error_messages={
         "required": gettext_lazy("Choose at least one file."),
     })
     doc_type = forms.ChoiceField(
@@ -298,15 +169,6 @@ def _new_documents(request, form: AddDocumentsForm, profession: str) -> tuple[li
     return new, errors
 
 
-def _safe_next(request, default: str) -> str:
-    """Where to go back to: a page of this site only."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
-        return target
-    return default
-
-
 def _added_message(added, withheld_until) -> str:
     listed = "; ".join(
         _("“%(title)s”: %(type)s, in %(space)s") % {
@@ -333,23 +195,16 @@ def documents_add(request, pk: int):
     wants_json = request.headers.get("X-Requested-With") == "XMLHttpRequest"
     form = AddDocumentsForm(request.POST if posted else None, request.FILES if posted else None)
     file_errors: list[tuple[str, str]] = []
-    next_url = _safe_next(request, reverse("portal_pro:record", args=[record.pk]))
+    next_url = safe_next(request, reverse("portal_pro:record", args=[record.pk]))
     if posted and form.is_valid():
         new, file_errors = _new_documents(request, form, actor.professional.profession)
         withheld_until = None
         if form.cleaned_data["withheld"]:
             withheld_until = timezone.now() + timedelta(days=form.cleaned_data["withheld_days"])
         if not file_errors:
-            try:
-                added = services.document_add_batch(actor=actor, record=record, documents=new,
-                                                    withheld_until=withheld_until)
-            except services.AccessRefused as refused:
-                raise Http404 from refused
-            except services.InvalidFiles as invalid:
-                file_errors = invalid.errors
-            except services.InvalidInput as invalid:
-                form.add_error(None, str(invalid))
-            else:
+            added, file_errors = screen.add_files(form, lambda: services.document_add_batch(
+                actor=actor, record=record, documents=new, withheld_until=withheld_until))
+            if added:
                 messages.success(request, _added_message(added, withheld_until))
                 if wants_json:
                     return JsonResponse({"location": next_url})
@@ -393,7 +248,7 @@ def document_release(request, pk: int, doc: int):
         messages.info(request, str(invalid))
     else:
         messages.success(request, _("“%(title)s” is now visible to the patient.") % {"title": document.title})
-    return redirect(_safe_next(request, reverse("portal_pro:documents", args=[pk])))
+    return redirect(safe_next(request, reverse("portal_pro:documents", args=[pk])))
 
 
 urlpatterns = [

@@ -1,8 +1,9 @@
 """The record's access history for the médecin traitant (DOMAIN.md §4: "reads the access
 history, blocks a PS at the patient's request"): the same summary and detail as the patient's
-(`access_history()`), under the policy's VIEW_ACCESS_HISTORY, and blocking a professional,
-named by RPPS number, once the patient asked for it (BLOCK_PROFESSIONAL). The filters travel
-in the query string: an account id and dates, nothing medical."""
+(dmp/screens/history.py, templates/access_history/), under the policy's VIEW_ACCESS_HISTORY,
+and blocking a professional, named by RPPS number, once the patient asked for it
+(BLOCK_PROFESSIONAL). The filters travel in the query string: an account id and dates,
+nothing medical."""
 
 from __future__ import annotations
 
@@ -19,30 +20,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dmp import services
 from dmp.models.people import validate_rpps
-from dmp.selectors import HistoryFilters, access_history, professional_by_rpps
+from dmp.screens.history import history_context
+from dmp.selectors import professional_by_rpps
 
 from ._common import record_for_request, render_record_page
-
-
-class HistoryFilterForm(forms.Form):
-    who = forms.IntegerField(required=False, min_value=1)
-    date_from = forms.DateField(required=False, label=gettext_lazy("From"),
-                                widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label=gettext_lazy("To"), widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean(self):
-        data = super().clean()
-        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            raise forms.ValidationError(_("The start of the period is after its end."))
-        return data
-
-    def filters(self) -> HistoryFilters:
-        if not self.is_valid():
-            return HistoryFilters()
-        return HistoryFilters(
-            actor_id=self.cleaned_data["who"], date_from=self.cleaned_data["date_from"],
-            date_to=self.cleaned_data["date_to"],
-        )
 
 
 class BlockForm(forms.Form):
@@ -72,13 +53,10 @@ class BlockForm(forms.Form):
 
 
 def _history_page(request, actor, record, *, block_form: BlockForm | None = None, status: int = 200):
-    form = HistoryFilterForm(request.GET)
-    result = access_history(actor, record, filters=form.filters(), page=request.GET.get("page", 1))
     return render_record_page(request, "portal_pro/history/history.html", actor, record, {
-        "history": result,
-        "form": form,
+        **history_context(request, actor, record, history_view="portal_pro:history",
+                          base_template="portal_pro/base_record.html"),
         "block_form": block_form or BlockForm(actor=actor),
-        "detail_open": "page" in request.GET or result.total <= 10,
     }, section="history", status=status)
 
 

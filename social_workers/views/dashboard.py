@@ -31,8 +31,8 @@ from dmp.services.documents import (
     document_deposit_batch,
 )
 
-from ..forms import _NO_AUTOFILL, CredentialsResetForm
-from .reset import start_reset
+from ..forms import _NO_AUTOFILL
+from .reset import reset_form_page
 
 FILE_NAME_MAX = 255
 DEPOSITED_KEY = "dmp_counter_deposited"
@@ -241,17 +241,7 @@ def counter_reprint(request, pk):
     check as the counter reset (family name and date of birth read from the document), the
     identifier fixed to this record's."""
     actor = actor_for_portal(request, "counter")
-    record = _record_or_404(actor, pk)
-    data = request.POST if request.method == "POST" else None
-    form = CredentialsResetForm(data, initial={"identifier": record.identifier})
-    form.fields["identifier"].disabled = True
-    if data is not None and form.is_valid():
-        response = start_reset(request, actor, form, identifier=record.identifier)
-        if response is not None:
-            return response
-    response = render(request, "social_workers/dashboard/reprint.html", {"form": form, "record": record})
-    response["Cache-Control"] = "no-store"
-    return response
+    return reset_form_page(request, actor, record=_record_or_404(actor, pk))
 
 
 @login_required

@@ -85,18 +85,26 @@ def start_reset(request, actor, form: CredentialsResetForm, identifier: str | No
     return outcome_response(request, actor, outcome)
 
 
+def reset_form_page(request, actor, *, record=None):
+    """The first page of new credentials: the counter reset, or with `record` the dashboard's
+    reprint (the same identity check, the identifier fixed to this record's)."""
+    initial = {"identifier": record.identifier} if record is not None else None
+    form = CredentialsResetForm(request.POST or None, initial=initial)
+    if record is not None:
+        form.fields["identifier"].disabled = True
+    if form.is_valid():
+        response = start_reset(request, actor, form, identifier=record.identifier if record is not None else None)
+        if response is not None:
+            return response
+    return _no_store(render(request, "social_workers/credentials_reset.html", {"form": form, "record": record}))
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def credentials_reset(request):
     """New credentials for a person who lost theirs, after the agent checked their identity
     document: the form, then the sheet to print or the request's page."""
-    actor = actor_for_portal(request, "counter")
-    form = CredentialsResetForm(request.POST or None)
-    if form.is_valid():
-        response = start_reset(request, actor, form)
-        if response is not None:
-            return response
-    return _no_store(render(request, "social_workers/credentials_reset.html", {"form": form}))
+    return reset_form_page(request, actor_for_portal(request, "counter"))
 
 
 STEPS = ("presence", "contact", "send_again", "finish", "cancel")

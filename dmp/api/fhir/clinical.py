@@ -32,12 +32,12 @@ from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from fhir.resources.R4B.resource import Resource
 from rest_framework.exceptions import ParseError
 
-from ... import access_log, fhir
+from ... import fhir
 from ...access_log import authorise_read
 from ...models import Record, ReimbursementLine, SelfDeclaredItem, Synthesis, SynthesisProblem, Vaccination
-from ...policy import Action, Actor, decide
+from ...policy import Action, Actor
+from ...selectors.patient_data import declared_allergies, dispensed_medicines, vaccinations_of
 from ...selectors.records import synthesis_for
-from ...selectors.summary import recent_medicines  # the patient screen's 24 months
 from .base import FhirView, fhir_response, resource_data
 
 # --- references -------------------------------------------------------------------------------
@@ -76,19 +76,6 @@ def _personal_data(actor: Actor, record: Record) -> None:
         raise Http404
 
 
-def dispensed_medicines(actor: Actor, record: Record) -> list[ReimbursementLine]:
-    """The medicines dispensed in the last 24 months, if the matrix lets the actor read the
-    reimbursement history; logged as its own read when there is something to show (a part not
-    shown is not a refused attempt: the portal's patient screen does the same)."""
-    decision = decide(actor, Action.VIEW_REIMBURSEMENTS, record)
-    if not decision.allowed:
-        return []
-    lines = recent_medicines(record)
-    if lines:
-        access_log.read(actor, Action.VIEW_REIMBURSEMENTS, decision, record, record=record)
-    return lines
-
-
 def conditions_for(actor: Actor, record: Record) -> list[Resource]:
     synthesis = _latest_synthesis(actor, record)
     if synthesis is None:
@@ -100,7 +87,7 @@ def conditions_for(actor: Actor, record: Record) -> list[Resource]:
 def allergies_for(actor: Actor, record: Record) -> list[Resource]:
     synthesis = _latest_synthesis(actor, record)
     _personal_data(actor, record)
-    declared = record.self_declared.filter(kind=SelfDeclaredItem.Kind.ALLERGY).order_by("pk")
+    declared = declared_allergies(record)
     subject, author = _subject_and_author(record, synthesis)
     return [rest_references(a, subject, author)
             for a in fhir.allergies(subject=subject, synthesis=synthesis, recorder=author, declared=declared)]
@@ -118,7 +105,7 @@ def immunizations_for(actor: Actor, record: Record) -> list[Resource]:
     _personal_data(actor, record)
     subject = fhir.patient(record)
     return [rest_references(fhir.immunization(v, subject=subject), subject)
-            for v in record.vaccinations.order_by("date", "pk")]
+            for v in vaccinations_of(record)]
 
 
 # --- ids -> the patient they belong to ----------------------------------------------------------

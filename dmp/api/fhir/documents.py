@@ -10,7 +10,8 @@
   back (200) with a `meta.tag` and an `X-DMP-Outcome` header that say so. `If-None-Exist`
   takes `identifier=urn:dmp:content-sha256|<sha256>` (the `masterIdentifier` every
   DocumentReference carries) or `_content-hash=<sha256>`.
-- Reads go through `get_record_for` / `get_document_for` / `documents_visible_to`: the policy
+- Reads go through `get_record_for` / `get_document_for` / `documents_matching` (the listing
+  of the portals' documents screens, with the same `DocumentFilters`): the policy
   decides, the audit log records, and a refused resource is the same 404 as a missing one.
 """
 
@@ -45,7 +46,7 @@ from ...http import document_file_name, protected_file_response
 from ...models import Document, DocumentType, Record
 from ...models.documents import SPACE_OF_TYPE
 from ...policy import Action, Actor, decide
-from ...selectors import documents_visible_to, get_document_for, get_record_for
+from ...selectors import DocumentFilters, documents_matching, get_document_for, get_record_for
 from ...services import AccessRefused, InvalidInput, document_add
 from ...storage import cipher
 from .base import FHIR_JSON, FhirView, fhir_response, operation_outcome
@@ -405,22 +406,30 @@ def _date_range(raw: str) -> tuple[str, date, date]:
     return prefix or "eq", start, end
 
 
-def _filter_dates(documents, values: list[str]):
+def _date_filters(values: list[str]) -> dict:
+    """FHIR date parameters (each one more condition) as the listing's bounds: the latest
+    start, the earliest end, and the periods excluded by `ne`."""
+    date_from, date_to, excluded = None, None, []
     for raw in values:
         prefix, start, end = _date_range(raw)
+        low = high = None
         if prefix == "eq":
-            documents = documents.filter(act_date__gte=start, act_date__lte=end)
+            low, high = start, end
         elif prefix == "ne":
-            documents = documents.exclude(act_date__gte=start, act_date__lte=end)
-        elif prefix in ("ge",):
-            documents = documents.filter(act_date__gte=start)
+            excluded.append((start, end))
+        elif prefix == "ge":
+            low = start
         elif prefix in ("gt", "sa"):
-            documents = documents.filter(act_date__gt=end)
+            low = end + timedelta(days=1)
         elif prefix == "le":
-            documents = documents.filter(act_date__lte=end)
+            high = end
         else:  # lt, eb
-            documents = documents.filter(act_date__lt=start)
-    return documents
+            high = start - timedelta(days=1)
+        if low and (date_from is None or low > date_from):
+            date_from = low
+        if high and (date_to is None or high < date_to):
+            date_to = high
+    return {"date_from": date_from, "date_to": date_to, "excluded_periods": tuple(excluded)}
 
 
 def _token_codes(values: list[str], system: str) -> set[str]:
@@ -435,6 +444,23 @@ def _token_codes(values: list[str], system: str) -> set[str]:
     return codes
 
 
+def search_filters(params) -> DocumentFilters:
+    """The search parameters (category, type, date or period, author) as the filters of the
+    portals' documents screen: the search answers what `documents_matching` lists."""
+    spaces = doc_types = authors = None
+    if params.getlist("category"):
+        spaces = frozenset(_token_codes(params.getlist("category"), fhir.SPACE_SYSTEM))
+    if params.getlist("type"):
+        codes = _token_codes(params.getlist("type"), fhir.DOCUMENT_TYPE_SYSTEM)
+        codes |= {LOINC_TYPES[c] for c in _token_codes(params.getlist("type"), LOINC_SYSTEM) if c in LOINC_TYPES}
+        doc_types = frozenset(codes)
+    if params.getlist("author"):
+        ids = {_id_of(value, "Practitioner") for value in params.getlist("author")}
+        authors = frozenset(i for i in ids if i is not None)
+    return DocumentFilters(spaces=spaces, doc_types=doc_types, author_professionals=authors,
+                           **_date_filters(params.getlist("date") + params.getlist("period")))
+
+
 def search_documents(request, actor: Actor):
     params = request.query_params
     patient = params.get("patient") or params.get("subject")
@@ -444,17 +470,7 @@ def search_documents(request, actor: Actor):
     if record_id is None:
         raise Http404
     record = get_record_for(actor, record_id)  # the one audit entry of this search
-    documents = documents_visible_to(actor, record)
-    if params.getlist("category"):
-        documents = documents.filter(space__in=_token_codes(params.getlist("category"), fhir.SPACE_SYSTEM))
-    if params.getlist("type"):
-        codes = _token_codes(params.getlist("type"), fhir.DOCUMENT_TYPE_SYSTEM)
-        codes |= {LOINC_TYPES[c] for c in _token_codes(params.getlist("type"), LOINC_SYSTEM) if c in LOINC_TYPES}
-        documents = documents.filter(doc_type__in=codes)
-    documents = _filter_dates(documents, params.getlist("date") + params.getlist("period"))
-    if params.getlist("author"):
-        authors = {_id_of(value, "Practitioner") for value in params.getlist("author")}
-        documents = documents.filter(author_professional_id__in={a for a in authors if a is not None})
+    documents = documents_matching(actor, record, search_filters(params))
     documents = list(documents.select_related("record", "author_professional__user"))
     base = request.build_absolute_uri("/fhir/")
     bundle = Bundle(
