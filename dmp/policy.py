@@ -13,13 +13,15 @@ what `who_may_see()` shows the patient.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from functools import cached_property
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -27,7 +29,6 @@ from .models import (
     AuditMode,
     Block,
     CareAuthorisation,
-    CounterAgent,
     CounterReset,
     DepositRight,
     Document,
@@ -199,19 +200,245 @@ class Actor:
         return self.label
 
 
+class Standing(StrEnum):
+    """How an actor stands towards one record: the fact the policy found first, which grants
+    (or refuses) access. Every right below the record level is a property of the standing, so
+    no caller compares strings or reads a flag that silently means "the médecin traitant"."""
+
+    HOLDER = "holder"
+    REPRESENTATIVE = "representative"
+    BLOCKED = "blocked"  # the patient blocked this professional: overrides everything below
+    TREATING_DOCTOR = "treating_doctor"  # médecin traitant
+    AUTHORISED = "authorised"  # care authorisation granted by the patient
+    DECLARED_CARE = "declared_care"  # care declared by the professional at a consultation
+    CARE_TEAM = "care_team"  # a care authorisation shared with the professional's facility
+    SAMU = "samu"  # the SAMU regulator (centre 15)
+    BREAK_GLASS = "break_glass"  # emergency opening, limited in time
+    EXPIRED_BREAK_GLASS = "expired_break_glass"
+    PROFESSIONAL = "professional"  # a professional with none of the above
+    COUNTER = "counter"  # the counter agents of the organisation that onboarded the person
+    ADMINISTRATOR = "administrator"
+    NONE = "none"
+
+    @property
+    def acts_for_patient(self) -> bool:
+        """The holder or their legal representative: the patient's side."""
+        return self in (Standing.HOLDER, Standing.REPRESENTATIVE)
+
+    @property
+    def is_professional(self) -> bool:
+        """Asked as a health professional (a GP reading their own record is its holder)."""
+        return self in _PROFESSIONAL_STANDINGS
+
+    @property
+    def bypasses_matrix(self) -> bool:
+        """Reads every document type, whatever the authorisation matrix says of a profession."""
+        return self in (Standing.HOLDER, Standing.REPRESENTATIVE, Standing.TREATING_DOCTOR)
+
+    @property
+    def may_write(self) -> bool:
+        """Adds documents; the emergency standings only read."""
+        return self in (Standing.HOLDER, Standing.REPRESENTATIVE, Standing.TREATING_DOCTOR, Standing.AUTHORISED,
+                        Standing.DECLARED_CARE, Standing.CARE_TEAM)
+
+    @property
+    def manages_with_patient(self) -> bool:
+        """Reads the access history and blocks a professional: the patient's side and the
+        médecin traitant."""
+        return self.acts_for_patient or self is Standing.TREATING_DOCTOR
+
+
+_PROFESSIONAL_STANDINGS = frozenset({
+    Standing.BLOCKED, Standing.TREATING_DOCTOR, Standing.AUTHORISED, Standing.DECLARED_CARE, Standing.CARE_TEAM,
+    Standing.SAMU, Standing.BREAK_GLASS, Standing.EXPIRED_BREAK_GLASS, Standing.PROFESSIONAL,
+})
+# What a professional's home lists as "my patients": every allowed professional standing but the
+# SAMU regulator's, which opens every record that did not refuse it and follows none.
+FOLLOWING_STANDINGS = frozenset({
+    Standing.TREATING_DOCTOR, Standing.AUTHORISED, Standing.DECLARED_CARE, Standing.CARE_TEAM, Standing.BREAK_GLASS,
+})
+
+
 @dataclass(frozen=True)
 class RecordAccess:
-    """How an actor stands towards one record, with the rule that put them there."""
+    """How an actor stands towards one record, with the rule that put them there. The rights
+    follow from the standing, and only while the decision allows."""
 
     decision: Decision
-    relation: str  # "holder", "representative", "professional", "counter_agent", "administrator", "none"
-    sees_hidden: bool = False  # médecin traitant
-    bypasses_matrix: bool = False  # holder, representative, médecin traitant
-    may_write: bool = False  # emergency modes are read-only
+    standing: Standing = Standing.NONE
 
     @property
     def mode(self) -> str:
         return self.decision.mode
+
+    @property
+    def bypasses_matrix(self) -> bool:
+        return self.decision.allowed and self.standing.bypasses_matrix
+
+    @property
+    def may_write(self) -> bool:
+        return self.decision.allowed and self.standing.may_write
+
+    @property
+    def sees_hidden(self) -> bool:
+        """Reads the documents the patient hid from professionals, as a professional: the
+        médecin traitant only (the patient's side sees them as theirs, see `document_scope`)."""
+        return self.decision.allowed and self.standing is Standing.TREATING_DOCTOR
+
+    @property
+    def manages_with_patient(self) -> bool:
+        return self.decision.allowed and self.standing.manages_with_patient
+
+
+# --- Record-level rules: the record twin of DocumentScope ----------------------------------------
+#
+# A standing comes from stored facts: rows naming a record (a médecin traitant designation, a
+# care authorisation, a block…) or a field of the record itself (its holder). `Facts` reads them
+# three ways from one definition: for one actor and one record (`decide`), as the records one
+# actor may open (`records_open_to`), and as the people standing on one record (`who_may_see`,
+# the access overview). The rules are tried in order; the first whose facts hold decides: it
+# allows if the patient's consent flag (if any) is on, and refuses with its own rule otherwise.
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Stored facts that give a standing. `rows(at)` are the rows in force at `at`, each naming
+    a record by `key`; `who(actor)` narrows them to the actor (a filter), or says they can never
+    be the actor's (None). `field` instead reads the record's own column against `who`'s value;
+    with neither, the facts hold on every record for any actor `who` accepts."""
+
+    who: Callable[[Actor], Any]
+    rows: Callable[[datetime], QuerySet] | None = None
+    key: str = "record_id"
+    field: str | None = None
+
+    def q(self, actor: Actor, at: datetime) -> Q | None:
+        """The records where the facts hold for the actor, as a filter on Record (None: none)."""
+        who = self.who(actor)
+        if who is None:
+            return None
+        if self.rows is not None:
+            return Q(pk__in=self.rows(at).filter(**who).values(self.key))
+        return Q(**{self.field: who}) if self.field else Q()
+
+    def exists(self, actor: Actor, at: datetime) -> Exists | bool:
+        """For one record, as an expression on Record; a bool when no query is needed."""
+        who = self.who(actor)
+        if who is None:
+            return False
+        if self.rows is not None:
+            return Exists(self.rows(at).filter(**who).filter(**{self.key: OuterRef("pk")}))
+        return True  # a field is read on the record itself (`holds_on`)
+
+    def holds_on(self, actor: Actor, record: Record) -> bool | None:
+        """For one record, without a query when the record's fields answer (None: ask `exists`)."""
+        if self.rows is not None:
+            return None
+        who = self.who(actor)
+        if who is None:
+            return False
+        return getattr(record, self.field) == who if self.field else True
+
+
+def _pro(filter_name: str = "professional_id"):
+    return lambda actor: {filter_name: actor.professional.pk} if actor.professional is not None else None
+
+
+def _care_rows(*kinds: str):
+    return lambda at: CareAuthorisation.objects.active(at).filter(kind__in=kinds)
+
+
+@dataclass(frozen=True)
+class StandingRule:
+    standing: Standing
+    facts: Facts
+    decision: Decision  # when the facts hold (and the patient consents)
+    consent: str | None = None  # the record's flag by which the patient accepts this standing
+    refusal: Decision | None = None  # when the facts hold but the patient refused
+
+    def consents(self, record: Record) -> bool:
+        return self.consent is None or bool(getattr(record, self.consent))
+
+    def consent_q(self) -> Q:
+        return Q(**{self.consent: True}) if self.consent else Q()
+
+    def answer(self, record: Record) -> RecordAccess:
+        return RecordAccess(self.decision if self.consents(record) else self.refusal, self.standing)
+
+
+RECORD_RULES: tuple[StandingRule, ...] = (
+    StandingRule(
+        Standing.HOLDER, Facts(lambda a: a.user.pk if a.user else None, field="holder_id"),
+        _allow("holder", _("The patient sees their whole record."), AuditMode.PATIENT)),
+    StandingRule(
+        Standing.REPRESENTATIVE,
+        Facts(lambda a: {"user_id": a.user.pk} if a.user else None,
+              rows=lambda at: LegalRepresentative.objects.active(at)),
+        _allow("legal_representative", _("A legal representative acts for the patient."), AuditMode.REPRESENTATIVE)),
+    StandingRule(
+        Standing.BLOCKED, Facts(_pro(), rows=lambda at: Block.objects.active(at)),
+        _deny("blocked_professional", _("The patient has blocked this professional."))),
+    StandingRule(
+        Standing.TREATING_DOCTOR, Facts(_pro(), rows=lambda at: TreatingDoctor.objects.active(at)),
+        _allow("treating_doctor", _("Médecin traitant designated by the patient."), AuditMode.TREATING_DOCTOR)),
+    StandingRule(
+        Standing.AUTHORISED, Facts(_pro(), rows=_care_rows(CareAuthorisation.Kind.GRANTED_BY_PATIENT)),
+        _allow("care_authorisation_granted", _("Care authorisation for this patient."), AuditMode.NORMAL)),
+    StandingRule(
+        Standing.DECLARED_CARE, Facts(_pro(), rows=_care_rows(CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL)),
+        _allow("care_authorisation_declared", _("Care authorisation for this patient."), AuditMode.NORMAL)),
+    # A facility's care team shares an authorisation granted to or declared by one of its members
+    # for the facility: the same standing as its holder (matrix, may add documents), read from the
+    # professional's facility at each access, so leaving the facility ends it. Logged under the individual.
+    StandingRule(
+        Standing.CARE_TEAM,
+        Facts(lambda a: {"facility_id": a.professional.facility_id}
+              if a.professional is not None and a.professional.facility_id is not None else None,
+              rows=_care_rows(*CareAuthorisation.CARE_KINDS)),
+        _allow("facility_care_team", _("Care authorisation shared with your facility's care team."),
+               AuditMode.NORMAL)),
+    StandingRule(
+        Standing.SAMU, Facts(lambda a: True if a.professional is not None and a.professional.is_samu_regulator
+                             else None),
+        _allow("samu_regulator", _("SAMU regulator."), AuditMode.SAMU),
+        consent="samu_allowed",
+        refusal=_deny("samu_opted_out", _("The patient refused access by the SAMU regulator."))),
+    StandingRule(
+        Standing.BREAK_GLASS, Facts(_pro(), rows=_care_rows(CareAuthorisation.Kind.BREAK_GLASS)),
+        _allow("break_glass", _("Emergency access (break-glass), limited in time."), AuditMode.BREAK_GLASS),
+        consent="break_glass_allowed",
+        refusal=_deny("break_glass_opted_out", _("The patient refused emergency access."))),
+    StandingRule(
+        Standing.EXPIRED_BREAK_GLASS,
+        Facts(_pro(), rows=lambda at: CareAuthorisation.objects.filter(
+            kind=CareAuthorisation.Kind.BREAK_GLASS, expires_at__lte=at)),
+        _deny("break_glass_expired", _("The emergency access has expired."))),
+)
+
+
+def _no_standing(actor: Actor, record: Record) -> RecordAccess:
+    """What an actor none of RECORD_RULES admits is told: why their kind of account has no access."""
+    if actor.user is None:
+        return RecordAccess(_deny("not_authenticated", _("You are not logged in.")))
+    if not record.is_open:
+        return RecordAccess(_deny("record_closed", _("This record is closed: it is kept for legal retention only.")))
+    if actor.professional is not None:
+        return RecordAccess(_deny("no_care_authorisation", _("No care authorisation for this patient.")),
+                            Standing.PROFESSIONAL)
+    if actor.counter_agent is not None:
+        return RecordAccess(
+            _deny("counter_agent_no_medical_access",
+                  _("Counter agents create records and deposit papers; they never read medical content."),
+                  AuditMode.COUNTER),
+            Standing.COUNTER,
+        )
+    if actor.is_administrator:
+        return RecordAccess(
+            _deny("administrator_no_medical_access",
+                  _("Administrators have no access to medical content."), AuditMode.ADMIN),
+            Standing.ADMINISTRATOR,
+        )
+    return RecordAccess(_deny("no_relation", _("You have no access to this record.")))
 
 
 def record_access(actor: Actor, record: Record, *, at: datetime | None = None) -> RecordAccess:
@@ -226,98 +453,96 @@ def record_access(actor: Actor, record: Record, *, at: datetime | None = None) -
 
 
 def _record_access(actor: Actor, record: Record, at: datetime) -> RecordAccess:
+    """RECORD_RULES for one record: the record's own fields are read without a query, the
+    stored facts of all remaining rules in one query, then the first rule that holds decides."""
+    if actor.user is None or not record.is_open:
+        return _no_standing(actor, record)
+    pending: dict[str, Exists] = {}
+    answers: list[bool | str] = []
+    for i, rule in enumerate(RECORD_RULES):
+        holds = rule.facts.holds_on(actor, record)
+        if holds is None:
+            expression = rule.facts.exists(actor, at)
+            if expression is False:
+                answers.append(False)
+                continue
+            pending[f"rule_{i}"] = expression
+            answers.append(f"rule_{i}")
+        else:
+            answers.append(holds)
+    known = {}
+    for rule, answer in zip(RECORD_RULES, answers, strict=True):
+        if answer is True:
+            return rule.answer(record)
+        if answer is False:
+            continue
+        if not known:
+            known = Record.objects.filter(pk=record.pk).values(**pending).first() or dict.fromkeys(pending, False)
+        if known[answer]:
+            return rule.answer(record)
+    return _no_standing(actor, record)
+
+
+def records_open_to(actor: Actor, *, at: datetime | None = None,
+                    standings: Iterable[Standing] | None = None) -> QuerySet[Record]:
+    """The open records the actor may open, each annotated with `standing` (a Standing value):
+    RECORD_RULES as one queryset, so a list cannot offer a record a read would refuse, nor miss
+    one it would allow. `standings` keeps only those (e.g. FOLLOWING_STANDINGS)."""
+    at = at or timezone.now()
     if actor.user is None:
-        return RecordAccess(_deny("not_authenticated", _("You are not logged in.")), "none")
-    if not record.is_open:
-        return RecordAccess(
-            _deny("record_closed", _("This record is closed: it is kept for legal retention only.")), "none"
-        )
-    if record.holder_id is not None and record.holder_id == actor.user.pk:
-        return RecordAccess(
-            _allow("holder", _("The patient sees their whole record."), AuditMode.PATIENT),
-            "holder", bypasses_matrix=True, may_write=True,
-        )
-    if LegalRepresentative.objects.active(at).filter(record=record, user=actor.user).exists():
-        return RecordAccess(
-            _allow("legal_representative", _("A legal representative acts for the patient."),
-                   AuditMode.REPRESENTATIVE),
-            "representative", bypasses_matrix=True, may_write=True,
-        )
-    if actor.professional is not None:
-        return _professional_access(actor, record, at)
-    if actor.counter_agent is not None:
-        return RecordAccess(
-            _deny("counter_agent_no_medical_access",
-                  _("Counter agents create records and deposit papers; they never read medical content."),
-                  AuditMode.COUNTER),
-            "counter_agent",
-        )
-    if actor.is_administrator:
-        return RecordAccess(
-            _deny("administrator_no_medical_access",
-                  _("Administrators have no access to medical content."), AuditMode.ADMIN),
-            "administrator",
-        )
-    return RecordAccess(_deny("no_relation", _("You have no access to this record.")), "none")
+        return Record.objects.none()
+    whens, admitting = [], Q(pk__in=[])
+    for rule in RECORD_RULES:
+        q = rule.facts.q(actor, at)
+        if q is None:
+            continue
+        allowed = rule.decision.allowed and (standings is None or rule.standing in standings)
+        whens.append(When(q & rule.consent_q(), then=Value(rule.standing.value if allowed else "")))
+        whens.append(When(q, then=Value("")))  # the facts hold, the patient refused: the rule ends here
+        if allowed:
+            admitting |= q
+    # `admitting` narrows the scan to records where some admitting fact holds; the Case, in the
+    # rules' order, keeps the first rule that holds, so an earlier block or refusal wins.
+    return (Record.objects.filter(admitting, state=Record.State.OPEN)
+            .annotate(standing=Case(*whens, default=Value(""), output_field=CharField()))
+            .exclude(standing=""))
 
 
-def _professional_access(actor: Actor, record: Record, at: datetime) -> RecordAccess:
-    pro = actor.professional
-    if Block.objects.active(at).filter(record=record, professional=pro).exists():
-        return RecordAccess(
-            _deny("blocked_professional", _("The patient has blocked this professional.")), "professional"
-        )
-    if TreatingDoctor.objects.active(at).filter(record=record, professional=pro).exists():
-        return RecordAccess(
-            _allow("treating_doctor", _("Médecin traitant designated by the patient."), AuditMode.TREATING_DOCTOR),
-            "professional", sees_hidden=True, bypasses_matrix=True, may_write=True,
-        )
-    kinds = set(
-        CareAuthorisation.objects.active(at).filter(record=record, professional=pro).values_list("kind", flat=True)
-    )
-    if kinds & {CareAuthorisation.Kind.GRANTED_BY_PATIENT, CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL}:
-        rule = ("care_authorisation_granted" if CareAuthorisation.Kind.GRANTED_BY_PATIENT in kinds
-                else "care_authorisation_declared")
-        return RecordAccess(
-            _allow(rule, _("Care authorisation for this patient."), AuditMode.NORMAL),
-            "professional", may_write=True,
-        )
-    # A facility's care team shares an authorisation granted to or declared by one of its members
-    # for the facility: the same standing as its holder (matrix, may add documents), read from the
-    # professional's facility at each access, so leaving the facility ends it. Logged under the individual.
-    if pro.facility_id is not None and CareAuthorisation.objects.active(at).filter(
-        record=record, facility_id=pro.facility_id,
-        kind__in=(CareAuthorisation.Kind.GRANTED_BY_PATIENT, CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL),
-    ).exists():
-        return RecordAccess(
-            _allow("facility_care_team", _("Care authorisation shared with your facility's care team."),
-                   AuditMode.NORMAL),
-            "professional", may_write=True,
-        )
-    if pro.is_samu_regulator:
-        if not record.samu_allowed:
-            return RecordAccess(
-                _deny("samu_opted_out", _("The patient refused access by the SAMU regulator.")), "professional"
-            )
-        return RecordAccess(_allow("samu_regulator", _("SAMU regulator."), AuditMode.SAMU), "professional")
-    if CareAuthorisation.Kind.BREAK_GLASS in kinds:
-        if not record.break_glass_allowed:
-            return RecordAccess(
-                _deny("break_glass_opted_out", _("The patient refused emergency access.")), "professional"
-            )
-        return RecordAccess(
-            _allow("break_glass", _("Emergency access (break-glass), limited in time."), AuditMode.BREAK_GLASS),
-            "professional",
-        )
-    if CareAuthorisation.objects.filter(
-        record=record, professional=pro, kind=CareAuthorisation.Kind.BREAK_GLASS, expires_at__lte=at
-    ).exists():
-        return RecordAccess(
-            _deny("break_glass_expired", _("The emergency access has expired.")), "professional"
-        )
-    return RecordAccess(
-        _deny("no_care_authorisation", _("No care authorisation for this patient.")), "professional"
-    )
+def standing_rule(standing: Standing) -> StandingRule:
+    return next(rule for rule in RECORD_RULES if rule.standing is standing)
+
+
+def standing_rows(standing: Standing, record: Record, *, at: datetime | None = None) -> QuerySet:
+    """The stored facts giving `standing` on this record now (care authorisations, designations,
+    blocks…): who stands there, read from the same definition as the two answers above."""
+    facts = standing_rule(standing).facts
+    return facts.rows(at or timezone.now()).filter(**{facts.key: record.pk})
+
+
+# The counter's standing is administrative only: the organisation that onboarded the person (one of
+# its agents created the record, or holds or held a deposit right on it) sees its status and acts on
+# it; nothing medical. Read two ways like the rules above (`_onboarded_by_organisation`, `records_onboarded_by`).
+def _organisation(actor: Actor):
+    return actor.counter_agent.organisation_id if actor.counter_agent is not None else None
+
+
+ONBOARDING_FACTS: tuple[Facts, ...] = (
+    Facts(lambda a: {"created_by__counter_agent__organisation_id": _organisation(a)} if _organisation(a) else None,
+          rows=lambda at: Record.objects.all(), key="pk"),
+    Facts(lambda a: {"agent__organisation_id": _organisation(a)} if _organisation(a) else None,
+          rows=lambda at: DepositRight.objects.all()),
+)
+
+
+def records_onboarded_q(actor: Actor, *, at: datetime | None = None) -> Q:
+    """The records the actor's organisation onboarded, as a filter on Record."""
+    at = at or timezone.now()
+    q = Q(pk__in=[])
+    for facts in ONBOARDING_FACTS:
+        part = facts.q(actor, at)
+        if part is not None:
+            q |= part
+    return q
 
 
 @dataclass(frozen=True)
@@ -371,10 +596,10 @@ def document_scope(actor: Actor, record: Record, *, at: datetime | None = None) 
     at = at or timezone.now()
     if not access.decision.allowed:
         return DocumentScope(at=at, nothing=True)
-    if access.relation == "holder":
+    if access.standing is Standing.HOLDER:
         # Everything, hidden documents included, except results not yet announced.
         return DocumentScope(at=at, sees_hidden=True, sees_withheld=False)
-    if access.relation == "representative":
+    if access.standing is Standing.REPRESENTATIVE:
         return DocumentScope(at=at, sees_hidden=True, sees_withheld=False, sees_hidden_from_representatives=False)
     return DocumentScope(
         at=at,
@@ -414,7 +639,7 @@ def decide(
     access = record_access(actor, record, at=at)
     if not access.decision.allowed:
         return access.decision
-    holder_side = access.relation in ("holder", "representative")
+    holder_side = access.standing.acts_for_patient
     if action in (Action.VIEW_RECORD, Action.VIEW_PERSONAL_DATA):
         return access.decision
     if action in Action.HOLDER_ONLY:
@@ -431,12 +656,12 @@ def decide(
             return access.decision
         return _deny("matrix_refuses", _("Your profession may not read this kind of information."), access.mode)
     if action in (Action.VIEW_ACCESS_HISTORY, Action.BLOCK_PROFESSIONAL):
-        if holder_side or access.sees_hidden:
+        if access.manages_with_patient:
             return access.decision
         return _deny("holder_or_treating_doctor_only",
                      _("Only the patient and their médecin traitant can do this."), access.mode)
     if action == Action.EDIT_SYNTHESIS:
-        if access.sees_hidden:
+        if access.standing is Standing.TREATING_DOCTOR:
             return access.decision
         return _deny("treating_doctor_only", _("Only the médecin traitant writes the synthesis."), access.mode)
     if action == Action.ADD_DOCUMENT:
@@ -472,7 +697,7 @@ def _decide_document(actor: Actor, action: str, doc: Document, at: datetime | No
         return access.decision if visible else not_found
     if not visible:
         return not_found
-    holder_side = access.relation in ("holder", "representative")
+    holder_side = access.standing.acts_for_patient
     if action in (Action.HIDE_DOCUMENT, Action.ARCHIVE_DOCUMENT):
         if holder_side:
             return access.decision
@@ -506,7 +731,7 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
     if agent is None:
         return _deny("counter_agent_only", _("This is the counter agents' channel."))
     if action == Action.VIEW_ADMIN_STATUS:
-        if _onboarded_by_organisation(agent, record):
+        if _onboarded_by_organisation(actor, record):
             return _allow("counter_agent_onboarded", _("Your organisation onboarded this record."), AuditMode.COUNTER)
         return _deny("not_onboarded_here", _("Your organisation did not onboard this record."), AuditMode.COUNTER)
     if not record.is_open:
@@ -514,7 +739,7 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
     if action == Action.ATTACH_NIR:
         # The counter that onboarded a person without a carte vitale adds the NIR once it
         # exists: an administrative act, even if the patient withdrew the deposit right.
-        if _onboarded_by_organisation(agent, record):
+        if _onboarded_by_organisation(actor, record):
             return _allow("counter_agent_onboarded", _("Your organisation onboarded this record."), AuditMode.COUNTER)
         return _deny("not_onboarded_here", _("Your organisation did not onboard this record."), AuditMode.COUNTER)
     if action == Action.PRINT_PATIENT_SUMMARY:
@@ -523,7 +748,7 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
         # download, never a page, and the read is in the person's access history. Any other
         # counter does not know them; and once the person withdrew the organisation's deposit
         # right, it no longer handles anything medical of theirs (unlike the NIR above).
-        if not _onboarded_by_organisation(agent, record):
+        if not _onboarded_by_organisation(actor, record):
             return _deny("not_onboarded_here", _("Your organisation did not onboard this record."), AuditMode.COUNTER)
         rights = DepositRight.objects.filter(record=record, agent__organisation_id=agent.organisation_id)
         if rights.exists() and not rights.active(at).exists():
@@ -536,7 +761,7 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
         # standing differs: the organisation that onboarded the person knows them and holds
         # their paper file; any other counter must have the person prove they are present
         # (`counter_reset_requirements`). Nothing medical is read either way.
-        if _onboarded_by_organisation(agent, record):
+        if _onboarded_by_organisation(actor, record):
             return _allow("counter_reset_onboarding_organisation",
                           _("Your organisation onboarded this record: it resets the credentials after checking "
                             "the person's identity."), AuditMode.COUNTER)
@@ -611,14 +836,11 @@ def _decide_reset_approval(actor: Actor, action: str, reset: CounterReset, at: d
                   AuditMode.COUNTER)
 
 
-def _onboarded_by_organisation(agent, record: Record) -> bool:
+def _onboarded_by_organisation(actor: Actor, record: Record) -> bool:
     """The record was created by an agent of the organisation, or one of its agents holds (or
-    held) a deposit right on it: "an organisation's agents see the records it onboarded"."""
-    return (
-        DepositRight.objects.filter(record=record, agent__organisation_id=agent.organisation_id).exists()
-        or (record.created_by_id is not None and CounterAgent.objects.filter(
-            user_id=record.created_by_id, organisation_id=agent.organisation_id).exists())
-    )
+    held) a deposit right on it: "an organisation's agents see the records it onboarded"
+    (ONBOARDING_FACTS, the same filter as the counter's list)."""
+    return Record.objects.filter(records_onboarded_q(actor), pk=record.pk).exists()
 
 
 def _decide_opening(actor: Actor, action: str, record: Record, at: datetime) -> Decision:
