@@ -35,6 +35,7 @@ from .models import (
     DocumentType,
     LegalRepresentative,
     MatrixEntry,
+    Professional,
     Record,
     Synthesis,
     TreatingDoctor,
@@ -319,7 +320,7 @@ class Facts:
             return None
         if self.rows is not None:
             return Q(pk__in=self.rows(at).filter(**who).values(self.key))
-        return Q(**{self.field: who}) if self.field else Q()
+        return Q(**{self.field: who}) if self.field else Q(pk__isnull=False)  # every record
 
     def exists(self, actor: Actor, at: datetime) -> Exists | bool:
         """For one record, as an expression on Record; a bool when no query is needed."""
@@ -512,11 +513,32 @@ def standing_rule(standing: Standing) -> StandingRule:
     return next(rule for rule in RECORD_RULES if rule.standing is standing)
 
 
-def standing_rows(standing: Standing, record: Record, *, at: datetime | None = None) -> QuerySet:
-    """The stored facts giving `standing` on this record now (care authorisations, designations,
-    blocks…): who stands there, read from the same definition as the two answers above."""
-    facts = standing_rule(standing).facts
-    return facts.rows(at or timezone.now()).filter(**{facts.key: record.pk})
+def standing_rows(record: Record, *standings: Standing, at: datetime | None = None) -> QuerySet:
+    """The stored facts giving these standings on this record now (care authorisations,
+    designations, blocks…; standings stored in the same table, in one query): who stands there,
+    read from the same definitions as the two answers above."""
+    at = at or timezone.now()
+    combined = None
+    for standing in standings:
+        facts = standing_rule(standing).facts
+        rows = facts.rows(at).filter(**{facts.key: record.pk})
+        combined = rows if combined is None else combined | rows
+    return combined
+
+
+# The professionals who stand on a record through a stored fact about them (not the SAMU regulator,
+# whose standing is their role, nor a care team's members, who stand through a colleague's row).
+PROFESSIONAL_ROWS = (Standing.BLOCKED, Standing.TREATING_DOCTOR, Standing.AUTHORISED, Standing.DECLARED_CARE,
+                     Standing.BREAK_GLASS)
+
+
+def professionals_standing_on(record: Record, *, at: datetime | None = None) -> Q:
+    """A filter on Professional: everyone a stored fact puts on the record now, refused
+    (blocked) or not."""
+    q = Q(pk__in=[])
+    for standing in PROFESSIONAL_ROWS:
+        q |= Q(pk__in=standing_rows(record, standing, at=at).values("professional_id"))
+    return q
 
 
 # The counter's standing is administrative only: the organisation that onboarded the person (one of
@@ -593,7 +615,13 @@ class DocumentScope:
 def document_scope(actor: Actor, record: Record, *, at: datetime | None = None) -> DocumentScope:
     """Which of the record's documents the actor may read."""
     access = record_access(actor, record, at=at)
-    at = at or timezone.now()
+    return _document_scope_for(access, at or timezone.now(), types=actor.matrix_types,
+                               author_id=actor.professional.pk if actor.professional else None)
+
+
+def _document_scope_for(access: RecordAccess, at: datetime, *, types: frozenset[str] | None,
+                        author_id: int | None) -> DocumentScope:
+    """The documents a standing reads: `types`, the profession's matrix cells (None: any type)."""
     if not access.decision.allowed:
         return DocumentScope(at=at, nothing=True)
     if access.standing is Standing.HOLDER:
@@ -603,9 +631,9 @@ def document_scope(actor: Actor, record: Record, *, at: datetime | None = None) 
         return DocumentScope(at=at, sees_hidden=True, sees_withheld=False, sees_hidden_from_representatives=False)
     return DocumentScope(
         at=at,
-        types=None if access.bypasses_matrix else actor.matrix_types,
+        types=None if access.bypasses_matrix else types,
         sees_hidden=access.sees_hidden,
-        author_id=actor.professional.pk,
+        author_id=author_id,
     )
 
 
@@ -903,48 +931,54 @@ class Viewer:
 
 def who_may_see(document: Document, *, at: datetime | None = None) -> list[Viewer]:
     """Everyone who may read the document now, and everyone with a standing on the record who
-    may not, each with the rule that decides. Asked through `decide()`, so it cannot disagree
-    with what a read does."""
+    may not, each with the rule that decides. Asked through `decide()` and RECORD_RULES, so it
+    cannot disagree with what a read does."""
     at = at or timezone.now()
     record = document.record
     people: list[tuple[User, str]] = []
     if record.holder is not None:
         people.append((record.holder, "holder"))
     people += [(r.user, "representative") for r in record.representatives.select_related("user")]
-    pro_ids: set[int] = set()
-    for model in (TreatingDoctor, CareAuthorisation, Block):
-        pro_ids |= set(model.objects.active(at).filter(record=record).values_list("professional_id", flat=True))
+    standing = professionals_standing_on(record, at=at)
     if document.author_professional_id:
-        pro_ids.add(document.author_professional_id)
+        standing |= Q(pk=document.author_professional_id)
     people += [
         (u, "professional")
-        for u in User.objects.filter(professional__pk__in=pro_ids).select_related("professional")
+        for u in User.objects.filter(professional__in=Professional.objects.filter(standing))
+        .select_related("professional")
     ]
     viewers = []
     for user, role in people:
         actor = Actor(user)
         viewers.append(Viewer(actor.label, role, decide(actor, Action.VIEW_DOCUMENT, document, at=at), user.pk,
                               display=actor.display))
-    viewers += _emergency_viewers(document, record)
+    viewers += _emergency_viewers(document, record, at)
     return viewers
 
 
-def _emergency_viewers(document: Document, record: Record) -> Iterable[Viewer]:
-    """The two emergency modes, described for any professional who might use them."""
+# The standings anyone may come to hold on the record without a stored fact naming them yet, as the
+# patient sees them: any professional through a break-glass, the SAMU regulator.
+EMERGENCY_STANDINGS = (
+    (Standing.BREAK_GLASS, _("Any health professional, in an emergency")),
+    (Standing.SAMU, _("The SAMU regulator (centre 15)")),
+)
+
+
+def _emergency_viewers(document: Document, record: Record, at: datetime) -> Iterable[Viewer]:
+    """The two emergency modes, described for any professional who might use them: the rule's
+    answer on this record (the patient's consent) and the document rule for that standing, for a
+    profession whose matrix lets it read the document's type."""
     if not record.is_open:
         return []
-    hidden = document.hidden_from_professionals
     rows = []
-    for role, allowed_by_patient, rule_ok, rule_off, label in (
-        ("break_glass", record.break_glass_allowed, "break_glass", "break_glass_opted_out",
-         _("Any health professional, in an emergency")),
-        ("samu", record.samu_allowed, "samu_regulator", "samu_opted_out", _("The SAMU regulator (centre 15)")),
-    ):
-        if not allowed_by_patient:
-            decision = _deny(rule_off, _("You refused this access."))
-        elif hidden:
-            decision = _deny("document_not_visible", _("Hidden documents stay hidden in an emergency."))
+    for standing, label in EMERGENCY_STANDINGS:
+        access = standing_rule(standing).answer(record)
+        if not access.decision.allowed:
+            decision = _deny(access.decision.rule, _("You refused this access."), access.mode)
+        elif not _document_scope_for(access, at, types=None, author_id=None).matches(document):
+            decision = _deny("document_not_visible", _("Hidden documents stay hidden in an emergency."), access.mode)
         else:
-            decision = _allow(rule_ok, _("If their profession may read this type of document."), role)
-        rows.append(Viewer(str(label), role, decision))
+            decision = _allow(access.decision.rule, _("If their profession may read this type of document."),
+                              access.mode)
+        rows.append(Viewer(str(label), standing.value, decision))
     return rows
