@@ -3,7 +3,9 @@ object, and in which mode?" for every rule of DOMAIN.md §4.
 
 Everything that touches medical data asks here — views, forms, the API, exports, tasks —
 through `decide()` (a pure answer) or `document_scope()` (the same document rule as a
-queryset filter, so lists, counts and search cannot show what a read would refuse). It decides
+queryset filter, so lists, counts and search cannot show what a read would refuse). Record
+standings are `RECORD_RULES`, read for one record (`record_access()`), as the records an actor
+may open (`records_open_to()`) and as the people standing on a record (`standing_rows()`). It decides
 and explains only: it writes nothing and imports nothing that records. Recording the answer
 (the audit entry, the patient's notice) is `dmp/access_log.py`'s job, done by the selectors and
 services at the point of access. It denies by default: an action no rule allows is
@@ -90,8 +92,6 @@ class Action:
         {VIEW_RECORD, VIEW_DOCUMENT, VIEW_SYNTHESIS, VIEW_PERSONAL_DATA, VIEW_REIMBURSEMENTS,
          VIEW_ACCESS_HISTORY, EXPORT_RECORD, PRINT_PATIENT_SUMMARY}
     )
-    # What the holder (or their representative) manages and nobody else does.
-    HOLDER_ONLY = frozenset({EDIT_PERSONAL_DATA, MANAGE_ACCESS, CLOSE_RECORD, EXPORT_RECORD, PRINT_PATIENT_SUMMARY})
 
 
 @dataclass(frozen=True)
@@ -645,7 +645,9 @@ def decide(
     doc_type: str | None = None,
     at: datetime | None = None,
 ) -> Decision:
-    """Answer one question, without side effects. Deny by default."""
+    """Answer one question, without side effects. Deny by default: an action no table below
+    names is refused with `no_rule`. The object says which table (a document, a counter reset,
+    a record or its synthesis); the action says which rule function of it answers."""
     # `at` stays None for "now", so the actor's cached standing is used.
     if action == Action.CREATE_RECORD:
         return _decide_create(actor)
@@ -656,90 +658,186 @@ def decide(
     if isinstance(obj, CounterReset):
         return _decide_reset_approval(actor, action, obj, at or timezone.now())
     record = obj.record if isinstance(obj, Synthesis) else obj
-    if action in (Action.DEPOSIT_DOCUMENT, Action.VIEW_ADMIN_STATUS, Action.RESET_CREDENTIALS) or (
-        action in (Action.ATTACH_NIR, Action.PRINT_PATIENT_SUMMARY) and actor.counter_agent is not None
-    ):
-        return _decide_counter(actor, action, record, at or timezone.now())
-    if action in (Action.BREAK_GLASS, Action.DECLARE_CARE):
-        return _decide_opening(actor, action, record, at or timezone.now())
-    if action == Action.FIND_RECORD:
-        return _decide_find(actor, record, at)
-    access = record_access(actor, record, at=at)
-    if not access.decision.allowed:
+    return RECORD_ACTIONS.get(action, _standing_rule(_no_rule))(actor, action, record, doc_type, at)
+
+
+# A rule function of the record table: (actor, action, record, doc_type, at) -> Decision.
+RecordActionRule = Callable[[Actor, str, Record, "str | None", "datetime | None"], Decision]
+# A check made once the actor's standing allows opening the record: (actor, action, access, doc_type).
+StandingCheck = Callable[[Actor, str, RecordAccess, "str | None"], Decision]
+
+
+def _standing_rule(check: StandingCheck) -> RecordActionRule:
+    """The record's standing first (RECORD_RULES: a refusal there is the answer), then `check`."""
+    def rule(actor: Actor, action: str, record: Record, doc_type: str | None, at: datetime | None) -> Decision:
+        access = record_access(actor, record, at=at)
+        if not access.decision.allowed:
+            return access.decision
+        return check(actor, action, access, doc_type)
+    return rule
+
+
+def _opens_record(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    return access.decision
+
+
+def _holder_only(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    if access.standing.acts_for_patient:
         return access.decision
-    holder_side = access.standing.acts_for_patient
-    if action in (Action.VIEW_RECORD, Action.VIEW_PERSONAL_DATA):
+    return _deny("holder_only", _("Only the patient or their legal representative can do this."), access.mode)
+
+
+# The synthesis and the reimbursement history follow the matrix cells of their document types.
+_MATRIX_TYPE = {
+    Action.VIEW_SYNTHESIS: DocumentType.RECORD_SYNTHESIS,
+    Action.VIEW_REIMBURSEMENTS: DocumentType.REIMBURSEMENT_DATA,
+}
+
+
+def _matrix_cell(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    if access.bypasses_matrix or _MATRIX_TYPE[action] in actor.matrix_types:
         return access.decision
-    if action in Action.HOLDER_ONLY:
-        return access.decision if holder_side else _deny(
-            "holder_only", _("Only the patient or their legal representative can do this."), access.mode
-        )
-    if action in (Action.VIEW_SYNTHESIS, Action.VIEW_REIMBURSEMENTS):
-        # The synthesis and the reimbursement history follow the matrix cells of their document types.
-        matrix_type = {
-            Action.VIEW_SYNTHESIS: DocumentType.RECORD_SYNTHESIS,
-            Action.VIEW_REIMBURSEMENTS: DocumentType.REIMBURSEMENT_DATA,
-        }[action]
-        if access.bypasses_matrix or matrix_type in actor.matrix_types:
-            return access.decision
-        return _deny("matrix_refuses", _("Your profession may not read this kind of information."), access.mode)
-    if action in (Action.VIEW_ACCESS_HISTORY, Action.BLOCK_PROFESSIONAL):
-        if access.manages_with_patient:
-            return access.decision
-        return _deny("holder_or_treating_doctor_only",
-                     _("Only the patient and their médecin traitant can do this."), access.mode)
-    if action == Action.EDIT_SYNTHESIS:
-        if access.standing is Standing.TREATING_DOCTOR:
-            return access.decision
-        return _deny("treating_doctor_only", _("Only the médecin traitant writes the synthesis."), access.mode)
-    if action == Action.ADD_DOCUMENT:
-        if holder_side:
-            if doc_type is not None and doc_type in _PERSONAL_TYPES:
-                return access.decision
-            return _deny("patient_adds_to_personal_space",
-                         _("Patients add documents to their personal space."), access.mode)
-        if not access.may_write:
-            return _deny("emergency_access_is_read_only", _("Emergency access only reads the record."), access.mode)
-        if doc_type in _PERSONAL_TYPES:
-            return _deny("personal_space_is_the_patients", _("The personal space is the patient's."), access.mode)
+    return _deny("matrix_refuses", _("Your profession may not read this kind of information."), access.mode)
+
+
+def _with_patient(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    if access.manages_with_patient:
         return access.decision
-    if action == Action.ATTACH_NIR:
-        if holder_side:
+    return _deny("holder_or_treating_doctor_only",
+                 _("Only the patient and their médecin traitant can do this."), access.mode)
+
+
+def _treating_doctor_only(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    if access.standing is Standing.TREATING_DOCTOR:
+        return access.decision
+    return _deny("treating_doctor_only", _("Only the médecin traitant writes the synthesis."), access.mode)
+
+
+def _adds_document(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    if access.standing.acts_for_patient:
+        if doc_type is not None and doc_type in _PERSONAL_TYPES:
             return access.decision
-        return _deny("holder_or_onboarding_counter_only",
-                     _("Only the patient or the counter that created the record can do this."), access.mode)
+        return _deny("patient_adds_to_personal_space",
+                     _("Patients add documents to their personal space."), access.mode)
+    if not access.may_write:
+        return _deny("emergency_access_is_read_only", _("Emergency access only reads the record."), access.mode)
+    if doc_type in _PERSONAL_TYPES:
+        return _deny("personal_space_is_the_patients", _("The personal space is the patient's."), access.mode)
+    return access.decision
+
+
+def _patient_attaches_nir(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    if access.standing.acts_for_patient:
+        return access.decision
+    return _deny("holder_or_onboarding_counter_only",
+                 _("Only the patient or the counter that created the record can do this."), access.mode)
+
+
+def _no_rule(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
     return _deny("no_rule", _("No rule allows this."), access.mode)
+
+
+def _counter(actor: Actor, action: str, record: Record, doc_type: str | None, at: datetime | None) -> Decision:
+    return _decide_counter(actor, action, record, at or timezone.now())
+
+
+def _counter_or(other: RecordActionRule) -> RecordActionRule:
+    """The counter's channel when a counter agent asks; `other` for everyone else."""
+    def rule(actor: Actor, action: str, record: Record, doc_type: str | None, at: datetime | None) -> Decision:
+        return (_counter if actor.counter_agent is not None else other)(actor, action, record, doc_type, at)
+    return rule
+
+
+def _opening(actor: Actor, action: str, record: Record, doc_type: str | None, at: datetime | None) -> Decision:
+    return _decide_opening(actor, action, record, at or timezone.now())
+
+
+def _find(actor: Actor, action: str, record: Record, doc_type: str | None, at: datetime | None) -> Decision:
+    return _decide_find(actor, record, at)
+
+
+_HOLDER_ONLY = _standing_rule(_holder_only)
+_MATRIX_CELL = _standing_rule(_matrix_cell)
+_WITH_PATIENT = _standing_rule(_with_patient)
+_OPENS_RECORD = _standing_rule(_opens_record)
+
+# Every question about a record (or its synthesis), and the rule function that answers it. An
+# action missing here is refused (`no_rule`) once the actor's standing is known.
+RECORD_ACTIONS: dict[str, RecordActionRule] = {
+    Action.VIEW_RECORD: _OPENS_RECORD,
+    Action.VIEW_PERSONAL_DATA: _OPENS_RECORD,
+    Action.EDIT_PERSONAL_DATA: _HOLDER_ONLY,
+    Action.MANAGE_ACCESS: _HOLDER_ONLY,
+    Action.CLOSE_RECORD: _HOLDER_ONLY,
+    Action.EXPORT_RECORD: _HOLDER_ONLY,
+    Action.PRINT_PATIENT_SUMMARY: _counter_or(_HOLDER_ONLY),
+    Action.VIEW_SYNTHESIS: _MATRIX_CELL,
+    Action.VIEW_REIMBURSEMENTS: _MATRIX_CELL,
+    Action.VIEW_ACCESS_HISTORY: _WITH_PATIENT,
+    Action.BLOCK_PROFESSIONAL: _WITH_PATIENT,
+    Action.EDIT_SYNTHESIS: _standing_rule(_treating_doctor_only),
+    Action.ADD_DOCUMENT: _standing_rule(_adds_document),
+    Action.ATTACH_NIR: _counter_or(_standing_rule(_patient_attaches_nir)),
+    Action.DEPOSIT_DOCUMENT: _counter,
+    Action.VIEW_ADMIN_STATUS: _counter,
+    Action.RESET_CREDENTIALS: _counter,
+    Action.BREAK_GLASS: _opening,
+    Action.DECLARE_CARE: _opening,
+    Action.FIND_RECORD: _find,
+}
 
 
 _PERSONAL_TYPES = frozenset({DocumentType.ADVANCE_DIRECTIVES, DocumentType.PATIENT_DOCUMENT})
 
 
 def _decide_document(actor: Actor, action: str, doc: Document, at: datetime | None) -> Decision:
+    """The record's standing, then the document rule (`document_scope`: a document the actor
+    may not read is not found, whatever the action), then DOCUMENT_ACTIONS."""
     record = doc.record
     access = record_access(actor, record, at=at)
     if not access.decision.allowed:
         return access.decision
-    visible = document_scope(actor, record, at=at).matches(doc)
-    not_found = _deny("document_not_visible", _("This document is not visible to you."), access.mode)
-    if action == Action.VIEW_DOCUMENT:
-        return access.decision if visible else not_found
-    if not visible:
-        return not_found
-    holder_side = access.standing.acts_for_patient
-    if action in (Action.HIDE_DOCUMENT, Action.ARCHIVE_DOCUMENT):
-        if holder_side:
-            return access.decision
-        return _deny("holder_only", _("Only the patient or their legal representative can do this."), access.mode)
-    is_author = actor.professional is not None and doc.author_professional_id == actor.professional.pk
-    if action in (Action.REPLACE_DOCUMENT, Action.RELEASE_DOCUMENT):
-        if not (is_author and access.may_write):
-            return _deny("author_only", _("Only the document's author can do this."), access.mode)
-        if action == Action.REPLACE_DOCUMENT and doc.status != Document.Status.CURRENT:
-            return _deny("archived_document_is_frozen", _("An archived document cannot be replaced."), access.mode)
-        if action == Action.REPLACE_DOCUMENT and hasattr(doc, "replaced_by"):
-            return _deny("already_replaced", _("This version has already been replaced."), access.mode)
+    if not document_scope(actor, record, at=at).matches(doc):
+        return _deny("document_not_visible", _("This document is not visible to you."), access.mode)
+    return DOCUMENT_ACTIONS.get(action, _document_no_rule)(actor, action, access, doc)
+
+
+DocumentActionRule = Callable[[Actor, str, RecordAccess, Document], Decision]
+
+
+def _reads_document(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
+    return access.decision
+
+
+def _holder_sorts_document(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
+    if access.standing.acts_for_patient:
         return access.decision
+    return _deny("holder_only", _("Only the patient or their legal representative can do this."), access.mode)
+
+
+def _author_changes_document(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
+    is_author = actor.professional is not None and doc.author_professional_id == actor.professional.pk
+    if not (is_author and access.may_write):
+        return _deny("author_only", _("Only the document's author can do this."), access.mode)
+    if action == Action.REPLACE_DOCUMENT and doc.status != Document.Status.CURRENT:
+        return _deny("archived_document_is_frozen", _("An archived document cannot be replaced."), access.mode)
+    if action == Action.REPLACE_DOCUMENT and hasattr(doc, "replaced_by"):
+        return _deny("already_replaced", _("This version has already been replaced."), access.mode)
+    return access.decision
+
+
+def _document_no_rule(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
     return _deny("no_rule", _("No rule allows this."), access.mode)
+
+
+# Every question about a document the actor may read, and the rule function that answers it.
+DOCUMENT_ACTIONS: dict[str, DocumentActionRule] = {
+    Action.VIEW_DOCUMENT: _reads_document,
+    Action.HIDE_DOCUMENT: _holder_sorts_document,
+    Action.ARCHIVE_DOCUMENT: _holder_sorts_document,
+    Action.REPLACE_DOCUMENT: _author_changes_document,
+    Action.RELEASE_DOCUMENT: _author_changes_document,
+}
 
 
 def _decide_create(actor: Actor) -> Decision:

@@ -120,3 +120,15 @@ def test_who_may_see_agrees_with_decide_emergency_rows_included(world, case):
             assert not [v for v in who_may_see(doc) if v.user_id is None]
     if case != "closed":  # both rows were checked, not skipped
         assert {role for role, _allowed in compared} == {"break_glass", "samu"}
+
+
+def test_every_question_is_answered_by_one_rule_function():
+    """`decide()` is a table, not an ordered chain: each action a caller may ask about has its
+    rule function in exactly one table, and the few names only written in the log have none."""
+    from dmp.policy import DOCUMENT_ACTIONS, RECORD_ACTIONS
+
+    asked = {value for name, value in vars(Action).items() if name.isupper() and isinstance(value, str)}
+    elsewhere = {A.CREATE_RECORD, A.APPROVE_CREDENTIALS_RESET}  # no record: their own rule functions
+    logged_only = {A.REQUEST_CREDENTIALS_RESET, A.CHANGE_LOGIN_CONTACT, A.DESTROY_RECORD}
+    assert not set(RECORD_ACTIONS) & set(DOCUMENT_ACTIONS)
+    assert set(RECORD_ACTIONS) | set(DOCUMENT_ACTIONS) | elsewhere | logged_only == asked
