@@ -33,9 +33,9 @@ def role_of(actor: Actor, record: Record | None) -> str:
     """The role an entry names: the actor's relation to the record for the holder's side, else
     what the actor is (a profession, the SAMU regulator, a counter agent, an administrator)."""
     if record is not None and actor.user is not None:
-        relation = record_access(actor, record).relation
-        if relation in ("holder", "representative"):
-            return relation
+        standing = record_access(actor, record).standing
+        if standing.acts_for_patient:
+            return standing.value
     if actor.professional is not None:
         return "samu_regulator" if actor.professional.is_samu_regulator else actor.professional.profession
     if actor.counter_agent is not None:

@@ -343,7 +343,7 @@ def professional_read(actor: Actor, record: Record, decision: Decision) -> None:
         # One conditional UPDATE: of two first reads at the same moment, one sets the date.
         first = CareAuthorisation.objects.active(now).filter(
             record=record, professional=professional, patient_notified_at__isnull=True,
-            kind__in=[CareAuthorisation.Kind.GRANTED_BY_PATIENT, CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL],
+            kind__in=CareAuthorisation.CARE_KINDS,
         ).update(patient_notified_at=now)
         if first:
             notify(record.holder, "first_access", record=record, when=now, **professional_context(professional))

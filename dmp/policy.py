@@ -3,7 +3,9 @@ object, and in which mode?" for every rule of DOMAIN.md §4.
 
 Everything that touches medical data asks here — views, forms, the API, exports, tasks —
 through `decide()` (a pure answer) or `document_scope()` (the same document rule as a
-queryset filter, so lists, counts and search cannot show what a read would refuse). It decides
+queryset filter, so lists, counts and search cannot show what a read would refuse). Record
+standings are `RECORD_RULES`, read for one record (`record_access()`), as the records an actor
+may open (`records_open_to()`) and as the people standing on a record (`standing_rows()`). It decides
 and explains only: it writes nothing and imports nothing that records. Recording the answer
 (the audit entry, the patient's notice) is `dmp/access_log.py`'s job, done by the selectors and
 services at the point of access. It denies by default: an action no rule allows is
@@ -13,13 +15,15 @@ what `who_may_see()` shows the patient.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from functools import cached_property
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -27,13 +31,13 @@ from .models import (
     AuditMode,
     Block,
     CareAuthorisation,
-    CounterAgent,
     CounterReset,
     DepositRight,
     Document,
     DocumentType,
     LegalRepresentative,
     MatrixEntry,
+    Professional,
     Record,
     Synthesis,
     TreatingDoctor,
@@ -88,8 +92,6 @@ class Action:
         {VIEW_RECORD, VIEW_DOCUMENT, VIEW_SYNTHESIS, VIEW_PERSONAL_DATA, VIEW_REIMBURSEMENTS,
          VIEW_ACCESS_HISTORY, EXPORT_RECORD, PRINT_PATIENT_SUMMARY}
     )
-    # What the holder (or their representative) manages and nobody else does.
-    HOLDER_ONLY = frozenset({EDIT_PERSONAL_DATA, MANAGE_ACCESS, CLOSE_RECORD, EXPORT_RECORD, PRINT_PATIENT_SUMMARY})
 
 
 @dataclass(frozen=True)
@@ -199,19 +201,245 @@ class Actor:
         return self.label
 
 
+class Standing(StrEnum):
+    """How an actor stands towards one record: the fact the policy found first, which grants
+    (or refuses) access. Every right below the record level is a property of the standing, so
+    no caller compares strings or reads a flag that silently means "the médecin traitant"."""
+
+    HOLDER = "holder"
+    REPRESENTATIVE = "representative"
+    BLOCKED = "blocked"  # the patient blocked this professional: overrides everything below
+    TREATING_DOCTOR = "treating_doctor"  # médecin traitant
+    AUTHORISED = "authorised"  # care authorisation granted by the patient
+    DECLARED_CARE = "declared_care"  # care declared by the professional at a consultation
+    CARE_TEAM = "care_team"  # a care authorisation shared with the professional's facility
+    SAMU = "samu"  # the SAMU regulator (centre 15)
+    BREAK_GLASS = "break_glass"  # emergency opening, limited in time
+    EXPIRED_BREAK_GLASS = "expired_break_glass"
+    PROFESSIONAL = "professional"  # a professional with none of the above
+    COUNTER = "counter"  # the counter agents of the organisation that onboarded the person
+    ADMINISTRATOR = "administrator"
+    NONE = "none"
+
+    @property
+    def acts_for_patient(self) -> bool:
+        """The holder or their legal representative: the patient's side."""
+        return self in (Standing.HOLDER, Standing.REPRESENTATIVE)
+
+    @property
+    def is_professional(self) -> bool:
+        """Asked as a health professional (a GP reading their own record is its holder)."""
+        return self in _PROFESSIONAL_STANDINGS
+
+    @property
+    def bypasses_matrix(self) -> bool:
+        """Reads every document type, whatever the authorisation matrix says of a profession."""
+        return self in (Standing.HOLDER, Standing.REPRESENTATIVE, Standing.TREATING_DOCTOR)
+
+    @property
+    def may_write(self) -> bool:
+        """Adds documents; the emergency standings only read."""
+        return self in (Standing.HOLDER, Standing.REPRESENTATIVE, Standing.TREATING_DOCTOR, Standing.AUTHORISED,
+                        Standing.DECLARED_CARE, Standing.CARE_TEAM)
+
+    @property
+    def manages_with_patient(self) -> bool:
+        """Reads the access history and blocks a professional: the patient's side and the
+        médecin traitant."""
+        return self.acts_for_patient or self is Standing.TREATING_DOCTOR
+
+
+_PROFESSIONAL_STANDINGS = frozenset({
+    Standing.BLOCKED, Standing.TREATING_DOCTOR, Standing.AUTHORISED, Standing.DECLARED_CARE, Standing.CARE_TEAM,
+    Standing.SAMU, Standing.BREAK_GLASS, Standing.EXPIRED_BREAK_GLASS, Standing.PROFESSIONAL,
+})
+# What a professional's home lists as "my patients": every allowed professional standing but the
+# SAMU regulator's, which opens every record that did not refuse it and follows none.
+FOLLOWING_STANDINGS = frozenset({
+    Standing.TREATING_DOCTOR, Standing.AUTHORISED, Standing.DECLARED_CARE, Standing.CARE_TEAM, Standing.BREAK_GLASS,
+})
+
+
 @dataclass(frozen=True)
 class RecordAccess:
-    """How an actor stands towards one record, with the rule that put them there."""
+    """How an actor stands towards one record, with the rule that put them there. The rights
+    follow from the standing, and only while the decision allows."""
 
     decision: Decision
-    relation: str  # "holder", "representative", "professional", "counter_agent", "administrator", "none"
-    sees_hidden: bool = False  # médecin traitant
-    bypasses_matrix: bool = False  # holder, representative, médecin traitant
-    may_write: bool = False  # emergency modes are read-only
+    standing: Standing = Standing.NONE
 
     @property
     def mode(self) -> str:
         return self.decision.mode
+
+    @property
+    def bypasses_matrix(self) -> bool:
+        return self.decision.allowed and self.standing.bypasses_matrix
+
+    @property
+    def may_write(self) -> bool:
+        return self.decision.allowed and self.standing.may_write
+
+    @property
+    def sees_hidden(self) -> bool:
+        """Reads the documents the patient hid from professionals, as a professional: the
+        médecin traitant only (the patient's side sees them as theirs, see `document_scope`)."""
+        return self.decision.allowed and self.standing is Standing.TREATING_DOCTOR
+
+    @property
+    def manages_with_patient(self) -> bool:
+        return self.decision.allowed and self.standing.manages_with_patient
+
+
+# --- Record-level rules: the record twin of DocumentScope ----------------------------------------
+#
+# A standing comes from stored facts: rows naming a record (a médecin traitant designation, a
+# care authorisation, a block…) or a field of the record itself (its holder). `Facts` reads them
+# three ways from one definition: for one actor and one record (`decide`), as the records one
+# actor may open (`records_open_to`), and as the people standing on one record (`who_may_see`,
+# the access overview). The rules are tried in order; the first whose facts hold decides: it
+# allows if the patient's consent flag (if any) is on, and refuses with its own rule otherwise.
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Stored facts that give a standing. `rows(at)` are the rows in force at `at`, each naming
+    a record by `key`; `who(actor)` narrows them to the actor (a filter), or says they can never
+    be the actor's (None). `field` instead reads the record's own column against `who`'s value;
+    with neither, the facts hold on every record for any actor `who` accepts."""
+
+    who: Callable[[Actor], Any]
+    rows: Callable[[datetime], QuerySet] | None = None
+    key: str = "record_id"
+    field: str | None = None
+
+    def q(self, actor: Actor, at: datetime) -> Q | None:
+        """The records where the facts hold for the actor, as a filter on Record (None: none)."""
+        who = self.who(actor)
+        if who is None:
+            return None
+        if self.rows is not None:
+            return Q(pk__in=self.rows(at).filter(**who).values(self.key))
+        return Q(**{self.field: who}) if self.field else Q(pk__isnull=False)  # every record
+
+    def exists(self, actor: Actor, at: datetime) -> Exists | bool:
+        """For one record, as an expression on Record; a bool when no query is needed."""
+        who = self.who(actor)
+        if who is None:
+            return False
+        if self.rows is not None:
+            return Exists(self.rows(at).filter(**who).filter(**{self.key: OuterRef("pk")}))
+        return True  # a field is read on the record itself (`holds_on`)
+
+    def holds_on(self, actor: Actor, record: Record) -> bool | None:
+        """For one record, without a query when the record's fields answer (None: ask `exists`)."""
+        if self.rows is not None:
+            return None
+        who = self.who(actor)
+        if who is None:
+            return False
+        return getattr(record, self.field) == who if self.field else True
+
+
+def _pro(filter_name: str = "professional_id"):
+    return lambda actor: {filter_name: actor.professional.pk} if actor.professional is not None else None
+
+
+def _care_rows(*kinds: str):
+    return lambda at: CareAuthorisation.objects.active(at).filter(kind__in=kinds)
+
+
+@dataclass(frozen=True)
+class StandingRule:
+    standing: Standing
+    facts: Facts
+    decision: Decision  # when the facts hold (and the patient consents)
+    consent: str | None = None  # the record's flag by which the patient accepts this standing
+    refusal: Decision | None = None  # when the facts hold but the patient refused
+
+    def consents(self, record: Record) -> bool:
+        return self.consent is None or bool(getattr(record, self.consent))
+
+    def consent_q(self) -> Q:
+        return Q(**{self.consent: True}) if self.consent else Q()
+
+    def answer(self, record: Record) -> RecordAccess:
+        return RecordAccess(self.decision if self.consents(record) else self.refusal, self.standing)
+
+
+RECORD_RULES: tuple[StandingRule, ...] = (
+    StandingRule(
+        Standing.HOLDER, Facts(lambda a: a.user.pk if a.user else None, field="holder_id"),
+        _allow("holder", _("The patient sees their whole record."), AuditMode.PATIENT)),
+    StandingRule(
+        Standing.REPRESENTATIVE,
+        Facts(lambda a: {"user_id": a.user.pk} if a.user else None,
+              rows=lambda at: LegalRepresentative.objects.active(at)),
+        _allow("legal_representative", _("A legal representative acts for the patient."), AuditMode.REPRESENTATIVE)),
+    StandingRule(
+        Standing.BLOCKED, Facts(_pro(), rows=lambda at: Block.objects.active(at)),
+        _deny("blocked_professional", _("The patient has blocked this professional."))),
+    StandingRule(
+        Standing.TREATING_DOCTOR, Facts(_pro(), rows=lambda at: TreatingDoctor.objects.active(at)),
+        _allow("treating_doctor", _("Médecin traitant designated by the patient."), AuditMode.TREATING_DOCTOR)),
+    StandingRule(
+        Standing.AUTHORISED, Facts(_pro(), rows=_care_rows(CareAuthorisation.Kind.GRANTED_BY_PATIENT)),
+        _allow("care_authorisation_granted", _("Care authorisation for this patient."), AuditMode.NORMAL)),
+    StandingRule(
+        Standing.DECLARED_CARE, Facts(_pro(), rows=_care_rows(CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL)),
+        _allow("care_authorisation_declared", _("Care authorisation for this patient."), AuditMode.NORMAL)),
+    # A facility's care team shares an authorisation granted to or declared by one of its members
+    # for the facility: the same standing as its holder (matrix, may add documents), read from the
+    # professional's facility at each access, so leaving the facility ends it. Logged under the individual.
+    StandingRule(
+        Standing.CARE_TEAM,
+        Facts(lambda a: {"facility_id": a.professional.facility_id}
+              if a.professional is not None and a.professional.facility_id is not None else None,
+              rows=_care_rows(*CareAuthorisation.CARE_KINDS)),
+        _allow("facility_care_team", _("Care authorisation shared with your facility's care team."),
+               AuditMode.NORMAL)),
+    StandingRule(
+        Standing.SAMU, Facts(lambda a: True if a.professional is not None and a.professional.is_samu_regulator
+                             else None),
+        _allow("samu_regulator", _("SAMU regulator."), AuditMode.SAMU),
+        consent="samu_allowed",
+        refusal=_deny("samu_opted_out", _("The patient refused access by the SAMU regulator."))),
+    StandingRule(
+        Standing.BREAK_GLASS, Facts(_pro(), rows=_care_rows(CareAuthorisation.Kind.BREAK_GLASS)),
+        _allow("break_glass", _("Emergency access (break-glass), limited in time."), AuditMode.BREAK_GLASS),
+        consent="break_glass_allowed",
+        refusal=_deny("break_glass_opted_out", _("The patient refused emergency access."))),
+    StandingRule(
+        Standing.EXPIRED_BREAK_GLASS,
+        Facts(_pro(), rows=lambda at: CareAuthorisation.objects.filter(
+            kind=CareAuthorisation.Kind.BREAK_GLASS, expires_at__lte=at)),
+        _deny("break_glass_expired", _("The emergency access has expired."))),
+)
+
+
+def _no_standing(actor: Actor, record: Record) -> RecordAccess:
+    """What an actor none of RECORD_RULES admits is told: why their kind of account has no access."""
+    if actor.user is None:
+        return RecordAccess(_deny("not_authenticated", _("You are not logged in.")))
+    if not record.is_open:
+        return RecordAccess(_deny("record_closed", _("This record is closed: it is kept for legal retention only.")))
+    if actor.professional is not None:
+        return RecordAccess(_deny("no_care_authorisation", _("No care authorisation for this patient.")),
+                            Standing.PROFESSIONAL)
+    if actor.counter_agent is not None:
+        return RecordAccess(
+            _deny("counter_agent_no_medical_access",
+                  _("Counter agents create records and deposit papers; they never read medical content."),
+                  AuditMode.COUNTER),
+            Standing.COUNTER,
+        )
+    if actor.is_administrator:
+        return RecordAccess(
+            _deny("administrator_no_medical_access",
+                  _("Administrators have no access to medical content."), AuditMode.ADMIN),
+            Standing.ADMINISTRATOR,
+        )
+    return RecordAccess(_deny("no_relation", _("You have no access to this record.")))
 
 
 def record_access(actor: Actor, record: Record, *, at: datetime | None = None) -> RecordAccess:
@@ -226,98 +454,117 @@ def record_access(actor: Actor, record: Record, *, at: datetime | None = None) -
 
 
 def _record_access(actor: Actor, record: Record, at: datetime) -> RecordAccess:
+    """RECORD_RULES for one record: the record's own fields are read without a query, the
+    stored facts of all remaining rules in one query, then the first rule that holds decides."""
+    if actor.user is None or not record.is_open:
+        return _no_standing(actor, record)
+    pending: dict[str, Exists] = {}
+    answers: list[bool | str] = []
+    for i, rule in enumerate(RECORD_RULES):
+        holds = rule.facts.holds_on(actor, record)
+        if holds is None:
+            expression = rule.facts.exists(actor, at)
+            if expression is False:
+                answers.append(False)
+                continue
+            pending[f"rule_{i}"] = expression
+            answers.append(f"rule_{i}")
+        else:
+            answers.append(holds)
+    known = {}
+    for rule, answer in zip(RECORD_RULES, answers, strict=True):
+        if answer is True:
+            return rule.answer(record)
+        if answer is False:
+            continue
+        if not known:
+            known = Record.objects.filter(pk=record.pk).values(**pending).first() or dict.fromkeys(pending, False)
+        if known[answer]:
+            return rule.answer(record)
+    return _no_standing(actor, record)
+
+
+def records_open_to(actor: Actor, *, at: datetime | None = None,
+                    standings: Iterable[Standing] | None = None) -> QuerySet[Record]:
+    """The open records the actor may open, each annotated with `standing` (a Standing value):
+    RECORD_RULES as one queryset, so a list cannot offer a record a read would refuse, nor miss
+    one it would allow. `standings` keeps only those (e.g. FOLLOWING_STANDINGS)."""
+    at = at or timezone.now()
     if actor.user is None:
-        return RecordAccess(_deny("not_authenticated", _("You are not logged in.")), "none")
-    if not record.is_open:
-        return RecordAccess(
-            _deny("record_closed", _("This record is closed: it is kept for legal retention only.")), "none"
-        )
-    if record.holder_id is not None and record.holder_id == actor.user.pk:
-        return RecordAccess(
-            _allow("holder", _("The patient sees their whole record."), AuditMode.PATIENT),
-            "holder", bypasses_matrix=True, may_write=True,
-        )
-    if LegalRepresentative.objects.active(at).filter(record=record, user=actor.user).exists():
-        return RecordAccess(
-            _allow("legal_representative", _("A legal representative acts for the patient."),
-                   AuditMode.REPRESENTATIVE),
-            "representative", bypasses_matrix=True, may_write=True,
-        )
-    if actor.professional is not None:
-        return _professional_access(actor, record, at)
-    if actor.counter_agent is not None:
-        return RecordAccess(
-            _deny("counter_agent_no_medical_access",
-                  _("Counter agents create records and deposit papers; they never read medical content."),
-                  AuditMode.COUNTER),
-            "counter_agent",
-        )
-    if actor.is_administrator:
-        return RecordAccess(
-            _deny("administrator_no_medical_access",
-                  _("Administrators have no access to medical content."), AuditMode.ADMIN),
-            "administrator",
-        )
-    return RecordAccess(_deny("no_relation", _("You have no access to this record.")), "none")
+        return Record.objects.none()
+    whens, admitting = [], Q(pk__in=[])
+    for rule in RECORD_RULES:
+        q = rule.facts.q(actor, at)
+        if q is None:
+            continue
+        allowed = rule.decision.allowed and (standings is None or rule.standing in standings)
+        whens.append(When(q & rule.consent_q(), then=Value(rule.standing.value if allowed else "")))
+        whens.append(When(q, then=Value("")))  # the facts hold, the patient refused: the rule ends here
+        if allowed:
+            admitting |= q
+    # `admitting` narrows the scan to records where some admitting fact holds; the Case, in the
+    # rules' order, keeps the first rule that holds, so an earlier block or refusal wins.
+    return (Record.objects.filter(admitting, state=Record.State.OPEN)
+            .annotate(standing=Case(*whens, default=Value(""), output_field=CharField()))
+            .exclude(standing=""))
 
 
-def _professional_access(actor: Actor, record: Record, at: datetime) -> RecordAccess:
-    pro = actor.professional
-    if Block.objects.active(at).filter(record=record, professional=pro).exists():
-        return RecordAccess(
-            _deny("blocked_professional", _("The patient has blocked this professional.")), "professional"
-        )
-    if TreatingDoctor.objects.active(at).filter(record=record, professional=pro).exists():
-        return RecordAccess(
-            _allow("treating_doctor", _("Médecin traitant designated by the patient."), AuditMode.TREATING_DOCTOR),
-            "professional", sees_hidden=True, bypasses_matrix=True, may_write=True,
-        )
-    kinds = set(
-        CareAuthorisation.objects.active(at).filter(record=record, professional=pro).values_list("kind", flat=True)
-    )
-    if kinds & {CareAuthorisation.Kind.GRANTED_BY_PATIENT, CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL}:
-        rule = ("care_authorisation_granted" if CareAuthorisation.Kind.GRANTED_BY_PATIENT in kinds
-                else "care_authorisation_declared")
-        return RecordAccess(
-            _allow(rule, _("Care authorisation for this patient."), AuditMode.NORMAL),
-            "professional", may_write=True,
-        )
-    # A facility's care team shares an authorisation granted to or declared by one of its members
-    # for the facility: the same standing as its holder (matrix, may add documents), read from the
-    # professional's facility at each access, so leaving the facility ends it. Logged under the individual.
-    if pro.facility_id is not None and CareAuthorisation.objects.active(at).filter(
-        record=record, facility_id=pro.facility_id,
-        kind__in=(CareAuthorisation.Kind.GRANTED_BY_PATIENT, CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL),
-    ).exists():
-        return RecordAccess(
-            _allow("facility_care_team", _("Care authorisation shared with your facility's care team."),
-                   AuditMode.NORMAL),
-            "professional", may_write=True,
-        )
-    if pro.is_samu_regulator:
-        if not record.samu_allowed:
-            return RecordAccess(
-                _deny("samu_opted_out", _("The patient refused access by the SAMU regulator.")), "professional"
-            )
-        return RecordAccess(_allow("samu_regulator", _("SAMU regulator."), AuditMode.SAMU), "professional")
-    if CareAuthorisation.Kind.BREAK_GLASS in kinds:
-        if not record.break_glass_allowed:
-            return RecordAccess(
-                _deny("break_glass_opted_out", _("The patient refused emergency access.")), "professional"
-            )
-        return RecordAccess(
-            _allow("break_glass", _("Emergency access (break-glass), limited in time."), AuditMode.BREAK_GLASS),
-            "professional",
-        )
-    if CareAuthorisation.objects.filter(
-        record=record, professional=pro, kind=CareAuthorisation.Kind.BREAK_GLASS, expires_at__lte=at
-    ).exists():
-        return RecordAccess(
-            _deny("break_glass_expired", _("The emergency access has expired.")), "professional"
-        )
-    return RecordAccess(
-        _deny("no_care_authorisation", _("No care authorisation for this patient.")), "professional"
-    )
+def standing_rule(standing: Standing) -> StandingRule:
+    return next(rule for rule in RECORD_RULES if rule.standing is standing)
+
+
+def standing_rows(record: Record, *standings: Standing, at: datetime | None = None) -> QuerySet:
+    """The stored facts giving these standings on this record now (care authorisations,
+    designations, blocks…; standings stored in the same table, in one query): who stands there,
+    read from the same definitions as the two answers above."""
+    at = at or timezone.now()
+    combined = None
+    for standing in standings:
+        facts = standing_rule(standing).facts
+        rows = facts.rows(at).filter(**{facts.key: record.pk})
+        combined = rows if combined is None else combined | rows
+    return combined
+
+
+# The professionals who stand on a record through a stored fact about them (not the SAMU regulator,
+# whose standing is their role, nor a care team's members, who stand through a colleague's row).
+PROFESSIONAL_ROWS = (Standing.BLOCKED, Standing.TREATING_DOCTOR, Standing.AUTHORISED, Standing.DECLARED_CARE,
+                     Standing.BREAK_GLASS)
+
+
+def professionals_standing_on(record: Record, *, at: datetime | None = None) -> Q:
+    """A filter on Professional: everyone a stored fact puts on the record now, refused
+    (blocked) or not."""
+    q = Q(pk__in=[])
+    for standing in PROFESSIONAL_ROWS:
+        q |= Q(pk__in=standing_rows(record, standing, at=at).values("professional_id"))
+    return q
+
+
+# The counter's standing is administrative only: the organisation that onboarded the person (one of
+# its agents created the record, or holds or held a deposit right on it) sees its status and acts on
+# it; nothing medical. Read two ways like the rules above (`_onboarded_by_organisation`, `records_onboarded_by`).
+def _organisation(actor: Actor):
+    return actor.counter_agent.organisation_id if actor.counter_agent is not None else None
+
+
+ONBOARDING_FACTS: tuple[Facts, ...] = (
+    Facts(lambda a: {"created_by__counter_agent__organisation_id": _organisation(a)} if _organisation(a) else None,
+          rows=lambda at: Record.objects.all(), key="pk"),
+    Facts(lambda a: {"agent__organisation_id": _organisation(a)} if _organisation(a) else None,
+          rows=lambda at: DepositRight.objects.all()),
+)
+
+
+def records_onboarded_q(actor: Actor, *, at: datetime | None = None) -> Q:
+    """The records the actor's organisation onboarded, as a filter on Record."""
+    at = at or timezone.now()
+    q = Q(pk__in=[])
+    for facts in ONBOARDING_FACTS:
+        part = facts.q(actor, at)
+        if part is not None:
+            q |= part
+    return q
 
 
 @dataclass(frozen=True)
@@ -368,19 +615,25 @@ class DocumentScope:
 def document_scope(actor: Actor, record: Record, *, at: datetime | None = None) -> DocumentScope:
     """Which of the record's documents the actor may read."""
     access = record_access(actor, record, at=at)
-    at = at or timezone.now()
+    return _document_scope_for(access, at or timezone.now(), types=actor.matrix_types,
+                               author_id=actor.professional.pk if actor.professional else None)
+
+
+def _document_scope_for(access: RecordAccess, at: datetime, *, types: frozenset[str] | None,
+                        author_id: int | None) -> DocumentScope:
+    """The documents a standing reads: `types`, the profession's matrix cells (None: any type)."""
     if not access.decision.allowed:
         return DocumentScope(at=at, nothing=True)
-    if access.relation == "holder":
+    if access.standing is Standing.HOLDER:
         # Everything, hidden documents included, except results not yet announced.
         return DocumentScope(at=at, sees_hidden=True, sees_withheld=False)
-    if access.relation == "representative":
+    if access.standing is Standing.REPRESENTATIVE:
         return DocumentScope(at=at, sees_hidden=True, sees_withheld=False, sees_hidden_from_representatives=False)
     return DocumentScope(
         at=at,
-        types=None if access.bypasses_matrix else actor.matrix_types,
+        types=None if access.bypasses_matrix else types,
         sees_hidden=access.sees_hidden,
-        author_id=actor.professional.pk,
+        author_id=author_id,
     )
 
 
@@ -392,7 +645,9 @@ def decide(
     doc_type: str | None = None,
     at: datetime | None = None,
 ) -> Decision:
-    """Answer one question, without side effects. Deny by default."""
+    """Answer one question, without side effects. Deny by default: an action no table below
+    names is refused with `no_rule`. The object says which table (a document, a counter reset,
+    a record or its synthesis); the action says which rule function of it answers."""
     # `at` stays None for "now", so the actor's cached standing is used.
     if action == Action.CREATE_RECORD:
         return _decide_create(actor)
@@ -403,90 +658,186 @@ def decide(
     if isinstance(obj, CounterReset):
         return _decide_reset_approval(actor, action, obj, at or timezone.now())
     record = obj.record if isinstance(obj, Synthesis) else obj
-    if action in (Action.DEPOSIT_DOCUMENT, Action.VIEW_ADMIN_STATUS, Action.RESET_CREDENTIALS) or (
-        action in (Action.ATTACH_NIR, Action.PRINT_PATIENT_SUMMARY) and actor.counter_agent is not None
-    ):
-        return _decide_counter(actor, action, record, at or timezone.now())
-    if action in (Action.BREAK_GLASS, Action.DECLARE_CARE):
-        return _decide_opening(actor, action, record, at or timezone.now())
-    if action == Action.FIND_RECORD:
-        return _decide_find(actor, record, at)
-    access = record_access(actor, record, at=at)
-    if not access.decision.allowed:
+    return RECORD_ACTIONS.get(action, _standing_rule(_no_rule))(actor, action, record, doc_type, at)
+
+
+# A rule function of the record table: (actor, action, record, doc_type, at) -> Decision.
+RecordActionRule = Callable[[Actor, str, Record, "str | None", "datetime | None"], Decision]
+# A check made once the actor's standing allows opening the record: (actor, action, access, doc_type).
+StandingCheck = Callable[[Actor, str, RecordAccess, "str | None"], Decision]
+
+
+def _standing_rule(check: StandingCheck) -> RecordActionRule:
+    """The record's standing first (RECORD_RULES: a refusal there is the answer), then `check`."""
+    def rule(actor: Actor, action: str, record: Record, doc_type: str | None, at: datetime | None) -> Decision:
+        access = record_access(actor, record, at=at)
+        if not access.decision.allowed:
+            return access.decision
+        return check(actor, action, access, doc_type)
+    return rule
+
+
+def _opens_record(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    return access.decision
+
+
+def _holder_only(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    if access.standing.acts_for_patient:
         return access.decision
-    holder_side = access.relation in ("holder", "representative")
-    if action in (Action.VIEW_RECORD, Action.VIEW_PERSONAL_DATA):
+    return _deny("holder_only", _("Only the patient or their legal representative can do this."), access.mode)
+
+
+# The synthesis and the reimbursement history follow the matrix cells of their document types.
+_MATRIX_TYPE = {
+    Action.VIEW_SYNTHESIS: DocumentType.RECORD_SYNTHESIS,
+    Action.VIEW_REIMBURSEMENTS: DocumentType.REIMBURSEMENT_DATA,
+}
+
+
+def _matrix_cell(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    if access.bypasses_matrix or _MATRIX_TYPE[action] in actor.matrix_types:
         return access.decision
-    if action in Action.HOLDER_ONLY:
-        return access.decision if holder_side else _deny(
-            "holder_only", _("Only the patient or their legal representative can do this."), access.mode
-        )
-    if action in (Action.VIEW_SYNTHESIS, Action.VIEW_REIMBURSEMENTS):
-        # The synthesis and the reimbursement history follow the matrix cells of their document types.
-        matrix_type = {
-            Action.VIEW_SYNTHESIS: DocumentType.RECORD_SYNTHESIS,
-            Action.VIEW_REIMBURSEMENTS: DocumentType.REIMBURSEMENT_DATA,
-        }[action]
-        if access.bypasses_matrix or matrix_type in actor.matrix_types:
-            return access.decision
-        return _deny("matrix_refuses", _("Your profession may not read this kind of information."), access.mode)
-    if action in (Action.VIEW_ACCESS_HISTORY, Action.BLOCK_PROFESSIONAL):
-        if holder_side or access.sees_hidden:
-            return access.decision
-        return _deny("holder_or_treating_doctor_only",
-                     _("Only the patient and their médecin traitant can do this."), access.mode)
-    if action == Action.EDIT_SYNTHESIS:
-        if access.sees_hidden:
-            return access.decision
-        return _deny("treating_doctor_only", _("Only the médecin traitant writes the synthesis."), access.mode)
-    if action == Action.ADD_DOCUMENT:
-        if holder_side:
-            if doc_type is not None and doc_type in _PERSONAL_TYPES:
-                return access.decision
-            return _deny("patient_adds_to_personal_space",
-                         _("Patients add documents to their personal space."), access.mode)
-        if not access.may_write:
-            return _deny("emergency_access_is_read_only", _("Emergency access only reads the record."), access.mode)
-        if doc_type in _PERSONAL_TYPES:
-            return _deny("personal_space_is_the_patients", _("The personal space is the patient's."), access.mode)
+    return _deny("matrix_refuses", _("Your profession may not read this kind of information."), access.mode)
+
+
+def _with_patient(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    if access.manages_with_patient:
         return access.decision
-    if action == Action.ATTACH_NIR:
-        if holder_side:
+    return _deny("holder_or_treating_doctor_only",
+                 _("Only the patient and their médecin traitant can do this."), access.mode)
+
+
+def _treating_doctor_only(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    if access.standing is Standing.TREATING_DOCTOR:
+        return access.decision
+    return _deny("treating_doctor_only", _("Only the médecin traitant writes the synthesis."), access.mode)
+
+
+def _adds_document(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    if access.standing.acts_for_patient:
+        if doc_type is not None and doc_type in _PERSONAL_TYPES:
             return access.decision
-        return _deny("holder_or_onboarding_counter_only",
-                     _("Only the patient or the counter that created the record can do this."), access.mode)
+        return _deny("patient_adds_to_personal_space",
+                     _("Patients add documents to their personal space."), access.mode)
+    if not access.may_write:
+        return _deny("emergency_access_is_read_only", _("Emergency access only reads the record."), access.mode)
+    if doc_type in _PERSONAL_TYPES:
+        return _deny("personal_space_is_the_patients", _("The personal space is the patient's."), access.mode)
+    return access.decision
+
+
+def _patient_attaches_nir(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    if access.standing.acts_for_patient:
+        return access.decision
+    return _deny("holder_or_onboarding_counter_only",
+                 _("Only the patient or the counter that created the record can do this."), access.mode)
+
+
+def _no_rule(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
     return _deny("no_rule", _("No rule allows this."), access.mode)
+
+
+def _counter(actor: Actor, action: str, record: Record, doc_type: str | None, at: datetime | None) -> Decision:
+    return _decide_counter(actor, action, record, at or timezone.now())
+
+
+def _counter_or(other: RecordActionRule) -> RecordActionRule:
+    """The counter's channel when a counter agent asks; `other` for everyone else."""
+    def rule(actor: Actor, action: str, record: Record, doc_type: str | None, at: datetime | None) -> Decision:
+        return (_counter if actor.counter_agent is not None else other)(actor, action, record, doc_type, at)
+    return rule
+
+
+def _opening(actor: Actor, action: str, record: Record, doc_type: str | None, at: datetime | None) -> Decision:
+    return _decide_opening(actor, action, record, at or timezone.now())
+
+
+def _find(actor: Actor, action: str, record: Record, doc_type: str | None, at: datetime | None) -> Decision:
+    return _decide_find(actor, record, at)
+
+
+_HOLDER_ONLY = _standing_rule(_holder_only)
+_MATRIX_CELL = _standing_rule(_matrix_cell)
+_WITH_PATIENT = _standing_rule(_with_patient)
+_OPENS_RECORD = _standing_rule(_opens_record)
+
+# Every question about a record (or its synthesis), and the rule function that answers it. An
+# action missing here is refused (`no_rule`) once the actor's standing is known.
+RECORD_ACTIONS: dict[str, RecordActionRule] = {
+    Action.VIEW_RECORD: _OPENS_RECORD,
+    Action.VIEW_PERSONAL_DATA: _OPENS_RECORD,
+    Action.EDIT_PERSONAL_DATA: _HOLDER_ONLY,
+    Action.MANAGE_ACCESS: _HOLDER_ONLY,
+    Action.CLOSE_RECORD: _HOLDER_ONLY,
+    Action.EXPORT_RECORD: _HOLDER_ONLY,
+    Action.PRINT_PATIENT_SUMMARY: _counter_or(_HOLDER_ONLY),
+    Action.VIEW_SYNTHESIS: _MATRIX_CELL,
+    Action.VIEW_REIMBURSEMENTS: _MATRIX_CELL,
+    Action.VIEW_ACCESS_HISTORY: _WITH_PATIENT,
+    Action.BLOCK_PROFESSIONAL: _WITH_PATIENT,
+    Action.EDIT_SYNTHESIS: _standing_rule(_treating_doctor_only),
+    Action.ADD_DOCUMENT: _standing_rule(_adds_document),
+    Action.ATTACH_NIR: _counter_or(_standing_rule(_patient_attaches_nir)),
+    Action.DEPOSIT_DOCUMENT: _counter,
+    Action.VIEW_ADMIN_STATUS: _counter,
+    Action.RESET_CREDENTIALS: _counter,
+    Action.BREAK_GLASS: _opening,
+    Action.DECLARE_CARE: _opening,
+    Action.FIND_RECORD: _find,
+}
 
 
 _PERSONAL_TYPES = frozenset({DocumentType.ADVANCE_DIRECTIVES, DocumentType.PATIENT_DOCUMENT})
 
 
 def _decide_document(actor: Actor, action: str, doc: Document, at: datetime | None) -> Decision:
+    """The record's standing, then the document rule (`document_scope`: a document the actor
+    may not read is not found, whatever the action), then DOCUMENT_ACTIONS."""
     record = doc.record
     access = record_access(actor, record, at=at)
     if not access.decision.allowed:
         return access.decision
-    visible = document_scope(actor, record, at=at).matches(doc)
-    not_found = _deny("document_not_visible", _("This document is not visible to you."), access.mode)
-    if action == Action.VIEW_DOCUMENT:
-        return access.decision if visible else not_found
-    if not visible:
-        return not_found
-    holder_side = access.relation in ("holder", "representative")
-    if action in (Action.HIDE_DOCUMENT, Action.ARCHIVE_DOCUMENT):
-        if holder_side:
-            return access.decision
-        return _deny("holder_only", _("Only the patient or their legal representative can do this."), access.mode)
-    is_author = actor.professional is not None and doc.author_professional_id == actor.professional.pk
-    if action in (Action.REPLACE_DOCUMENT, Action.RELEASE_DOCUMENT):
-        if not (is_author and access.may_write):
-            return _deny("author_only", _("Only the document's author can do this."), access.mode)
-        if action == Action.REPLACE_DOCUMENT and doc.status != Document.Status.CURRENT:
-            return _deny("archived_document_is_frozen", _("An archived document cannot be replaced."), access.mode)
-        if action == Action.REPLACE_DOCUMENT and hasattr(doc, "replaced_by"):
-            return _deny("already_replaced", _("This version has already been replaced."), access.mode)
+    if not document_scope(actor, record, at=at).matches(doc):
+        return _deny("document_not_visible", _("This document is not visible to you."), access.mode)
+    return DOCUMENT_ACTIONS.get(action, _document_no_rule)(actor, action, access, doc)
+
+
+DocumentActionRule = Callable[[Actor, str, RecordAccess, Document], Decision]
+
+
+def _reads_document(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
+    return access.decision
+
+
+def _holder_sorts_document(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
+    if access.standing.acts_for_patient:
         return access.decision
+    return _deny("holder_only", _("Only the patient or their legal representative can do this."), access.mode)
+
+
+def _author_changes_document(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
+    is_author = actor.professional is not None and doc.author_professional_id == actor.professional.pk
+    if not (is_author and access.may_write):
+        return _deny("author_only", _("Only the document's author can do this."), access.mode)
+    if action == Action.REPLACE_DOCUMENT and doc.status != Document.Status.CURRENT:
+        return _deny("archived_document_is_frozen", _("An archived document cannot be replaced."), access.mode)
+    if action == Action.REPLACE_DOCUMENT and hasattr(doc, "replaced_by"):
+        return _deny("already_replaced", _("This version has already been replaced."), access.mode)
+    return access.decision
+
+
+def _document_no_rule(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
     return _deny("no_rule", _("No rule allows this."), access.mode)
+
+
+# Every question about a document the actor may read, and the rule function that answers it.
+DOCUMENT_ACTIONS: dict[str, DocumentActionRule] = {
+    Action.VIEW_DOCUMENT: _reads_document,
+    Action.HIDE_DOCUMENT: _holder_sorts_document,
+    Action.ARCHIVE_DOCUMENT: _holder_sorts_document,
+    Action.REPLACE_DOCUMENT: _author_changes_document,
+    Action.RELEASE_DOCUMENT: _author_changes_document,
+}
 
 
 def _decide_create(actor: Actor) -> Decision:
@@ -506,7 +857,7 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
     if agent is None:
         return _deny("counter_agent_only", _("This is the counter agents' channel."))
     if action == Action.VIEW_ADMIN_STATUS:
-        if _onboarded_by_organisation(agent, record):
+        if _onboarded_by_organisation(actor, record):
             return _allow("counter_agent_onboarded", _("Your organisation onboarded this record."), AuditMode.COUNTER)
         return _deny("not_onboarded_here", _("Your organisation did not onboard this record."), AuditMode.COUNTER)
     if not record.is_open:
@@ -514,7 +865,7 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
     if action == Action.ATTACH_NIR:
         # The counter that onboarded a person without a carte vitale adds the NIR once it
         # exists: an administrative act, even if the patient withdrew the deposit right.
-        if _onboarded_by_organisation(agent, record):
+        if _onboarded_by_organisation(actor, record):
             return _allow("counter_agent_onboarded", _("Your organisation onboarded this record."), AuditMode.COUNTER)
         return _deny("not_onboarded_here", _("Your organisation did not onboard this record."), AuditMode.COUNTER)
     if action == Action.PRINT_PATIENT_SUMMARY:
@@ -523,7 +874,7 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
         # download, never a page, and the read is in the person's access history. Any other
         # counter does not know them; and once the person withdrew the organisation's deposit
         # right, it no longer handles anything medical of theirs (unlike the NIR above).
-        if not _onboarded_by_organisation(agent, record):
+        if not _onboarded_by_organisation(actor, record):
             return _deny("not_onboarded_here", _("Your organisation did not onboard this record."), AuditMode.COUNTER)
         rights = DepositRight.objects.filter(record=record, agent__organisation_id=agent.organisation_id)
         if rights.exists() and not rights.active(at).exists():
@@ -536,7 +887,7 @@ def _decide_counter(actor: Actor, action: str, record: Record, at: datetime) -> 
         # standing differs: the organisation that onboarded the person knows them and holds
         # their paper file; any other counter must have the person prove they are present
         # (`counter_reset_requirements`). Nothing medical is read either way.
-        if _onboarded_by_organisation(agent, record):
+        if _onboarded_by_organisation(actor, record):
             return _allow("counter_reset_onboarding_organisation",
                           _("Your organisation onboarded this record: it resets the credentials after checking "
                             "the person's identity."), AuditMode.COUNTER)
@@ -611,14 +962,11 @@ def _decide_reset_approval(actor: Actor, action: str, reset: CounterReset, at: d
                   AuditMode.COUNTER)
 
 
-def _onboarded_by_organisation(agent, record: Record) -> bool:
+def _onboarded_by_organisation(actor: Actor, record: Record) -> bool:
     """The record was created by an agent of the organisation, or one of its agents holds (or
-    held) a deposit right on it: "an organisation's agents see the records it onboarded"."""
-    return (
-        DepositRight.objects.filter(record=record, agent__organisation_id=agent.organisation_id).exists()
-        or (record.created_by_id is not None and CounterAgent.objects.filter(
-            user_id=record.created_by_id, organisation_id=agent.organisation_id).exists())
-    )
+    held) a deposit right on it: "an organisation's agents see the records it onboarded"
+    (ONBOARDING_FACTS, the same filter as the counter's list)."""
+    return Record.objects.filter(records_onboarded_q(actor), pk=record.pk).exists()
 
 
 def _decide_opening(actor: Actor, action: str, record: Record, at: datetime) -> Decision:
@@ -681,48 +1029,54 @@ class Viewer:
 
 def who_may_see(document: Document, *, at: datetime | None = None) -> list[Viewer]:
     """Everyone who may read the document now, and everyone with a standing on the record who
-    may not, each with the rule that decides. Asked through `decide()`, so it cannot disagree
-    with what a read does."""
+    may not, each with the rule that decides. Asked through `decide()` and RECORD_RULES, so it
+    cannot disagree with what a read does."""
     at = at or timezone.now()
     record = document.record
     people: list[tuple[User, str]] = []
     if record.holder is not None:
         people.append((record.holder, "holder"))
     people += [(r.user, "representative") for r in record.representatives.select_related("user")]
-    pro_ids: set[int] = set()
-    for model in (TreatingDoctor, CareAuthorisation, Block):
-        pro_ids |= set(model.objects.active(at).filter(record=record).values_list("professional_id", flat=True))
+    standing = professionals_standing_on(record, at=at)
     if document.author_professional_id:
-        pro_ids.add(document.author_professional_id)
+        standing |= Q(pk=document.author_professional_id)
     people += [
         (u, "professional")
-        for u in User.objects.filter(professional__pk__in=pro_ids).select_related("professional")
+        for u in User.objects.filter(professional__in=Professional.objects.filter(standing))
+        .select_related("professional")
     ]
     viewers = []
     for user, role in people:
         actor = Actor(user)
         viewers.append(Viewer(actor.label, role, decide(actor, Action.VIEW_DOCUMENT, document, at=at), user.pk,
                               display=actor.display))
-    viewers += _emergency_viewers(document, record)
+    viewers += _emergency_viewers(document, record, at)
     return viewers
 
 
-def _emergency_viewers(document: Document, record: Record) -> Iterable[Viewer]:
-    """The two emergency modes, described for any professional who might use them."""
+# The standings anyone may come to hold on the record without a stored fact naming them yet, as the
+# patient sees them: any professional through a break-glass, the SAMU regulator.
+EMERGENCY_STANDINGS = (
+    (Standing.BREAK_GLASS, _("Any health professional, in an emergency")),
+    (Standing.SAMU, _("The SAMU regulator (centre 15)")),
+)
+
+
+def _emergency_viewers(document: Document, record: Record, at: datetime) -> Iterable[Viewer]:
+    """The two emergency modes, described for any professional who might use them: the rule's
+    answer on this record (the patient's consent) and the document rule for that standing, for a
+    profession whose matrix lets it read the document's type."""
     if not record.is_open:
         return []
-    hidden = document.hidden_from_professionals
     rows = []
-    for role, allowed_by_patient, rule_ok, rule_off, label in (
-        ("break_glass", record.break_glass_allowed, "break_glass", "break_glass_opted_out",
-         _("Any health professional, in an emergency")),
-        ("samu", record.samu_allowed, "samu_regulator", "samu_opted_out", _("The SAMU regulator (centre 15)")),
-    ):
-        if not allowed_by_patient:
-            decision = _deny(rule_off, _("You refused this access."))
-        elif hidden:
-            decision = _deny("document_not_visible", _("Hidden documents stay hidden in an emergency."))
+    for standing, label in EMERGENCY_STANDINGS:
+        access = standing_rule(standing).answer(record)
+        if not access.decision.allowed:
+            decision = _deny(access.decision.rule, _("You refused this access."), access.mode)
+        elif not _document_scope_for(access, at, types=None, author_id=None).matches(document):
+            decision = _deny("document_not_visible", _("Hidden documents stay hidden in an emergency."), access.mode)
         else:
-            decision = _allow(rule_ok, _("If their profession may read this type of document."), role)
-        rows.append(Viewer(str(label), role, decision))
+            decision = _allow(access.decision.rule, _("If their profession may read this type of document."),
+                              access.mode)
+        rows.append(Viewer(str(label), standing.value, decision))
     return rows

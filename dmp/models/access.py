@@ -57,6 +57,10 @@ class CareAuthorisation(models.Model):
         BREAK_GLASS = "break_glass", _("Emergency access (break-glass)")
         SAMU = "samu", _("SAMU regulator access")
 
+    # The kinds that make a care relationship (as opposed to an emergency opening): the patient's
+    # grant and the professional's declaration. Revoked together, shared with a care team together.
+    CARE_KINDS = (Kind.GRANTED_BY_PATIENT, Kind.DECLARED_BY_PROFESSIONAL)
+
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="care_authorisations")
     professional = models.ForeignKey(Professional, on_delete=models.CASCADE, related_name="care_authorisations")
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)

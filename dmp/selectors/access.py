@@ -7,13 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
 from ..access_log import authorise_read
 from ..models import Block, CareAuthorisation, DepositRight, Profession, Professional, Record, TreatingDoctor
-from ..policy import Action, Actor, decide
+from ..policy import Action, Actor, Standing, decide, professionals_standing_on, standing_rows
 
 
 @dataclass
@@ -53,17 +52,21 @@ def record_access_overview(actor: Actor, record: Record) -> AccessOverview:
     if not authorise_read(actor, Action.MANAGE_ACCESS, record):
         raise Http404
     now = timezone.now()
+    # Every standing below is read from the policy's own rules (`standing_rows`), so this page
+    # lists exactly the facts a read is decided on.
     blocked = list(
-        Block.objects.active(now).filter(record=record).select_related("professional__user").order_by("-created_at")
+        standing_rows(record, Standing.BLOCKED, at=now).select_related("professional__user").order_by("-created_at")
     )
     blocked_ids = {b.professional_id for b in blocked}
     treating_doctor = (
-        TreatingDoctor.objects.active(now).filter(record=record).select_related("professional__user").first()
+        standing_rows(record, Standing.TREATING_DOCTOR, at=now).select_related("professional__user").first()
     )
     standings: dict[int, ProfessionalStanding] = {}
     openings = []
+    # Emergency openings are listed even once the patient refused break-glass: the page says
+    # such an opening no longer gives access (the rule's consent, `break_glass_allowed`).
     authorisations = (
-        CareAuthorisation.objects.active(now).filter(record=record)
+        standing_rows(record, Standing.AUTHORISED, Standing.DECLARED_CARE, Standing.BREAK_GLASS, at=now)
         .exclude(professional_id__in=blocked_ids)
         .select_related("professional__user", "professional__facility")
         .order_by("created_at")
@@ -72,12 +75,12 @@ def record_access_overview(actor: Actor, record: Record) -> AccessOverview:
     for grant in authorisations:
         if grant.kind == kind.BREAK_GLASS:
             openings.append(grant)
-        elif grant.kind in (kind.GRANTED_BY_PATIENT, kind.DECLARED_BY_PROFESSIONAL):
-            standing = standings.setdefault(grant.professional_id, ProfessionalStanding(grant.professional))
-            if grant.kind == kind.GRANTED_BY_PATIENT:
-                standing.granted_at = standing.granted_at or grant.created_at
-            else:
-                standing.declared_at = standing.declared_at or grant.created_at
+            continue
+        standing = standings.setdefault(grant.professional_id, ProfessionalStanding(grant.professional))
+        if grant.kind == kind.GRANTED_BY_PATIENT:
+            standing.granted_at = standing.granted_at or grant.created_at
+        else:
+            standing.declared_at = standing.declared_at or grant.created_at
     authorised = [s for pk, s in standings.items() if treating_doctor is None or pk != treating_doctor.professional_id]
     authorised.sort(key=lambda s: (s.professional.user.last_name, s.professional.user.first_name))
     # The médecin traitant is chosen among general practitioners who already read the record
@@ -106,11 +109,7 @@ def professional_with_standing(actor: Actor, record: Record, pk: int) -> Profess
     policy (and writes the audit entry); this only refuses to look for anyone else."""
     if not decide(actor, Action.MANAGE_ACCESS, record):
         raise Http404
-    now = timezone.now()
-    standing = Q()
-    for model in (TreatingDoctor, CareAuthorisation, Block):
-        standing |= Q(pk__in=model.objects.active(now).filter(record=record).values("professional_id"))
-    return Professional.objects.filter(standing, pk=pk).select_related("user").first()
+    return Professional.objects.filter(professionals_standing_on(record), pk=pk).select_related("user").first()
 
 
 def professional_by_rpps(rpps: str) -> Professional | None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.http import Http404
 from django.utils import timezone
 
 from ..models import AuditEntry, CounterReset, PostalLetter, Record
-from ..policy import Action, Actor, decide
+from ..policy import Action, Actor, decide, records_onboarded_q
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,9 @@ class OnboardedRecord:
 
 
 def _organisation_records(actor: Actor):
-    organisation_id = actor.counter_agent.organisation_id
-    return Record.objects.filter(
-        Q(created_by__counter_agent__organisation_id=organisation_id)
-        | Q(deposit_rights__agent__organisation_id=organisation_id)
-    ).distinct()
+    """The records the policy says the agent's organisation onboarded (the filter its
+    VIEW_ADMIN_STATUS answer reads for one record)."""
+    return Record.objects.filter(records_onboarded_q(actor))
 
 
 def records_onboarded_by(actor: Actor) -> list[OnboardedRecord]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import Http404
-from django.utils import timezone
 
 from ..access_log import authorise_read
-from ..models import AuditEntry, Block, CareAuthorisation, Document, Record, Synthesis, TreatingDoctor
-from ..policy import Action, Actor, document_scope
+from ..models import AuditEntry, Document, Record, Synthesis
+from ..policy import FOLLOWING_STANDINGS, Action, Actor, document_scope, records_open_to
 
 
 def _load_and_authorise(actor: Actor, queryset: QuerySet, pk: int, action: str):
@@ -75,23 +74,10 @@ def records_acted_for(actor: Actor) -> QuerySet[Record]:
 
 
 def records_followed_by(actor: Actor) -> QuerySet[Record]:
-    """Open records where the professional is médecin traitant or holds an active care
-    authorisation (their own, or one shared with their facility's care team): the list a
-    professional starts from. Identity only, nothing medical."""
+    """Open records where the professional is médecin traitant, holds an active care
+    authorisation (their own, or one shared with their facility's care team) or an emergency
+    opening the patient still accepts: the list a professional starts from, each record one they
+    may open (the policy's `records_open_to`). Identity only, nothing medical."""
     if actor.professional is None:
         return Record.objects.none()
-    now = timezone.now()
-    pro = actor.professional
-    ids = set(
-        CareAuthorisation.objects.active(now).filter(professional=pro).values_list("record_id", flat=True)
-    ) | set(TreatingDoctor.objects.active(now).filter(professional=pro).values_list("record_id", flat=True))
-    if pro.facility_id is not None:
-        # Records shared with the care team of the professional's facility (policy: facility_care_team).
-        ids |= set(CareAuthorisation.objects.active(now).filter(
-            facility_id=pro.facility_id,
-            kind__in=(CareAuthorisation.Kind.GRANTED_BY_PATIENT, CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL),
-        ).values_list("record_id", flat=True))
-    # Blocks are subtracted as ids: an exclude() across the multi-valued `blocks` relation
-    # would not require the professional and the open end to be on the same block.
-    ids -= set(Block.objects.active(now).filter(professional=pro).values_list("record_id", flat=True))
-    return Record.objects.filter(pk__in=ids, state=Record.State.OPEN).order_by("family_name", "given_names")
+    return records_open_to(actor, standings=FOLLOWING_STANDINGS).order_by("family_name", "given_names")

@@ -195,7 +195,7 @@ def care_authorisation_revoke(*, actor: Actor, record: Record, professional: Pro
     are the médecin traitant). Emergency openings are not revoked here: blocking ends them.
     Returns how many authorisations ended."""
     decision = permit(actor, Action.MANAGE_ACCESS, record)
-    kinds = (CareAuthorisation.Kind.GRANTED_BY_PATIENT, CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL)
+    kinds = CareAuthorisation.CARE_KINDS
     now = timezone.now()
     with transaction.atomic():
         ended = CareAuthorisation.objects.active(now).filter(

@@ -173,7 +173,7 @@ def document_add(
 def _acting_professional(actor: Actor, record: Record):
     # Authored as a professional only when acting as one: a GP adding to their own record, or
     # to their child's as legal representative, adds as the patient.
-    return actor.professional if record_access(actor, record).relation == "professional" else None
+    return actor.professional if record_access(actor, record).standing.is_professional else None
 
 
 def _authorship(record: Record, professional, doc_type: str) -> dict:

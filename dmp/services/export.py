@@ -32,7 +32,7 @@ from ..models import (
     Space,
     TreatingDoctor,
 )
-from ..policy import Action, Actor, decide, record_access
+from ..policy import Action, Actor, Standing, decide, record_access
 from ..selectors import documents_visible_to
 from ..selectors.export import EXPORT_RETENTION
 from ..selectors.patient_data import declared_allergies, emergency_contacts_of, personal_profile
@@ -262,7 +262,7 @@ def _summary_context(record, actor, documents, synthesis, treating_doctor, perso
     has_directive_document = any(d.doc_type == DocumentType.ADVANCE_DIRECTIVES for d in documents)
     return {
         "record": record,
-        "representative": record_access(actor, record).relation == "representative",
+        "representative": record_access(actor, record).standing is Standing.REPRESENTATIVE,
         "prepared_at": timezone.now(),
         "treating_doctor": treating_doctor,
         "synthesis": synthesis,

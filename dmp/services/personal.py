@@ -42,7 +42,7 @@ from ..models import (
 )
 from ..models.people import normalise_phone
 from ..notifications import notify
-from ..policy import Action, Actor, Decision, record_access
+from ..policy import Action, Actor, Decision, Standing, record_access
 from . import InvalidInput, permit
 from .documents import document_add
 
@@ -199,7 +199,7 @@ def record_contact_update(
             if changed:
                 notify(holder, "contact_changed", when=now,
                        email_changed="email" in changed, phone_changed="phone" in changed,
-                       by_representative=record_access(actor, record).relation == "representative",
+                       by_representative=record_access(actor, record).standing is Standing.REPRESENTATIVE,
                        also_email=former_email if "email" in changed else "",
                        also_phone=former_phone if "phone" in changed else "")
         _log_edit(actor, decision, record, "contact")
@@ -418,7 +418,7 @@ def advance_directives_write(*, actor: Actor, record: Record, answers: Mapping[s
         text = _directives_text(given)
         today = timezone.localdate(now)
         title = " – ".join((_("Advance directives"), formats.date_format(today, "SHORT_DATE_FORMAT")))
-        by_representative = record_access(actor, record).relation == "representative"
+        by_representative = record_access(actor, record).standing is Standing.REPRESENTATIVE
         content = _render_directives_pdf({
             "record": record, "answers": given, "when": now, "title": title,
             "written_by": actor.user.get_full_name() or actor.user.username,
