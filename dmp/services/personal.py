@@ -14,7 +14,6 @@ edits are not logged, as everywhere).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -40,7 +39,7 @@ from ..models import (
     User,
     Vaccination,
 )
-from ..models.people import normalise_phone
+from ..models.people import CONTACT_TYPES, normalise_phone, parse_phone
 from ..notifications import notify
 from ..policy import Action, Actor, Decision, record_access
 from . import InvalidInput, InvalidInputCode, permit
@@ -109,17 +108,15 @@ def _mobile(value: str) -> str:
 
 
 def _contact_phone(value: str) -> str:
-    """A relative's phone: a mobile as for the account, or a French landline (01…05, 09)."""
-    digits = re.sub(r"[\s.\-()]", "", value or "")
-    if re.fullmatch(r"0[1-59]\d{8}", digits):
-        digits = "+33" + digits[1:]
-    try:
-        return normalise_phone(digits)
-    except ValidationError as exc:
+    """A relative's phone: a mobile as for the account, or a landline, French or with its
+    country code, valid for its country (E.164)."""
+    phone = parse_phone(value, CONTACT_TYPES)
+    if phone is None:
         raise InvalidInput(_(
             "This phone number is not valid: type a French number such as 06 12 34 56 78 or 01 23 45 67 89, "
             "or a number with its country code, e.g. +32 470 12 34 56."
-        ), code=InvalidInputCode.INVALID) from exc
+        ), code=InvalidInputCode.INVALID)
+    return phone
 
 
 def _email(value: str) -> str:
