@@ -1,5 +1,6 @@
 """Writes. Each service is `<entity>_<action>`, keyword-only, asks the policy first and
-raises `AccessRefused` (which views turn into 404) or `InvalidInput` (a clear message).
+raises `AccessRefused` (which views turn into 404) or `InvalidInput` (a clear message for the
+person, and an `InvalidInputCode` for the code that acts on the reason).
 
 The order is always the same, so the access log says what happened: `permit()` asks the policy
 (a refusal is written at once and raised); the input is checked in full; then ONE
