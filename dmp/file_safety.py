@@ -37,7 +37,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from .services import InvalidInput
+from .services import InvalidInput, InvalidInputCode
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +73,18 @@ def check_file(content: bytes, *, scan: bool = True) -> CheckedFile:
     """Every check of the module docstring, in that order. `scan=False` skips the antivirus
     (a maintenance command reading files already stored). Raises InvalidInput."""
     if not content:
-        raise InvalidInput(_("The file is empty."))
+        raise InvalidInput(_("The file is empty."), code=InvalidInputCode.MISSING)
     if len(content) > settings.DOCUMENT_MAX_BYTES:
         raise InvalidInput(
-            _("The file is too large (at most %(mb)d MB).") % {"mb": settings.DOCUMENT_MAX_BYTES // 2**20}
+            _("The file is too large (at most %(mb)d MB).") % {"mb": settings.DOCUMENT_MAX_BYTES // 2**20},
+            code=InvalidInputCode.LIMIT,
         )
     if scan:
         antivirus_scan(content)
     mime = sniff_mime_type(content)
     if mime is None:
-        raise InvalidInput(_("Only PDF files and images (PNG, JPEG) can be added to a record."))
+        raise InvalidInput(_("Only PDF files and images (PNG, JPEG) can be added to a record."),
+                           code=InvalidInputCode.FILE_REFUSED)
     verdict = _inspect(content, mime)
     stored = base64.b64decode(verdict["content"]) if verdict.get("content") else content
     return CheckedFile(stored, mime, hashlib.sha256(stored).hexdigest(), verdict.get("text") or "",
@@ -120,7 +122,7 @@ def _inspect(content: bytes, mime: str) -> dict:
         )
     except subprocess.TimeoutExpired:
         logger.warning("file check: %s took longer than %ds, refused", mime, settings.DOCUMENT_CHECK_SECONDS)
-        raise InvalidInput(_refusal_message("too_complex", "")) from None
+        raise InvalidInput(_refusal_message("too_complex", ""), code=InvalidInputCode.FILE_REFUSED) from None
     try:
         verdict = json.loads(result.stdout) if result.returncode == 0 else None
     except ValueError:
@@ -128,10 +130,11 @@ def _inspect(content: bytes, mime: str) -> dict:
     if not isinstance(verdict, dict):
         # Killed at its memory or CPU limit, or crashed inside a parser: the file is refused.
         logger.warning("file check: %s inspector ended with %s, refused", mime, result.returncode)
-        raise InvalidInput(_refusal_message("too_complex", ""))
+        raise InvalidInput(_refusal_message("too_complex", ""), code=InvalidInputCode.FILE_REFUSED)
     if "refused" in verdict:
         logger.info("file check: %s refused (%s)", mime, verdict["refused"])
-        raise InvalidInput(_refusal_message(str(verdict["refused"]), str(verdict.get("detail") or "")))
+        raise InvalidInput(_refusal_message(str(verdict["refused"]), str(verdict.get("detail") or "")),
+                           code=InvalidInputCode.FILE_REFUSED)
     return verdict
 
 
@@ -180,7 +183,7 @@ _CHUNK = 64 * 1024
 
 def _unavailable() -> InvalidInput:
     return InvalidInput(_("This file cannot be checked for viruses right now: nothing was added, "
-                          "try again in a few minutes."))
+                          "try again in a few minutes."), code=InvalidInputCode.UNAVAILABLE)
 
 
 def _clamd_socket(address: str, timeout: float) -> socket.socket:
@@ -232,7 +235,8 @@ def antivirus_scan(content: bytes) -> None:
     if reply.endswith(" FOUND"):
         name = reply.removeprefix("stream:").removesuffix(" FOUND").strip()
         logger.warning("antivirus: clamd found %s, file refused", name)
-        raise InvalidInput(_("This file contains a virus (%(name)s): it was refused.") % {"name": name})
+        raise InvalidInput(_("This file contains a virus (%(name)s): it was refused.") % {"name": name},
+                           code=InvalidInputCode.FILE_REFUSED)
     if not reply.endswith(" OK"):
         # e.g. "INSTREAM size limit exceeded. ERROR": StreamMaxLength below DOCUMENT_MAX_BYTES.
         logger.warning("antivirus: clamd answered an error (%s), file refused", reply[:200])

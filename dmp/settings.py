@@ -306,10 +306,17 @@ if min(LOGIN_FREE_FAILURES, LOGIN_DELAY_MAX_SECONDS, LOGIN_DELAY_MEMORY_HOURS, L
     raise ImproperlyConfigured("The LOGIN_* lockout settings must all be >= 1.")
 if LOGIN_FAILURES_PER_ACCOUNT > 100:
     raise ImproperlyConfigured("LOGIN_FAILURES_PER_ACCOUNT must be <= 100 (NIST SP 800-63B).")
+# Record searches per professional per hour (pro portal and FHIR `Patient?`): enough for a busy
+# day, too few to walk through a population by name and date of birth. Counted by the same
+# allauth limiter as the logins (dmp/accounts/lockout.py `record_search_allowed`).
+RECORD_SEARCHES_PER_HOUR = env.int("RECORD_SEARCHES_PER_HOUR", default=60)
+if RECORD_SEARCHES_PER_HOUR < 1:
+    raise ImproperlyConfigured("RECORD_SEARCHES_PER_HOUR must be >= 1.")
 ACCOUNT_RATE_LIMITS = {
     "login_failed": f"{LOGIN_FAILURES_PER_ADDRESS}/{LOGIN_ADDRESS_WINDOW_MINUTES}m/ip,"
                     f"{LOGIN_FAILURES_PER_ACCOUNT}/{LOGIN_ACCOUNT_WINDOW_HOURS}h/key",
     "login": "60/m/ip",
+    "record_search": f"{RECORD_SEARCHES_PER_HOUR}/1h/user",
 }
 MFA_ADAPTER = "dmp.accounts.adapter.MFAAdapter"
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .glossary import WORDS
 from .policy import PORTALS, Actor, portal_allowed
-from .services import InvalidInput, account_language_set
+from .services import InvalidInput, InvalidInputCode, account_language_set
 
 _PORTAL_HOMES = {"patient": "portal_patient:home", "pro": "portal_pro:home", "counter": "social_workers:home"}
 
@@ -74,7 +74,7 @@ def language_set(request):
         if request.user.is_authenticated:
             account_language_set(user=request.user, language=language)
         elif language not in dict(settings.LANGUAGES):
-            raise InvalidInput(_("Choose a language from the list."))
+            raise InvalidInput(_("Choose a language from the list."), code=InvalidInputCode.INVALID)
     except InvalidInput as error:
         messages.error(request, str(error))
         return response

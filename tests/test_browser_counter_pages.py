@@ -42,7 +42,7 @@ def test_every_counter_page_fits_360_px(live_server, page, world, asile, languag
     # a colleague must approve.
     requester = Client()
     requester.force_login(cpam.user)
-    pending = _pending_url(requester.post(URL, _asile_form(new_phone="07 00 00 00 01")))
+    pending = _pending_url(requester.post(URL, _asile_form(new_phone="07 81 00 00 01")))
 
     too_wide = []
     _log_in(page, live_server.url, cada.user.username)

@@ -359,7 +359,7 @@ def test_the_sheet_says_when_the_person_cannot_log_in_alone(world, alice_nir):
 # CPAM Roubaix) resets it and types their own phone: no working login alone.
 
 ASILE_ID = "PASILE000001"
-OWN_PHONE = "+33700000001"  # the hostile agent's own phone
+OWN_PHONE = "+33781000001"  # the hostile agent's own phone
 
 
 @pytest.fixture
@@ -402,7 +402,7 @@ def test_a_lone_agent_of_another_organisation_gets_no_working_login_for_a_person
         world, asile, sms_outbox, mailoutbox, django_capture_on_commit_callbacks):
     cpam = _login(world.other_agent.user)
     with django_capture_on_commit_callbacks(execute=True):
-        pending = _pending_url(cpam.post(URL, _asile_form(new_phone="07 00 00 00 01")))
+        pending = _pending_url(cpam.post(URL, _asile_form(new_phone="07 81 00 00 01")))
         page = cpam.get(pending).content.decode()
         # No password and no code yet: nothing reaches the agent's phone before a second agent approves.
         assert "credentials" not in cpam.get(pending).context
@@ -457,7 +457,7 @@ def test_two_agents_of_another_organisation_and_the_code_on_the_new_phone_then_a
     cpam = _login(world.other_agent.user)
     colleague = _agent(world.other_agent.organisation, "claire_cpam")
     with django_capture_on_commit_callbacks(execute=True):
-        pending = _pending_url(cpam.post(URL, _asile_form(new_phone="07 00 00 00 01")))
+        pending = _pending_url(cpam.post(URL, _asile_form(new_phone="07 81 00 00 01")))
         approval = _login(colleague.user).post(_approval_url(pending), {"seen": "on"})
         assert approval.status_code == 302
         # Only now does the new phone receive its code, which the person reads to the agent.

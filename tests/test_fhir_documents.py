@@ -333,3 +333,55 @@ def test_withheld_until_extension_delays_the_result_for_the_patient(client, worl
     document = Document.objects.get(pk=int(response.json()["id"]))
     assert document.withheld_from_patient_until == until
     assert document.is_withheld_from_patient()
+
+
+def _lose_the_race(monkeypatch, *, code, message="This file is already in the record."):
+    """Another push of the same file lands between the API's duplicate check and its add: the
+    add then refuses it with `code` and `message`."""
+    from dmp.api.fhir import documents as api
+    from dmp.services import InvalidInput
+
+    real_add = api.document_add
+
+    def add_after_the_other_push(**kwargs):
+        real_add(**kwargs)  # the other push wins
+        raise InvalidInput(message, code=code)
+
+    monkeypatch.setattr(api, "document_add", add_after_the_other_push)
+
+
+def test_a_push_that_loses_the_race_to_the_same_file_returns_the_existing_document(client, world, monkeypatch):
+    from dmp.services import InvalidInputCode
+
+    # The message is not the one the check used to compare: the code decides, in any language.
+    _lose_the_race(monkeypatch, code=InvalidInputCode.DUPLICATE, message="Ce fichier est déjà dans le dossier.")
+    count = Document.objects.count()
+    response = _push(client, _token(world.dr_house), _resource(world.record.pk, text_pdf("Course")))
+    assert response.status_code == 200, response.content[:500]
+    assert Document.objects.count() == count + 1
+    resource = DocumentReference.model_validate(response.json())
+    assert any(tag.code == "duplicate" for tag in resource.meta.tag)
+    assert response["X-DMP-Outcome"].startswith("duplicate")
+
+
+def test_a_push_that_loses_the_race_to_a_file_it_may_not_read_is_a_conflict(client, world, monkeypatch):
+    from django.http import Http404
+
+    from dmp.api.fhir import documents as api
+    from dmp.services import InvalidInputCode
+
+    def not_readable(actor, pk):
+        raise Http404
+
+    _lose_the_race(monkeypatch, code=InvalidInputCode.DUPLICATE)
+    monkeypatch.setattr(api, "get_document_for", not_readable)
+    response = _push(client, _token(world.dr_house), _resource(world.record.pk, text_pdf("Course cachée")))
+    assert _outcome(response, 409) == "This file is already in the record."
+
+
+def test_another_refusal_worded_like_a_duplicate_is_not_taken_for_one(client, world, monkeypatch):
+    from dmp.services import InvalidInputCode
+
+    _lose_the_race(monkeypatch, code=InvalidInputCode.STATE)
+    response = _push(client, _token(world.dr_house), _resource(world.record.pk, text_pdf("Pas un doublon")))
+    assert _outcome(response, 422) == "This file is already in the record."

@@ -308,3 +308,60 @@ def test_a_counter_reset_lifts_the_delays_and_the_ceiling(client, world, low_lim
     _clear_failed_logins(RequestFactory().post("/counter/", REMOTE_ADDR="192.0.2.200"), world.alice)
 
     assert password_step(client, "alice_martin", REMOTE_ADDR="198.51.100.1")["Location"] == CONFIRM_CODE
+
+
+# --- Record searches: counted by the same limiter as the logins --------------------------------
+
+def _record_search(client, world):
+    return client.post(reverse("portal_pro:search"), {"identifier": world.record.provisional_id, "family_name": "",
+                                                       "given_names": "", "birth_date": ""})
+
+
+@pytest.fixture
+def three_searches(settings):
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "record_search": "3/1h/user"}
+
+
+@pytest.mark.django_db
+def test_the_search_limit_is_the_login_limiter_configured_next_to_the_login_limits(settings):
+    from dmp.settings import ACCOUNT_RATE_LIMITS, RECORD_SEARCHES_PER_HOUR
+
+    assert ACCOUNT_RATE_LIMITS["record_search"] == f"{RECORD_SEARCHES_PER_HOUR}/1h/user"
+    assert RECORD_SEARCHES_PER_HOUR == 60
+
+
+@pytest.mark.django_db
+def test_searches_over_the_limit_are_refused_per_professional_and_allowed_again_after_the_hour(
+        client, world, three_searches, clocks):
+    from dmp.models import AuditEntry
+
+    client.force_login(world.stranger.user)
+    for _ in range(3):
+        assert _record_search(client, world).status_code == 200
+    found = AuditEntry.objects.filter(action="find_record").count()
+    refused = _record_search(client, world)
+    assert refused.status_code == 429 and "Too many searches" in refused.content.decode()
+    assert AuditEntry.objects.filter(action="find_record").count() == found  # nothing looked up
+    # Another professional has their own count.
+    other = Client()
+    other.force_login(world.dr_house.user)
+    assert _record_search(other, world).status_code == 200
+    # allauth's sliding window: an hour later, searching works again.
+    clocks.advance_allauth(3601)
+    assert _record_search(client, world).status_code == 200
+
+
+@pytest.mark.django_db
+def test_fhir_patient_searches_count_on_the_same_limit_as_the_portal(client, world, three_searches):
+    from dmp.policy import Actor
+    from dmp.services import api_token_create
+
+    client.force_login(world.dr_house.user)
+    for _ in range(2):
+        assert _record_search(client, world).status_code == 200
+    raw = api_token_create(actor=Actor(world.dr_house.user), label="Logiciel de cabinet")[1]
+    api = Client()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    assert api.get("/fhir/Patient", {"identifier": world.record.provisional_id}, **headers).status_code == 200
+    assert api.get("/fhir/Patient", {"identifier": world.record.provisional_id}, **headers).status_code == 429
+    assert _record_search(client, world).status_code == 429

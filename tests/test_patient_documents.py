@@ -392,7 +392,7 @@ def test_one_refused_file_among_valid_ones_stores_nothing_and_is_named(client, w
 def test_a_failure_while_storing_leaves_no_row_and_no_file(client, world, settings, monkeypatch):
     """Two uploads of the same file can race past the checks: if the second file of a batch
     loses, the first one is not kept either."""
-    from dmp.services import InvalidInput
+    from dmp.services import InvalidInput, InvalidInputCode
     from dmp.services import documents as service
 
     real_store, calls = service._store, []
@@ -400,7 +400,7 @@ def test_a_failure_while_storing_leaves_no_row_and_no_file(client, world, settin
     def store_then_lose(**kwargs):
         calls.append(kwargs["title"])
         if len(calls) == 2:
-            raise InvalidInput("This file is already in the record.")
+            raise InvalidInput("This file is already in the record.", code=InvalidInputCode.DUPLICATE)
         return real_store(**kwargs)
 
     monkeypatch.setattr(service, "_store", store_then_lose)

@@ -156,18 +156,18 @@ def test_a_contact_change_updates_record_and_account_and_warns_the_former_and_ne
 
     with django_capture_on_commit_callbacks(execute=True):
         response = alice.post(url("information_contact", world.record), contact_form(
-            email="new@example.org", phone="07 11 22 33 44", postal_address="2 rue Neuve, Lille",
+            email="new@example.org", phone="07 81 22 33 44", postal_address="2 rue Neuve, Lille",
             preferred_language="en", languages=["fr", "ar"], other_languages="Tigrinya, tigrinya",
         ))
 
     assert response.status_code == 302 and response["Location"].endswith("#contact")
     record = Record.objects.get(pk=world.record.pk)
     account = User.objects.get(pk=world.alice.pk)
-    assert (record.email, record.phone) == (account.email, account.phone) == ("new@example.org", "+33711223344")
+    assert (record.email, record.phone) == (account.email, account.phone) == ("new@example.org", "+33781223344")
     assert record.postal_address == "2 rue Neuve, Lille" and record.languages == ["fr", "ar", "Tigrinya"]
     assert record.preferred_language == account.preferred_language == "en"
     # The login code now goes to the new phone; the former one was told, and so was the new one.
-    assert sorted(to for to, _text in sms_outbox) == ["+33612345678", "+33711223344"]
+    assert sorted(to for to, _text in sms_outbox) == ["+33612345678", "+33781223344"]
     assert sorted(mail.to[0] for mail in mailoutbox) == ["new@example.org", "old@example.org"]
     mail = mailoutbox[0]
     assert "contact details were changed" in mail.subject
@@ -175,7 +175,7 @@ def test_a_contact_change_updates_record_and_account_and_warns_the_former_and_ne
     assert 'lang="en"' in mail.alternatives[0][0]
     assert all("counter" in text and "DMP" in text for _to, text in sms_outbox)
     # Nothing medical, nor the new details, in the notice.
-    assert all("+33711223344" not in text for _to, text in sms_outbox) and "new@example.org" not in mail.body
+    assert all("+33781223344" not in text for _to, text in sms_outbox) and "new@example.org" not in mail.body
     assert "saved" in alice.get(url("information", world.record)).content.decode()
 
 
@@ -528,7 +528,7 @@ def _leo_snapshot(world) -> tuple:
 
 
 POSTS = {
-    "information_contact": contact_form(email="evil@example.org", phone="+33700000000"),
+    "information_contact": contact_form(email="evil@example.org", phone="+33781000000"),
     "information_emergency_contacts": {"name": "Evil", "phone": "0611111111"},
     "information_trusted_person": {"name": "Evil"},
     "information_advance_directives": directives_form(other_wishes="Evil"),

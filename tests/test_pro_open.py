@@ -179,11 +179,9 @@ def test_the_samu_regulator_is_offered_to_open_unless_the_patient_refused(client
 
 
 @pytest.mark.django_db
-def test_searches_are_limited_per_hour(client, world):
-    from dmp.selectors import clinician
-
+def test_searches_are_limited_per_hour(client, world, settings):
     client.force_login(world.stranger.user)
-    for _ in range(clinician.SEARCH_LIMIT):
+    for _ in range(settings.RECORD_SEARCHES_PER_HOUR):
         _search(client, family_name="Nobody", given_names="Nemo", birth_date="1980-01-01")
     response = _search(client, identifier=world.record.provisional_id)
     assert response.status_code == 429 and "Too many searches" in _page(response)

@@ -12,6 +12,7 @@ from dmp.policy import Action, Actor, decide
 from dmp.services import (
     AccessRefused,
     InvalidInput,
+    InvalidInputCode,
     break_glass_open,
     care_authorisation_declare,
     care_authorisation_grant,
@@ -58,6 +59,49 @@ def test_counter_agent_creates_a_record_without_nir_email_or_phone(world):
 def test_the_mobile_number_is_stored_in_international_form_for_the_login_code(world, typed, stored):
     record, _ = _create(Actor(world.agent.user), phone=typed)
     assert record.phone == record.holder.phone == stored
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("typed, stored", [
+    ("06 12 34 56 78", "+33612345678"), ("+32 470 12 34 56", "+32470123456"), ("00 32 470 12 34 56", "+32470123456"),
+    ("+44 7400 123456", "+447400123456"), ("+262 692 12 34 56", "+262692123456"),
+    ("+33 (0)6 12 34 56 78", "+33612345678"),
+])
+def test_a_mobile_number_is_checked_against_its_countrys_plan_and_stored_in_e164(world, typed, stored):
+    record, _ = _create(Actor(world.agent.user), phone=typed)
+    assert record.phone == record.holder.phone == stored
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("typed", [
+    "+32 470 12 34",  # too short for Belgium
+    "+44 20 7946 0958",  # a London landline: no SMS
+    "07 00 00 00 01",  # not a range in use in France
+    "06 12 34 56 78 x12", "06 12 34 56 7a",  # letters: an extension, a vanity number
+    "+33 6 12 34 56 78 9",
+])
+def test_a_number_invalid_for_its_country_is_refused(world, typed):
+    with pytest.raises(InvalidInput, match="country code"):
+        _create(Actor(world.agent.user), phone=typed)
+
+
+@pytest.mark.parametrize("typed, stored", [
+    ("01 23 45 67 89", "+33123456789"), ("09 12 34 56 78", "+33912345678"), ("+44 20 7946 0958", "+442079460958"),
+    ("06 12 34 56 78", "+33612345678"),
+])
+def test_a_relatives_phone_may_be_a_landline_of_any_country(typed, stored):
+    from dmp.services.personal import _contact_phone
+
+    assert _contact_phone(typed) == stored
+
+
+@pytest.mark.parametrize("typed", ["08 00 12 34 56", "+32 2 123", "01 23 45 67", "phone"])
+def test_a_relatives_phone_that_is_no_ones_is_refused(typed):
+    from dmp.services.personal import _contact_phone
+
+    with pytest.raises(InvalidInput, match="country code") as refused:
+        _contact_phone(typed)
+    assert refused.value.code == InvalidInputCode.INVALID
 
 
 @pytest.mark.django_db

@@ -17,6 +17,10 @@ Three counts stand between a password guesser and an account (docs/security.md):
 
 No server-side sleep: a refused attempt answers at once. The state lives in the cache (Redis
 in production, shared by every worker). Clock: `time.time()`, which tests shift.
+
+The professionals' record searches (portal and FHIR `Patient?`) are counted by the same allauth
+limiter, per account (`ACCOUNT_RATE_LIMITS["record_search"]`, `RECORD_SEARCHES_PER_HOUR`):
+one limiter, one cache layout, one sliding window, configured next to the login limits.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ import time
 import uuid
 from contextlib import contextmanager
 
+from allauth.core.internal import ratelimit
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
 security_log = logging.getLogger("dmp.security")
@@ -142,3 +148,17 @@ def forget_account(login: str) -> None:
     checking the person's identity)."""
     key = _generation_key(login)
     cache.set(key, uuid.uuid4().hex, None)
+
+
+RECORD_SEARCH = "record_search"
+
+
+def record_search_allowed(user, ip: str | None = None) -> bool:
+    """Count one record search by `user` (from `ip`) on allauth's limiter, like a login attempt:
+    False, and nothing counted, once `ACCOUNT_RATE_LIMITS["record_search"]` is reached. Searches
+    are counted whatever the method (the FHIR search is a GET)."""
+    request = HttpRequest()  # allauth keys its counts on a request: the user's, and an address
+    request.user = user
+    request.META["REMOTE_ADDR"] = ip or ""
+    return ratelimit.consume(request, app="allauth.account", action=RECORD_SEARCH, user=user,
+                             limit_get=True) is not None

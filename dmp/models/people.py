@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+from stdnum import luhn
 
 
 class User(AbstractUser):
@@ -53,47 +56,63 @@ class Organisation(models.Model):
 
 
 def validate_rpps(value: str) -> None:
-    """An RPPS number is 11 digits, the last one a Luhn check digit."""
+    """An RPPS number is 11 digits, the last one a Luhn check digit (python-stdnum's Luhn)."""
     if not re.fullmatch(r"\d{11}", value or ""):
         raise ValidationError(_("An RPPS number has exactly 11 digits."), code="rpps_format")
-    total = 0
-    for i, ch in enumerate(reversed(value)):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    if total % 10:
+    if not luhn.is_valid(value):
         raise ValidationError(_("This RPPS number is not valid (wrong check digit)."), code="rpps_key")
 
 
 def rpps_with_key(first_ten: str) -> str:
     """Complete 10 digits with their Luhn check digit (demo data and tests)."""
-    for last in "0123456789":
-        try:
-            validate_rpps(first_ten + last)
-        except ValidationError:
-            continue
-        return first_ten + last
-    raise ValueError(first_ten)
+    if not re.fullmatch(r"\d{10}", first_ten or ""):
+        raise ValueError(first_ten)
+    return first_ten + luhn.calc_check_digit(first_ten)
+
+
+# Typed in France: a number without its country code is French. Only what people type around
+# a number is allowed around it (letters would be read by phonenumbers as an extension or a
+# vanity number).
+PHONE_REGION = "FR"
+_PHONE_CHARACTERS = re.compile(r"\+?[\d\s.\-()/]+")
+MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+CONTACT_TYPES = MOBILE_TYPES | {PhoneNumberType.FIXED_LINE, PhoneNumberType.VOIP, PhoneNumberType.PERSONAL_NUMBER}
+# Ranges the regulators keep for fiction (ARCEP's 06 39 98, Ofcom's 07700 900): valid to type,
+# nobody's, so the demo data and the tests can never text a real person.
+FICTION_RANGES = {"+3363998": 12, "+447700900": 13}  # prefix: length of the whole number
+
+
+def parse_phone(value: str, kinds: frozenset[int]) -> str | None:
+    """`value` as typed (spaces, dots, dashes, brackets; 0… French, +… or 00… with a country
+    code) in E.164 form (+33612345678) if it is a valid number of one of `kinds` for its
+    country, else None."""
+    value = (value or "").strip()
+    if not _PHONE_CHARACTERS.fullmatch(value):
+        return None
+    try:
+        number = phonenumbers.parse(value, PHONE_REGION)
+    except NumberParseException:
+        return None
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    if any(e164.startswith(prefix) and len(e164) == length for prefix, length in FICTION_RANGES.items()):
+        return e164
+    if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in kinds:
+        return None
+    return e164
 
 
 def normalise_phone(value: str) -> str:
-    """A mobile number in international form (+33612345678), as SMS providers want it: spaces,
-    dots and dashes dropped, a French national number (06…, 07…) given its +33, 00 read as +.
-    Anything else is refused with a message that says how to type it."""
-    digits = re.sub(r"[\s.\-()]", "", value or "")
-    if re.fullmatch(r"0[67]\d{8}", digits):
-        digits = "+33" + digits[1:]
-    elif digits.startswith("00"):
-        digits = "+" + digits[2:]
-    if not re.fullmatch(r"\+[1-9]\d{7,14}", digits):
+    """A mobile number in international form (+33612345678), as SMS providers want it: a
+    French national number (06…, 07…) or any country's mobile with its code (+…, 00…),
+    checked against that country's numbering plan (phonenumbers). Anything else is refused
+    with a message that says how to type it."""
+    e164 = parse_phone(value, MOBILE_TYPES)
+    if e164 is None:
         raise ValidationError(
             _("This mobile number is not valid: type it with its country code, e.g. +33 6 12 34 56 78."),
             code="phone_format",
         )
-    return digits
+    return e164
 
 
 class Profession(models.TextChoices):

@@ -10,21 +10,15 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from stdnum.fr import nir as stdnum_nir
 
 NIR_RE = re.compile(r"^[12378]\d{2}(0[1-9]|1[0-2]|[2-9]\d)(\d{2}|2A|2B)\d{6}$")
 
 
 def nir_key(nir13: str) -> int:
-    """The 2-digit key of a 13-character NIR: 97 - (number mod 97). Corsica's 2A and 2B are
-    replaced by 19 and 18 for the computation (and 1,000,000 / 2,000,000 subtracted)."""
-    nir13 = nir13.upper()
-    if nir13[5:7] == "2A":
-        number = int(nir13[:5] + "19" + nir13[7:])
-    elif nir13[5:7] == "2B":
-        number = int(nir13[:5] + "18" + nir13[7:])
-    else:
-        number = int(nir13)
-    return 97 - number % 97
+    """The 2-digit key of a 13-character NIR: 97 - (number mod 97), Corsica's 2A and 2B read
+    as 19 and 18 (python-stdnum's `stdnum.fr.nir`)."""
+    return int(stdnum_nir.calc_check_digits(nir13.upper()))
 
 
 def normalise_nir(value: str) -> str:
@@ -39,7 +33,7 @@ def validate_nir(value: str) -> None:
             _("A social-security number (NIR) has 13 characters followed by a 2-digit key."),
             code="nir_format",
         )
-    if int(nir[13:]) != nir_key(nir[:13]):
+    if not stdnum_nir.is_valid(nir):  # the key
         raise ValidationError(_("This social-security number's key does not match."), code="nir_key")
 
 

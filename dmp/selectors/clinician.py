@@ -16,13 +16,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.core.cache import cache
 from django.db.models import Count, F, Max, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
 
 from .. import access_log
+from ..accounts.lockout import record_search_allowed
 from ..models import (
     AuditMode,
     CareAuthorisation,
@@ -54,10 +54,6 @@ from .records import documents_visible_to
 security_log = logging.getLogger("dmp.security")
 
 PROVISIONAL_ID_RE = re.compile(r"^P[A-Z0-9]{11}$")
-# Searches per professional per hour: enough for a busy day, too few to walk through a
-# population by name and date of birth.
-SEARCH_LIMIT = 60
-SEARCH_WINDOW_SECONDS = 3600
 
 # The patient screen: how much of each list it shows (the rest is one click away).
 PER_SPACE = 3
@@ -219,14 +215,8 @@ def records_found_for(actor: Actor, *, identifier: str = "", family_name: str = 
 
 
 def _over_search_limit(actor: Actor) -> bool:
-    key = f"pro-search:{actor.user.pk}"
-    cache.add(key, 0, SEARCH_WINDOW_SECONDS)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, SEARCH_WINDOW_SECONDS)
-        count = 1
-    return count > SEARCH_LIMIT
+    """Too many searches in the last hour (`RECORD_SEARCHES_PER_HOUR`), on the logins' limiter."""
+    return not record_search_allowed(actor.user, actor.ip)
 
 
 # --- The patient screen --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Writes. Each service is `<entity>_<action>`, keyword-only, asks the policy first and
-raises `AccessRefused` (which views turn into 404) or `InvalidInput` (a clear message).
+raises `AccessRefused` (which views turn into 404) or `InvalidInput` (a clear message for the
+person, and an `InvalidInputCode` for the code that acts on the reason).
 
 The order is always the same, so the access log says what happened: `permit()` asks the policy
 (a refusal is written at once and raised); the input is checked in full; then ONE
@@ -8,6 +9,8 @@ created or changed). Input turned down leaves no "allowed" line, and a change th
 its entry with it."""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from django.utils.translation import gettext_lazy as _
 
@@ -19,8 +22,28 @@ class ServiceError(Exception):
     """A write that did not happen, with a message fit to show the user."""
 
 
+class InvalidInputCode(StrEnum):
+    """Why an input was turned down, for the code that acts on the reason. The message is for
+    people and is translated: no caller compares it, they compare this."""
+
+    MISSING = "missing"  # a required answer, file or value is absent
+    INVALID = "invalid"  # a value of the wrong form, or not one of the choices offered
+    DUPLICATE = "duplicate"  # already there: the same file, NIR, RPPS number, username, request
+    LIMIT = "limit"  # too many, too long, too large
+    MISMATCH = "mismatch"  # identity details or a code that do not match
+    STATE = "state"  # not possible in the current state: closed, expired, decided, not there
+    NOT_ALLOWED = "not_allowed"  # a business rule (not the access policy) says no: scope, four eyes
+    FILE_REFUSED = "file_refused"  # a file the safety check turned down (format, content, virus)
+    UNAVAILABLE = "unavailable"  # a check that cannot run now: try again later
+
+
 class InvalidInput(ServiceError):
-    pass
+    """Input turned down, nothing written. `code` says why (an `InvalidInputCode`), the message
+    says it to the person."""
+
+    def __init__(self, message, *, code: InvalidInputCode) -> None:
+        super().__init__(message)
+        self.code = InvalidInputCode(code)
 
 
 class AccessRefused(ServiceError):
@@ -105,7 +128,8 @@ from .records import record_close, record_create, record_nir_attach, record_noti
 from .synthesis import synthesis_write  # noqa: E402
 
 __all__ = [
-    "AccessRefused", "InvalidInput", "ServiceError", "account_credentials_reset", "account_language_set",
+    "AccessRefused", "InvalidInput", "InvalidInputCode", "ServiceError", "account_credentials_reset",
+    "account_language_set",
     "api_token_authenticate",
     "api_token_create", "api_token_creation_allowed", "api_token_revoke", "break_glass_open",
     "care_authorisation_declare",

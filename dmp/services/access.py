@@ -26,7 +26,7 @@ from ..models import (
 )
 from ..notifications import notify, professional_context
 from ..policy import Action, Actor, Decision
-from . import InvalidInput, permit
+from . import InvalidInput, InvalidInputCode, permit
 
 
 def _fold(text: str) -> str:
@@ -38,7 +38,7 @@ def care_authorisation_grant(*, actor: Actor, record: Record, professional: Prof
     """The patient authorises a professional to read and feed their record."""
     decision = permit(actor, Action.MANAGE_ACCESS, record)
     if Block.objects.active().filter(record=record, professional=professional).exists():
-        raise InvalidInput(_("This professional is blocked: lift the block first."))
+        raise InvalidInput(_("This professional is blocked: lift the block first."), code=InvalidInputCode.NOT_ALLOWED)
     with transaction.atomic():
         grant, _created = CareAuthorisation.objects.get_or_create(
             record=record, professional=professional, kind=CareAuthorisation.Kind.GRANTED_BY_PATIENT, ended_at=None,
@@ -59,7 +59,7 @@ def care_authorisation_declare(*, actor: Actor, record: Record, share_with_facil
         # Checked before the policy is asked: it is about the professional, not the record.
         facility = actor.professional.facility if actor.professional is not None else None
         if facility is None or facility.kind != Organisation.Kind.FACILITY:
-            raise InvalidInput(_("You do not belong to a care facility's team."))
+            raise InvalidInput(_("You do not belong to a care facility's team."), code=InvalidInputCode.NOT_ALLOWED)
     decision = permit(actor, Action.DECLARE_CARE, record)
     kind = CareAuthorisation.Kind.DECLARED_BY_PROFESSIONAL
     with transaction.atomic():
@@ -91,16 +91,17 @@ def break_glass_open(
     match the record is written as a refused attempt (`identity_mismatch`), never as an opening."""
     decision = permit(actor, Action.BREAK_GLASS, record)
     if not emergency:
-        raise InvalidInput(_("Tick the emergency box to open the record in emergency."))
+        raise InvalidInput(_("Tick the emergency box to open the record in emergency."), code=InvalidInputCode.MISSING)
     if not justification.strip():
-        raise InvalidInput(_("Give the reason for the emergency access."))
+        raise InvalidInput(_("Give the reason for the emergency access."), code=InvalidInputCode.MISSING)
     if (
         _fold(family_name) != _fold(record.family_name)
         or _fold(given_names.split()[0] if given_names.split() else "") != _fold(record.given_names.split()[0])
         or birth_date != record.birth_date
     ):
         access_log.refusal(actor, Action.BREAK_GLASS, IDENTITY_MISMATCH, record, record=record)
-        raise InvalidInput(_("The name, first name and date of birth do not match this record."))
+        raise InvalidInput(_("The name, first name and date of birth do not match this record."),
+                           code=InvalidInputCode.MISMATCH)
     now = timezone.now()
     with transaction.atomic():
         grant = CareAuthorisation.objects.create(
@@ -146,9 +147,9 @@ def treating_doctor_designate(*, actor: Actor, record: Record, professional: Pro
     """The patient designates their médecin traitant in the record; the previous one ends."""
     decision = permit(actor, Action.MANAGE_ACCESS, record)
     if professional.profession != "gp":
-        raise InvalidInput(_("The médecin traitant is a general practitioner."))
+        raise InvalidInput(_("The médecin traitant is a general practitioner."), code=InvalidInputCode.NOT_ALLOWED)
     if Block.objects.active().filter(record=record, professional=professional).exists():
-        raise InvalidInput(_("This professional is blocked: lift the block first."))
+        raise InvalidInput(_("This professional is blocked: lift the block first."), code=InvalidInputCode.NOT_ALLOWED)
     now = timezone.now()
     with transaction.atomic():
         TreatingDoctor.objects.select_for_update().filter(record=record, ended_at__isnull=True).update(ended_at=now)
@@ -181,7 +182,7 @@ def treating_doctor_end(*, actor: Actor, record: Record) -> TreatingDoctor:
     with transaction.atomic():
         designation = TreatingDoctor.objects.select_for_update().active().filter(record=record).first()
         if designation is None:
-            raise InvalidInput(_("There is no médecin traitant to remove."))
+            raise InvalidInput(_("There is no médecin traitant to remove."), code=InvalidInputCode.STATE)
         designation.ended_at = timezone.now()
         designation.save(update_fields=["ended_at"])
         access_log.write(actor, Action.MANAGE_ACCESS, decision, designation, record=record)
@@ -202,7 +203,7 @@ def care_authorisation_revoke(*, actor: Actor, record: Record, professional: Pro
             record=record, professional=professional, kind__in=kinds
         ).update(ended_at=now)
         if not ended:
-            raise InvalidInput(_("This professional has no care authorisation to revoke."))
+            raise InvalidInput(_("This professional has no care authorisation to revoke."), code=InvalidInputCode.STATE)
         access_log.write(actor, Action.MANAGE_ACCESS, decision, professional, record=record)
     actor.forget(record)
     return ended
@@ -216,7 +217,7 @@ def professional_unblock(*, actor: Actor, record: Record, professional: Professi
     with transaction.atomic():
         block = Block.objects.select_for_update().active().filter(record=record, professional=professional).first()
         if block is None:
-            raise InvalidInput(_("This professional is not blocked."))
+            raise InvalidInput(_("This professional is not blocked."), code=InvalidInputCode.STATE)
         block.ended_at = timezone.now()
         block.save(update_fields=["ended_at"])
         access_log.write(actor, Action.BLOCK_PROFESSIONAL, decision, block, record=record)
@@ -230,7 +231,8 @@ def deposit_right_withdraw(*, actor: Actor, record: Record, deposit_right_id: in
     with transaction.atomic():
         right = DepositRight.objects.select_for_update().active().filter(record=record, pk=deposit_right_id).first()
         if right is None:
-            raise InvalidInput(_("This deposit right does not exist or was already withdrawn."))
+            raise InvalidInput(_("This deposit right does not exist or was already withdrawn."),
+                               code=InvalidInputCode.STATE)
         right.ended_at = timezone.now()
         right.save(update_fields=["ended_at"])
         # The right is the organisation's: its other agents' rights on this record end too.

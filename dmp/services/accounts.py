@@ -29,7 +29,7 @@ from ..models.record import normalise_nir
 from ..notifications import notify
 from ..policy import Action, Actor, Decision, counter_reset_requirements, decide
 from ..sms import SmsError, send_sms
-from . import AccessRefused, InvalidInput, permit
+from . import AccessRefused, InvalidInput, InvalidInputCode, permit
 from .access import _fold
 from .records import Credentials, _temporary_password
 
@@ -85,7 +85,7 @@ def account_credentials_reset(
     written, the reset and the contact change are in the audit log, every channel the account
     had is told (and the new one), and a letter is queued for a person who had none."""
     if identity_document not in IdentityDocument.values:
-        raise InvalidInput(_("Choose the kind of identity document you checked."))
+        raise InvalidInput(_("Choose the kind of identity document you checked."), code=InvalidInputCode.MISSING)
     document_end = _document_number_end(identity_document_number)
     new_phone = _valid_phone(new_phone) if new_phone else ""
     new_email = _valid_email(new_email) if new_email else ""
@@ -100,7 +100,7 @@ def account_credentials_reset(
         raise InvalidInput(_(
             "These details do not match any open record. Check the identifier, the family name and the "
             "date of birth against the person's papers."
-        ))
+        ), code=InvalidInputCode.MISMATCH)
     decision = permit(actor, Action.RESET_CREDENTIALS, record, object_id=identity_document)
     holder = record.holder
     new_phone = "" if new_phone == holder.phone else new_phone
@@ -152,17 +152,17 @@ def counter_reset_confirm_code(*, actor: Actor, reset: CounterReset, purpose: st
     wrong code changes nothing; after MAX_WRONG_CODES wrong ones the request is cancelled. Once
     nothing else is missing the reset takes effect."""
     if purpose not in ("presence", "contact"):
-        raise InvalidInput(_("Nothing to confirm."))
+        raise InvalidInput(_("Nothing to confirm."), code=InvalidInputCode.STATE)
     with transaction.atomic():
         # Locked: two clicks on "confirm" must not apply the reset twice.
         reset = _pending_own_reset(actor, reset.pk)
         stored = reset.presence_code_hash if purpose == "presence" else reset.contact_code_hash
         already = reset.presence_confirmed_at if purpose == "presence" else reset.contact_confirmed_at
         if already is not None:
-            raise InvalidInput(_("This code was already confirmed."))
+            raise InvalidInput(_("This code was already confirmed."), code=InvalidInputCode.STATE)
         if not stored:
             raise InvalidInput(_("No code was sent for this yet: a second agent of your organisation approves "
-                                 "first."))
+                                 "first."), code=InvalidInputCode.STATE)
         typed = "".join((code or "").split())
         if not constant_time_compare(stored, _code_hash(reset, purpose, typed)):
             reset.wrong_codes += 1
@@ -183,8 +183,9 @@ def counter_reset_confirm_code(*, actor: Actor, reset: CounterReset, purpose: st
         # Raised outside the block, so that the count of wrong codes is kept.
         if reset.state == CounterReset.State.CANCELLED:
             raise InvalidInput(_("Too many wrong codes: this request is cancelled. Start again if the person is "
-                                 "still here."))
-        raise InvalidInput(_("This code is not the right one. Ask the person to read it again."))
+                                 "still here."), code=InvalidInputCode.LIMIT)
+        raise InvalidInput(_("This code is not the right one. Ask the person to read it again."),
+                           code=InvalidInputCode.MISMATCH)
     if reset.missing:
         return ResetOutcome(reset)
     return counter_reset_finish(actor=actor, reset=reset, request=request)
@@ -203,9 +204,10 @@ def counter_reset_send_again(*, actor: Actor, reset: CounterReset) -> ResetOutco
             codes["contact"] = _one_time_code()
             reset.contact_code_hash = _code_hash(reset, "contact", codes["contact"])
         if not codes:
-            raise InvalidInput(_("No code is waiting to be confirmed."))
+            raise InvalidInput(_("No code is waiting to be confirmed."), code=InvalidInputCode.STATE)
         if reset.codes_sent + len(codes) > MAX_CODES_SENT:
-            raise InvalidInput(_("Too many codes were sent for this request. Cancel it and start again."))
+            raise InvalidInput(_("Too many codes were sent for this request. Cancel it and start again."),
+                               code=InvalidInputCode.LIMIT)
         reset.codes_sent += len(codes)
         reset.save(update_fields=["presence_code_hash", "contact_code_hash", "codes_sent"])
     not_sent = tuple(purpose for purpose, code in codes.items() if not _send_code(reset, purpose, code))
@@ -251,7 +253,7 @@ def counter_reset_finish(*, actor: Actor, reset: CounterReset, request=None) -> 
     with transaction.atomic():
         reset = _pending_own_reset(actor, reset.pk)
         if reset.missing:
-            raise InvalidInput(_("This request still waits for a code or an approval."))
+            raise InvalidInput(_("This request still waits for a code or an approval."), code=InvalidInputCode.STATE)
         decision = decide(actor, Action.RESET_CREDENTIALS, reset.record)  # the record may have closed since
         if decision.allowed:
             credentials = _reset_apply(actor, reset, decision, request=request)
@@ -288,10 +290,11 @@ def _pending_own_reset(actor: Actor, pk: int, *, allow_expired: bool = False) ->
     if reset is None:
         raise AccessRefused(Decision(False, "not_the_requester", AuditMode.COUNTER))
     if reset.state != CounterReset.State.PENDING:
-        raise InvalidInput(_("This request is closed. Start again if the person is still here."))
+        raise InvalidInput(_("This request is closed. Start again if the person is still here."),
+                           code=InvalidInputCode.STATE)
     if not allow_expired and reset.is_expired():
         raise InvalidInput(_("This request expired (after %(minutes)d minutes). Start again with the person.")
-                           % {"minutes": settings.COUNTER_RESET_MINUTES})
+                           % {"minutes": settings.COUNTER_RESET_MINUTES}, code=InvalidInputCode.STATE)
     return reset
 
 
@@ -361,7 +364,8 @@ def _document_note(reset: CounterReset) -> str:
 def _document_number_end(number: str) -> str:
     cleaned = "".join(ch for ch in (number or "") if ch.isalnum()).upper()
     if not 4 <= len(cleaned) <= 30:
-        raise InvalidInput(_("Type the number written on the identity document (letters and digits)."))
+        raise InvalidInput(_("Type the number written on the identity document (letters and digits)."),
+                           code=InvalidInputCode.INVALID)
     return cleaned[-3:]
 
 
@@ -419,7 +423,7 @@ def _valid_phone(value: str) -> str:
     try:
         return normalise_phone(value)
     except ValidationError as exc:
-        raise InvalidInput(" ".join(exc.messages)) from exc
+        raise InvalidInput(" ".join(exc.messages), code=InvalidInputCode.INVALID) from exc
 
 
 def _valid_email(value: str) -> str:
@@ -427,7 +431,7 @@ def _valid_email(value: str) -> str:
     try:
         validate_email(value)
     except ValidationError as exc:
-        raise InvalidInput(_("This e-mail address is not valid.")) from exc
+        raise InvalidInput(_("This e-mail address is not valid."), code=InvalidInputCode.INVALID) from exc
     return value
 
 
@@ -477,7 +481,7 @@ def account_language_set(*, user: User, language: str) -> str:
     exports and the sheets printed at a counter read it there). A representative's or a
     professional's choice is theirs only: it never changes a record they do not hold."""
     if language not in languages_offered(user):
-        raise InvalidInput(_("Choose a language from the list."))
+        raise InvalidInput(_("Choose a language from the list."), code=InvalidInputCode.INVALID)
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(preferred_language=language)
         Record.objects.filter(holder_id=user.pk).update(preferred_language=language)

@@ -43,7 +43,7 @@ from ..selectors.administration import (
     is_operator,
     organisations_administered_by,
 )
-from . import InvalidInput
+from . import InvalidInput, InvalidInputCode
 
 security_log = logging.getLogger("dmp.security")
 
@@ -112,13 +112,13 @@ def professional_check(new: NewProfessional) -> None:
     try:
         validate_rpps(new.rpps)
     except ValidationError as exc:
-        raise InvalidInput(" ".join(exc.messages)) from exc
+        raise InvalidInput(" ".join(exc.messages), code=InvalidInputCode.INVALID) from exc
     if Professional.objects.filter(rpps=new.rpps).exists():
-        raise InvalidInput(_("A professional with this RPPS number already exists."))
+        raise InvalidInput(_("A professional with this RPPS number already exists."), code=InvalidInputCode.DUPLICATE)
     if User.objects.filter(username=new.account_name()).exists():
-        raise InvalidInput(_("This username is already taken."))
+        raise InvalidInput(_("This username is already taken."), code=InvalidInputCode.DUPLICATE)
     if new.is_samu_regulator and new.profession not in ("gp", "specialist"):
-        raise InvalidInput(_("A SAMU regulator is a physician."))
+        raise InvalidInput(_("A SAMU regulator is a physician."), code=InvalidInputCode.NOT_ALLOWED)
 
 
 def creation_request_check(new: NewProfessional) -> None:
@@ -126,14 +126,14 @@ def creation_request_check(new: NewProfessional) -> None:
     professional_check(new)
     if AdminRequest.objects.filter(kind=AdminRequest.Kind.CREATE_PROFESSIONAL, status=AdminRequest.Status.PENDING,
                                    rpps=new.rpps).exists():
-        raise InvalidInput(_("A request for this RPPS number is already waiting."))
+        raise InvalidInput(_("A request for this RPPS number is already waiting."), code=InvalidInputCode.DUPLICATE)
 
 
 def professional_creation_request(*, actor: Actor, new: NewProfessional, reason: str) -> AdminRequest:
     """Operator A asks for a professional to be created; nothing exists until B approves."""
     _require_operator(actor)
     if not facility_in_scope(actor.user, new.facility):
-        raise InvalidInput(_("This facility is not in your administration scope."))
+        raise InvalidInput(_("This facility is not in your administration scope."), code=InvalidInputCode.NOT_ALLOWED)
     creation_request_check(new)
     with transaction.atomic():
         request = AdminRequest.objects.create(
@@ -166,14 +166,15 @@ def counter_agent_check(*, username: str, organisation: Organisation | None, ope
     """The organisation is in the operator's scope, the username free and not asked for by
     another request waiting (`request`: the one being approved)."""
     if organisation is None or not organisations_administered_by(operator).filter(pk=organisation.pk).exists():
-        raise InvalidInput(_("This organisation is not in your administration scope."))
+        raise InvalidInput(_("This organisation is not in your administration scope."),
+                           code=InvalidInputCode.NOT_ALLOWED)
     if not username or User.objects.filter(username=username).exists():
-        raise InvalidInput(_("This username is already taken."))
+        raise InvalidInput(_("This username is already taken."), code=InvalidInputCode.DUPLICATE)
     waiting = AdminRequest.objects.filter(status=AdminRequest.Status.PENDING, username=username)
     if request is not None:
         waiting = waiting.exclude(pk=request.pk)
     if waiting.exists():
-        raise InvalidInput(_("A request for this username is already waiting."))
+        raise InvalidInput(_("A request for this username is already waiting."), code=InvalidInputCode.DUPLICATE)
 
 
 def second_factor_reset_request(*, actor: Actor, user: User, reason: str) -> AdminRequest:
@@ -181,9 +182,9 @@ def second_factor_reset_request(*, actor: Actor, user: User, reason: str) -> Adm
     their phone and their recovery codes, and A checked who they are)."""
     _require_operator(actor)
     if not administers(actor.user, user):
-        raise InvalidInput(_("This account is not in your administration scope."))
+        raise InvalidInput(_("This account is not in your administration scope."), code=InvalidInputCode.NOT_ALLOWED)
     if user.pk == actor.user.pk:
-        raise InvalidInput(_("Nobody asks for their own second factor to be reset."))
+        raise InvalidInput(_("Nobody asks for their own second factor to be reset."), code=InvalidInputCode.NOT_ALLOWED)
     with transaction.atomic():
         request = AdminRequest.objects.create(
             kind=AdminRequest.Kind.RESET_SECOND_FACTOR, reason=_reason(reason), requested_by=actor.user,
@@ -196,13 +197,14 @@ def second_factor_reset_request(*, actor: Actor, user: User, reason: str) -> Adm
 def _reason(reason: str) -> str:
     reason = " ".join((reason or "").split())
     if len(reason) < 10:
-        raise InvalidInput(_("Say why (at least 10 characters), and how the person's identity was checked."))
+        raise InvalidInput(_("Say why (at least 10 characters), and how the person's identity was checked."),
+                           code=InvalidInputCode.MISSING)
     return reason[:300]
 
 
 def _require_operator(actor: Actor) -> None:
     if not is_operator(actor.user):
-        raise InvalidInput(_("Only an operator may do this."))
+        raise InvalidInput(_("Only an operator may do this."), code=InvalidInputCode.NOT_ALLOWED)
 
 
 # --- Deciding ----------------------------------------------------------------------------------
@@ -217,7 +219,7 @@ def admin_request_approve(*, actor: Actor, request: AdminRequest) -> AdminReques
         # Two operators clicking at once: the row lock lets one decide.
         request = AdminRequest.objects.select_for_update().get(pk=request.pk)
         if request.status != AdminRequest.Status.PENDING:
-            raise InvalidInput(_("This request was already decided."))
+            raise InvalidInput(_("This request was already decided."), code=InvalidInputCode.STATE)
         if request.kind == AdminRequest.Kind.CREATE_PROFESSIONAL:
             new = NewProfessional(
                 rpps=request.rpps, first_name=request.first_name, last_name=request.last_name,
@@ -243,11 +245,11 @@ def admin_request_reject(*, actor: Actor, request: AdminRequest) -> AdminRequest
     its scope."""
     if not administers(actor.user, request):
         _audit_refusal(actor, "admin_reject", request, "out_of_scope")
-        raise FourEyesRefused(_("This request is not in your administration scope."))
+        raise FourEyesRefused(_("This request is not in your administration scope."), code=InvalidInputCode.NOT_ALLOWED)
     with transaction.atomic():
         request = AdminRequest.objects.select_for_update().get(pk=request.pk)
         if request.status != AdminRequest.Status.PENDING:
-            raise InvalidInput(_("This request was already decided."))
+            raise InvalidInput(_("This request was already decided."), code=InvalidInputCode.STATE)
         request.status = AdminRequest.Status.REJECTED
         request.decided_at = timezone.now()
         # The author withdrawing their own request is not a decision by a second person.
@@ -259,13 +261,14 @@ def admin_request_reject(*, actor: Actor, request: AdminRequest) -> AdminRequest
 
 def _check_decider(actor: Actor, request: AdminRequest, action: str) -> None:
     if request.status != AdminRequest.Status.PENDING:
-        raise InvalidInput(_("This request was already decided."))
+        raise InvalidInput(_("This request was already decided."), code=InvalidInputCode.STATE)
     if actor.user is None or actor.user.pk == request.requested_by_id:
         _audit_refusal(actor, action, request, "four_eyes_same_operator")
-        raise FourEyesRefused(_("A second operator must approve this request: not the one who filed it."))
+        raise FourEyesRefused(_("A second operator must approve this request: not the one who filed it."),
+                              code=InvalidInputCode.NOT_ALLOWED)
     if not administers(actor.user, request):
         _audit_refusal(actor, action, request, "out_of_scope")
-        raise FourEyesRefused(_("This request is not in your administration scope."))
+        raise FourEyesRefused(_("This request is not in your administration scope."), code=InvalidInputCode.NOT_ALLOWED)
 
 
 def _audit_refusal(actor: Actor, action: str, request: AdminRequest, rule: str) -> None:
@@ -314,7 +317,7 @@ def _counter_agent_create(*, actor: Actor, request: AdminRequest) -> CounterAgen
 def activation_send(*, actor: Actor, user: User) -> None:
     """Send the activation link (again) to an account that never had a password."""
     if user.has_usable_password() or not user.email:
-        raise InvalidInput(_("This account is already active or has no e-mail address."))
+        raise InvalidInput(_("This account is already active or has no e-mail address."), code=InvalidInputCode.STATE)
     with transaction.atomic():
         admin_audit(actor=actor, action="activation_send", obj=user)
         notify(user, "account_activation", link=activation_link(user), username=user.username)
@@ -333,7 +336,7 @@ def operator_second_factor_reset(*, actor: Actor, user: User) -> None:
     from the server's command line, by whoever runs it, with the same effects and audit."""
     if not user.is_staff:
         raise InvalidInput("Only an operator's second factor is reset from the command line; others go through "
-                           "a two-person request in the admin.")
+                           "a two-person request in the admin.", code=InvalidInputCode.NOT_ALLOWED)
     with transaction.atomic():
         _second_factor_reset(actor=actor, user=user)
 
@@ -390,9 +393,10 @@ def admin_scope_grant(*, actor: Actor, user: User, organisations=(), roles=()) -
 
     unknown = set(roles) - set(ROLES)
     if unknown:
-        raise InvalidInput(f"Unknown role(s): {', '.join(sorted(unknown))}; known: {', '.join(ROLES)}.")
+        raise InvalidInput(f"Unknown role(s): {', '.join(sorted(unknown))}; known: {', '.join(ROLES)}.",
+                           code=InvalidInputCode.INVALID)
     if user.is_superuser:
-        raise InvalidInput("A superuser is not an operator: demote it first.")
+        raise InvalidInput("A superuser is not an operator: demote it first.", code=InvalidInputCode.NOT_ALLOWED)
     with transaction.atomic():
         if not user.is_staff:
             user.is_staff = True

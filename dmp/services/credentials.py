@@ -19,7 +19,7 @@ from ..accounts import second_factor_enrolled
 from ..models import ApiToken, AuditMode, Professional
 from ..models.credentials import API_TOKEN_LIFETIME, api_token_hash
 from ..policy import Actor, Decision, portal_allowed
-from . import AccessRefused, InvalidInput
+from . import AccessRefused, InvalidInput, InvalidInputCode
 
 security_log = logging.getLogger("dmp.security")
 
@@ -60,10 +60,11 @@ def api_token_create(*, actor: Actor, label: str) -> tuple[ApiToken, str]:
         raise AccessRefused(decision)
     label = " ".join((label or "").split())
     if not label:
-        raise InvalidInput(_("Say which software or machine will use this token."))
+        raise InvalidInput(_("Say which software or machine will use this token."), code=InvalidInputCode.MISSING)
     if len(label) > LABEL_MAX_LENGTH:
         raise InvalidInput(
-            _("The label is too long (at most %(max)d characters).") % {"max": LABEL_MAX_LENGTH}
+            _("The label is too long (at most %(max)d characters).") % {"max": LABEL_MAX_LENGTH},
+            code=InvalidInputCode.LIMIT,
         )
     professional = actor.professional
     prefix = secrets.token_hex(4)
@@ -75,7 +76,8 @@ def api_token_create(*, actor: Actor, label: str) -> tuple[ApiToken, str]:
         if ApiToken.objects.live(now).filter(professional=professional).count() >= MAX_LIVE_TOKENS:
             raise InvalidInput(
                 _("You already have %(max)d API tokens in use: revoke one you no longer need first.")
-                % {"max": MAX_LIVE_TOKENS}
+                % {"max": MAX_LIVE_TOKENS},
+                code=InvalidInputCode.LIMIT,
             )
         token = ApiToken.objects.create(
             professional=professional, label=label, prefix=prefix, key_hash=api_token_hash(raw),

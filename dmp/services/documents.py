@@ -22,7 +22,7 @@ from ..models import Document, DocumentSearchTerm, DocumentSelection, DocumentTy
 from ..notifications import notify_new_documents
 from ..policy import Action, Actor, document_scope, record_access
 from ..search_index import document_terms, keyed_terms
-from . import InvalidInput, permit
+from . import InvalidInput, InvalidInputCode, permit
 
 logger = logging.getLogger(__name__)
 
@@ -81,14 +81,14 @@ def _store(
     professional, counter deposit, system feed) comes through here, so every document is
     checked the same way and can be searched and shown as a thumbnail."""
     if doc_type not in DocumentType.values:
-        raise InvalidInput(_("Unknown document type."))
+        raise InvalidInput(_("Unknown document type."), code=InvalidInputCode.INVALID)
     if not title.strip():
-        raise InvalidInput(_("Give the document a title."))
+        raise InvalidInput(_("Give the document a title."), code=InvalidInputCode.MISSING)
     checked = checked or check_file(content)
     content = checked.content  # what is stored: the PDF as sent, or the image encoded again
     digest = checked.digest
     if record.documents.filter(content_hash=digest).exists():
-        raise InvalidInput(_("This file is already in the record."))
+        raise InvalidInput(_("This file is already in the record."), code=InvalidInputCode.DUPLICATE)
     thumbnail = make_thumbnail(content, checked.mime)
     document = Document(
         record=record, doc_type=doc_type, title=title.strip()[:200], act_date=act_date, author_kind=author_kind,
@@ -108,7 +108,7 @@ def _store(
             document_search_index_build(document)
     except IntegrityError as exc:
         _delete_files(document)
-        raise InvalidInput(_("This file is already in the record.")) from exc
+        raise InvalidInput(_("This file is already in the record."), code=InvalidInputCode.DUPLICATE) from exc
     return document
 
 
@@ -143,11 +143,12 @@ def document_add(
     replace_decision = None
     if replaces is not None:
         if replaces.record_id != record.pk:
-            raise InvalidInput(_("The document to replace is not in this record."))
+            raise InvalidInput(_("The document to replace is not in this record."), code=InvalidInputCode.INVALID)
         replace_decision = permit(actor, Action.REPLACE_DOCUMENT, replaces)
     professional = _acting_professional(actor, record)
     if professional is None and withheld_until is not None:
-        raise InvalidInput(_("Only the authoring professional can delay a result for the patient."))
+        raise InvalidInput(_("Only the authoring professional can delay a result for the patient."),
+                           code=InvalidInputCode.NOT_ALLOWED)
     document = None
     try:
         # The document, its entry in the access log and the patient's notice stand or fall
@@ -213,7 +214,7 @@ def document_import(
     """A system feed (the insurer's reimbursement data). Not an actor's action: no policy
     question, but the record must be open."""
     if not record.is_open:
-        raise InvalidInput(_("This record is closed."))
+        raise InvalidInput(_("This record is closed."), code=InvalidInputCode.STATE)
     return _store(
         record=record, content=content, doc_type=doc_type, title=title, act_date=act_date, actor=Actor(None),
         author_kind=Document.AuthorKind.SYSTEM, system_source=source,
@@ -225,7 +226,8 @@ class InvalidFiles(InvalidInput):
     name the browser sent (shown back to the person, never stored or logged)."""
 
     def __init__(self, errors: Sequence[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{name}: {message}" for name, message in errors))
+        super().__init__("; ".join(f"{name}: {message}" for name, message in errors),
+                         code=InvalidInputCode.FILE_REFUSED)
         self.errors = list(errors)
 
 
@@ -260,7 +262,7 @@ def document_add_many(
     one is refused, none is stored and `InvalidFiles` names each refused file."""
     if not files:
         permit(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type)
-        raise InvalidInput(_("Choose at least one file."))
+        raise InvalidInput(_("Choose at least one file."), code=InvalidInputCode.MISSING)
     return document_add_batch(actor=actor, record=record, documents=[
         NewDocument(name, content, doc_type, _title_from(name, title_prefix, index, len(files), doc_type), act_date)
         for index, (name, content) in enumerate(files, 1)
@@ -312,12 +314,14 @@ def document_add_batch(
         for doc_type in sorted({d.doc_type for d in documents}) or [None]
     }
     if not documents:
-        raise InvalidInput(_("Choose at least one file."))
+        raise InvalidInput(_("Choose at least one file."), code=InvalidInputCode.MISSING)
     if len(documents) > MAX_FILES_AT_ONCE:
-        raise InvalidInput(_("Add at most %(n)d files at once.") % {"n": MAX_FILES_AT_ONCE})
+        raise InvalidInput(_("Add at most %(n)d files at once.") % {"n": MAX_FILES_AT_ONCE},
+                           code=InvalidInputCode.LIMIT)
     professional = _acting_professional(actor, record)
     if professional is None and withheld_until is not None:
-        raise InvalidInput(_("Only the authoring professional can delay a result for the patient."))
+        raise InvalidInput(_("Only the authoring professional can delay a result for the patient."),
+                           code=InvalidInputCode.NOT_ALLOWED)
     checked = _checked_batch(record, documents)
     stored: list[Document] = []
     try:
@@ -347,7 +351,7 @@ def document_release(*, actor: Actor, document: Document) -> Document:
     decision = permit(actor, Action.RELEASE_DOCUMENT, document)
     now = timezone.now()
     if not document.is_withheld_from_patient(now):
-        raise InvalidInput(_("The patient can already see this document."))
+        raise InvalidInput(_("The patient can already see this document."), code=InvalidInputCode.STATE)
     with transaction.atomic():  # visible, logged and told together (DOMAIN.md §5)
         document.withheld_from_patient_until = now
         document.save(update_fields=["withheld_from_patient_until"])
@@ -439,7 +443,7 @@ def record_default_hidden_types_set(*, actor: Actor, record: Record, types: Iter
     decision = permit(actor, Action.MANAGE_ACCESS, record)
     chosen = sorted(set(types))
     if not set(chosen) <= set(DocumentType.values):
-        raise InvalidInput(_("Unknown document type."))
+        raise InvalidInput(_("Unknown document type."), code=InvalidInputCode.INVALID)
     with transaction.atomic():
         record.default_hidden_types = chosen
         record.save(update_fields=["default_hidden_types"])
@@ -492,9 +496,10 @@ def document_deposit_batch(*, actor: Actor, record: Record, documents: Sequence[
     and `InvalidFiles` names each refused file (by the name the browser sent)."""
     decision = permit(actor, Action.DEPOSIT_DOCUMENT, record)
     if not documents:
-        raise InvalidInput(_("Choose at least one file."))
+        raise InvalidInput(_("Choose at least one file."), code=InvalidInputCode.MISSING)
     if len(documents) > MAX_FILES_AT_ONCE:
-        raise InvalidInput(_("Add at most %(n)d files at once.") % {"n": MAX_FILES_AT_ONCE})
+        raise InvalidInput(_("Add at most %(n)d files at once.") % {"n": MAX_FILES_AT_ONCE},
+                           code=InvalidInputCode.LIMIT)
     def refused_type(new: NewDocument) -> str:
         if new.doc_type not in DocumentType.values or new.doc_type in COUNTER_DEPOSIT_EXCLUDED_TYPES:
             return str(_("Choose the kind of paper."))

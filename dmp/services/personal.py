@@ -14,7 +14,6 @@ edits are not logged, as everywhere).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -40,10 +39,10 @@ from ..models import (
     User,
     Vaccination,
 )
-from ..models.people import normalise_phone
+from ..models.people import CONTACT_TYPES, normalise_phone, parse_phone
 from ..notifications import notify
 from ..policy import Action, Actor, Decision, Standing, record_access
-from . import InvalidInput, permit
+from . import InvalidInput, InvalidInputCode, permit
 from .documents import document_add
 
 security_log = logging.getLogger("dmp.security")
@@ -90,11 +89,12 @@ def _profile(record: Record) -> PersonalProfile:
 def _text(value: str | None, *, limit: int, label: str | Promise, required: bool = False) -> str:
     value = (value or "").strip()
     if required and not value:
-        raise InvalidInput(_("Fill in: %(field)s.") % {"field": label})
+        raise InvalidInput(_("Fill in: %(field)s.") % {"field": label}, code=InvalidInputCode.MISSING)
     if len(value) > limit:
         raise InvalidInput(
             _("%(field)s is too long (at most %(limit)d characters).") % {"field": str(label).capitalize(),
-                                                                           "limit": limit}
+                                                                           "limit": limit},
+            code=InvalidInputCode.LIMIT,
         )
     return value
 
@@ -104,21 +104,19 @@ def _mobile(value: str) -> str:
     try:
         return normalise_phone(value)
     except ValidationError as exc:
-        raise InvalidInput(" ".join(exc.messages)) from exc
+        raise InvalidInput(" ".join(exc.messages), code=InvalidInputCode.INVALID) from exc
 
 
 def _contact_phone(value: str) -> str:
-    """A relative's phone: a mobile as for the account, or a French landline (01…05, 09)."""
-    digits = re.sub(r"[\s.\-()]", "", value or "")
-    if re.fullmatch(r"0[1-59]\d{8}", digits):
-        digits = "+33" + digits[1:]
-    try:
-        return normalise_phone(digits)
-    except ValidationError as exc:
+    """A relative's phone: a mobile as for the account, or a landline, French or with its
+    country code, valid for its country (E.164)."""
+    phone = parse_phone(value, CONTACT_TYPES)
+    if phone is None:
         raise InvalidInput(_(
             "This phone number is not valid: type a French number such as 06 12 34 56 78 or 01 23 45 67 89, "
             "or a number with its country code, e.g. +32 470 12 34 56."
-        )) from exc
+        ), code=InvalidInputCode.INVALID)
+    return phone
 
 
 def _email(value: str) -> str:
@@ -128,19 +126,19 @@ def _email(value: str) -> str:
     try:
         validate_email(value)
     except ValidationError as exc:
-        raise InvalidInput(_("This e-mail address is not valid.")) from exc
+        raise InvalidInput(_("This e-mail address is not valid."), code=InvalidInputCode.INVALID) from exc
     if len(value) > 254:
-        raise InvalidInput(_("This e-mail address is not valid."))
+        raise InvalidInput(_("This e-mail address is not valid."), code=InvalidInputCode.INVALID)
     return value
 
 
 def _past_date(value: date | None, record: Record, *, label: str | Promise) -> date:
     if value is None:
-        raise InvalidInput(_("Fill in: %(field)s.") % {"field": label})
+        raise InvalidInput(_("Fill in: %(field)s.") % {"field": label}, code=InvalidInputCode.MISSING)
     if value > timezone.localdate():
-        raise InvalidInput(_("The date cannot be in the future."))
+        raise InvalidInput(_("The date cannot be in the future."), code=InvalidInputCode.INVALID)
     if value < record.birth_date:
-        raise InvalidInput(_("The date cannot be before the date of birth."))
+        raise InvalidInput(_("The date cannot be before the date of birth."), code=InvalidInputCode.INVALID)
     return value
 
 
@@ -168,14 +166,15 @@ def record_contact_update(
     postal_address = _text(postal_address, limit=MAX_ADDRESS, label=_("postal address"))
     codes = dict(settings.LANGUAGES)
     if preferred_language not in codes:
-        raise InvalidInput(_("Choose a preferred language from the list."))
+        raise InvalidInput(_("Choose a preferred language from the list."), code=InvalidInputCode.INVALID)
     spoken: list[str] = []
     for language in languages:
         language = _text(language, limit=40, label=_("language"))
         if language and language.casefold() not in {s.casefold() for s in spoken}:
             spoken.append(language)
     if len(spoken) > MAX_LANGUAGES:
-        raise InvalidInput(_("Give at most %(count)d languages.") % {"count": MAX_LANGUAGES})
+        raise InvalidInput(_("Give at most %(count)d languages.") % {"count": MAX_LANGUAGES},
+                           code=InvalidInputCode.LIMIT)
     now = timezone.now()
     # The account row is locked: a counter agent resetting the credentials at the same moment
     # must not have their new phone overwritten by a page loaded before.
@@ -186,7 +185,7 @@ def record_contact_update(
             raise InvalidInput(_(
                 "Keep an e-mail address or a mobile phone: the login code is sent there. Without either, "
                 "logging in is only possible after a visit to a counter."
-            ))
+            ), code=InvalidInputCode.NOT_ALLOWED)
         changed = [kind for kind, new, old in (("email", email, former_email), ("phone", phone, former_phone))
                    if new != old]
         record.email, record.phone, record.postal_address = email, phone, postal_address
@@ -222,7 +221,8 @@ def emergency_contact_add(*, actor: Actor, record: Record, name: str, relation: 
     with transaction.atomic():
         _lock(record)
         if record.emergency_contacts.count() >= MAX_EMERGENCY_CONTACTS:
-            raise InvalidInput(_("At most %(count)d people can be listed.") % {"count": MAX_EMERGENCY_CONTACTS})
+            raise InvalidInput(_("At most %(count)d people can be listed.") % {"count": MAX_EMERGENCY_CONTACTS},
+                               code=InvalidInputCode.LIMIT)
         contact = EmergencyContact.objects.create(record=record, name=name, relation=relation, phone=phone)
         _log_edit(actor, decision, record, "emergency_contacts")
     return contact
@@ -241,10 +241,11 @@ def _remove(actor: Actor, record: Record, rows: models.QuerySet, row_id: int, se
     with transaction.atomic():
         row = rows.select_for_update().filter(pk=row_id).first()
         if row is None:
-            raise InvalidInput(_("This line is no longer there: it may have been removed already."))
+            raise InvalidInput(_("This line is no longer there: it may have been removed already."),
+                               code=InvalidInputCode.STATE)
         refusal = refuse(row) if refuse is not None else ""
         if refusal:
-            raise InvalidInput(refusal)
+            raise InvalidInput(refusal, code=InvalidInputCode.NOT_ALLOWED)
         row.delete()
         _log_edit(actor, decision, record, section)
 
@@ -259,7 +260,7 @@ def trusted_person_set(*, actor: Actor, record: Record, name: str, phone: str, r
     relation = _text(relation, limit=60, label=_("relationship"))
     phone = _text(phone, limit=30, label=_("phone"))
     if (phone or relation) and not name:
-        raise InvalidInput(_("Give the trusted person's name."))
+        raise InvalidInput(_("Give the trusted person's name."), code=InvalidInputCode.MISSING)
     phone = _contact_phone(phone) if phone else ""
     with transaction.atomic():
         profile = _profile(record)
@@ -366,7 +367,7 @@ def _directive_answers(answers: Mapping[str, str]) -> list[_Answer]:
         if question.choice:
             if value and value not in DirectiveChoice.values:
                 raise InvalidInput(_("Choose one of the answers offered for: %(question)s")
-                                   % {"question": question.title})
+                                   % {"question": question.title}, code=InvalidInputCode.INVALID)
             details = _text(answers.get(_details_key(question)), limit=MAX_ANSWER, label=question.title)
             if value or details:
                 choice = str(DirectiveChoice(value).label) if value else ""
@@ -377,7 +378,7 @@ def _directive_answers(answers: Mapping[str, str]) -> list[_Answer]:
             if text:
                 given.append(_Answer(str(question.title), str(question.question), "", text))
     if not given:
-        raise InvalidInput(_("Answer at least one question: the directives are empty."))
+        raise InvalidInput(_("Answer at least one question: the directives are empty."), code=InvalidInputCode.MISSING)
     return given
 
 
@@ -457,7 +458,7 @@ def organ_donation_state(*, actor: Actor, record: Record, statement: str) -> Per
     """The statement on organ and tissue donation, dated. "Not stated" clears the date."""
     decision = _may_edit(actor, record, "organ_donation")
     if statement not in PersonalProfile.OrganDonation.values:
-        raise InvalidInput(_("Choose one of the statements offered."))
+        raise InvalidInput(_("Choose one of the statements offered."), code=InvalidInputCode.INVALID)
     with transaction.atomic():
         profile = _profile(record)
         profile.organ_donation = statement
@@ -473,7 +474,7 @@ def blood_group_set(*, actor: Actor, record: Record, blood_group: str) -> Person
     """The blood group from the person's blood group card, or unknown."""
     decision = _may_edit(actor, record, "blood_group")
     if blood_group not in PersonalProfile.BloodGroup.values:
-        raise InvalidInput(_("Choose a blood group from the list."))
+        raise InvalidInput(_("Choose a blood group from the list."), code=InvalidInputCode.INVALID)
     with transaction.atomic():
         profile = _profile(record)
         profile.blood_group = blood_group
@@ -508,7 +509,8 @@ def vaccination_add(
     with transaction.atomic():
         _lock(record)
         if record.vaccinations.count() >= MAX_VACCINATIONS:
-            raise InvalidInput(_("At most %(count)d vaccinations can be listed.") % {"count": MAX_VACCINATIONS})
+            raise InvalidInput(_("At most %(count)d vaccinations can be listed.") % {"count": MAX_VACCINATIONS},
+                               code=InvalidInputCode.LIMIT)
         vaccination = Vaccination.objects.create(record=record, vaccine=vaccine, date=on, batch=batch,
                                                  declared_by_patient=True)
         _log_edit(actor, decision, record, "vaccinations")
@@ -529,14 +531,17 @@ def self_declared_item_add(
     """An allergy, a past illness or an operation the person declares themselves."""
     decision = _may_edit(actor, record, "self_declared")
     if kind not in SelfDeclaredItem.Kind.values:
-        raise InvalidInput(_("Choose what you declare: an allergy, an illness or an operation."))
+        raise InvalidInput(_("Choose what you declare: an allergy, an illness or an operation."),
+                           code=InvalidInputCode.INVALID)
     label = _text(label, limit=200, label=_("description"), required=True)
     if year is not None and not record.birth_date.year <= year <= timezone.localdate().year:
-        raise InvalidInput(_("The year must be between the year of birth and this year."))
+        raise InvalidInput(_("The year must be between the year of birth and this year."),
+                           code=InvalidInputCode.INVALID)
     with transaction.atomic():
         _lock(record)
         if record.self_declared.count() >= MAX_SELF_DECLARED:
-            raise InvalidInput(_("At most %(count)d lines can be listed.") % {"count": MAX_SELF_DECLARED})
+            raise InvalidInput(_("At most %(count)d lines can be listed.") % {"count": MAX_SELF_DECLARED},
+                               code=InvalidInputCode.LIMIT)
         item = SelfDeclaredItem.objects.create(record=record, kind=kind, label=label, year=year)
         _log_edit(actor, decision, record, "self_declared")
     return item

@@ -21,7 +21,7 @@ from ..models.people import normalise_phone
 from ..models.record import normalise_nir, validate_nir
 from ..notifications import notify
 from ..policy import Action, Actor, Decision
-from . import InvalidInput, permit
+from . import InvalidInput, InvalidInputCode, permit
 
 logger = logging.getLogger(__name__)
 
@@ -62,20 +62,22 @@ def record_create(
     # Decided now, logged once the record exists, so the creation shows in its history.
     decision = permit(actor, Action.CREATE_RECORD)
     if not consented:
-        raise InvalidInput(_("A record is created only with the person's informed consent."))
+        raise InvalidInput(_("A record is created only with the person's informed consent."),
+                           code=InvalidInputCode.MISSING)
     nir = normalise_nir(nir) or None
     if nir:
         try:
             validate_nir(nir)
         except Exception as exc:
-            raise InvalidInput(" ".join(getattr(exc, "messages", [str(exc)]))) from exc
+            raise InvalidInput(" ".join(getattr(exc, "messages", [str(exc)])), code=InvalidInputCode.INVALID) from exc
         if Record.objects.filter(nir=nir).exists():
-            raise InvalidInput(_("A record already exists for this social-security number."))
+            raise InvalidInput(_("A record already exists for this social-security number."),
+                               code=InvalidInputCode.DUPLICATE)
     if phone:
         try:
             phone = normalise_phone(phone)  # the login code goes there: SMS providers want +33…
         except ValidationError as exc:
-            raise InvalidInput(" ".join(exc.messages)) from exc
+            raise InvalidInput(" ".join(exc.messages), code=InvalidInputCode.INVALID) from exc
     if channel is None:
         channel = Consent.Channel.COUNTER if actor.counter_agent else Consent.Channel.PROFESSIONAL
     now = timezone.now()
@@ -136,16 +138,17 @@ def record_nir_attach(*, actor: Actor, record: Record, nir: str) -> Record:
     try:
         validate_nir(nir)
     except ValidationError as exc:
-        raise InvalidInput(" ".join(exc.messages)) from exc
+        raise InvalidInput(" ".join(exc.messages), code=InvalidInputCode.INVALID) from exc
     now = timezone.now()
     try:
         with transaction.atomic():
             # Locked: two agents attaching at once must not both see "no NIR yet".
             record = Record.objects.select_for_update(of=("self",)).select_related("holder").get(pk=record.pk)
             if record.nir:
-                raise InvalidInput(_("This record already has a social-security number."))
+                raise InvalidInput(_("This record already has a social-security number."), code=InvalidInputCode.STATE)
             if Record.objects.filter(nir=nir).exists():
-                raise InvalidInput(_("A record already exists for this social-security number."))
+                raise InvalidInput(_("A record already exists for this social-security number."),
+                                   code=InvalidInputCode.DUPLICATE)
             record.nir = nir
             record.save(update_fields=["nir"])
             access_log.write(actor, Action.ATTACH_NIR, decision, record, record=record)
@@ -153,7 +156,8 @@ def record_nir_attach(*, actor: Actor, record: Record, nir: str) -> Record:
                 notify(record.holder, "nir_attached", record=record, key=f"nir_attached:{record.pk}", when=now)
             _pull_reimbursement_history_after_commit(record)
     except IntegrityError as exc:  # the same NIR attached elsewhere at the same moment
-        raise InvalidInput(_("A record already exists for this social-security number.")) from exc
+        raise InvalidInput(_("A record already exists for this social-security number."),
+                           code=InvalidInputCode.DUPLICATE) from exc
     actor.forget(record)
     return record
 
@@ -303,14 +307,15 @@ def record_onboard(
     relation = (emergency_contact_relation or "").strip()[:60]
     phone = (emergency_contact_phone or "").strip()
     if bool(name) != bool(phone):
-        raise InvalidInput(_("The person to notify in an emergency needs both a name and a phone number."))
+        raise InvalidInput(_("The person to notify in an emergency needs both a name and a phone number."),
+                           code=InvalidInputCode.MISSING)
     if phone:
         phone = _contact_phone(phone[:30])
     representative = None
     if representative_username:
         representative = User.objects.filter(username=representative_username.strip(), is_active=True).first()
         if representative is None:
-            raise InvalidInput(_("No active account has this username."))
+            raise InvalidInput(_("No active account has this username."), code=InvalidInputCode.INVALID)
     with transaction.atomic():
         record, credentials = record_create(actor=actor, **create)
         if name:

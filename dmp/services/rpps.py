@@ -22,7 +22,7 @@ from django.core.validators import validate_email
 from ..models import Organisation, Professional
 from ..models.people import validate_rpps
 from ..policy import Actor
-from . import InvalidInput
+from . import InvalidInput, InvalidInputCode
 from .administration import NewProfessional, professional_create
 
 # The columns used, by their name in the extract's first line.
@@ -57,7 +57,8 @@ def rpps_import(*, actor: Actor, lines: Iterable[str]) -> ImportReport:
     header = [name.strip().lstrip("\ufeff") for name in next(reader, [])]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
-        raise InvalidInput(f"Not a PS_LibreAcces extract: missing column(s) {', '.join(missing)}.")
+        raise InvalidInput(f"Not a PS_LibreAcces extract: missing column(s) {', '.join(missing)}.",
+                           code=InvalidInputCode.INVALID)
     column = {name: header.index(name) for name in header if name}
     report = ImportReport()
     seen: set[str] = set()

@@ -14,7 +14,7 @@ from .. import access_log
 from ..models import Record, Synthesis, SynthesisProblem
 from ..models.synthesis import validate_icd10
 from ..policy import Action, Actor
-from . import InvalidInput, permit
+from . import InvalidInput, InvalidInputCode, permit
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,12 @@ def synthesis_write(*, actor: Actor, record: Record, problems: list[Problem], **
     if unknown:
         raise TypeError(f"unknown synthesis fields: {sorted(unknown)}")
     if not problems and not any(fields.values()):
-        raise InvalidInput(_("The synthesis is empty."))
+        raise InvalidInput(_("The synthesis is empty."), code=InvalidInputCode.MISSING)
     for problem in problems:
         try:
             validate_icd10(problem.icd10)
         except ValidationError as exc:
-            raise InvalidInput(exc.messages[0]) from exc
+            raise InvalidInput(exc.messages[0], code=InvalidInputCode.INVALID) from exc
     # Lock the record row so two doctors' saves cannot take the same version number.
     with transaction.atomic():
         Record.objects.select_for_update().get(pk=record.pk)

@@ -47,7 +47,7 @@ from ...models import Document, DocumentType, Record
 from ...models.documents import SPACE_OF_TYPE
 from ...policy import Action, Actor, decide
 from ...selectors import DocumentFilters, documents_matching, get_document_for, get_record_for
-from ...services import AccessRefused, InvalidInput, document_add
+from ...services import AccessRefused, InvalidInput, InvalidInputCode, document_add
 from ...storage import cipher
 from .base import FHIR_JSON, FhirView, fhir_response, operation_outcome
 
@@ -372,7 +372,7 @@ def create_document_reference(request, actor: Actor):
     except AccessRefused:
         raise Http404 from None
     except InvalidInput as exc:
-        if str(exc) == _("This file is already in the record."):  # a race with another push
+        if exc.code == InvalidInputCode.DUPLICATE:  # a race with another push of the same file
             answer = _existing_answer(request, actor, record, digest)
             if answer is not None:
                 return answer
