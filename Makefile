@@ -19,7 +19,8 @@ TEST_DEBS := $(RUN_DEBS) chromium clamav-daemon postgresql-client gettext
 # number of REDIS_URL plus the worker's index, tests/conftest.py); live servers and clamd take
 # a free port each. `make test XDIST=` runs serially.
 XDIST ?= -n auto --dist worksteal
-FAST_XDIST ?=
+# The fast loop keeps its test databases between runs (migrate still applies new migrations).
+FAST_XDIST ?= $(XDIST) --reuse-db
 TEST_ENV = services="$$($(PY) scripts/test_services.py)" || exit 1; \
 	env DMP_ENV=test DJANGO_ALLOW_ASYNC_UNSAFE=true $$services
 
