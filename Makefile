@@ -1,4 +1,5 @@
 # Two commands: `make run` and `make test`. Both install what they need first.
+# `make test-fast` is the development loop: everything but the browser and worker tests.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,7 +14,17 @@ RUN_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 f
             fonts-noto-core fonts-dejavu-core poppler-utils
 TEST_DEBS := $(RUN_DEBS) chromium clamav-daemon postgresql-client gettext
 
-.PHONY: run test venv deps-run deps-test system-run system-test lint
+# The whole suite runs on pytest-xdist, one process per core. Each worker has its own test
+# database (pytest-django names it test_<name>_gw<n>) and its own Redis database (the base
+# number of REDIS_URL plus the worker's index, tests/conftest.py); live servers and clamd take
+# a free port each. `make test XDIST=` runs serially.
+XDIST ?= -n auto --dist worksteal
+# The fast loop keeps its test databases between runs (migrate still applies new migrations).
+FAST_XDIST ?= $(XDIST) --reuse-db
+TEST_ENV = services="$$($(PY) scripts/test_services.py)" || exit 1; \
+	env DMP_ENV=test DJANGO_ALLOW_ASYNC_UNSAFE=true $$services
+
+.PHONY: run test test-fast venv deps-run deps-test system-run system-test lint
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +54,13 @@ run: deps-run system-run
 
 test: deps-test system-test
 	$(VENV)/bin/ruff check .
-	@services="$$($(PY) scripts/test_services.py)" || exit 1; \
-	env DMP_ENV=test DJANGO_ALLOW_ASYNC_UNSAFE=true $$services $(PY) -m pytest $(PYTEST_ARGS)
+	@$(TEST_ENV) $(PY) -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
+
+# Under a minute on a quiet machine. Markers (pyproject.toml): browser, worker, slow; another
+# subset with e.g. `make test-fast MARKERS="not browser and not worker and not slow"`.
+MARKERS ?= not browser and not worker
+test-fast: deps-test
+	@$(TEST_ENV) $(PY) -m pytest -m "$(MARKERS)" $(FAST_XDIST) $(PYTEST_ARGS)
 
 lint: deps-test
 	$(VENV)/bin/ruff check .

@@ -1,15 +1,61 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 CI = os.environ.get("CI", "").lower() == "true"
 
+# The markers (registered in pyproject.toml) follow from the fixtures a test uses, so that no
+# test file has to remember them: `make test-fast` runs everything but these two.
+BROWSER_FIXTURES = frozenset({"page", "context", "browser", "live_server"})
+WORKER_FIXTURES = frozenset({"start_worker", "clamd_address"})
+
 # Debian's Chromium, never a downloaded browser.
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if fixtures & WORKER_FIXTURES:
+            item.add_marker(pytest.mark.worker)
+
+
+def redis_url_for_worker(url: str, index: int) -> str:
+    """The Redis database of one xdist worker: the base URL's number plus the worker's index
+    (redis://host:6379/9 gives gw0 9, gw1 10)."""
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{base + index}"))
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker has its own test database (pytest-django names it
+    test_<name>_gw<n>) and here its own Redis database: the cache is emptied before every test
+    (a FLUSHDB) and the Celery queue is read by the worker tests, so two workers sharing one
+    would empty and steal each other's keys. Django's settings are already loaded when a
+    conftest runs, so the URL is changed in them, and in the environment for the fixtures and
+    the subprocesses (the Celery worker) that read it there."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    url = os.environ.get("REDIS_URL", "")
+    if not worker.startswith("gw") or not url:
+        return
+    from django.conf import settings
+
+    own = redis_url_for_worker(url, int(worker[2:]))
+    os.environ["REDIS_URL"] = own
+    settings.REDIS_URL = own
+    settings.CACHES["default"]["LOCATION"] = own
+    if settings.CELERY_BROKER_URL == url:
+        settings.CELERY_BROKER_URL = own
+    if os.environ.get("CELERY_BROKER_URL") == url:
+        os.environ["CELERY_BROKER_URL"] = own
 
 
 @pytest.fixture(scope="session")

@@ -523,6 +523,7 @@ def test_a_superuser_cannot_log_in_where_superusers_are_not_allowed(client, worl
     assert "_auth_user_id" not in browser.session or browser.get(reverse("portal_pro:home")).status_code == 302
 
 
+@pytest.mark.slow
 def test_production_refuses_superusers_in_check_deploy(tmp_path):
     from tests.test_deployment import _manage, _production_environment
 

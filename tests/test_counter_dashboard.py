@@ -190,6 +190,7 @@ def test_a_bad_date_is_named_and_nothing_is_stored(world, bad_date, message):
     assert Document.objects.count() == before
 
 
+@pytest.mark.slow
 def test_twelve_papers_in_one_pick_are_all_stored_and_the_answer_is_a_count(world):
     names = [f"2025-01-{day:02d}_{kind}.pdf" for day, kind in enumerate(
         ["ordonnance", "radio", "bilan_sanguin", "certificat", "compte_rendu", "vaccination",

@@ -93,6 +93,7 @@ def _dotenv_defines(name: str) -> bool:
     return dotenv.exists() and re.search(rf"^\s*(export\s+)?{name}\s*=", dotenv.read_text(), re.M) is not None
 
 
+@pytest.mark.slow
 def test_production_settings_pass_check_deploy_with_nothing_silenced():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", environment=_production_environment())
     output = result.stdout + result.stderr

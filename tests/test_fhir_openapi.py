@@ -66,6 +66,7 @@ def test_the_schema_is_valid_openapi_3_and_lists_every_fhir_endpoint(schema):
     assert "patient" in {p["name"] for p in schema["paths"]["/fhir/AuditEvent"]["get"]["parameters"]}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_schemathesis_finds_no_server_error(world, settings_override):
     _token, raw = api_token_create(actor=Actor(world.dr_house.user), label="schemathesis")

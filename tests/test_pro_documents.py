@@ -204,6 +204,7 @@ def test_search_never_finds_what_the_professional_may_not_see(client, world):
     assert _titles(_list(client, world.record)) == {"suivi"}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_list_query_count_does_not_grow_with_documents(client, world, django_assert_max_num_queries):
     def add_many(count, offset):

@@ -178,6 +178,7 @@ def test_the_samu_regulator_is_offered_to_open_unless_the_patient_refused(client
     assert f'href="{reverse("portal_pro:record", args=[world.record.pk])}"' not in answer
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_searches_are_limited_per_hour(client, world, settings):
     client.force_login(world.stranger.user)

@@ -246,6 +246,7 @@ def test_the_pdf_of_alices_screen_is_one_page(client, world):
     assert AuditEntry.objects.filter(actor=world.dr_house.user, action="view_synthesis").count() == 1
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_the_pdf_of_the_demo_chronic_patient_is_one_page(client):
     from dmp import demo

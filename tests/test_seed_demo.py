@@ -69,6 +69,7 @@ def month_index(day: date) -> int:
     return day.year * 12 + day.month
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_seed_demo_builds_the_demo_world_once():
     seeded = demo.seed_demo(stdout=StringIO())
