@@ -248,7 +248,9 @@ def test_a_decompression_bomb_is_refused_in_a_few_seconds_not_after_minutes_of_w
     assert len(bomb) < 2 * 2**20  # a small file...
     elapsed = _refused_and_nothing_stored(client, world, settings, "patient upload", "bomb.pdf", bomb,
                                           "This PDF holds more data than it shows")
-    assert elapsed < 5  # ...abandoned as soon as it passes the limit, not inflated to 400 MB
+    # ...abandoned as soon as it passes the limit, not inflated to 400 MB: seconds, not minutes,
+    # with room for a CI machine running the suite on every core at once.
+    assert elapsed < 15
 
 
 @pytest.mark.django_db
