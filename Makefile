@@ -17,8 +17,9 @@ TEST_DEBS := $(RUN_DEBS) chromium clamav-daemon postgresql-client gettext
 # The whole suite runs on pytest-xdist, one process per core. Each worker has its own test
 # database (pytest-django names it test_<name>_gw<n>) and its own Redis database (the base
 # number of REDIS_URL plus the worker's index, tests/conftest.py); live servers and clamd take
-# a free port each. `make test XDIST=` runs serially.
-XDIST ?= -n auto --dist worksteal
+# a free port each; the browser tests all go to one worker (tests/conftest.py). `make test
+# XDIST=` runs serially.
+XDIST ?= -n auto --dist loadgroup
 # The fast loop keeps its test databases between runs (migrate still applies new migrations).
 FAST_XDIST ?= $(XDIST) --reuse-db
 TEST_ENV = services="$$($(PY) scripts/test_services.py)" || exit 1; \

@@ -23,6 +23,9 @@ def pytest_collection_modifyitems(config, items):
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & BROWSER_FIXTURES:
             item.add_marker(pytest.mark.browser)
+            # One xdist worker runs every browser test, one Chromium at a time (`--dist
+            # loadgroup`): two browsers and two live servers on two cores time out.
+            item.add_marker(pytest.mark.xdist_group("browser"))
         if fixtures & WORKER_FIXTURES:
             item.add_marker(pytest.mark.worker)
 
