@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -51,33 +52,34 @@ def _source_files() -> list[Path]:
 
 @cache
 def extracted() -> dict[tuple[str | None, str], set[str]]:
-    """(context, msgid) → the files that use it, for every message in the source."""
-    scratch = ROOT / ".pytest_cache" / "xgettext"
-    shutil.rmtree(scratch, ignore_errors=True)
-    inputs = []
-    for path in _source_files():
-        relative = path.relative_to(ROOT).as_posix()
-        if path.suffix == ".py":
-            inputs.append(relative)
-            continue
-        if not relative.startswith("templates/"):
-            continue
-        # As makemessages does: the template turned into Python that xgettext reads.
-        target = scratch / (relative + ".py")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(templatize(path.read_text(encoding="utf-8"), origin=relative),
-                          encoding="utf-8")
-        inputs.append(target.relative_to(ROOT).as_posix())
-    command = [shutil.which("xgettext"), "--language=Python", "--from-code=UTF-8", "--output=-",
-               "--no-wrap", *(f"--keyword={k}" for k in KEYWORDS), *inputs]
-    output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True,  # noqa: S603
-                            text=True).stdout
+    """(context, msgid) → the files that use it, for every message in the source. The templates
+    are turned into Python in a directory of this process's own (xdist workers run this at the
+    same time)."""
+    with tempfile.TemporaryDirectory(prefix="xgettext-") as scratch:
+        inputs = []
+        for path in _source_files():
+            relative = path.relative_to(ROOT).as_posix()
+            if path.suffix == ".py":
+                inputs.append(relative)
+                continue
+            if not relative.startswith("templates/"):
+                continue
+            # As makemessages does: the template turned into Python that xgettext reads.
+            target = Path(scratch) / (relative + ".py")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(templatize(path.read_text(encoding="utf-8"), origin=relative),
+                              encoding="utf-8")
+            inputs.append(str(target))
+        command = [shutil.which("xgettext"), "--language=Python", "--from-code=UTF-8", "--output=-",
+                   "--no-wrap", *(f"--keyword={k}" for k in KEYWORDS), *inputs]
+        output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True,  # noqa: S603
+                                text=True).stdout
+        prefix = scratch.rstrip("/") + "/"
     found: dict[tuple[str | None, str], set[str]] = {}
     for entry in polib.pofile(output):
-        where = {f.removeprefix(".pytest_cache/xgettext/").removesuffix(".html.py") + ".html"
-                 if f.endswith(".html.py") else f.removeprefix(".pytest_cache/xgettext/")
-                 for f, _line in entry.occurrences}
-        found[(entry.msgctxt, entry.msgid)] = where
+        found[(entry.msgctxt, entry.msgid)] = {
+            f.removeprefix(prefix).removesuffix(".py") if f.startswith(prefix) else f
+            for f, _line in entry.occurrences}
     return found
 
 
