@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from tests.browser import log_in_with_sms_code
+
 
 @pytest.mark.django_db(transaction=True)
 def test_home_page_loads_in_a_real_browser(live_server, page):
@@ -63,16 +65,6 @@ def test_a_patient_first_login_end_to_end(live_server, page, world, sms_outbox):
     assert alice.check_password("mon propre mot de passe") and not alice.must_change_password
 
 
-def _log_in_with_code(page, base_url, username, password, sms_outbox):
-    page.goto(base_url + "/accounts/login/")
-    page.fill("input[name=login]", username)
-    page.fill("input[name=password]", password)
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url("**/accounts/login/code/confirm/")
-    page.fill("input[name=code]", re.search(r"\b(\d{6})\b", sms_outbox[-1][1]).group(1))
-    page.locator("main form button[type=submit]").first.click()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_patient_uploads_hides_and_reads_who_came_in_the_demo_record(live_server, page, sms_outbox, tmp_path):
     """On the demo data: Michel Lambert adds a paper of his own, hides it from professionals,
@@ -85,7 +77,7 @@ def test_a_patient_uploads_hides_and_reads_who_came_in_the_demo_record(live_serv
 
     demo.seed_demo()
     record = Record.objects.get(holder__username=demo.CHRONIC)
-    _log_in_with_code(page, live_server.url, demo.CHRONIC, demo.DEMO_PASSWORD, sms_outbox)
+    log_in_with_sms_code(page, live_server.url, demo.CHRONIC, sms_outbox, demo.DEMO_PASSWORD)
     page.wait_for_url(f"**/patient/records/{record.pk}/")
 
     # Add a document: the plain file input, the type and the date asked once.
@@ -124,7 +116,7 @@ def test_every_patient_page_fits_a_small_phone_without_javascript(live_server, b
 
     context = browser.new_context(viewport={"width": 360, "height": 740}, java_script_enabled=False, locale="fr-FR")
     page = context.new_page()
-    _log_in_with_code(page, live_server.url, "alice_martin", "correct-horse-battery", sms_outbox)
+    log_in_with_sms_code(page, live_server.url, "alice_martin", sms_outbox, "correct-horse-battery")
     page.wait_for_url(f"**/patient/records/{world.record.pk}/")
     pk, doc = world.record.pk, world.docs["hidden"].pk
     names = ["record", "synthesis", "documents", "documents_add", "documents_settings", "information",

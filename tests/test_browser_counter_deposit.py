@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from dmp.models import Document, DocumentType
-from tests.personas import PASSWORD, totp_code
+from tests.browser import log_in_with_app_code, no_horizontal_scroll
 from tests.sample_files import text_pdf
 from tests.test_pro_documents import _COUNT_USER_ACTIONS
 
@@ -19,34 +19,19 @@ NAMES = [f"2025-01-{day:02d}_{kind}.pdf" for day, kind in enumerate(
      "lettre_de_sortie", "echographie", "prise_de_sang", "attestation", "irm", "courrier"], 1)]
 
 
-def _log_in(page, base_url, username):
-    page.goto(base_url + "/accounts/login/")
-    page.fill("input[name=login]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url("**/accounts/2fa/authenticate/")
-    page.fill("input[name=code]", totp_code())
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url(lambda url: "/accounts/" not in url)
-
-
-def _no_horizontal_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth") <= 360
-
-
 @pytest.mark.django_db(transaction=True)
 def test_twelve_papers_are_deposited_in_three_actions_at_360_px(live_server, page, world):
     page.set_viewport_size({"width": 360, "height": 740})
-    _log_in(page, live_server.url, world.agent.user.username)
+    log_in_with_app_code(page, live_server.url, world.agent.user.username)
     for name in ("home", "dashboard", "credentials_reset", "onboarding_start"):
         page.goto(live_server.url + reverse(f"social_workers:{name}"))
-        assert _no_horizontal_scroll(page), name
+        assert no_horizontal_scroll(page), name
 
     before = Document.objects.filter(record=world.record).count()
     page.add_init_script(_COUNT_USER_ACTIONS)
     page.goto(live_server.url + reverse("social_workers:counter_deposit", args=[world.record.pk]))
     page.evaluate("sessionStorage.removeItem('userActions')")
-    assert _no_horizontal_scroll(page)
+    assert no_horizontal_scroll(page)
     actions = []
 
     # Action 1: pick the twelve files at once.
@@ -60,7 +45,7 @@ def test_twelve_papers_are_deposited_in_three_actions_at_360_px(live_server, pag
     actions.append("click")
     rows = page.locator("fieldset.deposit-file")
     rows.nth(11).wait_for()
-    assert rows.count() == 12 and _no_horizontal_scroll(page)
+    assert rows.count() == 12 and no_horizontal_scroll(page)
     assert not page.get_by_role("button", name="Continuer").is_visible()
     first = page.get_by_role("group", name=NAMES[0])
     assert first.get_by_label("Type de papier").input_value() == DocumentType.MEDICATION_PRESCRIPTION
@@ -78,7 +63,7 @@ def test_twelve_papers_are_deposited_in_three_actions_at_360_px(live_server, pag
     assert Document.objects.filter(record=world.record).count() == before + 12 and stored.count() == 12
     assert {str(d.act_date) for d in stored} == {f"2025-01-{day:02d}" for day in range(1, 13)}
     assert stored.filter(doc_type=DocumentType.MEDICATION_PRESCRIPTION).count() == 1
-    assert _no_horizontal_scroll(page)
+    assert no_horizontal_scroll(page)
     seen_by_page = json.loads(page.evaluate("sessionStorage.getItem('userActions')"))
     assert seen_by_page == ["pick", "click", "click"]
     assert len(actions) <= 3 and len(seen_by_page) <= 3
@@ -86,7 +71,7 @@ def test_twelve_papers_are_deposited_in_three_actions_at_360_px(live_server, pag
 
 @pytest.mark.django_db(transaction=True)
 def test_a_refused_deposit_names_the_file_and_keeps_the_files_and_rows(live_server, page, world):
-    _log_in(page, live_server.url, world.agent.user.username)
+    log_in_with_app_code(page, live_server.url, world.agent.user.username)
     page.goto(live_server.url + reverse("social_workers:counter_deposit", args=[world.record.pk]))
     before = Document.objects.count()
     page.get_by_label("Les papiers de la personne").set_input_files([

@@ -10,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 
 from dmp.models import CounterAgent, User
+from tests.browser import log_in_with_app_code, no_horizontal_scroll, page_width
 from tests.personas import enrol_totp, make_user
-from tests.test_browser_counter_deposit import _log_in, _no_horizontal_scroll
 from tests.test_counter_reset import URL, _asile_form, _pending_url, asile  # noqa: F401 - fixture
 
 
@@ -23,9 +23,8 @@ def _fits(page, base_url: str, path: str, language: str) -> str | None:
     response = page.goto(base_url + path)
     assert response.status == 200, (path, response.status)
     assert page.locator("html").get_attribute("lang") == language
-    if not _no_horizontal_scroll(page):
-        width = page.evaluate("document.documentElement.scrollWidth")
-        return f"{path}: {width} px wide"
+    if not no_horizontal_scroll(page):
+        return f"{path}: {page_width(page)} px wide"
     return None
 
 
@@ -45,16 +44,16 @@ def test_every_counter_page_fits_360_px(live_server, page, world, asile, languag
     pending = _pending_url(requester.post(URL, _asile_form(new_phone="07 81 00 00 01")))
 
     too_wide = []
-    _log_in(page, live_server.url, cada.user.username)
+    log_in_with_app_code(page, live_server.url, cada.user.username)
     for path in (reverse("social_workers:home"), reverse("social_workers:dashboard"),
                  reverse("social_workers:onboarding_start"), URL,
                  reverse("social_workers:counter_deposit", args=[asile.pk])):
         too_wide.append(_fits(page, live_server.url, path, language))
     page.context.clear_cookies()
-    _log_in(page, live_server.url, cpam.user.username)
+    log_in_with_app_code(page, live_server.url, cpam.user.username)
     too_wide.append(_fits(page, live_server.url, pending, language))
     page.context.clear_cookies()
-    _log_in(page, live_server.url, colleague.user.username)
+    log_in_with_app_code(page, live_server.url, colleague.user.username)
     too_wide.append(_fits(page, live_server.url, reverse("social_workers:home"), language))
     too_wide.append(_fits(page, live_server.url, pending + "approve/", language))
     assert not [line for line in too_wide if line], too_wide

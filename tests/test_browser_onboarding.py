@@ -10,29 +10,22 @@ import pytest
 from pypdf import PdfReader
 
 from dmp.models import Record
-from tests.personas import PASSWORD, totp_code
+from tests.browser import log_in_with_app_code, no_horizontal_scroll
 
 
 @pytest.mark.django_db(transaction=True)
 def test_an_agent_onboards_an_asylum_seeker_without_phone_or_email(live_server, page, world):
     page.set_viewport_size({"width": 360, "height": 740})  # a small phone or a narrow window at a desk
-    page.goto(live_server.url + "/accounts/login/")
-    page.fill("input[name=login]", world.agent.user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url("**/accounts/2fa/authenticate/")
-    page.fill("input[name=code]", totp_code())
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url(lambda url: "/accounts/" not in url)
+    log_in_with_app_code(page, live_server.url, world.agent.user.username)
 
     page.goto(live_server.url + "/counter/onboard/")
     # The explanation sheet in Persian, right to left.
     page.locator("a[href='/counter/onboard/presentation/?lang=fa']").click()
     assert page.locator("section.sheet").get_attribute("dir") == "rtl"
-    assert _no_horizontal_scroll(page)
+    assert no_horizontal_scroll(page)
     page.go_back()
 
-    assert _no_horizontal_scroll(page)
+    assert no_horizontal_scroll(page)
     # The three questions, each in its own group, answered by their labels (the page is in French).
     _answer(page, "La personne accepte-t-elle la création", "Oui")
     _answer(page, "Accès en urgence", "Oui")
@@ -55,7 +48,7 @@ def test_an_agent_onboards_an_asylum_seeker_without_phone_or_email(live_server, 
     assert record.sex == "M"
     assert sorted(record.languages) == ["fa", "ru"] and record.preferred_language == "fa"
     assert page.locator("strong.identifier").inner_text() == record.provisional_id
-    assert _no_horizontal_scroll(page)
+    assert no_horizontal_scroll(page)
 
     url = page.locator("#credentials-pdf").get_attribute("href")
     response = page.request.get(live_server.url + url)
@@ -67,17 +60,13 @@ def test_an_agent_onboards_an_asylum_seeker_without_phone_or_email(live_server, 
     page.locator("form[action='/counter/onboard/handed/'] button").click()
     page.wait_for_url("**/counter/")
     assert page.request.get(live_server.url + url).status == 404
-    assert _no_horizontal_scroll(page)
+    assert no_horizontal_scroll(page)
     page.goto(live_server.url + "/counter/dashboard/")
     assert page.get_by_text("Karimi Ahmad").or_(page.get_by_text("Ahmad Karimi")).first.is_visible()
-    assert _no_horizontal_scroll(page)
+    assert no_horizontal_scroll(page)
 
 
 def _answer(page, question: str, answer: str) -> None:
     group = page.get_by_role("group", name=question)
     group.get_by_label(answer, exact=True).check()
     assert group.get_by_label(answer, exact=True).is_checked()
-
-
-def _no_horizontal_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth") <= 360

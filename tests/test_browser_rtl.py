@@ -11,6 +11,7 @@ import re
 import pytest
 
 from dmp.models.record import nir_key
+from tests.browser import log_in_with_sms_code
 
 NIR13 = "1850578006084"
 NIR = f"{NIR13}{nir_key(NIR13):02d}"
@@ -48,13 +49,7 @@ def test_the_nir_and_the_date_read_left_to_right_in_a_right_to_left_page(live_se
     world.alice.save(update_fields=["preferred_language"])
     world.record.nir = NIR
     world.record.save(update_fields=["nir"])
-    page.goto(live_server.url + "/accounts/login/")
-    page.fill("input[name=login]", "alice_martin")
-    page.fill("input[name=password]", "correct-horse-battery")
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url("**/accounts/login/code/confirm/")
-    page.fill("input[name=code]", re.search(r"(\d{6})", sms_outbox[-1][1]).group(1))
-    page.locator("main form button[type=submit]").first.click()
+    log_in_with_sms_code(page, live_server.url, "alice_martin", sms_outbox)
     page.wait_for_url(f"**/patient/records/{world.record.pk}/")
 
     assert page.locator("html").get_attribute("dir") == "rtl"

@@ -22,6 +22,7 @@ from dmp.document_suggestions import Source, suggest, title_from_name, type_from
 from dmp.models import AuditEntry, Document, DocumentType, Space
 from dmp.policy import Actor
 from dmp.services import document_add, document_visibility_set
+from tests.browser import log_in_with_app_code
 from tests.personas import titled, user_of
 from tests.sample_files import image_bytes, text_pdf
 
@@ -504,19 +505,6 @@ def test_the_suggestion_endpoint_answers_in_json_to_a_post(client, world):
 # -- in a real browser: at most two user actions -----------------------------------------------
 
 
-def _log_in_as_professional(page, base_url, username):
-    from tests.personas import PASSWORD, totp_code
-
-    page.goto(base_url + "/accounts/login/")
-    page.fill("input[name=login]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url("**/accounts/2fa/authenticate/")
-    page.fill("input[name=code]", totp_code())
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url(lambda url: "/accounts/" not in url)
-
-
 # Counts what the user does on the page, whoever does it: clicks, drops, key presses, files
 # picked in a file field. Kept in sessionStorage so that it survives the page going back to
 # the patient screen after "Add".
@@ -539,7 +527,7 @@ _COUNT_USER_ACTIONS = """
 def test_adding_a_document_from_the_patient_screen_takes_at_most_two_actions(live_server, page, world):
     """Arrive on the patient screen; drop a prescription on it (1); "Add" (2). The document is
     stored with the type its name suggested, and the page says so."""
-    _log_in_as_professional(page, live_server.url, world.dr_house.user.username)
+    log_in_with_app_code(page, live_server.url, world.dr_house.user.username)
     screen = reverse("portal_pro:record", args=[world.record.pk])
     page.add_init_script(_COUNT_USER_ACTIONS)
     page.goto(live_server.url + screen)
