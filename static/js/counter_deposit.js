@@ -17,7 +17,6 @@
     var next = form.querySelector("[data-continue]");
     var deposit = form.querySelector("[data-deposit-button]");
     var defaults = form.querySelector("[data-defaults]");
-    var token = form.querySelector("input[name=csrfmiddlewaretoken]").value;
     var asked = 0;
 
     function stepOne() {
@@ -53,16 +52,8 @@
     next.addEventListener("click", function () {
       var ticket = ++asked;
       if (!input.files.length) { form.requestSubmit(deposit); return; }  // the server says a file is missing
-      var body = new FormData();
-      Array.prototype.forEach.call(input.files, function (file) { body.append("names", file.name); });
-      fetch(form.dataset.suggestUrl, {
-        method: "POST", body: body, credentials: "same-origin",
-        headers: {"X-CSRFToken": token, "X-Requested-With": "XMLHttpRequest"}
-      }).then(function (response) {
-        if (!response.ok) { throw new Error(response.status); }
-        return response.json();
-      }).then(function (data) {
-        if (ticket === asked) { showRows(data.suggestions); }
+      window.dmp.suggestions(form, input.files).then(function (suggestions) {
+        if (ticket === asked) { showRows(suggestions); }
       }).catch(function () {
         // No answer: depositing still works, the server suggests from the names.
         status.textContent = form.dataset.failed;

@@ -32,6 +32,20 @@
         onFiles();
       });
     },
+    // What each picked file probably is, from its name only: POSTs the names to the form's
+    // data-suggest-url; a promise of the suggestions, rejected when the server does not answer.
+    suggestions: function (form, files) {
+      var body = new FormData();
+      Array.prototype.forEach.call(files, function (file) { body.append("names", file.name); });
+      var token = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+      return fetch(form.dataset.suggestUrl, {
+        method: "POST", body: body, credentials: "same-origin",
+        headers: {"X-CSRFToken": token, "X-Requested-With": "XMLHttpRequest"}
+      }).then(function (response) {
+        if (!response.ok) { throw new Error(response.status); }
+        return response.json();
+      }).then(function (data) { return data.suggestions; });
+    },
     // The refusals of a form posted by script, in one alert box at the top of the form.
     showErrors: function (form, errors, className) {
       var box = form.querySelector("[data-errors]");

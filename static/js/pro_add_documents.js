@@ -17,7 +17,6 @@
     var template = form.querySelector("template[data-row-template]");
     var status = form.querySelector("[data-status]");
     var button = form.querySelector("button[type=submit]");
-    var token = form.querySelector("input[name=csrfmiddlewaretoken]").value;
     var asked = 0;
 
     function spaceOf(select) {
@@ -57,18 +56,10 @@
       rows.textContent = "";
       defaults.hidden = false;
       if (!input.files.length) { return; }
-      var body = new FormData();
-      Array.prototype.forEach.call(input.files, function (file) { body.append("names", file.name); });
-      fetch(form.dataset.suggestUrl, {
-        method: "POST", body: body, credentials: "same-origin",
-        headers: {"X-CSRFToken": token, "X-Requested-With": "XMLHttpRequest"}
-      }).then(function (response) {
-        if (!response.ok) { throw new Error(response.status); }
-        return response.json();
-      }).then(function (data) {
+      window.dmp.suggestions(form, input.files).then(function (suggestions) {
         // Files changed again meanwhile: only the latest answer counts. No answer at all: the
         // server suggests when the files are posted, as without this script.
-        if (ticket === asked) { showRows(data.suggestions); }
+        if (ticket === asked) { showRows(suggestions); }
       }).catch(function () { return null; });
     }
     input.addEventListener("change", suggest);
