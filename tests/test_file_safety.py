@@ -565,12 +565,12 @@ def test_every_file_and_thumbnail_response_is_a_sandboxed_download_without_ident
 def test_thumbnails_served_as_sandboxed_downloads_still_show_in_the_browser(live_server, page, world, sms_outbox):
     """`<img>` ignores `attachment` and the CSP of the image's own response: the thumbnails
     view still draws every picture, while opening the file itself downloads it."""
-    from tests.test_browser import _log_in_with_code
+    from tests.browser import log_in_with_sms_code
 
     document = document_add(actor=Actor(world.alice), record=world.record, content=image_bytes("PNG"),
                             doc_type=DocumentType.PATIENT_DOCUMENT, title="Carte de groupe sanguin",
                             act_date=date(2025, 3, 1))
-    _log_in_with_code(page, live_server.url, "alice_martin", "correct-horse-battery", sms_outbox)
+    log_in_with_sms_code(page, live_server.url, "alice_martin", sms_outbox, "correct-horse-battery")
     page.wait_for_url(f"**/patient/records/{world.record.pk}/")
     page.goto(f"{live_server.url}{reverse('portal_patient:documents', args=[world.record.pk])}?view=thumbnails"
               "&space=personal")

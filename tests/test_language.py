@@ -209,9 +209,9 @@ def test_the_service_stores_the_holders_language_on_the_account_and_the_record(w
 @pytest.mark.django_db(transaction=True)
 def test_in_a_browser_the_switch_sends_itself_and_without_javascript_its_button_does(
         live_server, page, browser, world, sms_outbox):
-    from tests.test_browser import _log_in_with_code
+    from tests.browser import log_in_with_sms_code
 
-    _log_in_with_code(page, live_server.url, "alice_martin", PASSWORD, sms_outbox)
+    log_in_with_sms_code(page, live_server.url, "alice_martin", sms_outbox)
     page.wait_for_url(f"**/patient/records/{world.record.pk}/")
     assert page.locator("html").get_attribute("lang") == "fr"
     page.select_option("#language-switch", label="العربية")  # dmp.js sends the form on change
