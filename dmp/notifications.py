@@ -49,6 +49,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from .models import AuditMode, CareAuthorisation, Document, Notification, Profession, Record, User
+from .policy import Standing, standing_rule
 from .sms import SmsError, send_sms
 
 if TYPE_CHECKING:
@@ -348,7 +349,7 @@ def professional_read(actor: Actor, record: Record, decision: Decision) -> None:
         if first:
             notify(record.holder, "first_access", record=record, when=now, **professional_context(professional))
             return
-        if decision.rule == "facility_care_team":
+        if decision.rule == standing_rule(Standing.CARE_TEAM).decision.rule:
             # A colleague's authorisation shared with the care team: each member's first access
             # is told once, kept by the notice's own key (one lookup per request).
             notify(record.holder, "first_access", record=record, key=f"first_access:{record.pk}:{professional.pk}",

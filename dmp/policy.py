@@ -16,7 +16,7 @@ what `who_may_see()` shows the patient.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
@@ -100,6 +100,9 @@ class Decision:
     rule: str  # stable identifier, stored in the audit log and used by tests
     mode: str = AuditMode.NONE
     reason: str = ""  # human-readable, translatable
+    # Below the rule, the precise clause that decided (a `Clause` of the document rule: which
+    # of the document's marks refused it, or admitted it). Empty where the rule says it all.
+    clause: str = ""
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -239,8 +242,7 @@ class Standing(StrEnum):
     @property
     def may_write(self) -> bool:
         """Adds documents; the emergency standings only read."""
-        return self in (Standing.HOLDER, Standing.REPRESENTATIVE, Standing.TREATING_DOCTOR, Standing.AUTHORISED,
-                        Standing.DECLARED_CARE, Standing.CARE_TEAM)
+        return self.acts_for_patient or self.in_care
 
     @property
     def manages_with_patient(self) -> bool:
@@ -248,16 +250,27 @@ class Standing(StrEnum):
         médecin traitant."""
         return self.acts_for_patient or self is Standing.TREATING_DOCTOR
 
+    @property
+    def in_care(self) -> bool:
+        """Cares for the patient with their agreement (a designation or a care authorisation):
+        no declaration of care is offered, and a read is an ordinary one."""
+        return self in CARE_STANDINGS
+
+    @property
+    def sees_hidden(self) -> bool:
+        """Reads, as a professional, the documents the patient hid from professionals: the
+        médecin traitant only (the patient's side reads them as its own, see `document_scope`)."""
+        return self is Standing.TREATING_DOCTOR
+
 
 _PROFESSIONAL_STANDINGS = frozenset({
     Standing.BLOCKED, Standing.TREATING_DOCTOR, Standing.AUTHORISED, Standing.DECLARED_CARE, Standing.CARE_TEAM,
     Standing.SAMU, Standing.BREAK_GLASS, Standing.EXPIRED_BREAK_GLASS, Standing.PROFESSIONAL,
 })
+CARE_STANDINGS = frozenset({Standing.TREATING_DOCTOR, Standing.AUTHORISED, Standing.DECLARED_CARE, Standing.CARE_TEAM})
 # What a professional's home lists as "my patients": every allowed professional standing but the
 # SAMU regulator's, which opens every record that did not refuse it and follows none.
-FOLLOWING_STANDINGS = frozenset({
-    Standing.TREATING_DOCTOR, Standing.AUTHORISED, Standing.DECLARED_CARE, Standing.CARE_TEAM, Standing.BREAK_GLASS,
-})
+FOLLOWING_STANDINGS = CARE_STANDINGS | {Standing.BREAK_GLASS}
 
 
 @dataclass(frozen=True)
@@ -282,9 +295,7 @@ class RecordAccess:
 
     @property
     def sees_hidden(self) -> bool:
-        """Reads the documents the patient hid from professionals, as a professional: the
-        médecin traitant only (the patient's side sees them as theirs, see `document_scope`)."""
-        return self.decision.allowed and self.standing is Standing.TREATING_DOCTOR
+        return self.decision.allowed and self.standing.sees_hidden
 
     @property
     def manages_with_patient(self) -> bool:
@@ -513,6 +524,19 @@ def standing_rule(standing: Standing) -> StandingRule:
     return next(rule for rule in RECORD_RULES if rule.standing is standing)
 
 
+def holds(actor: Actor, record: Record, standing: Standing, *, at: datetime | None = None) -> bool:
+    """Whether the facts of one standing's rule hold for the actor on the record, whatever an
+    earlier rule decides (e.g. "is this professional blocked?" before any opening)."""
+    facts = standing_rule(standing).facts
+    answer = facts.holds_on(actor, record)
+    if answer is not None:
+        return answer
+    expression = facts.exists(actor, at or timezone.now())
+    if expression is False:
+        return False
+    return Record.objects.filter(pk=record.pk).filter(expression).exists()
+
+
 def standing_rows(record: Record, *standings: Standing, at: datetime | None = None) -> QuerySet:
     """The stored facts giving these standings on this record now (care authorisations,
     designations, blocks…; standings stored in the same table, in one query): who stands there,
@@ -567,11 +591,30 @@ def records_onboarded_q(actor: Actor, *, at: datetime | None = None) -> Q:
     return q
 
 
+class Clause(StrEnum):
+    """The clauses of the document rule, in the order `DocumentScope` reads them: which one
+    refused a document, or admitted it. Carried by the decision (`Decision.clause`) so that an
+    explanation ("hidden from professionals", "not for their profession") never re-derives it."""
+
+    NO_STANDING = "no_standing"  # refused: the record is not open to the actor
+    WITHHELD = "withheld_from_patient"  # refused: a result not announced to the patient yet
+    HIDDEN_FROM_REPRESENTATIVES = "hidden_from_representatives"  # refused: a minor's confidential care
+    AUTHOR = "author"  # admitted: a professional always reads their own documents
+    MATRIX = "profession_matrix"  # refused: the profession may not read this type
+    HIDDEN_FROM_PROFESSIONALS = "hidden_from_professionals"  # refused: hidden by the patient
+    VISIBLE = "visible"  # admitted
+
+    @property
+    def admits(self) -> bool:
+        return self in (Clause.AUTHOR, Clause.VISIBLE)
+
+
 @dataclass(frozen=True)
 class DocumentScope:
     """The document rule for one actor on one record, as data. `q()` filters a queryset and
-    `matches()` answers for one document; both read the same fields, so a list never shows
-    what a read would refuse (the policy tests check the two agree on every case)."""
+    `clause()` answers for one document (with the clause that decided); both read the same
+    fields, so a list never shows what a read would refuse (tests/test_policy_agreement.py
+    checks the two agree on every case)."""
 
     at: datetime
     types: frozenset[str] | None = None  # None: every type (no matrix)
@@ -598,18 +641,24 @@ class DocumentScope:
             professional |= Q(author_professional_id=self.author_id)
         return q & professional
 
-    def matches(self, doc: Document) -> bool:
+    def clause(self, doc: Document) -> Clause:
+        """The first clause that decides for this document, in the order of `q()`."""
         if self.nothing:
-            return False
+            return Clause.NO_STANDING
         if not self.sees_withheld and doc.is_withheld_from_patient(self.at):
-            return False
+            return Clause.WITHHELD
         if not self.sees_hidden_from_representatives and doc.hidden_from_representatives:
-            return False
+            return Clause.HIDDEN_FROM_REPRESENTATIVES
         if self.author_id is not None and doc.author_professional_id == self.author_id:
-            return True
+            return Clause.AUTHOR
         if self.types is not None and doc.doc_type not in self.types:
-            return False
-        return self.sees_hidden or not doc.hidden_from_professionals
+            return Clause.MATRIX
+        if not self.sees_hidden and doc.hidden_from_professionals:
+            return Clause.HIDDEN_FROM_PROFESSIONALS
+        return Clause.VISIBLE
+
+    def matches(self, doc: Document) -> bool:
+        return self.clause(doc).admits
 
 
 def document_scope(actor: Actor, record: Record, *, at: datetime | None = None) -> DocumentScope:
@@ -797,9 +846,11 @@ def _decide_document(actor: Actor, action: str, doc: Document, at: datetime | No
     access = record_access(actor, record, at=at)
     if not access.decision.allowed:
         return access.decision
-    if not document_scope(actor, record, at=at).matches(doc):
-        return _deny("document_not_visible", _("This document is not visible to you."), access.mode)
-    return DOCUMENT_ACTIONS.get(action, _document_no_rule)(actor, action, access, doc)
+    clause = document_scope(actor, record, at=at).clause(doc)
+    if not clause.admits:
+        return Decision(False, "document_not_visible", access.mode, _("This document is not visible to you."), clause)
+    decision = DOCUMENT_ACTIONS.get(action, _document_no_rule)(actor, action, access, doc)
+    return replace(decision, clause=clause) if decision.allowed else decision
 
 
 DocumentActionRule = Callable[[Actor, str, RecordAccess, Document], Decision]
@@ -976,10 +1027,11 @@ def _decide_opening(actor: Actor, action: str, record: Record, at: datetime) -> 
         return _deny("professionals_only", _("Only health professionals can do this."))
     if not record.is_open:
         return _deny("record_closed", _("This record is closed: it is kept for legal retention only."))
-    if Block.objects.active(at).filter(record=record, professional=pro).exists():
-        return _deny("blocked_professional", _("The patient has blocked this professional."))
-    if action == Action.BREAK_GLASS and not record.break_glass_allowed:
-        return _deny("break_glass_opted_out", _("The patient refused emergency access."))
+    if holds(actor, record, Standing.BLOCKED, at=at):
+        return standing_rule(Standing.BLOCKED).decision
+    emergency = standing_rule(Standing.BREAK_GLASS)
+    if action == Action.BREAK_GLASS and not emergency.consents(record):
+        return emergency.refusal
     mode = AuditMode.BREAK_GLASS if action == Action.BREAK_GLASS else AuditMode.NORMAL
     return _allow(action, _("Any professional may do this unless blocked or refused."), mode)
 
@@ -1036,7 +1088,8 @@ def who_may_see(document: Document, *, at: datetime | None = None) -> list[Viewe
     people: list[tuple[User, str]] = []
     if record.holder is not None:
         people.append((record.holder, "holder"))
-    people += [(r.user, "representative") for r in record.representatives.select_related("user")]
+    people += [(r.user, "representative")
+               for r in standing_rows(record, Standing.REPRESENTATIVE, at=at).select_related("user")]
     standing = professionals_standing_on(record, at=at)
     if document.author_professional_id:
         standing |= Q(pk=document.author_professional_id)
@@ -1071,12 +1124,14 @@ def _emergency_viewers(document: Document, record: Record, at: datetime) -> Iter
     rows = []
     for standing, label in EMERGENCY_STANDINGS:
         access = standing_rule(standing).answer(record)
+        clause = _document_scope_for(access, at, types=None, author_id=None).clause(document)
         if not access.decision.allowed:
             decision = _deny(access.decision.rule, _("You refused this access."), access.mode)
-        elif not _document_scope_for(access, at, types=None, author_id=None).matches(document):
-            decision = _deny("document_not_visible", _("Hidden documents stay hidden in an emergency."), access.mode)
+        elif not clause.admits:
+            decision = Decision(False, "document_not_visible", access.mode,
+                                _("Hidden documents stay hidden in an emergency."), clause)
         else:
-            decision = _allow(access.decision.rule, _("If their profession may read this type of document."),
-                              access.mode)
+            decision = Decision(True, access.decision.rule, access.mode,
+                                _("If their profession may read this type of document."), clause)
         rows.append(Viewer(str(label), standing.value, decision))
     return rows

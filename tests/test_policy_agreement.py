@@ -7,13 +7,24 @@ added, or a consent check dropped, in one direction only fails here."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from dmp.models import CareAuthorisation, Record, User
-from dmp.policy import Action, Actor, decide, record_access, records_onboarded_q, records_open_to, who_may_see
+from dmp.policy import (
+    Action,
+    Actor,
+    Clause,
+    decide,
+    document_scope,
+    record_access,
+    records_onboarded_q,
+    records_open_to,
+    who_may_see,
+)
 from dmp.selectors import records_followed_by
 from tests.personas import World, user_of
 from tests.test_policy_matrix import PERSONAS, STATES
@@ -114,12 +125,51 @@ def test_who_may_see_agrees_with_decide_emergency_rows_included(world, case):
                 continue  # the row speaks of a profession that may read the type; this one may not
             again = decide(actor, A.VIEW_DOCUMENT, doc)
             compared.add((viewer.role, again.allowed))
-            assert (again.allowed, again.rule, again.mode) == (
-                viewer.decision.allowed, viewer.decision.rule, viewer.decision.mode), (doc.title, viewer.role)
+            assert (again.allowed, again.rule, again.mode, again.clause) == (
+                viewer.decision.allowed, viewer.decision.rule, viewer.decision.mode, viewer.decision.clause), (
+                doc.title, viewer.role)
         if case == "closed":
             assert not [v for v in who_may_see(doc) if v.user_id is None]
     if case != "closed":  # both rows were checked, not skipped
         assert {role for role, _allowed in compared} == {"break_glass", "samu"}
+
+
+# What lifting one clause of the document rule means, as a DocumentScope field.
+_LIFTED = {
+    Clause.WITHHELD: {"sees_withheld": True},
+    Clause.HIDDEN_FROM_REPRESENTATIVES: {"sees_hidden_from_representatives": True},
+    Clause.MATRIX: {"types": None},
+    Clause.HIDDEN_FROM_PROFESSIONALS: {"sees_hidden": True},
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", CASES, ids=[c or "as_built" for c in CASES])
+def test_a_refused_document_names_the_clause_that_failed_first(world, case):
+    """`decide()` names the first clause of the document rule that refused (the patient's page
+    explains it without re-deriving it): lifting that clause alone admits the document or meets a
+    later clause, and the queryset form of the lifted rule agrees with the one-document answer."""
+    records = _prepare(world, case)
+    order = list(Clause)
+    named = set()
+    for persona in PERSONAS:
+        user = user_of(world, persona)
+        for record in records:
+            scope = document_scope(Actor(user), record)
+            for doc in record.documents.all():
+                decision = decide(Actor(user), A.VIEW_DOCUMENT, doc)
+                if decision.rule != "document_not_visible":
+                    assert decision.clause == ("" if not decision.allowed else scope.clause(doc)), (persona, doc.title)
+                    continue
+                clause = Clause(decision.clause)
+                assert clause == scope.clause(doc) and not clause.admits, (persona, doc.title)
+                named.add(clause)
+                lifted = replace(scope, **_LIFTED[clause])
+                assert order.index(lifted.clause(doc)) > order.index(clause), (persona, doc.title, clause)
+                in_list = record.documents.filter(lifted.q(), pk=doc.pk).exists()
+                assert in_list == lifted.clause(doc).admits, (persona, doc.title, clause)
+    # Every refusing clause was met (a closed record opens to no one), so no check above was skipped.
+    assert named == (set() if case == "closed" else set(_LIFTED))
 
 
 def test_every_question_is_answered_by_one_rule_function():

@@ -24,7 +24,6 @@ from django.utils import timezone
 from .. import access_log
 from ..accounts.lockout import record_search_allowed
 from ..models import (
-    AuditMode,
     CareAuthorisation,
     Document,
     DocumentType,
@@ -39,7 +38,7 @@ from ..models import (
     Vaccination,
 )
 from ..models.record import normalise_nir
-from ..policy import Action, Actor, Decision, RecordAccess, decide, record_access
+from ..policy import Action, Actor, Decision, RecordAccess, Standing, decide, record_access
 from ..services.access import _fold  # the same folding as the break-glass identity check
 from .patient_data import (
     declared_allergies,
@@ -72,6 +71,7 @@ class OpeningOptions:
 
     record_pk: int
     open_now: Decision | None = None  # the standing that opens it already (its reason is shown)
+    standing: Standing = Standing.NONE  # the actor's standing now
     declare: bool = False  # "the patient agrees", at a consultation
     team_facility: Organisation | None = None  # the care facility the declaration may be shared with
     break_glass: bool = False
@@ -80,7 +80,7 @@ class OpeningOptions:
 
     @property
     def samu(self) -> bool:
-        return self.open_now is not None and self.open_now.mode == AuditMode.SAMU
+        return self.open_now is not None and self.standing is Standing.SAMU
 
     @property
     def nothing(self) -> bool:
@@ -97,8 +97,7 @@ def opening_options(actor: Actor, record: Record) -> OpeningOptions:
     open_now = access.decision if access.decision.allowed else None
     # Declaring care is what a professional without a care authorisation does at a consultation
     # (also after an emergency opening, once the patient can agree).
-    has_care = open_now is not None and open_now.mode in (AuditMode.NORMAL, AuditMode.TREATING_DOCTOR)
-    declare = not has_care and decide(actor, Action.DECLARE_CARE, record).allowed
+    declare = not access.standing.in_care and decide(actor, Action.DECLARE_CARE, record).allowed
     facility = pro.facility if pro.facility_id is not None else None
     team_facility = facility if declare and facility and facility.kind == Organisation.Kind.FACILITY else None
     # A SAMU regulator's emergency mode is the SAMU one: the policy reads it before any
@@ -106,8 +105,9 @@ def opening_options(actor: Actor, record: Record) -> OpeningOptions:
     break_glass = (open_now is None and not pro.is_samu_regulator
                    and decide(actor, Action.BREAK_GLASS, record).allowed)
     return OpeningOptions(
-        record.pk, open_now=open_now, declare=declare, team_facility=team_facility, break_glass=break_glass,
-        is_samu_regulator=pro.is_samu_regulator, emergency_refused=open_now is None and not break_glass,
+        record.pk, open_now=open_now, standing=access.standing, declare=declare, team_facility=team_facility,
+        break_glass=break_glass, is_samu_regulator=pro.is_samu_regulator,
+        emergency_refused=open_now is None and not break_glass,
     )
 
 
@@ -330,7 +330,7 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
               for space in Space if space.value in by_space]
 
     emergency_until = None
-    if access.mode == AuditMode.BREAK_GLASS:
+    if access.standing is Standing.BREAK_GLASS:
         emergency_until = CareAuthorisation.objects.active().filter(
             record=record, professional=actor.professional, kind=CareAuthorisation.Kind.BREAK_GLASS,
         ).aggregate(until=Max("expires_at"))["until"]

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dmp import services
 from dmp.http import actor_for_portal, document_response, protected_file_response
 from dmp.models import SPACE_OF_TYPE, DocumentType, Space
-from dmp.policy import Viewer, who_may_see
+from dmp.policy import Clause, Viewer, who_may_see
 from dmp.screens import documents as screen
 from dmp.screens.documents import safe_next
 from dmp.selectors import get_record_document_for, record_document_for_action
@@ -78,18 +78,25 @@ _EXPLANATIONS = {
 }
 
 
-def _explain(viewer: Viewer, document) -> str:
-    """Why this person may or may not see the document, in plain words."""
-    rule = viewer.decision.rule
-    if rule == "document_not_visible" and viewer.role == "representative":
-        return _("Hidden from legal representatives (the minor's confidential care).")
-    if rule == "document_not_visible" and viewer.role == "professional":
-        if document.hidden_from_professionals:
-            return _("Hidden from professionals: only the médecin traitant and the author still see it.")
-        return _("Their profession may not read this type of document.")
-    explanation = str(_EXPLANATIONS.get(rule, viewer.decision.reason))
-    if (viewer.decision.allowed and document.author_professional_id
-            and viewer.user_id == document.author_professional.user_id):
+# Why a document the person's standing opens is still kept from them: the document rule's clause
+# that refused it (`dmp.policy.Clause`), as the patient reads it.
+_CLAUSES = {
+    Clause.HIDDEN_FROM_REPRESENTATIVES: gettext_lazy(
+        "Hidden from legal representatives (the minor's confidential care)."),
+    Clause.HIDDEN_FROM_PROFESSIONALS: gettext_lazy(
+        "Hidden from professionals: only the médecin traitant and the author still see it."),
+    Clause.MATRIX: gettext_lazy("Their profession may not read this type of document."),
+}
+
+
+def _explain(viewer: Viewer) -> str:
+    """Why this person may or may not see the document, in plain words: the rule of their
+    standing, or the clause of the document rule that decided."""
+    decision = viewer.decision
+    if viewer.role in ("representative", "professional") and decision.clause in _CLAUSES:
+        return str(_CLAUSES[decision.clause])
+    explanation = str(_EXPLANATIONS.get(decision.rule, decision.reason))
+    if decision.allowed and decision.clause == Clause.AUTHOR:
         explanation = " ".join((explanation, _("Author of this document: always sees it.")))
     return explanation
 
@@ -101,7 +108,7 @@ def document(request, pk: int, doc: int):
     """One document: what it is, open and download, who can see it and why, the actions."""
     actor = actor_for_portal(request, "patient")
     document = get_record_document_for(actor, pk, doc)
-    viewers = [(viewer, _explain(viewer, document)) for viewer in who_may_see(document)]
+    viewers = [(viewer, _explain(viewer)) for viewer in who_may_see(document)]
     return render_record_page(request, "portal_patient/documents/detail.html", actor, document.record, {
         "document": document,
         "screen": SCREEN,
