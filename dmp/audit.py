@@ -1,5 +1,5 @@
 """The access ledger: appending to the audit log, signing checkpoints, verifying it all
-(the tables are in dmp/models/audit.py; docs/architecture.md "The access ledger").
+(the tables are in dmp/models/audit.py; docs/audit.md "The access ledger").
 
 Entries are written explicitly by dmp/access_log.py where the policy answers, never from
 signals, so reads by Celery tasks and management commands are logged like web requests.

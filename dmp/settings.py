@@ -79,7 +79,7 @@ if not SEARCH_INDEX_KEYS or any(len(_key) < 32 for _key in SEARCH_INDEX_KEYS):
 if PRODUCTION and _DEV_SEARCH_KEY in SEARCH_INDEX_KEYS:
     raise ImproperlyConfigured("Production must not run on the development keys.")
 
-# The access ledger (dmp/audit.py, docs/architecture.md "The access ledger"). Each audit entry
+# The access ledger (dmp/audit.py, docs/audit.md "The access ledger"). Each audit entry
 # carries an HMAC of its hash under the first AUDIT_HMAC_KEYS key (all of them verify: put a
 # new key first to rotate); the database never holds these keys, so whoever holds it cannot
 # forge an entry. Checkpoints over the chain heads are signed with the Ed25519 private key
@@ -207,7 +207,7 @@ CELERY_BEAT_SCHEDULE = {
     "destroy-expired-records": {"task": "dmp.tasks.destroy_expired_records", "schedule": crontab(hour=3, minute=0)},
     "import-reimbursement-inbox": {"task": "dmp.tasks.import_reimbursement_inbox", "schedule": crontab(minute=15)},
     # Signs the chain heads changed in the last minute: the window in which the newest audit
-    # entries could be deleted unnoticed (docs/architecture.md "The access ledger").
+    # entries could be deleted unnoticed (docs/audit.md "The access ledger").
     "audit-checkpoint": {"task": "dmp.tasks.audit_checkpoint", "schedule": 60.0},
 }
 

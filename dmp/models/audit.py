@@ -1,5 +1,5 @@
 """The access ledger's tables: the audit entries, one chain head per chain, and the database
-copy of the signed checkpoints (dmp/audit.py writes and verifies them; docs/architecture.md
+copy of the signed checkpoints (dmp/audit.py writes and verifies them; docs/audit.md
 "The access ledger" says why).
 
 Entries form one hash chain per record, plus one chain (CHAIN_WITHOUT_RECORD) for entries that
@@ -76,7 +76,7 @@ class AuditEntry(models.Model):
         ]
         # The access history reads one record's entries, newest first, by person or by period:
         # each of its queries starts with `record_id_ref = X`, so its cost follows the record's
-        # history, not the size of the log (docs/architecture.md, "Access history").
+        # history, not the size of the log (docs/performance.md, "Access history").
         # Newest first is (at, seq) backwards; a period is a range of `at` within the record.
         indexes = [
             models.Index(fields=["record_id_ref", "at", "seq"], name="audit_record_at_seq"),

@@ -53,7 +53,7 @@ def synthesis_for(actor: Actor, record: Record) -> Synthesis | None:
 # Newest first by time, then by sequence. Ordered by time, not by the log's sequence alone: only
 # the indexes that start with the record keep entries in time order, so PostgreSQL cannot walk
 # the whole log's sequence index backwards looking for this record's entries, which it may
-# otherwise prefer when one record holds a large share of a small log (docs/architecture.md).
+# otherwise prefer when one record holds a large share of a small log (docs/performance.md "Access history").
 HISTORY_ORDER = ("-at", "-seq")
 
 
