@@ -108,12 +108,12 @@ class Decision:
         return self.allowed
 
 
-def _deny(rule: str, reason: str, mode: str = AuditMode.NONE) -> Decision:
-    return Decision(False, rule, mode, reason)
+def _deny(rule: str, reason: str, mode: str = AuditMode.NONE, *, clause: str = "") -> Decision:
+    return Decision(False, rule, mode, reason, clause)
 
 
-def _allow(rule: str, reason: str, mode: str) -> Decision:
-    return Decision(True, rule, mode, reason)
+def _allow(rule: str, reason: str, mode: str, *, clause: str = "") -> Decision:
+    return Decision(True, rule, mode, reason, clause)
 
 
 def client_ip(request) -> str | None:
@@ -848,7 +848,7 @@ def _decide_document(actor: Actor, action: str, doc: Document, at: datetime | No
         return access.decision
     clause = document_scope(actor, record, at=at).clause(doc)
     if not clause.admits:
-        return Decision(False, "document_not_visible", access.mode, _("This document is not visible to you."), clause)
+        return _deny("document_not_visible", _("This document is not visible to you."), access.mode, clause=clause)
     decision = DOCUMENT_ACTIONS.get(action, _document_no_rule)(actor, action, access, doc)
     return replace(decision, clause=clause) if decision.allowed else decision
 
@@ -1128,10 +1128,10 @@ def _emergency_viewers(document: Document, record: Record, at: datetime) -> Iter
         if not access.decision.allowed:
             decision = _deny(access.decision.rule, _("You refused this access."), access.mode)
         elif not clause.admits:
-            decision = Decision(False, "document_not_visible", access.mode,
-                                _("Hidden documents stay hidden in an emergency."), clause)
+            decision = _deny("document_not_visible", _("Hidden documents stay hidden in an emergency."), access.mode,
+                             clause=clause)
         else:
-            decision = Decision(True, access.decision.rule, access.mode,
-                                _("If their profession may read this type of document."), clause)
+            decision = _allow(access.decision.rule, _("If their profession may read this type of document."),
+                              access.mode, clause=clause)
         rows.append(Viewer(str(label), standing.value, decision))
     return rows
