@@ -16,7 +16,7 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -157,6 +157,42 @@ CARE = (
     ("1577", "Hémoglobine glyquée (HbA1c)", Decimal("5.67"), "lab"),
     ("0552", "Hémogramme (NFS)", Decimal("4.32"), "lab"),
 )
+
+
+def _named(table: tuple, *fragments: str) -> tuple:
+    return tuple(row for row in table if any(fragment in row[1] for fragment in fragments))
+
+
+@dataclass(frozen=True)
+class _AgeBand:
+    """What people of an age are dispensed: the treatments taken every month (a few drawn
+    from `regular`, between `regular_count`), the occasional ones, and the care they receive."""
+
+    regular: tuple
+    regular_count: tuple[int, int]
+    occasional: tuple
+    care: tuple
+
+
+_EVERY_AGE = _named(MEDICINES, "PARACETAMOL", "AMOXICILLINE", "SALBUTAMOL")
+_EVERYDAY_CARE = _named(CARE, "médecine générale", "spécialiste", "injection", "thorax", "NFS")
+# A child or a teenager takes no metformin, ramipril, statin or thyroid hormone every month: at
+# most an inhaler for asthma; a young adult at most a thyroid treatment or an inhaler. From 40 the
+# chronic treatments of the demo's older patients appear.
+_AGE_BANDS = (
+    (18, _AgeBand(_named(MEDICINES, "SALBUTAMOL"), (0, 1), _EVERY_AGE, _EVERYDAY_CARE)),
+    (40, _AgeBand(_named(MEDICINES, "LEVOTHYROXINE", "SALBUTAMOL"), (0, 1), _EVERY_AGE, _EVERYDAY_CARE)),
+    (None, _AgeBand(MEDICINES, (1, 3), MEDICINES, CARE)),
+)
+
+
+def _band(birth_date: date | None, today: date) -> _AgeBand:
+    if birth_date is None:
+        return _AGE_BANDS[-1][1]
+    age = today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
+    return next(band for limit, band in _AGE_BANDS if limit is None or age < limit)
+
+
 PROVIDERS = {
     "pharmacy": ("Pharmacie du Vieux-Lille", "Pharmacie de la Gare, Roubaix", "Pharmacie des Flandres, Lille"),
     "gp": ("Dr Claire Dumont, médecin généraliste", "Maison de santé Fives, Lille"),
@@ -172,15 +208,18 @@ def _month_start(today: date, months_back: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def generate_lines(identifiers: Iterable[str], *, today: date, months: int = 24) -> Iterator[dict]:
+def generate_lines(identifiers: Iterable[str], *, today: date, months: int = 24,
+                   birth_dates: Mapping[str, date] | None = None) -> Iterator[dict]:
     """Lines for each record identifier over the last `months` months (the current one
-    included, capped at `today`): a few regular medicines every month, some care now and then.
-    The same identifier, months and day give the same lines and the same `line_id`s, so a file
-    generated twice imports as one."""
+    included, capped at `today`): the regular medicines of the person's age every month, some
+    care now and then (`birth_dates` by identifier; unknown: an adult's). The same identifier,
+    birth date, months and day give the same lines and the same `line_id`s, so a file generated
+    twice imports as one."""
     for identifier in identifiers:
+        band = _band((birth_dates or {}).get(identifier), today)
         seed = hashlib.sha256(identifier.encode()).hexdigest()
         rng = random.Random(seed)  # noqa: S311 - sample data, not security
-        regular = rng.sample(MEDICINES, k=rng.randint(1, 3))
+        regular = rng.sample(band.regular, k=min(len(band.regular), rng.randint(*band.regular_count)))
         pharmacy = rng.choice(PROVIDERS["pharmacy"])
         for back in range(months - 1, -1, -1):
             month = _month_start(today, back)
@@ -188,9 +227,9 @@ def generate_lines(identifiers: Iterable[str], *, today: date, months: int = 24)
             items = [(code, label, amount, "pharmacy", pharmacy, month_rng.randint(3, 10))
                      for code, label, amount in regular]
             if month_rng.random() < 0.25:
-                code, label, amount = month_rng.choice(MEDICINES)
+                code, label, amount = month_rng.choice(band.occasional)
                 items.append((code, label, amount, "pharmacy", pharmacy, month_rng.randint(11, 25)))
-            for code, label, amount, kind in month_rng.sample(CARE, k=month_rng.randint(0, 2)):
+            for code, label, amount, kind in month_rng.sample(band.care, k=month_rng.randint(0, 2)):
                 items.append((code, label, amount, kind, month_rng.choice(PROVIDERS[kind]), month_rng.randint(1, 28)))
             for number, (code, label, amount, provider_kind, provider, day) in enumerate(items, 1):
                 when = min(month + timedelta(days=day - 1), today)

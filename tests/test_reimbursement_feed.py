@@ -166,8 +166,9 @@ def test_no_inbox_configured_does_nothing(settings):
 
 
 def _create_with_nir(world, nir: str = NIR) -> Record:
+    # Born in August 1955, as the NIR says: old enough for the treatments taken every month.
     record, _credentials = record_create(
-        actor=Actor(world.agent.user), family_name="Haddad", given_names="Nour", birth_date=date(1990, 2, 3),
+        actor=Actor(world.agent.user), family_name="Haddad", given_names="Nour", birth_date=date(1955, 8, 3),
         consented=True, break_glass_allowed=True, samu_allowed=True, nir=nir)
     return record
 
@@ -202,3 +203,23 @@ def test_no_history_source_pulls_nothing(world, settings, django_capture_on_comm
     with django_capture_on_commit_callbacks(execute=True):
         _create_with_nir(world)
     assert not ReimbursementLine.objects.exists()
+
+
+# Treatments no child or teenager is dispensed every month, nor young adults most of them.
+ADULT_TREATMENTS = ("METFORMINE", "RAMIPRIL", "ATORVASTATINE")
+
+
+def test_a_teenager_is_dispensed_what_a_teenager_takes():
+    """The feed follows the person's age: over many people, adults get the chronic treatments of
+    later life and lab tests of diabetes, a fifteen-year-old never does."""
+    identifiers = [f"P{n:011d}" for n in range(40)]
+    teenager = {identifier: date(TODAY.year - 15, 3, 1) for identifier in identifiers}
+
+    def labels(lines) -> set[str]:
+        return {line["label"].split()[0] for line in lines}
+
+    adults = labels(generate_lines(identifiers, today=TODAY, months=24))
+    teenagers = labels(generate_lines(identifiers, today=TODAY, months=24, birth_dates=teenager))
+    assert set(ADULT_TREATMENTS) <= adults and "Hémoglobine" in adults
+    assert not set(ADULT_TREATMENTS) & teenagers and "Hémoglobine" not in teenagers
+    assert "LEVOTHYROXINE" not in teenagers and teenagers  # still a feed: care, an antibiotic now and then

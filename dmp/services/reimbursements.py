@@ -189,7 +189,8 @@ def reimbursement_history_pull(record_id: int, *, today: date | None = None) -> 
         if record.reimbursements.exists():
             return None
         text = io.StringIO()
-        write_lines(generate_lines([record.nir], today=today or timezone.localdate()), text)
+        write_lines(generate_lines([record.nir], today=today or timezone.localdate(),
+                                   birth_dates={record.nir: record.birth_date}), text)
         return reimbursement_feed_import(text.getvalue().splitlines(), today=today, only_record=record)
     path = Path(source) / f"{normalise_nir(record.nir)}.jsonl"
     if not path.is_file():

@@ -8,6 +8,7 @@ import sys
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
 from django.utils import timezone
 
 from dmp.models import Record
@@ -32,7 +33,14 @@ class Command(BaseCommand):
             Record.objects.filter(state=Record.State.OPEN, nir__isnull=False).order_by("pk").values_list("nir",
                                                                                                          flat=True)
         )
-        lines = generate_lines(identifiers, today=today or timezone.localdate(), months=months)
+        # The person's age decides which treatments are plausible (no metformin for a teenager).
+        birth_dates = {}
+        for nir, provisional, birth_date in Record.objects.filter(
+                Q(nir__in=identifiers) | Q(provisional_id__in=identifiers)).values_list("nir", "provisional_id",
+                                                                                        "birth_date"):
+            birth_dates.update({identifier: birth_date for identifier in (nir, provisional) if identifier})
+        lines = generate_lines(identifiers, today=today or timezone.localdate(), months=months,
+                               birth_dates=birth_dates)
         if output == "-":
             count = write_lines(lines, sys.stdout)
         else:
