@@ -46,7 +46,9 @@ _DEV_AUDIT_HMAC_KEY = "dev-only-audit-hmac-key-never-use-in-production-012345678
 _DEV_AUDIT_SIGNING_KEY = "ZGV2LW9ubHktYXVkaXQtc2lnbmluZy1rZXktMDAwMDA="  # noqa: S105 - 32 bytes, base64
 
 SECRET_KEY = env.str("SECRET_KEY") if PRODUCTION else env.str("SECRET_KEY", default=_DEV_SECRET)
-DEBUG = env.bool("DEBUG", default=not PRODUCTION and DMP_ENV != "test")
+# Off everywhere unless asked (DEBUG=true): `make run` shows a stale link's 404 and a fault's 500
+# as production does, never Django's technical page with the settings and the request.
+DEBUG = env.bool("DEBUG", default=False)
 _LOCAL_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS") if PRODUCTION else env.list("ALLOWED_HOSTS", default=_LOCAL_HOSTS)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

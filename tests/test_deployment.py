@@ -147,6 +147,21 @@ def test_production_refuses_to_start_without_its_own_keys(overrides):
     assert "ImproperlyConfigured" in result.stderr, result.stderr
 
 
+def test_make_run_serves_without_debug_pages():
+    """`make run` (the development environment, nothing set) shows errors as production does:
+    DEBUG is off unless a developer turns it on."""
+    test_only = _variables_read_by_settings() | {"DJANGO_ALLOW_ASYNC_UNSAFE", "CI"}
+    environment = {k: v for k, v in os.environ.items() if k not in test_only}
+    environment["DATABASE_URL"] = "sqlite:///:memory:"
+    if _dotenv_defines("DEBUG"):
+        pytest.skip("this checkout's .env sets DEBUG")
+    show = ("shell", "--no-imports", "-c", "from django.conf import settings; print(settings.DEBUG)")
+    shown = _manage(*show, environment=environment)
+    assert shown.stdout.split()[-1:] == ["False"], shown.stderr
+    shown = _manage(*show, environment=environment | {"DEBUG": "true"})
+    assert shown.stdout.split()[-1:] == ["True"], shown.stderr
+
+
 def test_env_example_documents_every_variable_settings_reads():
     """.env.example is the operator's list of knobs; a variable missing there is one nobody sets."""
     example = (BASE_DIR / ".env.example").read_text()
