@@ -140,6 +140,36 @@ def test_a_bad_code_is_refused_and_nothing_is_saved(client, world, code, message
     assert Synthesis.objects.filter(record=world.record).count() == 1
 
 
+def test_the_same_problem_code_twice_is_refused_with_the_row_marked_and_nothing_saved(client, world):
+    _write(world)
+    client.force_login(world.dr_house.user)
+    response = _edit(client, world.record, problems=[("E11", "Diabète"), ("I10", "HTA"), ("e11", "Diabète bis")],
+                     current_treatments="Nouveau traitement")
+    assert response.status_code == 400
+    page = _page(response)
+    assert "E11 is already in the list above: remove this row or change its code." in page
+    assert "Nouveau traitement" in page and "Diabète bis" in page  # what was typed stays
+    assert Synthesis.objects.filter(record=world.record).count() == 1
+
+
+def test_the_service_refuses_the_same_code_twice_whatever_its_spelling(world):
+    from dmp.services import InvalidInput, InvalidInputCode
+
+    with pytest.raises(InvalidInput) as refused:
+        synthesis_write(actor=Actor(world.dr_house.user), record=world.record,
+                        problems=[Problem("E11.9", "Diabète"), Problem("e119", "Encore")], current_treatments="x")
+    assert refused.value.code == InvalidInputCode.DUPLICATE and "E11.9" in str(refused.value)
+    assert not Synthesis.objects.exists()
+
+
+def test_picking_a_code_already_listed_does_not_list_it_twice(client, world):
+    client.force_login(world.dr_house.user)
+    url = reverse("portal_pro:synthesis_edit", args=[world.record.pk])
+    base = {"current_treatments": "", "problem_icd10": ["E11"], "problem_label": ["Diabète"], "problem_since": [""]}
+    picked = _page(client.post(url, {**base, "pick": "E11", "icd10_term": "diabetes"}))
+    assert re.findall(r'name="problem_icd10" value="([^"]*)"', picked).count("E11") == 1
+
+
 def test_an_empty_synthesis_is_refused(client, world):
     client.force_login(world.dr_house.user)
     response = _edit(client, world.record)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from django.core.exceptions import ValidationError
@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
-from .. import access_log
+from .. import access_log, icd10
 from ..models import Record, Synthesis, SynthesisProblem
 from ..models.synthesis import validate_icd10
 from ..policy import Action, Actor
@@ -34,11 +34,19 @@ def synthesis_write(*, actor: Actor, record: Record, problems: list[Problem], **
         raise TypeError(f"unknown synthesis fields: {sorted(unknown)}")
     if not problems and not any(fields.values()):
         raise InvalidInput(_("The synthesis is empty."), code=InvalidInputCode.MISSING)
+    # Codes as the list keeps them ("e119" is E11.9), each once.
+    problems = [replace(problem, icd10=icd10.normalise(problem.icd10)) for problem in problems]
+    listed = set()
     for problem in problems:
+        code = problem.icd10
         try:
-            validate_icd10(problem.icd10)
+            validate_icd10(code)
         except ValidationError as exc:
             raise InvalidInput(exc.messages[0], code=InvalidInputCode.INVALID) from exc
+        if code in listed:
+            raise InvalidInput(_("The same ICD-10 code is listed twice: %(code)s.") % {"code": code},
+                               code=InvalidInputCode.DUPLICATE)
+        listed.add(code)
     # Lock the record row so two doctors' saves cannot take the same version number.
     with transaction.atomic():
         Record.objects.select_for_update().get(pk=record.pk)

@@ -101,7 +101,7 @@ def _problems(rows: list[ProblemRow]) -> list[Problem] | None:
     A code must be an ICD-10 diagnosis (a category or subcategory of the list); without a
     label, the list's own label is used."""
     today = timezone.localdate()
-    problems, wrong = [], False
+    problems, wrong, listed = [], False, set()
     for row in rows:
         if row.empty:
             continue
@@ -110,6 +110,10 @@ def _problems(rows: list[ProblemRow]) -> list[Problem] | None:
             row.error = _("Give the problem its ICD-10 code (search it by code or by words).")
         elif not icd10.is_diagnosis(code):
             row.error = _("%(code)s is not an ICD-10 diagnosis code.") % {"code": code}
+        elif code in listed:
+            row.error = _("%(code)s is already in the list above: remove this row or change its code.") % {
+                "code": code}
+        listed.add(code)
         since = None
         if not row.error and row.since:
             try:
@@ -149,7 +153,9 @@ def synthesis_edit(request, pk: int):
             rows = [r for r in rows if not r.empty]
             picked = icd10.normalise(request.POST.get("pick", "")[:20])
             if picked and icd10.is_diagnosis(picked):
-                rows.append(ProblemRow(picked, icd10.label_of(picked)))
+                # Picking a code already listed does not list it twice.
+                if picked not in {icd10.normalise(row.icd10) for row in rows}:
+                    rows.append(ProblemRow(picked, icd10.label_of(picked)))
             else:
                 found = icd10.search(term)
             rows += [ProblemRow() for _i in range(BLANK_PROBLEM_ROWS)]
