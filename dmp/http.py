@@ -1,25 +1,78 @@
-"""Helpers the portals share to turn policy answers into HTTP responses."""
+"""Helpers the portals share to turn policy answers into HTTP responses.
+
+Every portal view is resolved once, here: `portal_view(portal)` gives it the request's actor
+(403 outside its portal), `record_view(portal)` the actor and the record loaded through the
+policy (404 if refused). A service that refuses later (`AccessRefused`) answers 404 through
+`AccessRefusedMiddleware`, so no view translates a refusal by hand."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, HttpResponse
+from functools import wraps
 
-from .policy import Actor, portal_allowed
-from .selectors import get_document_for
+from django.core.exceptions import PermissionDenied
+from django.core.handlers.exception import response_for_exception
+from django.http import FileResponse, Http404, HttpResponse
+
+from .policy import Action, Actor, portal_allowed
+from .selectors import get_document_for, get_record_for
+from .services import AccessRefused
 
 
 def actor_for_portal(request, portal: str) -> Actor:
-    """The request's actor, or 403 if the account has no business in this portal."""
+    """The request's actor, or 403 if the account has no business in this portal. Views get it
+    from `portal_view` or `record_view`; nothing else calls this."""
     actor = Actor.from_request(request)
     if not portal_allowed(actor, portal):
         raise PermissionDenied
     return actor
 
 
-def document_file_response(request, pk: int) -> FileResponse:
+def portal_view(portal: str):
+    """A view of `portal` ("patient", "pro", "counter") called as `view(request, actor, ...)`
+    with the URL's arguments after the actor; 403 (logged by the policy) for an account of
+    another portal. Goes under `login_required` and the `require_*` decorators, which keep
+    answering first (login redirect, 405)."""
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            return view(request, actor_for_portal(request, portal), *args, **kwargs)
+        return wrapper
+    return decorator
+
+
+def record_view(portal: str, *, action: str = Action.VIEW_RECORD):
+    """A page about one record (URL argument `pk`), called as `view(request, actor, record,
+    ...)`: 403 outside `portal`, 404 if the policy refuses `action` on the record (the
+    selector logs it), like a record that does not exist."""
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, pk: int, **kwargs):
+            actor = actor_for_portal(request, portal)
+            return view(request, actor, get_record_for(actor, pk, action=action), *args, **kwargs)
+        return wrapper
+    return decorator
+
+
+class AccessRefusedMiddleware:
+    """A service's refusal (`AccessRefused`) that reaches the top of a view is the ordinary
+    404 page: an action refused on a record says no more than a record that does not exist.
+    Views catch `AccessRefused` only to do something else (a message, a form error, a 403)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, AccessRefused):
+            return response_for_exception(request, Http404())
+        return None
+
+
+def document_file_response(actor: Actor, pk: int) -> FileResponse:
     """Stream a document's decrypted file, after the policy said yes (404 otherwise)."""
-    return document_response(get_document_for(Actor.from_request(request), pk))
+    return document_response(get_document_for(actor, pk))
 
 
 def document_response(document) -> FileResponse:

@@ -149,6 +149,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "dmp.accounts.middleware.AccountGateMiddleware",
+    # A service's refusal raised in a view answers 404, in this one place (dmp/http.py).
+    "dmp.http.AccessRefusedMiddleware",
 ]
 
 ROOT_URLCONF = "dmp.urls"

@@ -22,7 +22,6 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -134,11 +133,9 @@ class MultipleFileField(forms.FileField):
 def add_files(form: forms.Form, add: Callable[[], list]) -> tuple[list, list[tuple[str, str]]]:
     """Call `add`, the service that stores the posted files, for a page that adds documents:
     (the documents added, the refused files by name). A refusal of the policy is a 404, like
-    a record that does not exist; any other input refused goes on the form."""
+    a record that does not exist (dmp/http.py); any other input refused goes on the form."""
     try:
         return add(), []
-    except services.AccessRefused as refused:
-        raise Http404 from refused
     except services.InvalidFiles as invalid:
         return [], invalid.errors
     except services.InvalidInput as invalid:

@@ -1,20 +1,13 @@
-"""What every page of one record shares: the record, loaded through the policy, and the
-navigation between its screens and between the records the account acts for."""
+"""What every page of one record shares: the navigation between its screens and between the
+records the account acts for. The record itself is loaded through the policy by
+`dmp.http.record_view("patient")`."""
 
 from __future__ import annotations
 
 from django.shortcuts import render
 
-from dmp.http import actor_for_portal
-from dmp.policy import Action, Actor
-from dmp.selectors import get_record_for, records_acted_for
-
-
-def record_for_request(request, pk: int, *, action: str = Action.VIEW_RECORD):
-    """(actor, record) for a patient-portal page about record `pk`; 403 outside the patient
-    portal, 404 if the policy refuses (both logged)."""
-    actor = actor_for_portal(request, "patient")
-    return actor, get_record_for(actor, pk, action=action)
+from dmp.policy import Actor
+from dmp.selectors import records_acted_for
 
 
 def render_record_page(request, template: str, actor: Actor, record, context: dict | None = None, *,

@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
-from dmp.http import actor_for_portal, document_response, protected_file_response
+from dmp.http import document_response, portal_view, protected_file_response, record_view
 from dmp.models import SPACE_OF_TYPE, DocumentType, Space
 from dmp.policy import Clause, Viewer, who_may_see
 from dmp.screens import documents as screen
@@ -32,7 +32,7 @@ from dmp.screens.documents import safe_next
 from dmp.selectors import get_record_document_for, record_document_for_action
 from dmp.selectors.documents import document_selected_by
 
-from ._common import record_for_request, render_record_page
+from ._common import render_record_page
 
 PERSONAL_TYPES = [(t, label) for t, label in DocumentType.choices if SPACE_OF_TYPE[t] == Space.PERSONAL]
 
@@ -54,10 +54,10 @@ SCREEN = screen.DocumentsScreen(
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
-def documents(request, pk: int):
+@record_view("patient")
+def documents(request, actor, record):
     """The record's documents. GET shows them; POST sets (or clears) the filters and search,
     then comes back here by GET."""
-    actor, record = record_for_request(request, pk)
     return SCREEN.respond(request, actor, record, render=render_record_page)
 
 
@@ -104,9 +104,9 @@ def _explain(viewer: Viewer) -> str:
 @login_required
 @never_cache
 @require_GET
-def document(request, pk: int, doc: int):
+@portal_view("patient")
+def document(request, actor, pk: int, doc: int):
     """One document: what it is, open and download, who can see it and why, the actions."""
-    actor = actor_for_portal(request, "patient")
     document = get_record_document_for(actor, pk, doc)
     viewers = [(viewer, _explain(viewer)) for viewer in who_may_see(document)]
     return render_record_page(request, "portal_patient/documents/detail.html", actor, document.record, {
@@ -122,17 +122,17 @@ def document(request, pk: int, doc: int):
 @login_required
 @never_cache
 @require_GET
-def document_download(request, pk: int, doc: int):
-    actor = actor_for_portal(request, "patient")
+@portal_view("patient")
+def document_download(request, actor, pk: int, doc: int):
     return document_response(get_record_document_for(actor, pk, doc))
 
 
 @login_required
 @never_cache
 @require_GET
-def document_thumbnail(request, pk: int, doc: int):
+@portal_view("patient")
+def document_thumbnail(request, actor, pk: int, doc: int):
     """The small picture of a document: a read of the document, through the policy like its file."""
-    actor = actor_for_portal(request, "patient")
     document = get_record_document_for(actor, pk, doc)
     if not document.thumbnail:
         raise Http404
@@ -140,24 +140,21 @@ def document_thumbnail(request, pk: int, doc: int):
     return protected_file_response(response, f"thumbnail-{document.pk}.png")
 
 
-def _document_action(request, pk: int, doc: int, *, field: str, service, argument: str, done: dict):
+def _document_action(request, actor, pk: int, doc: int, *, field: str, service, argument: str, done: dict):
     """One POST, one service, back where the patient was. A refusal is a 404, like a missing
-    document; `done` maps the new value to the message that confirms it."""
-    actor = actor_for_portal(request, "patient")
+    document (dmp/http.py); `done` maps the new value to the message that confirms it."""
     document = record_document_for_action(actor, pk, doc)
     value = request.POST.get(field) == "1"
-    try:
-        service(actor=actor, document=document, **{argument: value})
-    except services.AccessRefused as refused:
-        raise Http404 from refused
+    service(actor=actor, document=document, **{argument: value})
     messages.success(request, done[value])
     return redirect(safe_next(request, reverse("portal_patient:document", args=[pk, doc])))
 
 
 @login_required
 @require_POST
-def document_visibility(request, pk: int, doc: int):
-    return _document_action(request, pk, doc, field="hidden", service=services.document_visibility_set,
+@portal_view("patient")
+def document_visibility(request, actor, pk: int, doc: int):
+    return _document_action(request, actor, pk, doc, field="hidden", service=services.document_visibility_set,
                             argument="hidden", done={
                                 True: _("The document is hidden from professionals, except your médecin "
                                         "traitant and its author."),
@@ -167,8 +164,9 @@ def document_visibility(request, pk: int, doc: int):
 
 @login_required
 @require_POST
-def document_archive(request, pk: int, doc: int):
-    return _document_action(request, pk, doc, field="archived", service=services.document_archive_set,
+@portal_view("patient")
+def document_archive(request, actor, pk: int, doc: int):
+    return _document_action(request, actor, pk, doc, field="archived", service=services.document_archive_set,
                             argument="archived", done={
                                 True: _("The document is archived. Find it under “Archived”."),
                                 False: _("The document is back among the current documents."),
@@ -177,8 +175,9 @@ def document_archive(request, pk: int, doc: int):
 
 @login_required
 @require_POST
-def document_select(request, pk: int, doc: int):
-    return _document_action(request, pk, doc, field="selected", service=services.document_selection_set,
+@portal_view("patient")
+def document_select(request, actor, pk: int, doc: int):
+    return _document_action(request, actor, pk, doc, field="selected", service=services.document_selection_set,
                             argument="selected", done={
                                 True: _("Added to your selection."),
                                 False: _("Removed from your selection."),
@@ -212,11 +211,11 @@ class UploadForm(forms.Form):
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
-def documents_add(request, pk: int):
+@record_view("patient")
+def documents_add(request, actor, record):
     """Add one or several files to the personal space, with one type and one date. Without
     JavaScript a plain form; with it, drag and drop and a progress bar (static/js/documents.js),
     which posts the same form and is answered in JSON when all went well."""
-    actor, record = record_for_request(request, pk)
     posted = request.method == "POST"
     form = UploadForm(request.POST if posted else None, request.FILES if posted else None,
                       initial={"act_date": timezone.localdate(), "doc_type": DocumentType.PATIENT_DOCUMENT})
@@ -256,16 +255,14 @@ class DefaultHiddenTypesForm(forms.Form):
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
-def documents_settings(request, pk: int):
+@record_view("patient")
+def documents_settings(request, actor, record):
     """The document types that arrive hidden from professionals (sensitive care)."""
-    actor, record = record_for_request(request, pk)
     form = DefaultHiddenTypesForm(request.POST if request.method == "POST" else None,
                                   initial={"types": record.default_hidden_types})
     if request.method == "POST" and form.is_valid():
         try:
             services.record_default_hidden_types_set(actor=actor, record=record, types=form.cleaned_data["types"])
-        except services.AccessRefused as refused:
-            raise Http404 from refused
         except services.InvalidInput as invalid:
             form.add_error(None, str(invalid))
         else:

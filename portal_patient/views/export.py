@@ -4,31 +4,28 @@ background, with its progress and a download link when ready."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dmp.http import actor_for_portal, protected_file_response
+from dmp.http import portal_view, protected_file_response, record_view
 from dmp.models import RecordExport
 from dmp.policy import Action
 from dmp.selectors import EXPORT_RETENTION, get_record_export_for, record_exports_for
-from dmp.services import AccessRefused, record_export_request
+from dmp.services import record_export_request
 
-from ._common import record_for_request, render_record_page
+from ._common import render_record_page
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def export(request, pk: int):
+@record_view("patient", action=Action.EXPORT_RECORD)
+def export(request, actor, rec):
     """What the ZIP holds, the latest export's state, and the button that prepares a new one."""
-    actor, rec = record_for_request(request, pk, action=Action.EXPORT_RECORD)
     if request.method == "POST":
-        try:
-            record_export_request(actor=actor, record=rec)
-        except AccessRefused:
-            raise Http404 from None
+        record_export_request(actor=actor, record=rec)
         return redirect("portal_patient:export", pk=rec.pk)
     latest = record_exports_for(actor, rec).first()
     preparing = latest is not None and latest.status in (RecordExport.Status.PENDING, RecordExport.Status.RUNNING)
@@ -42,9 +39,10 @@ def export(request, pk: int):
 
 @login_required
 @require_GET
-def export_download(request, pk: int, export_pk: int):
+@portal_view("patient")
+def export_download(request, actor, pk: int, export_pk: int):
     """The decrypted ZIP, saved by the browser under a name that says nothing medical."""
-    export = get_record_export_for(actor_for_portal(request, "patient"), pk, export_pk)
+    export = get_record_export_for(actor, pk, export_pk)
     day = timezone.localdate(export.finished_at)
     response = FileResponse(export.file.open("rb"), content_type="application/zip")
     return protected_file_response(response, f"dmp-export-{day:%Y-%m-%d}.zip")

@@ -7,15 +7,16 @@ from django.contrib.auth.decorators import login_required
 from django.urls import path
 from django.views.decorators.http import require_GET
 
+from dmp.http import record_view
 from dmp.screens.history import history_context
 
-from ._common import record_for_request, render_record_page
+from ._common import render_record_page
 
 
 @login_required
 @require_GET
-def history(request, pk: int):
-    actor, rec = record_for_request(request, pk)
+@record_view("patient")
+def history(request, actor, rec):
     return render_record_page(request, "portal_patient/history/history.html", actor, rec, history_context(
         request, actor, rec, history_view="portal_patient:history", base_template="portal_patient/base_record.html",
     ), section="history")

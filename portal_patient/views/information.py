@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -19,24 +18,26 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dmp import services
+from dmp.http import record_view
 from dmp.selectors.personal import language_name, personal_information_for, record_languages
 
 from .. import information_forms as f
-from ._common import record_for_request, render_record_page
+from ._common import render_record_page
 
 T = "portal_patient/information/"
 
 
 def _view(fn):
-    """Every page here: logged in, GET or POST, never cached (personal data on a shared computer)."""
-    return login_required(never_cache(require_http_methods(["GET", "POST"])(fn)))
+    """Every page here: logged in, GET or POST, never cached (personal data on a shared computer),
+    called as `fn(request, actor, record)` with the record loaded through the policy."""
+    return login_required(never_cache(require_http_methods(["GET", "POST"])(record_view("patient")(fn))))
 
 
 @login_required
 @never_cache
 @require_GET
-def information(request, pk: int):
-    actor, rec = record_for_request(request, pk)
+@record_view("patient")
+def information(request, actor, rec):
     info = personal_information_for(actor, rec)
     return render_record_page(request, T + "information.html", actor, rec,
                               {"info": info, "spoken_languages": record_languages(rec),
@@ -45,13 +46,11 @@ def information(request, pk: int):
 
 
 def _saved(request, form, save: Callable[[], object], message: str) -> bool:
-    """Call the service; True if the change was made. A refusal is a 404 (it reveals nothing);
-    bad input shows on the form (or at the top of the page without one), and nothing was
-    changed."""
+    """Call the service; True if the change was made. A refusal is a 404 (it reveals nothing,
+    dmp/http.py); bad input shows on the form (or at the top of the page without one), and
+    nothing was changed."""
     try:
         save()
-    except services.AccessRefused as exc:
-        raise Http404 from exc
     except services.InvalidInput as exc:
         if form is None:
             messages.error(request, str(exc))
@@ -66,10 +65,9 @@ def _to_page(rec, anchor: str):
     return redirect(f"{reverse('portal_patient:information', args=[rec.pk])}#{anchor}")
 
 
-def _edit(request, pk: int, *, template: str, form_class, initial: Callable, save: Callable, anchor: str,
+def _edit(request, actor, rec, *, template: str, form_class, initial: Callable, save: Callable, anchor: str,
           message: str, form_kwargs: Callable | None = None):
     """One section's form: show it filled with the current values, save it, go back to the page."""
-    actor, rec = record_for_request(request, pk)
     info = personal_information_for(actor, rec)
     kwargs = form_kwargs(actor, rec) if form_kwargs else {}
     if request.method == "POST":
@@ -82,10 +80,9 @@ def _edit(request, pk: int, *, template: str, form_class, initial: Callable, sav
                               section="information")
 
 
-def _rows(request, pk: int, *, template: str, form_class, add: Callable, remove: Callable, anchor: str):
+def _rows(request, actor, rec, *, template: str, form_class, add: Callable, remove: Callable, anchor: str):
     """A list section: its rows, each with a remove button, and a form to add one. Both stay on
     this page, so several rows can be added in a row."""
-    actor, rec = record_for_request(request, pk)
     form = form_class()
     if request.method == "POST":
         if "remove" in request.POST:
@@ -105,9 +102,9 @@ def _rows(request, pk: int, *, template: str, form_class, add: Callable, remove:
 
 
 @_view
-def contact(request, pk: int):
+def contact(request, actor, rec):
     return _edit(
-        request, pk, template="contact.html", form_class=f.ContactForm, anchor="contact",
+        request, actor, rec, template="contact.html", form_class=f.ContactForm, anchor="contact",
         initial=lambda rec, info: f.ContactForm.initial_for(rec, info),
         save=lambda actor, rec, form: services.record_contact_update(actor=actor, record=rec,
                                                                     **form.service_arguments()),
@@ -116,9 +113,9 @@ def contact(request, pk: int):
 
 
 @_view
-def trusted_person(request, pk: int):
+def trusted_person(request, actor, rec):
     return _edit(
-        request, pk, template="trusted_person.html", form_class=f.TrustedPersonForm, anchor="trusted-person",
+        request, actor, rec, template="trusted_person.html", form_class=f.TrustedPersonForm, anchor="trusted-person",
         initial=lambda rec, info: f.TrustedPersonForm.initial_for(info.profile),
         save=lambda actor, rec, form: services.trusted_person_set(actor=actor, record=rec, **form.cleaned_data),
         message=_("Your trusted person is saved."),
@@ -126,9 +123,9 @@ def trusted_person(request, pk: int):
 
 
 @_view
-def advance_directives(request, pk: int):
+def advance_directives(request, actor, rec):
     return _edit(
-        request, pk, template="advance_directives.html", form_class=f.AdvanceDirectivesForm,
+        request, actor, rec, template="advance_directives.html", form_class=f.AdvanceDirectivesForm,
         anchor="advance-directives",
         initial=lambda rec, info: {"trusted_person": info.profile.trusted_person_name},
         form_kwargs=lambda actor, rec: {"acting_as_representative": actor.own_record_id != rec.pk},
@@ -139,9 +136,9 @@ def advance_directives(request, pk: int):
 
 
 @_view
-def advance_directives_upload(request, pk: int):
+def advance_directives_upload(request, actor, rec):
     return _edit(
-        request, pk, template="directives_upload.html", form_class=f.DirectivesUploadForm,
+        request, actor, rec, template="directives_upload.html", form_class=f.DirectivesUploadForm,
         anchor="advance-directives", initial=lambda rec, info: {},
         save=lambda actor, rec, form: services.advance_directives_upload(
             actor=actor, record=rec, content=form.cleaned_data["file"].read(),
@@ -151,9 +148,9 @@ def advance_directives_upload(request, pk: int):
 
 
 @_view
-def organ_donation(request, pk: int):
+def organ_donation(request, actor, rec):
     return _edit(
-        request, pk, template="organ_donation.html", form_class=f.OrganDonationForm, anchor="organ-donation",
+        request, actor, rec, template="organ_donation.html", form_class=f.OrganDonationForm, anchor="organ-donation",
         initial=lambda rec, info: {"statement": info.profile.organ_donation},
         save=lambda actor, rec, form: services.organ_donation_state(actor=actor, record=rec,
                                                                    statement=form.cleaned_data["statement"]),
@@ -162,9 +159,9 @@ def organ_donation(request, pk: int):
 
 
 @_view
-def blood_group(request, pk: int):
+def blood_group(request, actor, rec):
     return _edit(
-        request, pk, template="blood_group.html", form_class=f.BloodGroupForm, anchor="blood-group",
+        request, actor, rec, template="blood_group.html", form_class=f.BloodGroupForm, anchor="blood-group",
         initial=lambda rec, info: {"blood_group": info.profile.blood_group},
         save=lambda actor, rec, form: services.blood_group_set(actor=actor, record=rec,
                                                               blood_group=form.cleaned_data["blood_group"]),
@@ -173,9 +170,9 @@ def blood_group(request, pk: int):
 
 
 @_view
-def notes(request, pk: int):
+def notes(request, actor, rec):
     return _edit(
-        request, pk, template="notes.html", form_class=f.NotesForm, anchor="notes",
+        request, actor, rec, template="notes.html", form_class=f.NotesForm, anchor="notes",
         initial=lambda rec, info: {"notes": info.profile.notes},
         save=lambda actor, rec, form: services.personal_notes_set(actor=actor, record=rec,
                                                                  notes=form.cleaned_data["notes"]),
@@ -184,9 +181,9 @@ def notes(request, pk: int):
 
 
 @_view
-def emergency_contacts(request, pk: int):
+def emergency_contacts(request, actor, rec):
     return _rows(
-        request, pk, template="emergency_contacts.html", form_class=f.EmergencyContactForm,
+        request, actor, rec, template="emergency_contacts.html", form_class=f.EmergencyContactForm,
         anchor="emergency-contacts",
         add=lambda actor, rec, data: services.emergency_contact_add(actor=actor, record=rec, **data),
         remove=lambda actor, rec, row: services.emergency_contact_remove(actor=actor, record=rec, contact_id=row),
@@ -194,9 +191,9 @@ def emergency_contacts(request, pk: int):
 
 
 @_view
-def vaccinations(request, pk: int):
+def vaccinations(request, actor, rec):
     return _rows(
-        request, pk, template="vaccinations.html", form_class=f.VaccinationForm, anchor="vaccinations",
+        request, actor, rec, template="vaccinations.html", form_class=f.VaccinationForm, anchor="vaccinations",
         add=lambda actor, rec, data: services.vaccination_add(actor=actor, record=rec, vaccine=data["vaccine"],
                                                               on=data["date"], batch=data["batch"]),
         remove=lambda actor, rec, row: services.vaccination_remove(actor=actor, record=rec, vaccination_id=row),
@@ -204,9 +201,9 @@ def vaccinations(request, pk: int):
 
 
 @_view
-def declared(request, pk: int):
+def declared(request, actor, rec):
     return _rows(
-        request, pk, template="declared.html", form_class=f.SelfDeclaredForm, anchor="declared",
+        request, actor, rec, template="declared.html", form_class=f.SelfDeclaredForm, anchor="declared",
         add=lambda actor, rec, data: services.self_declared_item_add(actor=actor, record=rec, **data),
         remove=lambda actor, rec, row: services.self_declared_item_remove(actor=actor, record=rec, item_id=row),
     )

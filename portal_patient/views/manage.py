@@ -10,7 +10,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -18,11 +17,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
+from dmp.http import record_view
 from dmp.models.people import validate_rpps
 from dmp.selectors import professional_by_rpps, professional_with_standing, record_access_overview
 from dmp.services.records import RETENTION_YEARS, record_destruction_date
 
-from ._common import record_for_request, render_record_page
+from ._common import render_record_page
 
 TEMPLATE = "portal_patient/manage/manage.html"
 
@@ -103,21 +103,18 @@ def _done(request, record, anchor: str, message: str):
 
 @login_required
 @require_GET
-def manage(request, pk: int):
-    actor, rec = record_for_request(request, pk)
+@record_view("patient")
+def manage(request, actor, rec):
     return _manage_page(request, actor, rec)
 
 
-def _professional_action(request, pk: int, form_name: str, anchor: str, act):
+def _professional_action(request, actor, rec, form_name: str, anchor: str, act):
     """Shared shape of the POSTs about one professional: parse the choice, call one service
     (`act(actor, record, professional)` returns the message to show), render the errors."""
-    actor, rec = record_for_request(request, pk)
     form = ProfessionalForm(request.POST, actor=actor, record=rec)
     if form.is_valid():
         try:
             return _done(request, rec, anchor, act(actor, rec, form.cleaned_data["found"]))
-        except services.AccessRefused:
-            raise Http404 from None
         except services.InvalidInput as error:
             form.add_error(None, str(error))
     return _manage_page(request, actor, rec, bound={form_name: form}, status=400)
@@ -129,64 +126,66 @@ def _name(professional) -> str:
 
 @login_required
 @require_POST
-def treating_doctor_designate(request, pk: int):
+@record_view("patient")
+def treating_doctor_designate(request, actor, rec):
     def act(actor, record, professional):
         services.treating_doctor_designate(actor=actor, record=record, professional=professional)
         return _("%(name)s is now the médecin traitant in this record.") % {"name": _name(professional)}
 
-    return _professional_action(request, pk, "designate", "treating-doctor", act)
+    return _professional_action(request, actor, rec, "designate", "treating-doctor", act)
 
 
 @login_required
 @require_POST
-def care_authorisation_grant(request, pk: int):
+@record_view("patient")
+def care_authorisation_grant(request, actor, rec):
     def act(actor, record, professional):
         services.care_authorisation_grant(actor=actor, record=record, professional=professional)
         return _("%(name)s can now see this record and add documents to it.") % {"name": _name(professional)}
 
-    return _professional_action(request, pk, "grant", "access", act)
+    return _professional_action(request, actor, rec, "grant", "access", act)
 
 
 @login_required
 @require_POST
-def care_authorisation_revoke(request, pk: int):
+@record_view("patient")
+def care_authorisation_revoke(request, actor, rec):
     def act(actor, record, professional):
         services.care_authorisation_revoke(actor=actor, record=record, professional=professional)
         return _("%(name)s can no longer see this record.") % {"name": _name(professional)}
 
-    return _professional_action(request, pk, "revoke", "access", act)
+    return _professional_action(request, actor, rec, "revoke", "access", act)
 
 
 @login_required
 @require_POST
-def professional_block(request, pk: int):
+@record_view("patient")
+def professional_block(request, actor, rec):
     def act(actor, record, professional):
         services.professional_block(actor=actor, record=record, professional=professional)
         return _("%(name)s is blocked: they cannot open this record at all, not even in an emergency.") % {
             "name": _name(professional)}
 
-    return _professional_action(request, pk, "block", "blocked", act)
+    return _professional_action(request, actor, rec, "block", "blocked", act)
 
 
 @login_required
 @require_POST
-def professional_unblock(request, pk: int):
+@record_view("patient")
+def professional_unblock(request, actor, rec):
     def act(actor, record, professional):
         services.professional_unblock(actor=actor, record=record, professional=professional)
         return _("%(name)s is no longer blocked.") % {"name": _name(professional)}
 
-    return _professional_action(request, pk, "unblock", "blocked", act)
+    return _professional_action(request, actor, rec, "unblock", "blocked", act)
 
 
-def _record_action(request, pk: int, form_class, form_name: str, anchor: str, act):
+def _record_action(request, actor, rec, form_class, form_name: str, anchor: str, act):
     """Shared shape of the other POSTs: parse a form, call one service, say it worked."""
-    actor, rec = record_for_request(request, pk)
     form = form_class(request.POST)
     if form.is_valid():
         try:
             return _done(request, rec, anchor, act(actor, rec, form.cleaned_data))
-        except services.AccessRefused:
-            raise Http404 from None
         except services.InvalidInput as error:
             form.add_error(None, str(error))
     return _manage_page(request, actor, rec, bound={form_name: form}, status=400)
@@ -198,12 +197,13 @@ class _EndForm(forms.Form):
 
 @login_required
 @require_POST
-def treating_doctor_end(request, pk: int):
+@record_view("patient")
+def treating_doctor_end(request, actor, rec):
     def act(actor, record, data):
         services.treating_doctor_end(actor=actor, record=record)
         return _("This record no longer has a médecin traitant.")
 
-    return _record_action(request, pk, _EndForm, "end", "treating-doctor", act)
+    return _record_action(request, actor, rec, _EndForm, "end", "treating-doctor", act)
 
 
 class DepositRightForm(forms.Form):
@@ -212,30 +212,33 @@ class DepositRightForm(forms.Form):
 
 @login_required
 @require_POST
-def deposit_right_withdraw(request, pk: int):
+@record_view("patient")
+def deposit_right_withdraw(request, actor, rec):
     def act(actor, record, data):
         right = services.deposit_right_withdraw(actor=actor, record=record, deposit_right_id=data["deposit_right"])
         return _("%(organisation)s can no longer add papers to this record.") % {
             "organisation": right.agent.organisation.name}
 
-    return _record_action(request, pk, DepositRightForm, "withdraw", "counter", act)
+    return _record_action(request, actor, rec, DepositRightForm, "withdraw", "counter", act)
 
 
 @login_required
 @require_POST
-def emergency_access(request, pk: int):
+@record_view("patient")
+def emergency_access(request, actor, rec):
     def act(actor, record, data):
         services.record_emergency_access_set(
             actor=actor, record=record, break_glass_allowed=data["break_glass"], samu_allowed=data["samu"]
         )
         return _("Your emergency access choices are saved.")
 
-    return _record_action(request, pk, EmergencyForm, "emergency", "emergency", act)
+    return _record_action(request, actor, rec, EmergencyForm, "emergency", "emergency", act)
 
 
 @login_required
 @require_POST
-def notifications(request, pk: int):
+@record_view("patient")
+def notifications(request, actor, rec):
     def act(actor, record, data):
         services.record_notifications_set(
             actor=actor, record=record, by_email=data["by_email"], by_sms=data["by_sms"],
@@ -243,21 +246,18 @@ def notifications(request, pk: int):
         )
         return _("Your notification choices are saved.")
 
-    return _record_action(request, pk, NotificationsForm, "notifications", "notifications", act)
+    return _record_action(request, actor, rec, NotificationsForm, "notifications", "notifications", act)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def close(request, pk: int):
+@record_view("patient")
+def close(request, actor, rec):
     """Explain what closing means, then close once the box is ticked. The record is no
     longer readable afterwards, by anyone: the answer is rendered here, not redirected to it."""
-    actor, rec = record_for_request(request, pk)
     form = CloseForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        try:
-            closed = services.record_close(actor=actor, record=rec)
-        except services.AccessRefused:
-            raise Http404 from None
+        closed = services.record_close(actor=actor, record=rec)
         return render(request, "portal_patient/manage/closed.html", {
             "record": closed, "destroyed_on": record_destruction_date(closed), "retention_years": RETENTION_YEARS,
         })

@@ -7,19 +7,20 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET
 
-from dmp.http import actor_for_portal, document_file_response, patient_summary_response
+from dmp.http import document_file_response, patient_summary_response, portal_view, record_view
 from dmp.selectors import records_acted_for, synthesis_for
 from dmp.selectors.patient import patient_home
 from dmp.selectors.summary import summary_to_print
 
-from ._common import record_for_request, render_record_page
+from ._common import render_record_page
 
 
 @login_required
 @require_GET
-def home(request):
+@portal_view("patient")
+def home(request, actor):
     """One record: straight to it. Several (a parent for their children, and their own): choose."""
-    records = list(records_acted_for(actor_for_portal(request, "patient")))
+    records = list(records_acted_for(actor))
     if len(records) == 1:
         return redirect("portal_patient:record", pk=records[0].pk)
     return render(request, "portal_patient/home.html", {"records": records})
@@ -27,35 +28,36 @@ def home(request):
 
 @login_required
 @require_GET
-def record(request, pk: int):
-    actor, rec = record_for_request(request, pk)
+@record_view("patient")
+def record(request, actor, rec):
     return render_record_page(request, "portal_patient/record.html", actor, rec, {"home": patient_home(actor, rec)},
                               section="home")
 
 
 @login_required
 @require_GET
-def synthesis(request, pk: int):
+@record_view("patient")
+def synthesis(request, actor, rec):
     """The medical synthesis the médecin traitant keeps, read-only for the patient."""
-    actor, rec = record_for_request(request, pk)
     return render_record_page(request, "portal_patient/synthesis.html", actor, rec,
                               {"synthesis": synthesis_for(actor, rec)}, section="home")
 
 
 @login_required
 @require_GET
-def summary_pdf(request, pk: int):
+@portal_view("patient")
+def summary_pdf(request, actor, pk: int):
     """The International Patient Summary as a PDF, to carry to a doctor abroad: always a
     download, never cached (the access policy decides, dmp/selectors/summary.py)."""
-    content = summary_to_print(actor_for_portal(request, "patient"), pk)
+    content = summary_to_print(actor, pk)
     return patient_summary_response(content)
 
 
 @login_required
 @require_GET
-def document_file(request, pk: int):
-    actor_for_portal(request, "patient")
-    return document_file_response(request, pk)
+@portal_view("patient")
+def document_file(request, actor, pk: int):
+    return document_file_response(actor, pk)
 
 
 urlpatterns = [

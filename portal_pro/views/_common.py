@@ -1,20 +1,11 @@
-"""What every page about one patient shares: the record loaded through the policy, and the
-reason this professional may see it, always on screen."""
+"""What every page about one patient shares: the reason this professional may see it, always
+on screen. The record itself is loaded through the policy by `dmp.http.record_view("pro")`."""
 
 from __future__ import annotations
 
 from django.shortcuts import render
 
-from dmp.http import actor_for_portal
 from dmp.policy import Action, Actor, decide, record_access
-from dmp.selectors import get_record_for
-
-
-def record_for_request(request, pk: int, *, action: str = Action.VIEW_RECORD):
-    """(actor, record) for a pro-portal page about record `pk`: 403 for non-professionals,
-    404 if the policy refuses (both logged)."""
-    actor = actor_for_portal(request, "pro")
-    return actor, get_record_for(actor, pk, action=action)
 
 
 def render_record_page(request, template: str, actor: Actor, record, context: dict | None = None, *,

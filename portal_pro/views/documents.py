@@ -20,7 +20,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -32,14 +32,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from dmp import services
 from dmp.document_suggestions import suggest
-from dmp.http import actor_for_portal
+from dmp.http import portal_view, record_view
 from dmp.models import SPACE_OF_TYPE, DocumentType, Space
 from dmp.policy import Action, decide
 from dmp.screens import documents as screen
 from dmp.screens.documents import safe_next
 from dmp.selectors import record_document_for_action
 
-from ._common import record_for_request, render_record_page
+from ._common import render_record_page
 
 # A result kept from the patient until announced becomes visible by itself after this many days.
 WITHHELD_DAYS = (7, 15, 30)
@@ -89,10 +89,10 @@ SCREEN = screen.DocumentsScreen(
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
-def documents(request, pk: int):
+@record_view("pro")
+def documents(request, actor, record):
     """The record's documents this professional may read. GET shows them (one audit entry,
     the record read); POST sets (or clears) the filters and search, then comes back by GET."""
-    actor, record = record_for_request(request, pk)
     return SCREEN.respond(request, actor, record, render=render_record_page)
 
 
@@ -186,11 +186,11 @@ def _added_message(added, withheld_until) -> str:
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
-def documents_add(request, pk: int):
+@record_view("pro")
+def documents_add(request, actor, record):
     """Add one or several files in one go. The page's script posts with X-Requested-With and
     gets JSON: where to go when all went well, the errors otherwise. Without the script, the
     same form posts and comes back to where it was, or shows this page with what went wrong."""
-    actor, record = record_for_request(request, pk)
     posted = request.method == "POST"
     wants_json = request.headers.get("X-Requested-With") == "XMLHttpRequest"
     form = AddDocumentsForm(request.POST if posted else None, request.FILES if posted else None)
@@ -222,11 +222,11 @@ def documents_add(request, pk: int):
 
 @login_required
 @require_POST
-def document_suggestions(request):
+@portal_view("pro")
+def document_suggestions(request, actor):
     """What each file about to be added is, guessed from its name and the professional's
     profession: JSON, one suggestion per `names` value, in order. The names are POSTed (they
     may say what the document is about); nothing about any patient is read or stored."""
-    actor = actor_for_portal(request, "pro")
     names = [name[:FILE_NAME_MAX] for name in request.POST.getlist("names")[:services.documents.MAX_FILES_AT_ONCE]]
     today = timezone.localdate()
     profession = actor.professional.profession
@@ -236,14 +236,12 @@ def document_suggestions(request):
 
 @login_required
 @require_POST
-def document_release(request, pk: int, doc: int):
+@portal_view("pro")
+def document_release(request, actor, pk: int, doc: int):
     """The author makes a result they kept from the patient visible now (after announcing it)."""
-    actor = actor_for_portal(request, "pro")
     document = record_document_for_action(actor, pk, doc)
     try:
         services.document_release(actor=actor, document=document)
-    except services.AccessRefused as refused:
-        raise Http404 from refused
     except services.InvalidInput as invalid:
         messages.info(request, str(invalid))
     else:

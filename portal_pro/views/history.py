@@ -11,7 +11,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils.translation import gettext as _
@@ -19,11 +18,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from dmp import services
+from dmp.http import record_view
 from dmp.models.people import validate_rpps
 from dmp.screens.history import history_context
 from dmp.selectors import professional_by_rpps
 
-from ._common import record_for_request, render_record_page
+from ._common import render_record_page
 
 
 class BlockForm(forms.Form):
@@ -62,24 +62,21 @@ def _history_page(request, actor, record, *, block_form: BlockForm | None = None
 
 @login_required
 @require_GET
-def history(request, pk: int):
-    actor, record = record_for_request(request, pk)
+@record_view("pro")
+def history(request, actor, record):
     return _history_page(request, actor, record)
 
 
 @login_required
 @require_POST
-def professional_block(request, pk: int):
+@record_view("pro")
+def professional_block(request, actor, record):
     """Block a professional at the patient's request: no access at all to this record, not
     even in an emergency; their care authorisations end. The patient can lift it."""
-    actor, record = record_for_request(request, pk)
     form = BlockForm(request.POST, actor=actor)
     if form.is_valid():
         professional = form.cleaned_data["rpps"]
-        try:
-            services.professional_block(actor=actor, record=record, professional=professional)
-        except services.AccessRefused as refused:
-            raise Http404 from refused
+        services.professional_block(actor=actor, record=record, professional=professional)
         messages.success(request, _(
             "%(name)s is blocked at the patient's request: they can no longer open this record, not even in an "
             "emergency. The patient can lift the block from their record.") % {

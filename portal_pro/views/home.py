@@ -11,7 +11,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
@@ -19,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
-from dmp.http import actor_for_portal
+from dmp.http import portal_view
 from dmp.models.record import normalise_nir, validate_nir
 from dmp.policy import Action
 from dmp.selectors import records_followed_by
@@ -88,17 +87,18 @@ def _home_page(request, actor, *, form=None, lookup=None, status: int = 200):
 
 @login_required
 @require_GET
-def home(request):
+@portal_view("pro")
+def home(request, actor):
     """My patients, and the search form."""
-    return _home_page(request, actor_for_portal(request, "pro"))
+    return _home_page(request, actor)
 
 
 @login_required
 @require_POST
 @never_cache
-def search(request):
+@portal_view("pro")
+def search(request, actor):
     """Find a record: the answer is rendered by the POST itself, so nothing typed reaches a URL."""
-    actor = actor_for_portal(request, "pro")
     form = RecordSearchForm(request.POST)
     if not form.is_valid():
         return _home_page(request, actor, form=form, status=400)
@@ -110,17 +110,17 @@ def search(request):
 
 @login_required
 @require_GET
-def open_record(request, pk: int):
+@portal_view("pro")
+def open_record(request, actor, pk: int):
     """How this professional may open record `pk` now (nothing about the patient)."""
-    actor = actor_for_portal(request, "pro")
     return render(request, "portal_pro/open/options.html", {"options": opening_options_for(actor, pk)})
 
 
 @login_required
 @require_POST
-def declare_care(request, pk: int):
+@portal_view("pro")
+def declare_care(request, actor, pk: int):
     """"The patient agrees", declared at a consultation; shared with the facility's care team if asked."""
-    actor = actor_for_portal(request, "pro")
     record = record_for_opening(actor, pk, Action.DECLARE_CARE)
     form = DeclareCareForm(request.POST)
     error = ""
@@ -128,8 +128,6 @@ def declare_care(request, pk: int):
         try:
             services.care_authorisation_declare(actor=actor, record=record,
                                                 share_with_facility=form.cleaned_data["share_with_facility"])
-        except services.AccessRefused:
-            raise Http404 from None
         except services.InvalidInput as exc:
             error = str(exc)
         else:
@@ -142,9 +140,9 @@ def declare_care(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 @never_cache
-def break_glass(request, pk: int):
+@portal_view("pro")
+def break_glass(request, actor, pk: int):
     """Emergency access: the patient's identity typed again, a justification, the emergency box."""
-    actor = actor_for_portal(request, "pro")
     record = record_for_opening(actor, pk, Action.BREAK_GLASS)
     form = BreakGlassForm(request.POST if request.method == "POST" else None)
     error = ""
@@ -155,8 +153,6 @@ def break_glass(request, pk: int):
                 actor=actor, record=record, family_name=data["family_name"], given_names=data["given_names"],
                 birth_date=data["birth_date"], justification=data["justification"], emergency=data["emergency"],
             )
-        except services.AccessRefused:
-            raise Http404 from None
         except services.InvalidInput as exc:
             error = str(exc)
         else:

@@ -10,10 +10,10 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dmp.http import actor_for_portal, document_file_response
+from dmp.http import document_file_response, portal_view, record_view
 from dmp.selectors.clinician import patient_screen
 
-from ._common import record_for_request, render_record_page
+from ._common import render_record_page
 
 PDF_TEMPLATE = "portal_pro/patient/pdf.html"
 # Less and less detail until the page fits on one A4 sheet.
@@ -27,18 +27,18 @@ PDF_LEVELS = (
 
 @login_required
 @require_GET
-def record(request, pk: int):
-    actor, rec = record_for_request(request, pk)
+@record_view("pro")
+def record(request, actor, rec):
     return render_record_page(request, "portal_pro/record.html", actor, rec,
                               {"screen": patient_screen(actor, rec)}, section="patient")
 
 
 @login_required
 @require_GET
-def record_pdf(request, pk: int):
+@record_view("pro")
+def record_pdf(request, actor, rec):
     """The patient screen as one A4 page (WeasyPrint), saved under a name that says nothing
     medical. Read through the same selector as the screen, so it is logged the same way."""
-    actor, rec = record_for_request(request, pk)
     context = {"screen": patient_screen(actor, rec), "printed_at": timezone.now(),
                "printed_by": actor.user.get_full_name() or actor.user.username}
     response = HttpResponse(_one_page_pdf(context), content_type="application/pdf")
@@ -60,9 +60,9 @@ def _one_page_pdf(context: dict) -> bytes:
 
 @login_required
 @require_GET
-def document_file(request, pk: int):
-    actor_for_portal(request, "pro")
-    return document_file_response(request, pk)
+@portal_view("pro")
+def document_file(request, actor, pk: int):
+    return document_file_response(actor, pk)
 
 
 urlpatterns = [

@@ -14,7 +14,7 @@ from datetime import date
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
@@ -24,12 +24,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import icd10, services
-from dmp.http import actor_for_portal
+from dmp.http import portal_view, record_view
 from dmp.policy import Action, decide
 from dmp.selectors import synthesis_for_editing, synthesis_page_for
 from dmp.services.synthesis import Problem
 
-from ._common import record_for_request, render_record_page
+from ._common import render_record_page
 
 BLANK_PROBLEM_ROWS = 3
 MAX_PROBLEMS = 60
@@ -40,9 +40,9 @@ TEXT_FIELDS = ("current_treatments", "allergies", "personal_history", "family_hi
 @login_required
 @never_cache
 @require_GET
-def synthesis(request, pk: int, version: int | None = None):
+@record_view("pro")
+def synthesis(request, actor, record, version: int | None = None):
     """The latest synthesis (or version `version`) and the list of versions."""
-    actor, record = record_for_request(request, pk)
     page = synthesis_page_for(actor, record, version=version)
     return render_record_page(request, "portal_pro/synthesis/synthesis.html", actor, record, {
         "page": page,
@@ -135,12 +135,12 @@ def _problems(rows: list[ProblemRow]) -> list[Problem] | None:
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
-def synthesis_edit(request, pk: int):
+@record_view("pro")
+def synthesis_edit(request, actor, record):
     """The médecin traitant writes the next version, starting from the latest. Anyone else:
     404. Without JavaScript the picker is two buttons of the same form, which keep everything
     typed so far: "Find" lists the codes matching the words typed, picking one adds it as a
     problem. "Save" writes a new version."""
-    actor, record = record_for_request(request, pk)
     latest = synthesis_for_editing(actor, record)
     found: list[icd10.Code] = []
     term = ""
@@ -167,8 +167,6 @@ def synthesis_edit(request, pk: int):
                         actor=actor, record=record, problems=problems,
                         **{name: form.cleaned_data[name].strip() for name in TEXT_FIELDS},
                     )
-                except services.AccessRefused as refused:
-                    raise Http404 from refused
                 except services.InvalidInput as invalid:
                     form.add_error(None, str(invalid))
                 else:
@@ -192,11 +190,11 @@ def synthesis_edit(request, pk: int):
 
 @login_required
 @require_POST
-def icd10_search(request):
+@portal_view("pro")
+def icd10_search(request, actor):
     """ICD-10 diagnoses matching a code fragment ("E11") or words ("diabetes"), for the
     picker: JSON. The term is POSTed (it may be a diagnosis); nothing about a patient is read.
     The labels are the WHO's, in English: the package has no French ones."""
-    actor_for_portal(request, "pro")
     term = request.POST.get("term", "")[:100]
     return JsonResponse({"results": [code.as_json() for code in icd10.search(term)]})
 

@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
-from dmp.http import actor_for_portal
+from dmp.http import portal_view
 from dmp.selectors import api_tokens_of, get_api_token_for
 
 
@@ -28,17 +28,18 @@ def _api_tokens_page(request, actor, *, label: str = "", error: str = "", status
 
 @login_required
 @require_GET
-def api_tokens(request):
+@portal_view("pro")
+def api_tokens(request, actor):
     """The professional's API tokens for their practice software, and the form to create one."""
-    return _api_tokens_page(request, actor_for_portal(request, "pro"))
+    return _api_tokens_page(request, actor)
 
 
 @login_required
 @require_POST
 @never_cache
-def api_token_new(request):
+@portal_view("pro")
+def api_token_new(request, actor):
     """Create a token and show it, once: it is stored only as a hash."""
-    actor = actor_for_portal(request, "pro")
     label = request.POST.get("label", "")
     try:
         token, raw = services.api_token_create(actor=actor, label=label)
@@ -51,9 +52,9 @@ def api_token_new(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def api_token_revoke(request, pk: int):
+@portal_view("pro")
+def api_token_revoke(request, actor, pk: int):
     """Ask for confirmation, then revoke: the software using the token stops at once."""
-    actor = actor_for_portal(request, "pro")
     token = get_api_token_for(actor, pk)
     if request.method == "GET":
         return render(request, "portal_pro/api_token_revoke.html", {"token": token})

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp.document_suggestions import date_from_name, suggest, type_from_name
-from dmp.http import actor_for_portal, patient_summary_response
+from dmp.http import patient_summary_response, portal_view
 from dmp.models import DocumentType
 from dmp.selectors.counter import letter_for, letters_to_print, onboarded_record, records_onboarded_by
 from dmp.selectors.summary import summary_to_print
@@ -139,8 +139,8 @@ def _record_or_404(actor, pk):
 
 @login_required
 @require_GET
-def dashboard(request):
-    actor = actor_for_portal(request, "counter")
+@portal_view("counter")
+def dashboard(request, actor):
     response = render(request, "social_workers/dashboard/dashboard.html", {
         "rows": records_onboarded_by(actor), "nir_form": NirAttachForm(), "letters": letters_to_print(actor),
         "organisation": actor.counter_agent.organisation.name,
@@ -151,8 +151,8 @@ def dashboard(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def counter_deposit(request, pk):
-    actor = actor_for_portal(request, "counter")
+@portal_view("counter")
+def counter_deposit(request, actor, pk):
     record = _record_or_404(actor, pk)
     scripted = request.headers.get("X-Requested-With") == "XMLHttpRequest"
     form = DepositForm(request.POST or None, request.FILES or None)
@@ -191,9 +191,9 @@ def _deposited(request, count: int):
 
 @login_required
 @require_GET
-def counter_deposited(request, pk):
+@portal_view("counter")
+def counter_deposited(request, actor, pk):
     """Where the page goes after a deposit posted by its script: the count, once."""
-    actor = actor_for_portal(request, "counter")
     record = _record_or_404(actor, pk)
     done = request.session.pop(DEPOSITED_KEY, None)
     if not done or done.get("record") != record.pk:
@@ -203,10 +203,10 @@ def counter_deposited(request, pk):
 
 @login_required
 @require_POST
-def counter_deposit_suggestions(request, pk):
+@portal_view("counter")
+def counter_deposit_suggestions(request, actor, pk):
     """The second step of a deposit: what each picked file probably is, from its name. The names
     are POSTed (they may say what a paper is about); nothing is read or stored."""
-    actor = actor_for_portal(request, "counter")
     _record_or_404(actor, pk)
     today = timezone.localdate()
     names = [name[:FILE_NAME_MAX] for name in request.POST.getlist("names")[:MAX_FILES_AT_ONCE]]
@@ -215,15 +215,13 @@ def counter_deposit_suggestions(request, pk):
 
 @login_required
 @require_POST
-def counter_nir_attach(request, pk):
-    actor = actor_for_portal(request, "counter")
+@portal_view("counter")
+def counter_nir_attach(request, actor, pk):
     record = _record_or_404(actor, pk)
     form = NirAttachForm(request.POST)
     if form.is_valid():
         try:
             record_nir_attach(actor=actor, record=record, nir=form.cleaned_data["nir"])
-        except AccessRefused as exc:
-            raise Http404 from exc
         except InvalidInput as exc:
             form.add_error("nir", str(exc))
         else:
@@ -236,31 +234,31 @@ def counter_nir_attach(request, pk):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def counter_reprint(request, pk):
+@portal_view("counter")
+def counter_reprint(request, actor, pk):
     """Reprinting means new credentials (the old password is never kept): the same identity
     check as the counter reset (family name and date of birth read from the document), the
     identifier fixed to this record's."""
-    actor = actor_for_portal(request, "counter")
     return reset_form_page(request, actor, record=_record_or_404(actor, pk))
 
 
 @login_required
 @require_POST
-def counter_summary_pdf(request, pk):
+@portal_view("counter")
+def counter_summary_pdf(request, actor, pk):
     """The person's International Patient Summary, printed by the counter that onboarded them
     and handed over: a PDF download only (the agent never sees it on screen), decided by the
     policy (`PRINT_PATIENT_SUMMARY`) and written in the person's access history. A POST: it is
     an act the person is told of, not a page."""
-    actor = actor_for_portal(request, "counter")
     return patient_summary_response(summary_to_print(actor, pk))
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def counter_letter(request, pk):
+@portal_view("counter")
+def counter_letter(request, actor, pk):
     """A letter to print and post, in the person's language (a security notice for someone with
     no phone or e-mail); POST marks it printed so it leaves the list."""
-    actor = actor_for_portal(request, "counter")
     letter = letter_for(actor, pk)
     if request.method == "POST":
         postal_letter_printed(actor=actor, letter=letter)

@@ -15,9 +15,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp.accounts.stages import masked_code_destination
-from dmp.http import actor_for_portal
+from dmp.http import portal_view
 from dmp.selectors.onboarding import onboarding_duplicate
-from dmp.services import AccessRefused, InvalidInput
+from dmp.services import InvalidInput
 from dmp.services.records import record_onboard
 from dmp.storage import cipher
 
@@ -50,8 +50,8 @@ def _no_store(response):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def onboarding_start(request):
-    actor = actor_for_portal(request, "counter")
+@portal_view("counter")
+def onboarding_start(request, actor):
     form = OnboardingForm(request.POST or None)
     duplicate = ""
     if form.is_valid():
@@ -70,8 +70,6 @@ def onboarding_start(request):
                 data.pop(key)
             try:
                 record, credentials = record_onboard(actor=actor, **data)
-            except AccessRefused as exc:
-                raise Http404 from exc
             except InvalidInput as exc:
                 form.add_error(None, str(exc))
             else:
@@ -92,15 +90,15 @@ def onboarding_start(request):
 
 @login_required
 @require_GET
-def onboarding_presentation(request):
-    actor_for_portal(request, "counter")
+@portal_view("counter")
+def onboarding_presentation(request, actor):
     return render(request, "social_workers/onboarding/presentation.html", {"language": _language(request)})
 
 
 @login_required
 @require_GET
-def onboarding_presentation_pdf(request):
-    actor_for_portal(request, "counter")
+@portal_view("counter")
+def onboarding_presentation_pdf(request, actor):
     language = _language(request)
     with translation.override(language):
         html = render_to_string("social_workers/pdf/presentation.html", {"language": language})
@@ -116,15 +114,15 @@ def _sheet(request) -> dict:
 
 @login_required
 @require_GET
-def onboarding_done(request):
-    actor_for_portal(request, "counter")
+@portal_view("counter")
+def onboarding_done(request, actor):
     return _no_store(render(request, "social_workers/onboarding/done.html", {"sheet": _sheet(request)}))
 
 
 @login_required
 @require_GET
-def onboarding_credentials_pdf(request):
-    actor_for_portal(request, "counter")
+@portal_view("counter")
+def onboarding_credentials_pdf(request, actor):
     sheet = _sheet(request)
     context = {
         **sheet,
@@ -139,9 +137,9 @@ def onboarding_credentials_pdf(request):
 
 @login_required
 @require_POST
-def onboarding_handed(request):
+@portal_view("counter")
+def onboarding_handed(request, actor):
     """The person has their sheet: the password is forgotten."""
-    actor_for_portal(request, "counter")
     request.session.pop(SESSION_KEY, None)
     return redirect("social_workers:home")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
@@ -17,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dmp.accounts.stages import masked_code_destination
-from dmp.http import actor_for_portal
+from dmp.http import portal_view
 from dmp.selectors.counter import (
     counter_reset_for,
     counter_reset_for_approval,
@@ -44,8 +43,8 @@ def _no_store(response):
 
 @login_required
 @require_GET
-def home(request):
-    actor = actor_for_portal(request, "counter")
+@portal_view("counter")
+def home(request, actor):
     return _no_store(render(request, "social_workers/home.html", {
         "rows": records_onboarded_by(actor), "to_approve": counter_resets_awaiting_approval(actor),
     }))
@@ -77,8 +76,6 @@ def start_reset(request, actor, form: CredentialsResetForm, identifier: str | No
         values["identifier"] = identifier
     try:
         outcome = account_credentials_reset(actor=actor, request=request, **values)
-    except AccessRefused as exc:
-        raise Http404 from exc
     except InvalidInput as exc:
         form.add_error(None, str(exc))
         return None
@@ -101,10 +98,11 @@ def reset_form_page(request, actor, *, record=None):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def credentials_reset(request):
+@portal_view("counter")
+def credentials_reset(request, actor):
     """New credentials for a person who lost theirs, after the agent checked their identity
     document: the form, then the sheet to print or the request's page."""
-    return reset_form_page(request, actor_for_portal(request, "counter"))
+    return reset_form_page(request, actor)
 
 
 STEPS = ("presence", "contact", "send_again", "finish", "cancel")
@@ -112,10 +110,10 @@ STEPS = ("presence", "contact", "send_again", "finish", "cancel")
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def counter_reset(request, pk):
+@portal_view("counter")
+def counter_reset(request, actor, pk):
     """A request waiting for its proofs, for the agent who made it: what is missing, a box for
     each code the person reads aloud, and the sheet once everything is in."""
-    actor = actor_for_portal(request, "counter")
     reset = counter_reset_for(actor, pk)
     code_form = CounterCodeForm(request.POST if request.method == "POST" else None)
     step = request.POST.get("step", "")
@@ -136,8 +134,6 @@ def counter_reset(request, pk):
                 outcome = counter_reset_confirm_code(actor=actor, reset=reset, purpose=step,
                                                      code=code_form.cleaned_data["code"], request=request)
                 return outcome_response(request, actor, outcome)
-        except AccessRefused as exc:
-            raise Http404 from exc
         except InvalidInput as exc:
             code_form.add_error(None, str(exc))
         reset.refresh_from_db()
@@ -151,10 +147,10 @@ def counter_reset(request, pk):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def counter_reset_approval(request, pk):
+@portal_view("counter")
+def counter_reset_approval(request, actor, pk):
     """A second agent of the organisation approves a request after seeing the person and their
     identity document: the details to compare, a box to tick. The agent who asked is refused."""
-    actor = actor_for_portal(request, "counter")
     reset = counter_reset_for_approval(actor, pk)
     form = CounterApprovalForm(request.POST if request.method == "POST" else None)
     status = 200
