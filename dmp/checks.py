@@ -1,4 +1,5 @@
-"""System checks of our own, run by `manage.py check --deploy`."""
+"""System checks of our own: the production ones run by `manage.py check --deploy`, the
+document-key check by every command and before every service starts."""
 
 from __future__ import annotations
 

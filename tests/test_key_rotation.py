@@ -4,6 +4,7 @@ and the system check dmp.E002 refuses a configuration missing a key still in use
 
 from __future__ import annotations
 
+import importlib
 import io
 import zipfile
 from datetime import date
@@ -271,3 +272,24 @@ def test_every_model_holding_encrypted_data_records_its_key():
             isinstance(field, FileField) and isinstance(field.storage, EncryptedFileSystemStorage) for field in fields
         )
         assert not encrypted or any(isinstance(field, KeyIdField) for field in fields), model._meta.label
+
+
+@pytest.mark.django_db
+def test_the_migration_names_the_single_key_and_leaves_the_key_unknown_when_there_were_several(
+        world, stored, old_key, settings):
+    from django.apps import apps
+
+    migration = importlib.import_module("dmp.migrations.0012_key_ids")
+    totp = Authenticator.objects.get(user=world.dr_house.user, type=Authenticator.Type.TOTP)
+    bare = totp.data["secret"].partition(":")[2]
+    Authenticator.objects.filter(pk=totp.pk).update(data={"secret": bare})  # as stored before the migration
+
+    migration.record_known_keys(apps, None)  # one key: every readable object is under it
+    totp.refresh_from_db()
+    assert totp.data["secret"] == f"{key_id(old_key)}:{bare}" and decrypt(totp.data["secret"]) == TOTP_SECRET
+    assert _key_ids() == {key_id(old_key)}
+
+    _rotate_to(settings, NEW_KEY, old_key)
+    migration.record_known_keys(apps, None)  # several: which one is unknown
+    assert set(Document.objects.values_list("key_id", flat=True)) == {""}
+    assert _check_ids() == {"dmp.W002"}
