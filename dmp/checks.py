@@ -1,5 +1,5 @@
 """System checks of our own: the production ones run by `manage.py check --deploy`, the
-document-key check by every command and before every service starts."""
+document-key check also by `migrate` and before every service starts."""
 
 from __future__ import annotations
 
@@ -31,19 +31,24 @@ def no_superuser_in_production(app_configs=None, **kwargs) -> list[Error]:
 
 
 # Its own tag, so that a service can run this check alone before it starts
-# (`manage.py check --tag document_keys`, docs/deployment.md).
+# (`manage.py check --database default --tag document_keys`, docs/deployment.md).
 KEYS_TAG = "document_keys"
 
 
-@register(Tags.security, KEYS_TAG)
+@register(Tags.security, Tags.database, KEYS_TAG)
 def document_keys_in_use_are_configured(app_configs=None, **kwargs) -> list[Error | Warning]:
     """A document key still named by a stored object (dmp/keyring.py) must be configured:
     without it those documents, exports and second factors fail one by one, long after the
-    restart. Run by every command and at start-up, not only with --deploy. Before the first
-    migrate (or with no database reachable) there is nothing to compare: nothing to say."""
+    restart. Not only with --deploy: with `migrate`, the release's check and the services'
+    units before they start (docs/deployment.md). Before the first migrate (or with no
+    database reachable) there is nothing to compare: nothing to say."""
     from .keyring import key_ids_in_use
     from .storage import configured_key_ids
 
+    # As Django's own database checks: only when asked to look at the database (`migrate`,
+    # `check --database default`), never from a bare `check`, `runserver` or Celery's start-up.
+    if "default" not in (kwargs.get("databases") or ()):
+        return []
     try:
         in_use, unknown = key_ids_in_use()
     except DatabaseError:

@@ -60,7 +60,7 @@ def _rotate_to(settings, *keys: str) -> None:
 
 
 def _check_ids() -> set[str]:
-    return {problem.id for problem in checks.document_keys_in_use_are_configured()}
+    return {problem.id for problem in checks.document_keys_in_use_are_configured(databases=["default"])}
 
 
 def _reencrypt(*args: str) -> str:
@@ -134,18 +134,20 @@ def test_reencrypt_moves_everything_so_the_old_key_can_be_removed(world, stored,
 @pytest.mark.django_db
 def test_removing_a_key_still_in_use_fails_the_system_check_until_reencrypt_ran(world, stored, old_key, settings):
     _rotate_to(settings, NEW_KEY)
-    problems = checks.document_keys_in_use_are_configured()
+    problems = checks.document_keys_in_use_are_configured(databases=["default"])
     assert [problem.id for problem in problems] == ["dmp.E002"]
     assert key_id(old_key) in problems[0].msg and old_key not in problems[0].msg
-    # `manage.py check` stops with the error (and so does every service started after it).
-    with pytest.raises(CommandError, match="dmp.E002"):
-        call_command("check", "--tag", checks.KEYS_TAG, stdout=io.StringIO(), stderr=io.StringIO())
+    # `manage.py check` stops with the error: the release step, the services' ExecStartPre.
+    for options in (["--database", "default", "--tag", checks.KEYS_TAG], ["--deploy", "--database", "default"]):
+        with pytest.raises(CommandError, match="dmp.E002"):
+            call_command("check", *options, stdout=io.StringIO(), stderr=io.StringIO())
 
     _rotate_to(settings, NEW_KEY, old_key)
     _reencrypt()
     _rotate_to(settings, NEW_KEY)
     assert _check_ids() == set()
-    call_command("check", "--tag", checks.KEYS_TAG, stdout=io.StringIO(), stderr=io.StringIO())
+    call_command("check", "--database", "default", "--tag", checks.KEYS_TAG, stdout=io.StringIO(),
+                 stderr=io.StringIO())
 
 
 @pytest.mark.django_db
@@ -256,7 +258,15 @@ def test_the_check_says_nothing_before_the_database_is_migrated(monkeypatch):
         raise ProgrammingError('relation "dmp_document" does not exist')
 
     monkeypatch.setattr(keyring, "key_ids_in_use", not_migrated)
+    assert checks.document_keys_in_use_are_configured(databases=["default"]) == []
+
+
+@pytest.mark.django_db
+def test_the_check_leaves_the_database_alone_unless_asked(world, stored, old_key, settings):
+    """A bare `check`, `runserver` and Celery's start-up run the checks without a database."""
+    _rotate_to(settings, NEW_KEY)
     assert checks.document_keys_in_use_are_configured() == []
+    assert checks.document_keys_in_use_are_configured(databases=["default"])[0].id == "dmp.E002"
 
 
 def test_every_model_holding_encrypted_data_records_its_key():
