@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from ..bidi import ltr_text
 from ..policy import client_ip
 from ..sms import SmsError, send_sms
-from ..storage import cipher
+from ..storage import tagged_decrypt, tagged_encrypt
 from . import lockout, second_factor_required
 
 # The stages of a login, in order (allauth runs each in turn before the session is opened):
@@ -155,11 +155,12 @@ class MFAAdapter(DefaultMFAAdapter):
     }
 
     def encrypt(self, text: str) -> str:
-        """TOTP secrets are encrypted with the same keys as documents (and rotate with them)."""
-        return cipher().encrypt(text.encode()).decode()
+        """TOTP secrets and recovery-code seeds are encrypted with the same keys as documents, and
+        carry the id of the key (`manage.py reencrypt` moves them to a new key)."""
+        return tagged_encrypt(text)
 
     def decrypt(self, encrypted_text: str) -> str:
-        return cipher().decrypt(encrypted_text.encode()).decode()
+        return tagged_decrypt(encrypted_text)
 
     def can_delete_authenticator(self, authenticator) -> bool:
         """A professional, agent or administrator cannot switch their second factor off."""

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .documents import DocumentType
-from .fields import EncryptedTextField
+from .fields import EncryptedTextField, KeyIdField
 from .people import CounterAgent, Profession, Professional
 from .record import Record
 
@@ -79,6 +79,7 @@ class CareAuthorisation(models.Model):
     )
 
     objects = ActiveQuerySet.as_manager()
+    key_id = KeyIdField()  # which document key encrypted it (dmp.E002)
 
     class Meta:
         verbose_name = _("care authorisation")

@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .fields import EncryptedTextField
+from .fields import EncryptedTextField, KeyIdField
 from .people import Professional
 from .record import Record
 
@@ -159,6 +159,7 @@ class Document(models.Model):
     extracted_text = EncryptedTextField(_("extracted text"), blank=True, default="", editable=False)
     # A small PNG of the first page or of the image, encrypted like the file; empty if none.
     thumbnail = models.FileField(_("thumbnail"), upload_to=document_thumbnail_to, max_length=200, blank=True)
+    key_id = KeyIdField()  # which document key encrypted it (dmp.E002)
 
     class Meta:
         verbose_name = _("document")

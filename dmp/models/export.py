@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .fields import KeyIdField
 from .record import Record
 
 
@@ -33,6 +34,7 @@ class RecordExport(models.Model):
     error = models.CharField(_("error"), max_length=200, blank=True)  # a code, never medical content
     created_at = models.DateTimeField(_("requested at"), default=timezone.now)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    key_id = KeyIdField()  # which document key encrypted it (dmp.E002)
 
     class Meta:
         verbose_name = _("record export")

@@ -7,7 +7,7 @@ from django.core.exceptions import FieldError
 from django.db import models
 from django.db.models.lookups import Exact, IsNull
 
-from ..storage import cipher
+from ..storage import cipher, current_key_id
 
 
 class EncryptedTextField(models.TextField):
@@ -40,6 +40,23 @@ class EncryptedTextField(models.TextField):
 
     def get_transform(self, lookup_name):
         raise FieldError(f"{self.name} is encrypted: the database cannot transform it ({lookup_name}).")
+
+
+class KeyIdField(models.CharField):
+    """Which document key (`dmp.storage.key_id`) encrypted this row's files and encrypted
+    columns: set when the row is created, and by `manage.py reencrypt` once it has written them
+    all again under the first key. A later edit writes under the first key too, so the id
+    stays on the safe side: it never names a newer key than the oldest one the row may need.
+    Empty: written before key ids were recorded, key unknown until `reencrypt` runs. The
+    system check dmp.E002 refuses to start when a key named here is no longer configured."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 8)
+        kwargs.setdefault("default", current_key_id)
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("editable", False)
+        kwargs.setdefault("db_index", True)
+        super().__init__(*args, **kwargs)
 
 
 class EmptyOnlyExact(Exact):

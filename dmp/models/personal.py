@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .fields import EncryptedTextField
+from .fields import EncryptedTextField, KeyIdField
 from .record import Record
 
 
@@ -41,6 +41,7 @@ class PersonalProfile(models.Model):
     organ_donation_stated_at = models.DateTimeField(null=True, blank=True)
     blood_group = EncryptedTextField(_("blood group"), choices=BloodGroup.choices, blank=True)
     notes = EncryptedTextField(_("personal notes"), blank=True)
+    key_id = KeyIdField()  # which document key encrypted it (dmp.E002)
 
     class Meta:
         verbose_name = _("personal data")
@@ -66,6 +67,7 @@ class Vaccination(models.Model):
     date = models.DateField(_("date"))
     batch = EncryptedTextField(_("batch number"), blank=True)
     declared_by_patient = models.BooleanField(_("declared by the patient"), default=True)
+    key_id = KeyIdField()  # which document key encrypted it (dmp.E002)
 
     class Meta:
         verbose_name = _("vaccination")
@@ -86,6 +88,7 @@ class SelfDeclaredItem(models.Model):
     label = EncryptedTextField(_("label"))
     year = models.PositiveSmallIntegerField(_("year"), null=True, blank=True)
     declared_at = models.DateTimeField(default=timezone.now)
+    key_id = KeyIdField()  # which document key encrypted it (dmp.E002)
 
     class Meta:
         verbose_name = _("self-declared item")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .fields import EncryptedTextField
+from .fields import EncryptedTextField, KeyIdField
 from .record import Record
 
 
@@ -29,6 +29,7 @@ class ReimbursementLine(models.Model):
     # The insurer's own identifier of the line (docs/reimbursement_feed.md): importing the same
     # line again finds it instead of adding it twice. Empty for lines written before the feed.
     external_id = models.CharField(_("insurer's line id"), max_length=64, null=True, blank=True, unique=True)
+    key_id = KeyIdField()  # which document key encrypted it (dmp.E002)
 
     class Meta:
         verbose_name = _("reimbursement line")

@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .fields import EncryptedTextField
+from .fields import EncryptedTextField, KeyIdField
 from .people import Professional
 from .record import Record
 
@@ -37,6 +37,7 @@ class Synthesis(models.Model):
     allergies = EncryptedTextField(_("allergies and intolerances"), blank=True)
     vaccinations = EncryptedTextField(_("vaccinations"), blank=True)
     points_of_attention = EncryptedTextField(_("points of attention"), blank=True)
+    key_id = KeyIdField()  # which document key encrypted it (dmp.E002)
 
     class Meta:
         verbose_name = _("medical synthesis")
@@ -55,6 +56,7 @@ class SynthesisProblem(models.Model):
     icd10 = EncryptedTextField(_("ICD-10 code"), validators=[validate_icd10])
     label = EncryptedTextField(_("label"))
     since = models.DateField(_("since"), null=True, blank=True)
+    key_id = KeyIdField()  # which document key encrypted it (dmp.E002)
 
     class Meta:
         verbose_name = _("current problem")

@@ -36,6 +36,7 @@ from ..policy import Action, Actor, Standing, decide, record_access
 from ..selectors import documents_visible_to
 from ..selectors.export import EXPORT_RETENTION
 from ..selectors.patient_data import declared_allergies, emergency_contacts_of, personal_profile
+from ..storage import current_key_id
 from . import permit
 
 logger = logging.getLogger(__name__)
@@ -296,13 +297,14 @@ def _store(export: RecordExport, content: bytes) -> None:
     except Exception as exc:
         raise ExportFailure("storage_failed") from exc
     export.size = len(content)
+    export.key_id = current_key_id()  # the row may be older than the key that wrote the file
     export.status = RecordExport.Status.READY
     export.progress = 100
     export.finished_at = timezone.now()
     try:
         # update_fields: fails (DatabaseError) if the export was deleted meanwhile, and then
         # the file must not stay behind.
-        export.save(update_fields=["file", "size", "status", "progress", "finished_at"])
+        export.save(update_fields=["file", "size", "key_id", "status", "progress", "finished_at"])
     except DatabaseError as exc:
         export.file.delete(save=False)
         raise ExportFailure("storage_failed") from exc

@@ -1,7 +1,9 @@
 """`manage.py reindex_documents`: after a key rotation, build every document's search index
 again under the first SEARCH_INDEX_KEYS key, and write every encrypted column again under the
 first DOCUMENT_ENCRYPTION_KEYS key (documents' titles and text, the synthesis, the personal
-notes…: every `EncryptedTextField`). Once it has finished, the former keys can be removed.
+notes…: every `EncryptedTextField`). Once it has finished, the former search index keys can be
+removed; the former document keys only after `manage.py reencrypt`, which also moves the files
+and the second-factor secrets.
 Searches keep working meanwhile: every key of SEARCH_INDEX_KEYS is looked up. One row per
 transaction, so it can be stopped and run again. Prints counts and ids only, nothing medical."""
 
