@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.exception import response_for_exception
 from django.http import FileResponse, Http404, HttpResponse
+from django.views.decorators.cache import never_cache
 
 from .policy import Action, Actor, portal_allowed
 from .selectors import get_document_for, get_record_for
@@ -29,27 +31,27 @@ def actor_for_portal(request, portal: str) -> Actor:
 
 def portal_view(portal: str):
     """A view of `portal` ("patient", "pro", "counter") called as `view(request, actor, ...)`
-    with the URL's arguments after the actor; 403 (logged by the policy) for an account of
-    another portal. Goes under `login_required` and the `require_*` decorators, which keep
-    answering first (login redirect, 405)."""
+    with the URL's arguments after the actor: the login page for a visitor who is not logged
+    in, 403 (logged by the policy) for an account of another portal, never cached. Goes under
+    the `require_*` decorators, which keep answering first (405)."""
     def decorator(view):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
             return view(request, actor_for_portal(request, portal), *args, **kwargs)
-        return wrapper
+        return login_required(never_cache(wrapper))
     return decorator
 
 
 def record_view(portal: str, *, action: str = Action.VIEW_RECORD):
     """A page about one record (URL argument `pk`), called as `view(request, actor, record,
-    ...)`: 403 outside `portal`, 404 if the policy refuses `action` on the record (the
-    selector logs it), like a record that does not exist."""
+    ...)`: as `portal_view`, and 404 if the policy refuses `action` on the record (the selector
+    logs it), like a record that does not exist."""
     def decorator(view):
         @wraps(view)
         def wrapper(request, *args, pk: int, **kwargs):
             actor = actor_for_portal(request, portal)
             return view(request, actor, get_record_for(actor, pk, action=action), *args, **kwargs)
-        return wrapper
+        return login_required(never_cache(wrapper))
     return decorator
 
 

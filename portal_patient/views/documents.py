@@ -13,14 +13,12 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
@@ -51,8 +49,6 @@ SCREEN = screen.DocumentsScreen(
 )
 
 
-@login_required
-@never_cache
 @require_http_methods(["GET", "POST"])
 @record_view("patient")
 def documents(request, actor, record):
@@ -101,8 +97,6 @@ def _explain(viewer: Viewer) -> str:
     return explanation
 
 
-@login_required
-@never_cache
 @require_GET
 @portal_view("patient")
 def document(request, actor, pk: int, doc: int):
@@ -119,16 +113,12 @@ def document(request, actor, pk: int, doc: int):
     }, section="documents")
 
 
-@login_required
-@never_cache
 @require_GET
 @portal_view("patient")
 def document_download(request, actor, pk: int, doc: int):
     return document_response(get_record_document_for(actor, pk, doc))
 
 
-@login_required
-@never_cache
 @require_GET
 @portal_view("patient")
 def document_thumbnail(request, actor, pk: int, doc: int):
@@ -150,7 +140,6 @@ def _document_action(request, actor, pk: int, doc: int, *, field: str, service, 
     return redirect(safe_next(request, reverse("portal_patient:document", args=[pk, doc])))
 
 
-@login_required
 @require_POST
 @portal_view("patient")
 def document_visibility(request, actor, pk: int, doc: int):
@@ -162,7 +151,6 @@ def document_visibility(request, actor, pk: int, doc: int):
                             })
 
 
-@login_required
 @require_POST
 @portal_view("patient")
 def document_archive(request, actor, pk: int, doc: int):
@@ -173,7 +161,6 @@ def document_archive(request, actor, pk: int, doc: int):
                             })
 
 
-@login_required
 @require_POST
 @portal_view("patient")
 def document_select(request, actor, pk: int, doc: int):
@@ -208,8 +195,6 @@ class UploadForm(forms.Form):
         return value
 
 
-@login_required
-@never_cache
 @require_http_methods(["GET", "POST"])
 @record_view("patient")
 def documents_add(request, actor, record):
@@ -252,8 +237,6 @@ class DefaultHiddenTypesForm(forms.Form):
                                       widget=forms.CheckboxSelectMultiple)
 
 
-@login_required
-@never_cache
 @require_http_methods(["GET", "POST"])
 @record_view("patient")
 def documents_settings(request, actor, record):

@@ -3,7 +3,6 @@ background, with its progress and a download link when ready."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import FileResponse
 from django.shortcuts import redirect
 from django.urls import path
@@ -19,7 +18,6 @@ from dmp.services import record_export_request
 from ._common import render_record_page
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 @record_view("patient", action=Action.EXPORT_RECORD)
 def export(request, actor, rec):
@@ -37,7 +35,6 @@ def export(request, actor, rec):
     }, section="export")
 
 
-@login_required
 @require_GET
 @portal_view("patient")
 def export_download(request, actor, pk: int, export_pk: int):

@@ -3,7 +3,6 @@ with the médecin traitant (dmp/screens/history.py, templates/access_history/)."
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.urls import path
 from django.views.decorators.http import require_GET
 
@@ -13,7 +12,6 @@ from dmp.screens.history import history_context
 from ._common import render_record_page
 
 
-@login_required
 @require_GET
 @record_view("patient")
 def history(request, actor, rec):

@@ -8,7 +8,6 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -101,7 +100,6 @@ def _done(request, record, anchor: str, message: str):
     return redirect(reverse("portal_patient:manage", args=[record.pk]) + f"#{anchor}")
 
 
-@login_required
 @require_GET
 @record_view("patient")
 def manage(request, actor, rec):
@@ -124,7 +122,6 @@ def _name(professional) -> str:
     return professional.user.get_full_name() or professional.user.username
 
 
-@login_required
 @require_POST
 @record_view("patient")
 def treating_doctor_designate(request, actor, rec):
@@ -135,7 +132,6 @@ def treating_doctor_designate(request, actor, rec):
     return _professional_action(request, actor, rec, "designate", "treating-doctor", act)
 
 
-@login_required
 @require_POST
 @record_view("patient")
 def care_authorisation_grant(request, actor, rec):
@@ -146,7 +142,6 @@ def care_authorisation_grant(request, actor, rec):
     return _professional_action(request, actor, rec, "grant", "access", act)
 
 
-@login_required
 @require_POST
 @record_view("patient")
 def care_authorisation_revoke(request, actor, rec):
@@ -157,7 +152,6 @@ def care_authorisation_revoke(request, actor, rec):
     return _professional_action(request, actor, rec, "revoke", "access", act)
 
 
-@login_required
 @require_POST
 @record_view("patient")
 def professional_block(request, actor, rec):
@@ -169,7 +163,6 @@ def professional_block(request, actor, rec):
     return _professional_action(request, actor, rec, "block", "blocked", act)
 
 
-@login_required
 @require_POST
 @record_view("patient")
 def professional_unblock(request, actor, rec):
@@ -195,7 +188,6 @@ class _EndForm(forms.Form):
     """No field: the action is the whole request."""
 
 
-@login_required
 @require_POST
 @record_view("patient")
 def treating_doctor_end(request, actor, rec):
@@ -210,7 +202,6 @@ class DepositRightForm(forms.Form):
     deposit_right = forms.IntegerField(min_value=1)
 
 
-@login_required
 @require_POST
 @record_view("patient")
 def deposit_right_withdraw(request, actor, rec):
@@ -222,7 +213,6 @@ def deposit_right_withdraw(request, actor, rec):
     return _record_action(request, actor, rec, DepositRightForm, "withdraw", "counter", act)
 
 
-@login_required
 @require_POST
 @record_view("patient")
 def emergency_access(request, actor, rec):
@@ -235,7 +225,6 @@ def emergency_access(request, actor, rec):
     return _record_action(request, actor, rec, EmergencyForm, "emergency", "emergency", act)
 
 
-@login_required
 @require_POST
 @record_view("patient")
 def notifications(request, actor, rec):
@@ -249,7 +238,6 @@ def notifications(request, actor, rec):
     return _record_action(request, actor, rec, NotificationsForm, "notifications", "notifications", act)
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 @record_view("patient")
 def close(request, actor, rec):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET
@@ -15,7 +14,6 @@ from dmp.selectors.summary import summary_to_print
 from ._common import render_record_page
 
 
-@login_required
 @require_GET
 @portal_view("patient")
 def home(request, actor):
@@ -26,7 +24,6 @@ def home(request, actor):
     return render(request, "portal_patient/home.html", {"records": records})
 
 
-@login_required
 @require_GET
 @record_view("patient")
 def record(request, actor, rec):
@@ -34,7 +31,6 @@ def record(request, actor, rec):
                               section="home")
 
 
-@login_required
 @require_GET
 @record_view("patient")
 def synthesis(request, actor, rec):
@@ -43,7 +39,6 @@ def synthesis(request, actor, rec):
                               {"synthesis": synthesis_for(actor, rec)}, section="home")
 
 
-@login_required
 @require_GET
 @portal_view("patient")
 def summary_pdf(request, actor, pk: int):
@@ -53,7 +48,6 @@ def summary_pdf(request, actor, pk: int):
     return patient_summary_response(content)
 
 
-@login_required
 @require_GET
 @portal_view("patient")
 def document_file(request, actor, pk: int):

@@ -19,7 +19,6 @@ from datetime import date, timedelta
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
@@ -27,7 +26,6 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dmp import services
@@ -86,8 +84,6 @@ SCREEN = screen.DocumentsScreen(
 )
 
 
-@login_required
-@never_cache
 @require_http_methods(["GET", "POST"])
 @record_view("pro")
 def documents(request, actor, record):
@@ -183,8 +179,6 @@ def _added_message(added, withheld_until) -> str:
     return message
 
 
-@login_required
-@never_cache
 @require_http_methods(["GET", "POST"])
 @record_view("pro")
 def documents_add(request, actor, record):
@@ -220,7 +214,6 @@ def documents_add(request, actor, record):
     }, section="documents", status=400 if posted else 200)
 
 
-@login_required
 @require_POST
 @portal_view("pro")
 def document_suggestions(request, actor):
@@ -234,7 +227,6 @@ def document_suggestions(request, actor):
                                          for name in names]})
 
 
-@login_required
 @require_POST
 @portal_view("pro")
 def document_release(request, actor, pk: int, doc: int):

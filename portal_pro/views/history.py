@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.urls import path
@@ -60,14 +59,12 @@ def _history_page(request, actor, record, *, block_form: BlockForm | None = None
     }, section="history", status=status)
 
 
-@login_required
 @require_GET
 @record_view("pro")
 def history(request, actor, record):
     return _history_page(request, actor, record)
 
 
-@login_required
 @require_POST
 @record_view("pro")
 def professional_block(request, actor, record):

@@ -9,12 +9,10 @@ open it; opening asks the services, which ask the policy and log the opening."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
@@ -85,7 +83,6 @@ def _home_page(request, actor, *, form=None, lookup=None, status: int = 200):
     }, status=status)
 
 
-@login_required
 @require_GET
 @portal_view("pro")
 def home(request, actor):
@@ -93,9 +90,7 @@ def home(request, actor):
     return _home_page(request, actor)
 
 
-@login_required
 @require_POST
-@never_cache
 @portal_view("pro")
 def search(request, actor):
     """Find a record: the answer is rendered by the POST itself, so nothing typed reaches a URL."""
@@ -108,7 +103,6 @@ def search(request, actor):
     return _home_page(request, actor, form=form, lookup=lookup, status=429 if lookup.limited else 200)
 
 
-@login_required
 @require_GET
 @portal_view("pro")
 def open_record(request, actor, pk: int):
@@ -116,7 +110,6 @@ def open_record(request, actor, pk: int):
     return render(request, "portal_pro/open/options.html", {"options": opening_options_for(actor, pk)})
 
 
-@login_required
 @require_POST
 @portal_view("pro")
 def declare_care(request, actor, pk: int):
@@ -137,9 +130,7 @@ def declare_care(request, actor, pk: int):
     }, status=400)
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
-@never_cache
 @portal_view("pro")
 def break_glass(request, actor, pk: int):
     """Emergency access: the patient's identity typed again, a justification, the emergency box."""

@@ -13,14 +13,12 @@ from datetime import date
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import icd10, services
@@ -37,8 +35,6 @@ TEXT_FIELDS = ("current_treatments", "allergies", "personal_history", "family_hi
                "points_of_attention")
 
 
-@login_required
-@never_cache
 @require_GET
 @record_view("pro")
 def synthesis(request, actor, record, version: int | None = None):
@@ -132,8 +128,6 @@ def _problems(rows: list[ProblemRow]) -> list[Problem] | None:
     return None if wrong else problems
 
 
-@login_required
-@never_cache
 @require_http_methods(["GET", "POST"])
 @record_view("pro")
 def synthesis_edit(request, actor, record):
@@ -188,7 +182,6 @@ def synthesis_edit(request, actor, record):
     }, section="synthesis", status=status)
 
 
-@login_required
 @require_POST
 @portal_view("pro")
 def icd10_search(request, actor):

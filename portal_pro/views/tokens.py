@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.translation import gettext as _
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
@@ -26,7 +24,6 @@ def _api_tokens_page(request, actor, *, label: str = "", error: str = "", status
     }, status=status)
 
 
-@login_required
 @require_GET
 @portal_view("pro")
 def api_tokens(request, actor):
@@ -34,9 +31,7 @@ def api_tokens(request, actor):
     return _api_tokens_page(request, actor)
 
 
-@login_required
 @require_POST
-@never_cache
 @portal_view("pro")
 def api_token_new(request, actor):
     """Create a token and show it, once: it is stored only as a hash."""
@@ -50,7 +45,6 @@ def api_token_new(request, actor):
     return render(request, "portal_pro/api_token_created.html", {"token": token, "raw_token": raw})
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 @portal_view("pro")
 def api_token_revoke(request, actor, pk: int):

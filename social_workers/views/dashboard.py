@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from django import forms
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -137,7 +136,6 @@ def _record_or_404(actor, pk):
     return record
 
 
-@login_required
 @require_GET
 @portal_view("counter")
 def dashboard(request, actor):
@@ -149,7 +147,6 @@ def dashboard(request, actor):
     return response
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 @portal_view("counter")
 def counter_deposit(request, actor, pk):
@@ -189,7 +186,6 @@ def _deposited(request, count: int):
     return response
 
 
-@login_required
 @require_GET
 @portal_view("counter")
 def counter_deposited(request, actor, pk):
@@ -201,7 +197,6 @@ def counter_deposited(request, actor, pk):
     return _deposited(request, done["count"])
 
 
-@login_required
 @require_POST
 @portal_view("counter")
 def counter_deposit_suggestions(request, actor, pk):
@@ -213,7 +208,6 @@ def counter_deposit_suggestions(request, actor, pk):
     return JsonResponse({"suggestions": [deposit_suggestion(name, today=today) for name in names]})
 
 
-@login_required
 @require_POST
 @portal_view("counter")
 def counter_nir_attach(request, actor, pk):
@@ -232,7 +226,6 @@ def counter_nir_attach(request, actor, pk):
     return response
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 @portal_view("counter")
 def counter_reprint(request, actor, pk):
@@ -242,7 +235,6 @@ def counter_reprint(request, actor, pk):
     return reset_form_page(request, actor, record=_record_or_404(actor, pk))
 
 
-@login_required
 @require_POST
 @portal_view("counter")
 def counter_summary_pdf(request, actor, pk):
@@ -253,7 +245,6 @@ def counter_summary_pdf(request, actor, pk):
     return patient_summary_response(summary_to_print(actor, pk))
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 @portal_view("counter")
 def counter_letter(request, actor, pk):

@@ -5,7 +5,6 @@ browser's session (encrypted) until the agent says the person has the sheet."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -48,7 +47,6 @@ def _no_store(response):
     return response
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 @portal_view("counter")
 def onboarding_start(request, actor):
@@ -88,14 +86,12 @@ def onboarding_start(request, actor):
     }))
 
 
-@login_required
 @require_GET
 @portal_view("counter")
 def onboarding_presentation(request, actor):
     return render(request, "social_workers/onboarding/presentation.html", {"language": _language(request)})
 
 
-@login_required
 @require_GET
 @portal_view("counter")
 def onboarding_presentation_pdf(request, actor):
@@ -112,14 +108,12 @@ def _sheet(request) -> dict:
     return sheet
 
 
-@login_required
 @require_GET
 @portal_view("counter")
 def onboarding_done(request, actor):
     return _no_store(render(request, "social_workers/onboarding/done.html", {"sheet": _sheet(request)}))
 
 
-@login_required
 @require_GET
 @portal_view("counter")
 def onboarding_credentials_pdf(request, actor):
@@ -135,7 +129,6 @@ def onboarding_credentials_pdf(request, actor):
     return _pdf(html, "credentials.pdf")
 
 
-@login_required
 @require_POST
 @portal_view("counter")
 def onboarding_handed(request, actor):

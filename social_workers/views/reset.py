@@ -8,7 +8,6 @@ reads back and, when the policy asks for it, a second agent's approval."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
@@ -41,7 +40,6 @@ def _no_store(response):
     return response
 
 
-@login_required
 @require_GET
 @portal_view("counter")
 def home(request, actor):
@@ -96,7 +94,6 @@ def reset_form_page(request, actor, *, record=None):
     return _no_store(render(request, "social_workers/credentials_reset.html", {"form": form, "record": record}))
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 @portal_view("counter")
 def credentials_reset(request, actor):
@@ -108,7 +105,6 @@ def credentials_reset(request, actor):
 STEPS = ("presence", "contact", "send_again", "finish", "cancel")
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 @portal_view("counter")
 def counter_reset(request, actor, pk):
@@ -145,7 +141,6 @@ def counter_reset(request, actor, pk):
     }, status=400 if code_form.errors else 200))
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 @portal_view("counter")
 def counter_reset_approval(request, actor, pk):
