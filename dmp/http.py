@@ -13,7 +13,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.exception import response_for_exception
 from django.http import FileResponse, Http404, HttpResponse
-from django.views.decorators.cache import never_cache
 
 from .policy import Action, Actor, portal_allowed
 from .selectors import get_document_for, get_record_for
@@ -32,13 +31,14 @@ def actor_for_portal(request, portal: str) -> Actor:
 def portal_view(portal: str):
     """A view of `portal` ("patient", "pro", "counter") called as `view(request, actor, ...)`
     with the URL's arguments after the actor: the login page for a visitor who is not logged
-    in, 403 (logged by the policy) for an account of another portal, never cached. Goes under
-    the `require_*` decorators, which keep answering first (405)."""
+    in, 403 (logged by the policy) for an account of another portal. Goes under the `require_*`
+    decorators, which keep answering first (405). No page is cached: `dmp/headers.py` says
+    no-store on every response."""
     def decorator(view):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
             return view(request, actor_for_portal(request, portal), *args, **kwargs)
-        return login_required(never_cache(wrapper))
+        return login_required(wrapper)
     return decorator
 
 
@@ -51,7 +51,7 @@ def record_view(portal: str, *, action: str = Action.VIEW_RECORD):
         def wrapper(request, *args, pk: int, **kwargs):
             actor = actor_for_portal(request, portal)
             return view(request, actor, get_record_for(actor, pk, action=action), *args, **kwargs)
-        return login_required(never_cache(wrapper))
+        return login_required(wrapper)
     return decorator
 
 
