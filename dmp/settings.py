@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.forms",  # its widget templates, for FORM_RENDERER below
     "csp",
     "allauth",
     "allauth.account",
@@ -175,6 +176,9 @@ TEMPLATES = [
         },
     },
 ]
+
+# Every form field is rendered by templates/forms/field.html (dmp/forms.py).
+FORM_RENDERER = "dmp.forms.FormRenderer"
 
 # Production has no embedded default: a missing DATABASE_URL or EMAIL_URL stops start-up.
 _EMBEDDED_DB = f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
