@@ -125,3 +125,38 @@ def test_a_double_post_of_the_form_opens_once(client, world):
     [grant] = _openings(world)
     _one_set_of_notices(grant)
     assert client.get(reverse("portal_pro:record", args=[world.record.pk])).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_migration_settles_the_openings_the_constraint_would_refuse(world):
+    """Before the constraint: 3 openings in force for one professional and record, one expired
+    but not marked ended. The migration ends the expired one at its expiry and keeps the
+    longest of the others in force; the constraint can then be added."""
+    import importlib
+
+    from django.apps import apps
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite changes a schema only outside a transaction, and the test runs in one")
+
+    migration = importlib.import_module("dmp.migrations.0012_one_emergency_opening")
+    [constraint] = [c for c in CareAuthorisation._meta.constraints if c.name == "one_emergency_opening_in_force"]
+    now = timezone.now()
+
+    def opening(**times):
+        return CareAuthorisation.objects.create(record=world.record, professional=world.stranger,
+                                                kind=CareAuthorisation.Kind.BREAK_GLASS, justification="Fall", **times)
+
+    with connection.schema_editor() as editor:
+        editor.remove_constraint(CareAuthorisation, constraint)
+        expired = opening(created_at=now - timedelta(hours=6), expires_at=now - timedelta(hours=2))
+        shorter = opening(created_at=now - timedelta(hours=1), expires_at=now + timedelta(hours=3))
+        longest = opening(created_at=now, expires_at=now + timedelta(hours=4))
+        migration.settle_duplicate_openings(apps, editor)
+        editor.add_constraint(CareAuthorisation, constraint)
+    for grant in (expired, shorter, longest):
+        grant.refresh_from_db()
+    assert expired.ended_at == expired.expires_at
+    assert shorter.ended_at is not None and shorter.ended_at <= timezone.now()
+    assert longest.ended_at is None
+    assert [g.pk for g in _openings(world).active()] == [longest.pk]

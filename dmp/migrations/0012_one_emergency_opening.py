@@ -26,6 +26,10 @@ def settle_duplicate_openings(apps, schema_editor):
         if key in seen:
             CareAuthorisation.objects.filter(pk=grant.pk).update(ended_at=now)
         seen.add(key)
+    if schema_editor.connection.vendor == "postgresql":
+        # The foreign keys are checked at commit; PostgreSQL refuses to build the index below
+        # while this transaction still holds such pending checks: run them now.
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 class Migration(migrations.Migration):
