@@ -158,51 +158,15 @@ class Doing:
 
 
 @dataclass(frozen=True)
-class HistoryLine:
+class HistoryLine(HistoryRow):
     """Entries of the same person on the same day, in the same capacity and with the same
     outcome, said in one line with a count: opening a record and reading five of its documents
     is one visit, not six lines. Refusals and emergency or SAMU accesses are never merged into
     ordinary accesses (the outcome and the mode are part of what makes a line), and nothing is
-    left out: each thing done is listed with its count, each break-glass with its reason."""
+    left out: each thing done is listed with its count, each break-glass with its reason. Who,
+    how and the flags are those of its newest entry (`entry`), the same for all of them."""
 
-    rows: tuple[HistoryRow, ...]  # newest first
-
-    # Who, how, the flags: the same for every row of the line, read from the newest.
-    @property
-    def entry(self) -> AuditEntry:
-        return self.rows[0].entry
-
-    @property
-    def at(self) -> datetime:
-        return self.rows[0].at
-
-    @property
-    def who(self) -> str:
-        return self.rows[0].who
-
-    @property
-    def profession(self) -> str:
-        return self.rows[0].profession
-
-    @property
-    def how(self) -> str:
-        return self.rows[0].how
-
-    @property
-    def refused(self) -> bool:
-        return self.rows[0].refused
-
-    @property
-    def is_emergency(self) -> bool:
-        return self.rows[0].is_emergency
-
-    @property
-    def is_samu(self) -> bool:
-        return self.rows[0].is_samu
-
-    @property
-    def is_counter(self) -> bool:
-        return self.rows[0].is_counter
+    rows: tuple[HistoryRow, ...] = ()  # newest first
 
     @property
     def count(self) -> int:
@@ -250,7 +214,8 @@ def history_lines(rows: list[HistoryRow], *, consecutive: bool = True) -> list[H
         else:
             groups[key] = [row]
             lines.append(groups[key])
-    return [HistoryLine(tuple(line)) for line in lines]
+    return [HistoryLine(line[0].entry, line[0].document_title, line[0].justification, rows=tuple(line))
+            for line in lines]
 
 
 @dataclass(frozen=True)
