@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from dmp.models import AuditEntry, CareAuthorisation, Notification, Record
 from dmp.policy import Actor
+from dmp.selectors import get_record_for
 from dmp.services import break_glass_open
 
 IDENTITY = {"family_name": "MARTIN", "given_names": "alice", "birth_date": date(1970, 5, 17), "emergency": True}
@@ -70,6 +71,37 @@ def test_twenty_concurrent_break_glass_give_one_authorisation_and_one_set_of_not
     # Each submission is in the log, naming the one authorisation: one opening, 19 reuses.
     assert sorted(entries.values_list("rule", flat=True)) == ["break_glass"] + ["break_glass_in_force"] * 19
     assert set(entries.values_list("object_id", flat=True)) == {str(grant.pk)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_samu_reads_tell_the_patient_once(world):
+    """The SAMU regulator opens no authorisation (the standing is the regulator's own): the
+    opening the patient hears of is the day's first read, kept to one notice per regulator,
+    record and day by the notice's unique key, even when the reads race."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent connections")
+    start, errors = threading.Barrier(10), []
+
+    def read():
+        try:
+            start.wait(10)
+            get_record_for(Actor(world.regulator.user), world.record.pk)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=read, daemon=True) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    notices = Notification.objects.filter(event="samu_access")
+    assert notices.exists()
+    assert len({(n.recipient_id, n.channel) for n in notices}) == notices.count()
+    assert not CareAuthorisation.objects.filter(professional=world.regulator).exists()
+    assert AuditEntry.objects.filter(actor=world.regulator.user, mode="samu", allowed=True).count() == 10
 
 
 @pytest.mark.django_db
