@@ -81,6 +81,10 @@ IDENTITY_MISMATCH = Decision(False, "identity_mismatch", AuditMode.NONE,
                              gettext_lazy("The identity entered does not match the record."))
 
 
+# The rule id of a break-glass that found an opening of the same professional in force and reused it.
+BREAK_GLASS_IN_FORCE = "break_glass_in_force"
+
+
 def break_glass_open(
     *, actor: Actor, record: Record, family_name: str, given_names: str, birth_date: date, justification: str,
     emergency: bool,
@@ -119,10 +123,6 @@ def break_glass_open(
                              record=record)
     actor.forget(record)
     return grant
-
-
-# The rule id of a break-glass that found an opening of the same professional in force and reused it.
-BREAK_GLASS_IN_FORCE = "break_glass_in_force"
 
 
 def _emergency_opening(actor: Actor, record: Record, kind: str, *, justification: str = ""
