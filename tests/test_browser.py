@@ -104,6 +104,9 @@ def test_a_patient_uploads_hides_and_reads_who_came_in_the_demo_record(live_serv
     page.wait_for_url(f"**/patient/records/{record.pk}/history/")
     emergencies = page.locator("section.history-summary .history-entries").first.inner_text()
     assert "Roux" in emergencies  # the emergency physician's break-glass read
+    # Her opening and the reads that followed are one line, with the reason she typed.
+    assert "Motif indiqué : “Patient inconscient amené par les pompiers" in emergencies
+    assert "fois ce jour-là" in emergencies
     people = page.locator("ul.history-people").inner_text()
     assert "Bernard" in people and "Girard" in people  # the médecin traitant and the SAMU regulator
 

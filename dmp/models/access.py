@@ -97,6 +97,16 @@ class CareAuthorisation(models.Model):
                 condition=Q(facility__isnull=True) | Q(kind__in=["granted", "declared"]),
                 name="only_care_is_shared_with_a_team",
             ),
+            # One emergency opening in force per professional and record: a double-click or a
+            # retrying browser reuses it (`break_glass_open`). The database cannot compare
+            # `expires_at` with now() in an index, so the row stays "in force" here until it is
+            # marked ended (`ended_at`): by expiry (`break_glass_expire_due`, or the next opening,
+            # which ends an expired one first), by a block. Enforced by SQLite and PostgreSQL alike.
+            models.UniqueConstraint(
+                fields=["record", "professional", "kind"],
+                condition=Q(kind__in=["break_glass", "samu"], ended_at__isnull=True),
+                name="one_emergency_opening_in_force",
+            ),
         ]
 
 

@@ -13,7 +13,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..models import AuditEntry, AuditMode, Profession, Record
+from ..models import AuditEntry, AuditMode, CareAuthorisation, Profession, Record
 from ..policy import Action, Actor, document_scope
 from .records import access_history_for
 
@@ -107,6 +107,9 @@ class HistoryRow:
 
     entry: AuditEntry
     document_title: str = ""
+    # The reason a professional typed when they opened the record in an emergency (break-glass
+    # entries only): medical free text, decrypted for the page, never put in a URL or a log.
+    justification: str = ""
 
     @property
     def at(self) -> datetime:
@@ -146,6 +149,76 @@ class HistoryRow:
 
 
 @dataclass(frozen=True)
+class Doing:
+    """One kind of thing a person did within a line, and how many times."""
+
+    what: str
+    document_title: str
+    count: int
+
+
+@dataclass(frozen=True)
+class HistoryLine(HistoryRow):
+    """Entries of the same person on the same day, in the same capacity and with the same
+    outcome, said in one line with a count: opening a record and reading five of its documents
+    is one visit, not six lines. Refusals and emergency or SAMU accesses are never merged into
+    ordinary accesses (the outcome and the mode are part of what makes a line), and nothing is
+    left out: each thing done is listed with its count, each break-glass with its reason. Who,
+    how and the flags are those of its newest entry (`entry`), the same for all of them."""
+
+    rows: tuple[HistoryRow, ...] = ()  # newest first
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def first_at(self) -> datetime:
+        return self.rows[-1].at
+
+    @property
+    def doings(self) -> list[Doing]:
+        """What was done, each distinct thing once with its count, newest first."""
+        counts: dict[tuple[str, str], int] = {}
+        for row in self.rows:
+            key = (row.what, row.document_title)
+            counts[key] = counts.get(key, 0) + 1
+        return [Doing(what, title, count) for (what, title), count in counts.items()]
+
+    @property
+    def justifications(self) -> list[str]:
+        return list(dict.fromkeys(row.justification for row in self.rows if row.justification))
+
+
+def _line_key(row: HistoryRow) -> tuple:
+    entry = row.entry
+    return (entry.actor_id, entry.actor_label, timezone.localdate(entry.at), entry.allowed, entry.mode)
+
+
+def history_lines(rows: list[HistoryRow], *, consecutive: bool = True) -> list[HistoryLine]:
+    """`rows` (newest first) grouped into lines: the same person, day, capacity and outcome.
+    `consecutive`: only rows next to each other are grouped, so the detail stays a true
+    timeline; otherwise each person's day is one line, placed at its latest entry (a short
+    list of who came)."""
+    groups: dict[tuple, list[HistoryRow]] = {}
+    lines: list[list[HistoryRow]] = []
+    for row in rows:
+        key = _line_key(row)
+        if consecutive:
+            if lines and _line_key(lines[-1][0]) == key:
+                lines[-1].append(row)
+            else:
+                lines.append([row])
+        elif key in groups:
+            groups[key].append(row)
+        else:
+            groups[key] = [row]
+            lines.append(groups[key])
+    return [HistoryLine(line[0].entry, line[0].document_title, line[0].justification, rows=tuple(line))
+            for line in lines]
+
+
+@dataclass(frozen=True)
 class PersonSummary:
     """How often one person acted on the record over the period."""
 
@@ -177,6 +250,24 @@ class AccessHistory:
     refusals: list[HistoryRow]
     page: Page  # of HistoryRow
     who_choices: list[tuple[int, str]]  # everyone present in the whole history, for the filter
+
+    # As shown: the same lists in lines (`HistoryLine`), a person's repeated accesses of one day
+    # grouped. The page of detail is grouped within itself (a line may continue on the next page).
+    @property
+    def emergency_lines(self) -> list[HistoryLine]:
+        return history_lines(self.emergencies)
+
+    @property
+    def counter_lines(self) -> list[HistoryLine]:
+        return history_lines(self.counter)
+
+    @property
+    def refusal_lines(self) -> list[HistoryLine]:
+        return history_lines(self.refusals)
+
+    @property
+    def page_lines(self) -> list[HistoryLine]:
+        return history_lines(list(self.page))
 
 
 def access_history(
@@ -211,8 +302,10 @@ def access_history(
     refusals = list(entries.filter(allowed=False)[:TOP_LIST_SIZE])
     paginator = Paginator(entries, PAGE_SIZE)
     detail = paginator.get_page(page)
-    titles = _document_titles(actor, record, [*emergencies, *counter, *refusals, *detail.object_list])
-    rows = [_row(e, titles) for e in detail.object_list]
+    shown = [*emergencies, *counter, *refusals, *detail.object_list]
+    titles = _document_titles(actor, record, shown)
+    reasons = break_glass_justifications(record, shown)
+    rows = [_row(e, titles, reasons) for e in detail.object_list]
     detail.object_list = rows
 
     seen: dict[int, str] = {}
@@ -224,11 +317,11 @@ def access_history(
         total=paginator.count,
         refusals_count=sum(p.refusals for p in people),
         people=people,
-        emergencies=[_row(e, titles) for e in emergencies],
+        emergencies=[_row(e, titles, reasons) for e in emergencies],
         emergencies_count=sum(p.emergencies for p in people),
-        counter=[_row(e, titles) for e in counter],
+        counter=[_row(e, titles, reasons) for e in counter],
         counter_count=sum(p.counter for p in people),
-        refusals=[_row(e, titles) for e in refusals],
+        refusals=[_row(e, titles, reasons) for e in refusals],
         page=detail,
         who_choices=sorted(seen.items(), key=lambda item: item[1].casefold()),
     )
@@ -245,6 +338,22 @@ def _document_titles(actor: Actor, record: Record, entries: list[AuditEntry]) ->
     return {str(pk): title for pk, title in visible.values_list("pk", "title")}
 
 
-def _row(entry: AuditEntry, titles: dict[str, str]) -> HistoryRow:
+def break_glass_justifications(record: Record, entries: list[AuditEntry]) -> dict[str, str]:
+    """The reasons typed at the break-glass openings these entries record, by authorisation id,
+    in one query (none when there is no opening among them). For whoever the policy lets read
+    the history (the patient's side and the médecin traitant, `access_history_for()`), like the
+    openings in force on the patient's access page: it is their record's emergency."""
+    ids = {e.object_id for e in entries
+           if e.allowed and e.action == Action.BREAK_GLASS and e.object_type == "careauthorisation"
+           and e.object_id.isdigit()}
+    if not ids:
+        return {}
+    openings = CareAuthorisation.objects.filter(
+        record=record, kind=CareAuthorisation.Kind.BREAK_GLASS, pk__in=sorted(int(i) for i in ids))
+    return {str(pk): justification for pk, justification in openings.values_list("pk", "justification")}
+
+
+def _row(entry: AuditEntry, titles: dict[str, str], reasons: dict[str, str]) -> HistoryRow:
     title = titles.get(entry.object_id, "") if entry.object_type == "document" else ""
-    return HistoryRow(entry, title)
+    reason = reasons.get(entry.object_id, "") if entry.object_type == "careauthorisation" else ""
+    return HistoryRow(entry, title, reason)

@@ -9,6 +9,7 @@ from django.http import Http404
 from ..access_log import authorise_read
 from ..models import AuditEntry, AuditMode, Document, DocumentType, EmergencyContact, PersonalProfile, Record, Synthesis
 from ..policy import Action, Actor
+from .history import HistoryLine, HistoryRow, history_lines
 from .records import HISTORY_ORDER, documents_visible_to
 
 # Accesses that are always shown apart: they happened without the patient's prior say.
@@ -21,8 +22,9 @@ class PatientHome:
     synthesis: Synthesis | None
     profile: PersonalProfile | None
     emergency_contacts: list[EmergencyContact]
-    last_professional_accesses: list[AuditEntry]
-    last_emergency_accesses: list[AuditEntry]
+    # Each a person's accesses of one day, in one capacity (`HistoryLine`), latest first.
+    last_professional_accesses: list[HistoryLine]
+    last_emergency_accesses: list[HistoryLine]
 
     has_advance_directives_document: bool = False
 
@@ -51,10 +53,21 @@ def patient_home(actor: Actor, record: Record) -> PatientHome:
         synthesis=synthesis,
         profile=PersonalProfile.objects.filter(record=record).first(),
         emergency_contacts=list(record.emergency_contacts.all()),
-        last_professional_accesses=list(
-            accesses.filter(mode__in=(AuditMode.NORMAL, AuditMode.TREATING_DOCTOR)).order_by(*HISTORY_ORDER)[:5]
-        ),
-        last_emergency_accesses=list(accesses.filter(mode__in=EMERGENCY_MODES).order_by(*HISTORY_ORDER)[:5]),
+        last_professional_accesses=_last_visits(
+            accesses.filter(mode__in=(AuditMode.NORMAL, AuditMode.TREATING_DOCTOR))),
+        last_emergency_accesses=_last_visits(accesses.filter(mode__in=EMERGENCY_MODES)),
         has_advance_directives_document=documents_visible_to(actor, record).filter(
             doc_type=DocumentType.ADVANCE_DIRECTIVES).exists(),
     )
+
+
+# The home page lists the last few visits; a visit reads a few pages, each one entry. The latest
+# entries are read (one bounded query on the record's index) and grouped by person and day, so
+# the same visit is not listed three times; a visit that began before them counts only these.
+LAST_VISITS = 5
+ENTRIES_FOR_LAST_VISITS = 100
+
+
+def _last_visits(accesses) -> list[HistoryLine]:
+    latest = accesses.order_by(*HISTORY_ORDER)[:ENTRIES_FOR_LAST_VISITS]
+    return history_lines([HistoryRow(entry) for entry in latest], consecutive=False)[:LAST_VISITS]

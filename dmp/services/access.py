@@ -4,10 +4,11 @@ counter deposit rights, the patient's emergency choices."""
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -80,6 +81,10 @@ IDENTITY_MISMATCH = Decision(False, "identity_mismatch", AuditMode.NONE,
                              gettext_lazy("The identity entered does not match the record."))
 
 
+# The rule id of a break-glass that found an opening of the same professional in force and reused it.
+BREAK_GLASS_IN_FORCE = "break_glass_in_force"
+
+
 def break_glass_open(
     *, actor: Actor, record: Record, family_name: str, given_names: str, birth_date: date, justification: str,
     emergency: bool,
@@ -88,7 +93,9 @@ def break_glass_open(
     ticks "emergency". Limited in time; hidden documents stay hidden.
 
     The opening is logged only once it happened, in its transaction; an identity that does not
-    match the record is written as a refused attempt (`identity_mismatch`), never as an opening."""
+    match the record is written as a refused attempt (`identity_mismatch`), never as an opening.
+    Once per professional and record while it is in force: opening again returns the opening in
+    force (its justification and end unchanged), logged as `break_glass_in_force`, told to nobody."""
     decision = permit(actor, Action.BREAK_GLASS, record)
     if not emergency:
         raise InvalidInput(_("Tick the emergency box to open the record in emergency."), code=InvalidInputCode.MISSING)
@@ -102,17 +109,53 @@ def break_glass_open(
         access_log.refusal(actor, Action.BREAK_GLASS, IDENTITY_MISMATCH, record, record=record)
         raise InvalidInput(_("The name, first name and date of birth do not match this record."),
                            code=InvalidInputCode.MISMATCH)
-    now = timezone.now()
     with transaction.atomic():
-        grant = CareAuthorisation.objects.create(
-            record=record, professional=actor.professional, kind=CareAuthorisation.Kind.BREAK_GLASS,
-            justification=justification.strip(), created_at=now, created_by=actor.user,
-            expires_at=now + timedelta(hours=settings.BREAK_GLASS_DURATION_HOURS),
-        )
-        access_log.write(actor, Action.BREAK_GLASS, decision, grant, record=record)
-        _notify_break_glass(record, grant)
+        grant, created = _emergency_opening(actor, record, CareAuthorisation.Kind.BREAK_GLASS,
+                                            justification=justification.strip())
+        if created:
+            access_log.write(actor, Action.BREAK_GLASS, decision, grant, record=record)
+            _notify_break_glass(record, grant)
+        else:
+            # Opened again while the opening is in force (a double-click, a retrying browser, a
+            # second visit): the attempt is written as what it was, an opening that reused the
+            # one in force; no new grant, no new notice.
+            access_log.write(actor, Action.BREAK_GLASS, replace(decision, rule=BREAK_GLASS_IN_FORCE), grant,
+                             record=record)
     actor.forget(record)
     return grant
+
+
+def _emergency_opening(actor: Actor, record: Record, kind: str, *, justification: str = ""
+                       ) -> tuple[CareAuthorisation, bool]:
+    """The professional's emergency opening of `kind` in force on the record, or a new one:
+    (grant, created). Inside the caller's transaction.
+
+    Two submissions at the same moment must give one opening: the record's row is locked
+    (PostgreSQL; SQLite runs one writing transaction at a time), so the second waits and then
+    finds the first one's opening. The unique constraint `one_emergency_opening_in_force` holds
+    even where the lock does not: an insert that loses the race falls back on the winner's row."""
+    list(Record.objects.select_for_update().filter(pk=record.pk).values_list("pk", flat=True))
+    now = timezone.now()
+    mine = CareAuthorisation.objects.filter(record=record, professional=actor.professional, kind=kind)
+    # An opening whose time is over but not yet marked ended (the beat task runs every few
+    # minutes) still holds the constraint's place: mark it ended now, as the task would.
+    mine.filter(ended_at__isnull=True, expires_at__lte=now).update(ended_at=F("expires_at"))
+    grant = mine.active(now).order_by("-expires_at").first()
+    if grant is not None:
+        return grant, False
+    try:
+        with transaction.atomic():
+            grant = CareAuthorisation.objects.create(
+                record=record, professional=actor.professional, kind=kind, justification=justification,
+                created_at=now, created_by=actor.user,
+                expires_at=now + timedelta(hours=settings.BREAK_GLASS_DURATION_HOURS),
+            )
+    except IntegrityError:
+        grant = mine.active(now).order_by("-expires_at").first()
+        if grant is None:
+            raise
+        return grant, False
+    return grant, True
 
 
 def _notify_break_glass(record: Record, grant: CareAuthorisation) -> None:
