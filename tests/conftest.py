@@ -160,9 +160,9 @@ def client():
 
 @pytest.fixture
 def world(db):
-    from tests.personas import build_world
+    from tests.personas import world_for_test
 
-    return build_world()
+    return world_for_test()
 
 
 @pytest.fixture
