@@ -57,8 +57,13 @@ test: deps-test system-test
 	$(VENV)/bin/ruff check .
 	@$(TEST_ENV) $(PY) -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
-# 5 min 18 s on two quiet cores today (under a minute is the goal). Markers (pyproject.toml): browser, worker, slow; another
-# subset with e.g. `make test-fast MARKERS="not browser and not worker and not slow"`.
+# 1,393 tests. Measured on two cores other work was also using, so noisy: 2 min 32 s at a load
+# of about 2; at a load of about 9, 10 min 1 s before the personas' world was shared
+# (tests/personas.py) and 7 min 48 s after, 306 then 254 CPU seconds in pytest's processes.
+# Fixture setup fell from 77 to 30 worker-seconds. Under a minute is still to do: what is left
+# is the tests' own work (check --deploy subprocesses, the file inspector, PDF rendering).
+# Markers (pyproject.toml): browser, worker, slow; another subset with e.g.
+# `make test-fast MARKERS="not browser and not worker and not slow"`.
 MARKERS ?= not browser and not worker
 test-fast: deps-test
 	@$(TEST_ENV) $(PY) -m pytest -m "$(MARKERS)" $(FAST_XDIST) $(PYTEST_ARGS)

@@ -96,6 +96,18 @@ def _persona_language(request):
     personas.PERSONA_LANGUAGE["code"] = "en"
 
 
+def _put_back_matrix() -> None:
+    from dmp.matrix_defaults import default_cells
+    from dmp.models import MatrixEntry
+
+    MatrixEntry.objects.bulk_create(
+        [MatrixEntry(profession=p, doc_type=t, allowed=a) for p, t, a in default_cells()], ignore_conflicts=True
+    )
+
+
+_FLUSHED = pytest.StashKey[bool]()
+
+
 @pytest.fixture(autouse=True)
 def _migration_data(request):
     """Transactional tests (live server, on_commit) empty every table after they run, rows
@@ -106,16 +118,30 @@ def _migration_data(request):
     uses_db = transactional or marker is not None or "db" in request.fixturenames
     if not uses_db:
         return
-    from dmp.matrix_defaults import default_cells
     from dmp.models import MatrixEntry
 
     request.getfixturevalue("transactional_db" if transactional else "db")
+    if transactional:
+        request.node.stash[_FLUSHED] = True  # put back again after its teardown: see below
     # pytest may run a transactional test (a browser test, grouped with the others by its
     # browser parameter) before ordinary ones: they too find the matrix put back.
     if transactional or not MatrixEntry.objects.exists():
-        MatrixEntry.objects.bulk_create(
-            [MatrixEntry(profession=p, doc_type=t, allowed=a) for p, t, a in default_cells()], ignore_conflicts=True
-        )
+        _put_back_matrix()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After a transactional test has emptied the tables, the matrix is put back once and
+    committed, as the migration left it: otherwise every later test of the process would put it
+    back inside its own transaction (273 rows, rolled back each time)."""
+    try:
+        return (yield)
+    finally:
+        if item.stash.get(_FLUSHED, False):
+            from pytest_django.plugin import blocking_manager_key
+
+            with item.config.stash[blocking_manager_key].unblock():
+                _put_back_matrix()
 
 
 @pytest.fixture(autouse=True)
@@ -160,9 +186,9 @@ def client():
 
 @pytest.fixture
 def world(db):
-    from tests.personas import build_world
+    from tests.personas import world_for_test
 
-    return build_world()
+    return world_for_test()
 
 
 @pytest.fixture

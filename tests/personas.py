@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import pickle
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.core.files.base import ContentFile
 from django.utils import timezone
@@ -212,3 +213,171 @@ def build_world() -> World:
 def user_of(world: World, persona: str) -> User:
     value = getattr(world, persona)
     return value if isinstance(value, User) else value.user
+
+
+# --- the world, built once per test process -------------------------------------------------
+#
+# Most tests start from the same world, and building it (about 250 inserts, eleven files) took
+# more time than many of the tests themselves. As Django's TestCase.setUpTestData does, it is
+# built for real once, by the first test that asks for it; its rows are then copied by
+# PostgreSQL itself into every later test's transaction (one INSERT … SELECT per table, the
+# same primary keys, every timestamp moved forward by the time elapsed since the build, as if
+# built at that test's start), its files written into that test's MEDIA_ROOT, and each test
+# receives its own copy of the objects (a test may change them freely).
+
+
+@dataclass
+class _Table:
+    name: str
+    rows: str  # the new rows as a JSON array, as PostgreSQL's json_agg wrote them
+    insert: str  # INSERT … SELECT from json_populate_recordset, timestamps shifted
+
+
+@dataclass
+class _Snapshot:
+    built_at: datetime
+    world: bytes  # the objects, pickled: each test unpickles its own copy (faster than deepcopy)
+    tables: list[_Table]
+    files: dict[str, bytes]  # path under MEDIA_ROOT: content
+
+
+_snapshots: dict[str, _Snapshot] = {}
+
+
+def _tables() -> list[tuple[str, str | None]]:
+    """(table, primary key column) of every model, the column None where the key is not a
+    single integer (the search terms' composite key)."""
+    from django.apps import apps
+    from django.db import models
+
+    tables = set()
+    for model in apps.get_models(include_auto_created=True):
+        meta = model._meta
+        if meta.proxy or not meta.managed:
+            continue
+        integer = isinstance(meta.pk, models.AutoField | models.BigAutoField | models.SmallAutoField)
+        tables.add((meta.db_table, meta.pk.column if integer else None))
+    return sorted(tables, key=lambda table: table[0])
+
+
+def _media_files(root) -> dict[str, bytes]:
+    from pathlib import Path
+
+    root = Path(root)
+    if not root.exists():
+        return {}
+    return {str(path.relative_to(root)): path.read_bytes() for path in root.rglob("*") if path.is_file()}
+
+
+def _snapshot(build) -> tuple[World, _Snapshot]:
+    """Build the world for real and keep what it wrote: its rows (those whose key is past the
+    highest key each table held before) and its files."""
+    from django.conf import settings
+    from django.db import connection
+
+    tables = _tables()
+    with connection.cursor() as cursor:
+        before = {}
+        for table, pk in tables:
+            if pk is None:  # a copy of the rows, to tell the new ones by difference
+                cursor.execute(f'CREATE TEMPORARY TABLE "before_{table}" AS SELECT * FROM "{table}"')
+            else:
+                cursor.execute(f'SELECT max("{pk}") FROM "{table}"')  # noqa: S608 - our table names
+                before[table] = cursor.fetchone()[0] or 0
+    files_before = _media_files(settings.MEDIA_ROOT)
+    world = build()
+    # Taken once the build is over: moved by (restore time - built_at), every timestamp the
+    # build wrote stays before the test's start, as when the world was built for the test (a
+    # document the test adds is the newest).
+    built_at = timezone.now()
+    captured = []
+    with connection.cursor() as cursor:
+        for table, pk in tables:
+            if pk is None:
+                cursor.execute(f'SELECT json_agg(t)::text FROM (SELECT * FROM "{table}"'  # noqa: S608
+                               f' EXCEPT SELECT * FROM "before_{table}") t')
+                rows = cursor.fetchone()[0]
+                cursor.execute(f'DROP TABLE "before_{table}"')
+            else:
+                cursor.execute(
+                    f'SELECT json_agg(t ORDER BY "{pk}")::text FROM "{table}" t WHERE "{pk}" > %s',  # noqa: S608
+                    [before[table]],
+                )
+                rows = cursor.fetchone()[0]
+            if rows is None:
+                continue
+            cursor.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
+                [table],
+            )
+            columns = cursor.fetchall()
+            names = ", ".join(f'"{name}"' for name, _ in columns)
+            values = ", ".join(
+                f'"{name}" + %(shift)s' if kind == "timestamp with time zone" else f'"{name}"' for name, kind in columns
+            )
+            insert = (f'INSERT INTO "{table}" ({names}) SELECT {values}'  # noqa: S608 - our table names
+                      f' FROM json_populate_recordset(NULL::"{table}", %(rows)s)')
+            captured.append(_Table(table, rows, insert))
+    files = {name: content for name, content in _media_files(settings.MEDIA_ROOT).items() if name not in files_before}
+    return world, _Snapshot(built_at, pickle.dumps(world), captured, files)
+
+
+def _shift_instances(world: World, shift: timedelta) -> None:
+    """Move every timestamp of the world's objects (and the objects they hold) by `shift`,
+    as the rows were moved."""
+    from django.db import models
+
+    seen: set[int] = set()
+
+    def visit(instance):
+        if not isinstance(instance, models.Model) or id(instance) in seen:
+            return
+        seen.add(id(instance))
+        for model_field in instance._meta.concrete_fields:
+            if isinstance(model_field, models.DateTimeField):
+                value = getattr(instance, model_field.attname, None)
+                if value is not None:
+                    setattr(instance, model_field.attname, value + shift)
+        for related in instance._state.fields_cache.values():
+            visit(related)
+
+    for name in World.__dataclass_fields__:
+        value = getattr(world, name)
+        for item in value.values() if isinstance(value, dict) else [value]:
+            visit(item)
+
+
+def _restore(snapshot: _Snapshot) -> World:
+    """The snapshot's rows and files in this test's database and MEDIA_ROOT, and a fresh copy
+    of its objects."""
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.db import connection, transaction
+
+    shift = timezone.now() - snapshot.built_at
+    # One transaction even for transactional tests: the foreign keys are checked at its end,
+    # once every table is filled.
+    with transaction.atomic(), connection.cursor() as cursor:
+        for table in snapshot.tables:
+            cursor.execute(table.insert, {"shift": shift, "rows": table.rows})
+    root = Path(settings.MEDIA_ROOT)
+    for name, content in snapshot.files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    world = pickle.loads(snapshot.world)  # noqa: S301 - our own objects, pickled by this process
+    _shift_instances(world, shift)
+    return world
+
+
+def world_for_test() -> World:
+    """The world of tests/conftest.py's `world` fixture: built for real by the first test of
+    the process (per persona language), copied from that build afterwards."""
+    language = PERSONA_LANGUAGE["code"]
+    snapshot = _snapshots.get(language)
+    if snapshot is None:
+        world, _snapshots[language] = _snapshot(build_world)
+        return world
+    return _restore(snapshot)
