@@ -137,7 +137,8 @@ def pytest_runtest_teardown(item, nextitem):
     try:
         return (yield)
     finally:
-        if item.stash.get(_FLUSHED, False):
+        # After the process's last test the test database is already gone: nothing to put back.
+        if item.stash.get(_FLUSHED, False) and nextitem is not None:
             from pytest_django.plugin import blocking_manager_key
 
             with item.config.stash[blocking_manager_key].unblock():

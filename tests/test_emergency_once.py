@@ -43,27 +43,34 @@ def _one_set_of_notices(grant):
     return notices
 
 
-@pytest.mark.django_db(transaction=True)
-def test_twenty_concurrent_break_glass_give_one_authorisation_and_one_set_of_notices(world):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs concurrent connections")
-    start, grants, errors = threading.Barrier(20), [], []
+def _race(n: int, submit) -> list:
+    """`submit` from `n` threads released at the same moment, each on its own connection: what
+    each returned (any thread's error fails the test)."""
+    start, answers, errors = threading.Barrier(n), [], []
 
-    def submit():
+    def run():
         try:
             start.wait(10)
-            grants.append(_open(world).pk)
+            answers.append(submit())
         except Exception as exc:  # noqa: BLE001 - reported below, with the thread's error
             errors.append(exc)
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=submit, daemon=True) for _ in range(20)]
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(n)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
     assert errors == []
+    return answers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_break_glass_give_one_authorisation_and_one_set_of_notices(world):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent connections")
+    grants = _race(20, lambda: _open(world).pk)
     [grant] = _openings(world)
     assert grants == [grant.pk] * 20  # every submission answers with the one opening
     _one_set_of_notices(grant)
@@ -80,23 +87,7 @@ def test_concurrent_samu_reads_tell_the_patient_once(world):
     record and day by the notice's unique key, even when the reads race."""
     if connection.vendor != "postgresql":
         pytest.skip("needs concurrent connections")
-    start, errors = threading.Barrier(10), []
-
-    def read():
-        try:
-            start.wait(10)
-            get_record_for(Actor(world.regulator.user), world.record.pk)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=read, daemon=True) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    _race(10, lambda: get_record_for(Actor(world.regulator.user), world.record.pk))
     notices = Notification.objects.filter(event="samu_access")
     assert notices.exists()
     assert len({(n.recipient_id, n.channel) for n in notices}) == notices.count()
