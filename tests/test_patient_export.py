@@ -341,7 +341,9 @@ def test_the_summary_stays_on_one_page_for_a_large_record(client, world, eager):
     for n in range(60):
         make_document(world.record, f"report number {n} with a rather long title to fill the page")
     synthesis_write(actor=Actor(world.dr_house.user), record=world.record,
-                    problems=[Problem("I10", f"Hypertension, note {n}") for n in range(25)],
+                    # 25 problems, each code once (the synthesis refuses a code twice).
+                    problems=[Problem(f"I{n}", f"Cardiovascular problem, note {n}") for n in range(30, 55)
+                              if n not in (53, 54)] + [Problem("I10", "Hypertension"), Problem("I11", "Heart")],
                     current_treatments="\n".join(f"Medicine {n}, one tablet a day" for n in range(40)),
                     allergies="\n".join(f"Allergy {n}" for n in range(20)))
     client.force_login(world.alice)
