@@ -189,7 +189,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Redis down must not stop logins (the limiter's counts live here): the cache then uses a
+    # table of the database until Redis is back (dmp/cache.py). Short socket timeouts: a Redis
+    # host that does not answer costs a second, not a hung request.
+    CACHES = {"default": {
+        "BACKEND": "dmp.cache.DegradingRedisCache", "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+    }}
 elif PRODUCTION:
     raise ImproperlyConfigured("REDIS_URL is required in production (cache, Celery broker).")
 else:
