@@ -152,6 +152,9 @@ MIDDLEWARE = [
     "dmp.accounts.middleware.AccountGateMiddleware",
     # A service's refusal raised in a view answers 404, in this one place (dmp/http.py).
     "dmp.http.AccessRefusedMiddleware",
+    # The database, Redis or the Celery broker away: 503 and "try again in a minute", not 500.
+    # Outages met in a middleware reach dmp.views.error_500 and error_400 (dmp/unavailable.py).
+    "dmp.unavailable.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "dmp.urls"
