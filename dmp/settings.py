@@ -152,6 +152,9 @@ MIDDLEWARE = [
     "dmp.accounts.middleware.AccountGateMiddleware",
     # A service's refusal raised in a view answers 404, in this one place (dmp/http.py).
     "dmp.http.AccessRefusedMiddleware",
+    # The database, Redis or the Celery broker away: 503 and "try again in a minute", not 500.
+    # Outages met in a middleware reach dmp.views.error_500 and error_400 (dmp/unavailable.py).
+    "dmp.unavailable.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "dmp.urls"
@@ -189,7 +192,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Redis down must not stop logins (the limiter's counts live here): the cache then uses a
+    # table of the database until Redis is back (dmp/cache.py). Short socket timeouts: a Redis
+    # host that does not answer costs a second, not a hung request.
+    CACHES = {"default": {
+        "BACKEND": "dmp.cache.DegradingRedisCache", "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+    }}
 elif PRODUCTION:
     raise ImproperlyConfigured("REDIS_URL is required in production (cache, Celery broker).")
 else:

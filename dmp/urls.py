@@ -23,6 +23,7 @@ urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
 ]
 
+handler400 = "dmp.views.error_400"
 handler403 = "dmp.views.error_403"
 handler404 = "dmp.views.error_404"
 handler500 = "dmp.views.error_500"

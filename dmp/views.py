@@ -3,9 +3,11 @@ and 404 are the same page, whatever the cause."""
 
 from __future__ import annotations
 
+import sys
+
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponseRedirect, HttpResponseServerError
+from django.http import HttpResponseBadRequest, HttpResponseRedirect, HttpResponseServerError
 from django.shortcuts import redirect, render
 from django.template import loader
 from django.utils import translation
@@ -16,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from .glossary import WORDS
 from .policy import PORTALS, Actor, portal_allowed
 from .services import InvalidInput, InvalidInputCode, account_language_set
+from .unavailable import unavailable_cause, unavailable_response
 
 _PORTAL_HOMES = {"patient": "portal_patient:home", "pro": "portal_pro:home", "counter": "social_workers:home"}
 
@@ -52,7 +55,22 @@ def error_404(request, exception=None):
     return render(request, "errors/not_available.html", status=404)
 
 
+def error_400(request, exception=None):
+    """A request Django refused (a bad host, a session that could not be saved, …): a page, not
+    Django's bare "Bad Request (400)". A session lost because the database went away is an
+    outage: 503. No request context, as for the 500 page."""
+    cause = unavailable_cause(exception)
+    if cause is not None:
+        return unavailable_response(request, cause)
+    return HttpResponseBadRequest(loader.get_template("errors/bad_request.html").render())
+
+
 def error_500(request):
+    # Django calls this while handling the exception: an outage of the database or Redis met
+    # in a middleware (the session, the account) answers 503, "try again in a minute".
+    cause = unavailable_cause(sys.exc_info()[1])
+    if cause is not None:
+        return unavailable_response(request, cause)
     # No request context: a failing context processor must not turn a 500 into a crash.
     return HttpResponseServerError(loader.get_template("errors/500.html").render())
 

@@ -16,7 +16,8 @@ Three counts stand between a password guesser and an account (docs/security.md):
   `LOGIN_ADDRESS_WINDOW_MINUTES`, high, since a reception centre puts many people behind one.
 
 No server-side sleep: a refused attempt answers at once. The state lives in the cache (Redis
-in production, shared by every worker). Clock: `time.time()`, which tests shift.
+in production, shared by every worker; a table of the database while Redis is down, see
+dmp/cache.py). Clock: `time.time()`, which tests shift.
 
 The professionals' record searches (portal and FHIR `Patient?`) are counted by the same allauth
 limiter, per account (`ACCOUNT_RATE_LIMITS["record_search"]`, `RECORD_SEARCHES_PER_HOUR`):

@@ -21,6 +21,7 @@ from django.core.files.base import ContentFile
 from django.db import DatabaseError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from .. import access_log, audit, fhir, verify_history
 from ..models import (
@@ -73,7 +74,17 @@ def record_export_request(*, actor: Actor, record: Record) -> RecordExport:
         export = RecordExport.objects.create(record=record, requested_by=actor.user, created_at=now)
         access_log.write(actor, Action.EXPORT_RECORD, decision, export, record=record)
         pk = export.pk
-        transaction.on_commit(lambda: build_record_export.delay(pk))
+
+        def queue() -> None:
+            try:
+                build_record_export.delay(pk)
+            except BrokerUnreachable:
+                # Nothing will build it: without this the request made again in a minute would
+                # wait on it for EXPORT_STALE_AFTER. The page answers 503 (dmp/unavailable.py).
+                _delete_exports(RecordExport.objects.filter(pk=pk, status=RecordExport.Status.PENDING))
+                raise
+
+        transaction.on_commit(queue)
     return export
 
 
