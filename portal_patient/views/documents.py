@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dmp import services
 from dmp.http import document_response, portal_view, protected_file_response, record_view
 from dmp.models import SPACE_OF_TYPE, DocumentType, Space
-from dmp.policy import Clause, Viewer, who_may_see
+from dmp.policy import Action, Clause, Viewer, decide, who_may_see
 from dmp.screens import documents as screen
 from dmp.screens.documents import safe_next
 from dmp.selectors import get_record_document_for, record_document_for_action
@@ -103,10 +103,17 @@ def document(request, actor, pk: int, doc: int):
     """One document: what it is, open and download, who can see it and why, the actions."""
     document = get_record_document_for(actor, pk, doc)
     viewers = [(viewer, _explain(viewer)) for viewer in who_may_see(document)]
+    # The minor's own control over what their parents see: offered to the holder only (the
+    # policy says who), on a minor's record or one with a representative; a representative
+    # is never shown it, nor told it exists.
+    record = document.record
+    keeps_secret = decide(actor, Action.HIDE_FROM_REPRESENTATIVES, document).allowed and (
+        record.is_minor() or any(viewer.role == "representative" for viewer, _why in viewers))
     return render_record_page(request, "portal_patient/documents/detail.html", actor, document.record, {
         "document": document,
         "screen": SCREEN,
         "selected": document_selected_by(actor, document),
+        "keeps_secret": keeps_secret,
         "may_see": [row for row in viewers if row[0].decision.allowed],
         "may_not_see": [row for row in viewers if not row[0].decision.allowed],
         "back": safe_next(request, reverse("portal_patient:documents", args=[pk]), name="back"),
@@ -148,6 +155,18 @@ def document_visibility(request, actor, pk: int, doc: int):
                                 True: _("The document is hidden from professionals, except your médecin "
                                         "traitant and its author."),
                                 False: _("Professionals who may read this type of document can see it again."),
+                            })
+
+
+@require_POST
+@portal_view("patient")
+def document_representatives_visibility(request, actor, pk: int, doc: int):
+    """The minor hides a document from their legal representatives, or shows it to them again."""
+    return _document_action(request, actor, pk, doc, field="hidden",
+                            service=services.document_representatives_visibility_set, argument="hidden", done={
+                                True: _("The document is hidden from your legal representatives: they do not "
+                                        "see it anywhere, nor that it exists."),
+                                False: _("Your legal representatives can see this document again."),
                             })
 
 
@@ -204,6 +223,10 @@ def documents_add(request, actor, record):
     posted = request.method == "POST"
     form = UploadForm(request.POST if posted else None, request.FILES if posted else None,
                       initial={"act_date": timezone.localdate(), "doc_type": DocumentType.PATIENT_DOCUMENT})
+    if record.is_minor():
+        # Advance directives are for adults (docs/minors.md): not offered as a type either.
+        form.fields["doc_type"].choices = [
+            (t, label) for t, label in PERSONAL_TYPES if t != DocumentType.ADVANCE_DIRECTIVES]
     file_errors: list[tuple[str, str]] = []
     if posted and form.is_valid():
         # Never more than the limit + 1 byte in memory: the service refuses "too large" from that.
@@ -272,6 +295,8 @@ urlpatterns = [
     path("records/<int:pk>/documents/<int:doc>/download/", document_download, name="document_download"),
     path("records/<int:pk>/documents/<int:doc>/thumbnail/", document_thumbnail, name="document_thumbnail"),
     path("records/<int:pk>/documents/<int:doc>/visibility/", document_visibility, name="document_visibility"),
+    path("records/<int:pk>/documents/<int:doc>/representatives/", document_representatives_visibility,
+         name="document_representatives_visibility"),
     path("records/<int:pk>/documents/<int:doc>/archive/", document_archive, name="document_archive"),
     path("records/<int:pk>/documents/<int:doc>/select/", document_select, name="document_select"),
 ]
