@@ -211,7 +211,7 @@ class OnboardingForm(DirectionalInputs, forms.Form):
                     "Give the legal representative's existing account or create one, not both."))
             for name in ("representative_family_name", "representative_given_names"):
                 if not data.get(name):
-                    self.add_error(name, _("This field is required."))
+                    self.add_error(name, _("The legal representative needs a family name and given names."))
         others = [w.strip() for w in data.get("other_languages", "").split(",") if w.strip()]
         data["languages"] = list(dict.fromkeys([*data.get("languages", []), *others]))
         return data

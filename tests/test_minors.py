@@ -207,7 +207,8 @@ def test_a_representative_is_notified_of_a_break_glass_on_the_minors_record(worl
 def test_the_minor_chooses_whether_his_mother_hears_of_first_accesses_and_new_documents(client, world):
     def professional_adds_and_reads():
         Notification.objects.all().delete()
-        document_add(actor=Actor(world.dr_house.user), record=_leo_record(), content=text_pdf(f"n{Document.objects.count()}"),
+        content = text_pdf(f"n{Document.objects.count()}")
+        document_add(actor=Actor(world.dr_house.user), record=_leo_record(), content=content,
                      doc_type=DocumentType.CONSULTATION_REPORT, title="suivi", act_date=date(2026, 2, 1))
         return set(Notification.objects.values_list("recipient_id", "event"))
 
