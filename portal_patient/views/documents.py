@@ -24,10 +24,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dmp import services
 from dmp.http import document_response, portal_view, protected_file_response, record_view
 from dmp.models import SPACE_OF_TYPE, DocumentType, Space
-from dmp.policy import Action, Clause, Viewer, decide, who_may_see
+from dmp.policy import Clause, Viewer, who_may_see
 from dmp.screens import documents as screen
 from dmp.screens.documents import safe_next
-from dmp.selectors import get_record_document_for, record_document_for_action
+from dmp.selectors import get_record_document_for, offers_what_representatives_see, record_document_for_action
 from dmp.selectors.documents import document_selected_by
 
 from ._common import render_record_page
@@ -103,17 +103,12 @@ def document(request, actor, pk: int, doc: int):
     """One document: what it is, open and download, who can see it and why, the actions."""
     document = get_record_document_for(actor, pk, doc)
     viewers = [(viewer, _explain(viewer)) for viewer in who_may_see(document)]
-    # The minor's own control over what their parents see: offered to the holder only (the
-    # policy says who), on a minor's record or one with a representative; a representative
-    # is never shown it, nor told it exists.
-    record = document.record
-    keeps_secret = decide(actor, Action.HIDE_FROM_REPRESENTATIVES, document).allowed and (
-        record.is_minor() or any(viewer.role == "representative" for viewer, _why in viewers))
     return render_record_page(request, "portal_patient/documents/detail.html", actor, document.record, {
         "document": document,
         "screen": SCREEN,
         "selected": document_selected_by(actor, document),
-        "keeps_secret": keeps_secret,
+        # The minor's own control over what their parents see (never shown to a parent).
+        "keeps_secret": offers_what_representatives_see(actor, document),
         "may_see": [row for row in viewers if row[0].decision.allowed],
         "may_not_see": [row for row in viewers if not row[0].decision.allowed],
         "back": safe_next(request, reverse("portal_patient:documents", args=[pk]), name="back"),

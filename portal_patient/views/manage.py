@@ -18,8 +18,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dmp import services
 from dmp.http import record_view
 from dmp.models.people import validate_rpps
-from dmp.policy import Action, decide
-from dmp.selectors import professional_by_rpps, professional_with_standing, record_access_overview
+from dmp.selectors import (
+    offers_what_representatives_see,
+    professional_by_rpps,
+    professional_with_standing,
+    record_access_overview,
+)
 from dmp.services.records import RETENTION_YEARS, record_destruction_date
 
 from ._common import render_record_page
@@ -95,10 +99,8 @@ def _manage_page(request, actor, record, *, bound: dict | None = None, status: i
         # Where notifications go: the holder's account (dmp/notifications.py), else the record's.
         "contact_email": holder.email if holder else record.email,
         "contact_phone": holder.phone if holder else record.phone,
-        # The patient's own choice of what their legal representatives hear of: offered to the
-        # holder only (the policy says who), on a minor's record or one with a representative.
-        "chooses_for_representatives": decide(actor, Action.NOTIFY_REPRESENTATIVES, record).allowed and (
-            record.is_minor() or record.representatives.active().exists()),
+        # The patient's own choice of what their legal representatives hear of (never a parent's).
+        "chooses_for_representatives": offers_what_representatives_see(actor, record),
         "break_glass_hours": settings.BREAK_GLASS_DURATION_HOURS,
         "retention_years": RETENTION_YEARS,
     }, section="manage", status=status)
