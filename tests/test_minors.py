@@ -311,3 +311,32 @@ def test_the_counter_refuses_a_new_parent_without_names_or_with_an_existing_acco
     response = client.post(url, _onboarding(representative_create="", representative_username=world.mother.username))
     assert response.status_code == 302
     assert LegalRepresentative.objects.get(record__given_names="Moussa").user == world.mother
+
+
+# -- the sweep of the two new actions -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona, status", [
+    (None, 302),  # to the login page
+    ("alice", 404),  # another patient: nothing to know
+    ("mother", 404),  # his representative: not hers to decide
+    ("dr_house", 403),  # not the patient portal
+    ("agent", 403),
+    ("leo", 302),  # done, back to the page
+])
+def test_who_may_post_what_the_representatives_see_and_hear(client, world, persona, status):
+    from tests.personas import user_of
+
+    if persona:
+        client.force_login(user_of(world, persona))
+    urls = [_doc_url("document_representatives_visibility", world.docs["leo_visit"]),
+            reverse("portal_patient:representatives_notified", args=[world.leo_record.pk])]
+    for url in urls:
+        response = client.post(url, {"hidden": "1"})
+        assert response.status_code == status, url
+        if persona is None:
+            assert "/accounts/login/" in response["Location"]
+    changed = Record.objects.get(pk=world.leo_record.pk).representatives_notified is False
+    assert Document.objects.get(pk=world.docs["leo_visit"].pk).hidden_from_representatives is (persona == "leo")
+    assert changed is (persona == "leo")
