@@ -742,7 +742,7 @@ class _Seeder:
             permit(self.actor(holder), Action.HIDE_DOCUMENT, document)
             changes["hidden_from_professionals"] = True
         if spec.hidden_from_representatives:
-            permit(self.actor(holder), Action.HIDE_DOCUMENT, document)
+            permit(self.actor(holder), Action.HIDE_FROM_REPRESENTATIVES, document)
             changes["hidden_from_representatives"] = True
         if spec.archived:
             permit(self.actor(holder), Action.ARCHIVE_DOCUMENT, document)

@@ -48,7 +48,7 @@ from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from .models import AuditMode, CareAuthorisation, Document, Notification, Profession, Record, User
+from .models import AuditMode, CareAuthorisation, Document, LegalRepresentative, Notification, Profession, Record, User
 from .policy import Standing, standing_rule
 from .sms import SmsError, send_sms
 
@@ -76,6 +76,15 @@ EVENTS: dict[str, str] = {
     "account_activation": ALWAYS,
     "break_glass_treating_doctor": PROFESSIONAL,
 }
+
+# Which events about a record its legal representatives hear of too (docs/minors.md). An
+# emergency or SAMU opening: always, a parent must be able to act for their child. The ordinary
+# life of the record (a professional's first access, every access, a new document): unless the
+# patient chose to keep it to themselves (`Record.representatives_notified`), which is how a
+# minor keeps confidential care from their parents (French public health code, L1111-5).
+# Anything else (creation, credentials, contact details) is about the holder's own account.
+TOLD_TO_REPRESENTATIVES_ALWAYS = frozenset({"break_glass", "samu_access"})
+TOLD_TO_REPRESENTATIVES_BY_CHOICE = frozenset({"first_access", "access", "document_added"})
 
 RETRY_CAP = timedelta(hours=6)
 DUE_BATCH = 500
@@ -133,6 +142,25 @@ def notify(
     except IntegrityError:
         return []
     transaction.on_commit(partial(_enqueue, [r.pk for r in rows]), robust=True)
+    return rows
+
+
+def notify_patient_side(record: Record, event: str, *, key: str = "", **context) -> list[Notification]:
+    """Queue the notice of an event on the record for its holder and for the legal
+    representatives in force who hear of it (TOLD_TO_REPRESENTATIVES_*). A representative's
+    notice names the person it is about (`represented`); the channels are those the patient
+    chose. With a `key`, each person's notice is queued once."""
+    rows: list[Notification] = []
+    if record.holder_id is not None:
+        rows += notify(record.holder, event, record=record, key=key, **context)
+    told = event in TOLD_TO_REPRESENTATIVES_ALWAYS or (
+        event in TOLD_TO_REPRESENTATIVES_BY_CHOICE and record.representatives_notified)
+    if told:
+        when = context.get("when") or timezone.now()
+        for representation in LegalRepresentative.objects.active(when).filter(record=record).select_related("user"):
+            rows += notify(representation.user, event, record=record,
+                           key=f"{key}:representative:{representation.user_id}" if key else "",
+                           represented=record.full_name, **context)
     return rows
 
 
@@ -328,8 +356,6 @@ def professional_read(actor: Actor, record: Record, decision: Decision) -> None:
     if record.pk in actor.notified_records:
         return
     actor.notified_records.add(record.pk)
-    if record.holder_id is None:
-        return
     professional = actor.professional
     now = timezone.now()
     day = timezone.localdate(now).isoformat()
@@ -337,7 +363,7 @@ def professional_read(actor: Actor, record: Record, decision: Decision) -> None:
     if mode == AuditMode.BREAK_GLASS:
         return
     if mode == AuditMode.SAMU:
-        notify(record.holder, "samu_access", record=record, key=f"samu_access:{record.pk}:{professional.pk}:{day}",
+        notify_patient_side(record, "samu_access", key=f"samu_access:{record.pk}:{professional.pk}:{day}",
                when=now, **professional_context(professional))
         return
     if mode == AuditMode.NORMAL:
@@ -347,16 +373,16 @@ def professional_read(actor: Actor, record: Record, decision: Decision) -> None:
             kind__in=CareAuthorisation.CARE_KINDS,
         ).update(patient_notified_at=now)
         if first:
-            notify(record.holder, "first_access", record=record, when=now, **professional_context(professional))
+            notify_patient_side(record, "first_access", when=now, **professional_context(professional))
             return
         if decision.rule == standing_rule(Standing.CARE_TEAM).decision.rule:
             # A colleague's authorisation shared with the care team: each member's first access
             # is told once, kept by the notice's own key (one lookup per request).
-            notify(record.holder, "first_access", record=record, key=f"first_access:{record.pk}:{professional.pk}",
+            notify_patient_side(record, "first_access", key=f"first_access:{record.pk}:{professional.pk}",
                    when=now, **professional_context(professional))
             return
     if record.notify_every_access and mode in (AuditMode.NORMAL, AuditMode.TREATING_DOCTOR):
-        notify(record.holder, "access", record=record, key=f"access:{record.pk}:{professional.pk}:{day}",
+        notify_patient_side(record, "access", key=f"access:{record.pk}:{professional.pk}:{day}",
                when=now, **professional_context(professional))
 
 
@@ -368,9 +394,9 @@ def notify_new_documents(record: Record, documents: list[Document], professional
     (`Document.patient_notified_at`, set with a conditional UPDATE)."""
     now = now or timezone.now()
     pks = [d.pk for d in documents if not d.is_withheld_from_patient(now) and d.patient_notified_at is None]
-    if not pks or record.holder_id is None:
+    if not pks:
         return
     told = Document.objects.filter(pk__in=pks, patient_notified_at__isnull=True).update(patient_notified_at=now)
     if told:
-        notify(record.holder, "document_added", record=record, key=f"document_added:{min(pks)}", when=now,
+        notify_patient_side(record, "document_added", key=f"document_added:{min(pks)}", when=now,
                count=told, **professional_context(professional))

@@ -59,6 +59,12 @@ class Action:
     REPLACE_DOCUMENT = "replace_document"
     RELEASE_DOCUMENT = "release_document"
     HIDE_DOCUMENT = "hide_document"
+    # Hide a document from the legal representatives, or show it to them again: a minor's
+    # secret, so the minor's own (a representative never sets or lifts it).
+    HIDE_FROM_REPRESENTATIVES = "hide_from_representatives"
+    # Choose whether the legal representatives hear of the record's ordinary life (first
+    # accesses, new documents): the same right, the patient's own.
+    NOTIFY_REPRESENTATIVES = "notify_representatives"
     ARCHIVE_DOCUMENT = "archive_document"
     EDIT_SYNTHESIS = "edit_synthesis"
     EDIT_PERSONAL_DATA = "edit_personal_data"
@@ -756,6 +762,14 @@ def _with_patient(actor: Actor, action: str, access: RecordAccess, doc_type: str
                  _("Only the patient and their médecin traitant can do this."), access.mode)
 
 
+def _holder_themselves(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+    """What the patient keeps from their legal representatives is decided by the patient, never
+    by a representative acting for them (see `_holder_keeps_secret`)."""
+    if access.standing is Standing.HOLDER:
+        return access.decision
+    return _deny("holder_themselves_only", _("Only the patient themselves can do this."), access.mode)
+
+
 def _treating_doctor_only(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
     if access.standing is Standing.TREATING_DOCTOR:
         return access.decision
@@ -817,6 +831,7 @@ RECORD_ACTIONS: dict[str, RecordActionRule] = {
     Action.VIEW_PERSONAL_DATA: _OPENS_RECORD,
     Action.EDIT_PERSONAL_DATA: _HOLDER_ONLY,
     Action.MANAGE_ACCESS: _HOLDER_ONLY,
+    Action.NOTIFY_REPRESENTATIVES: _standing_rule(_holder_themselves),
     Action.CLOSE_RECORD: _HOLDER_ONLY,
     Action.EXPORT_RECORD: _HOLDER_ONLY,
     Action.PRINT_PATIENT_SUMMARY: _counter_or(_HOLDER_ONLY),
@@ -866,6 +881,15 @@ def _holder_sorts_document(actor: Actor, action: str, access: RecordAccess, doc:
     return _deny("holder_only", _("Only the patient or their legal representative can do this."), access.mode)
 
 
+def _holder_keeps_secret(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
+    """Hiding from the legal representatives is the holder's right against them (003: "le
+    mineur pourra continuer à cacher un certain nombre d'informations à ses ayants droit"): a
+    representative acts for the patient in everything else, never in this."""
+    if access.standing is Standing.HOLDER:
+        return access.decision
+    return _deny("holder_themselves_only", _("Only the patient themselves can do this."), access.mode)
+
+
 def _author_changes_document(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
     is_author = actor.professional is not None and doc.author_professional_id == actor.professional.pk
     if not (is_author and access.may_write):
@@ -885,6 +909,7 @@ def _document_no_rule(actor: Actor, action: str, access: RecordAccess, doc: Docu
 DOCUMENT_ACTIONS: dict[str, DocumentActionRule] = {
     Action.VIEW_DOCUMENT: _reads_document,
     Action.HIDE_DOCUMENT: _holder_sorts_document,
+    Action.HIDE_FROM_REPRESENTATIVES: _holder_keeps_secret,
     Action.ARCHIVE_DOCUMENT: _holder_sorts_document,
     Action.REPLACE_DOCUMENT: _author_changes_document,
     Action.RELEASE_DOCUMENT: _author_changes_document,

@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from dmp.bidi import DirectionalInputs
-from dmp.models import Consent, Record
+from dmp.models import Consent, LegalRepresentative, Record
 from dmp.services.accounts import IdentityDocument
 
 # Typed on a workstation shared by a counter: the browser must not offer it to the next person.
@@ -144,6 +144,23 @@ class OnboardingForm(DirectionalInputs, forms.Form):
         help_text=_("For a minor: the parent's or guardian's existing account. Without one, enter the "
                     "representative as the person to notify in an emergency."),
     )
+    # Or a representative without an account: theirs is created with the record, and their own
+    # credentials sheet printed next to the minor's.
+    representative_create = forms.BooleanField(
+        label=_("Create the legal representative's account"), required=False,
+        help_text=_("For a parent or guardian who has no account yet: they get their own identifier and "
+                    "password, on their own sheet."))
+    representative_family_name = forms.CharField(label=_("Legal representative: family name"), max_length=100,
+                                                 required=False, widget=forms.TextInput(attrs=_NO_AUTOFILL))
+    representative_given_names = forms.CharField(label=_("Legal representative: given names"), max_length=150,
+                                                 required=False, widget=forms.TextInput(attrs=_NO_AUTOFILL))
+    representative_new_relationship = forms.ChoiceField(
+        label=_("Relationship"), choices=LegalRepresentative.Relationship.choices, required=False,
+        initial=LegalRepresentative.Relationship.PARENT)
+    representative_email = forms.EmailField(label=_("E-mail address (optional)"), required=False,
+                                            widget=forms.EmailInput(attrs=_NO_AUTOFILL))
+    representative_phone = forms.CharField(label=_("Mobile phone (optional)"), max_length=20, required=False,
+                                           widget=forms.TextInput(attrs={**_NO_AUTOFILL, "inputmode": "tel"}))
     different_person = forms.BooleanField(
         label=_("I checked: this is a different person from the existing record with the same name and "
                 "date of birth"), required=False)
@@ -183,11 +200,18 @@ class OnboardingForm(DirectionalInputs, forms.Form):
             elif (today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))) < 18:
                 if data.get("given_by") != "representative":
                     self.add_error("given_by", _("For a minor, the legal representative answers."))
-                if not data.get("representative_username") and not (
+                if not data.get("representative_username") and not data.get("representative_create") and not (
                         data.get("emergency_contact_name") and data.get("emergency_contact_phone")):
                     self.add_error("representative_username", _(
                         "For a minor, give the legal representative's account, or their name and phone "
                         "as the person to notify in an emergency."))
+        if data.get("representative_create"):
+            if data.get("representative_username"):
+                self.add_error("representative_create", _(
+                    "Give the legal representative's existing account or create one, not both."))
+            for name in ("representative_family_name", "representative_given_names"):
+                if not data.get(name):
+                    self.add_error(name, _("The legal representative needs a family name and given names."))
         others = [w.strip() for w in data.get("other_languages", "").split(",") if w.strip()]
         data["languages"] = list(dict.fromkeys([*data.get("languages", []), *others]))
         return data

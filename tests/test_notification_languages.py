@@ -26,7 +26,7 @@ CONTEXT = {
     "professional": "Gregory House", "organisation": "CPAM Roubaix", "username": "alice.martin",
     "patient": "Alice Martin", "new_destination": "+33 6 12 ** ** 78",
     "link": "https://dmp.example/activate/abc", "code": "482913", "what": "Alice Martin",
-    "count": 3, "counter": 3, "minutes": 10,
+    "count": 3, "counter": 3, "minutes": 10, "represented": "Léo Martin",
 }
 
 

@@ -97,6 +97,10 @@ class Record(models.Model):
     notify_by_email = models.BooleanField(_("notify by e-mail"), default=True)
     notify_by_sms = models.BooleanField(_("notify by SMS"), default=True)
     notify_every_access = models.BooleanField(_("notify every access"), default=False)
+    # Whether the legal representatives hear of the record's ordinary life too (a professional's
+    # first access, new documents): the patient's own choice, never a representative's
+    # (docs/minors.md). Emergency and SAMU accesses are told to them whatever this says.
+    representatives_notified = models.BooleanField(_("legal representatives notified"), default=True)
 
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     created_by = models.ForeignKey(
@@ -140,6 +144,15 @@ class Record(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.given_names} {self.family_name}"
+
+    def is_minor(self, at=None) -> bool:
+        """Under 18 on the day asked (today by default), from the date of birth: majority in
+        France. Asked at each use, never stored, so a record stops being a minor's on the
+        eighteenth birthday without anyone changing it."""
+        day = timezone.localdate(at) if at is not None else timezone.localdate()
+        born = self.birth_date
+        had_birthday = (day.month, day.day) >= (born.month, born.day)
+        return day.year - born.year - (0 if had_birthday else 1) < 18
 
     def clean(self) -> None:
         if self.nir:

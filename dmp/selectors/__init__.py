@@ -17,6 +17,7 @@ from .records import (
     documents_visible_to,
     get_document_for,
     get_record_for,
+    offers_what_representatives_see,
     records_acted_for,
     records_followed_by,
     synthesis_for,
@@ -25,7 +26,7 @@ from .synthesis import SynthesisPage, synthesis_for_editing, synthesis_page_for
 
 __all__ = [
     "access_history_for", "api_tokens_of", "documents_visible_to", "get_api_token_for", "get_document_for",
-    "get_record_for", "records_acted_for", "records_followed_by",
+    "get_record_for", "offers_what_representatives_see", "records_acted_for", "records_followed_by",
     "EXPORT_RETENTION", "get_record_export_for", "record_exports_for",
     "synthesis_for",
     "DocumentFilters", "documents_listing", "documents_matching", "get_record_document_for",

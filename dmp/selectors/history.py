@@ -34,6 +34,8 @@ ACTION_WORDS = {
     Action.REPLACE_DOCUMENT: _("Replaced a document with a new version"),
     Action.RELEASE_DOCUMENT: _("Made a result visible to the patient"),
     Action.HIDE_DOCUMENT: _("Hid or showed a document"),
+    Action.HIDE_FROM_REPRESENTATIVES: _("Hid or showed a document to the legal representatives"),
+    Action.NOTIFY_REPRESENTATIVES: _("Chose what the legal representatives are told"),
     Action.ARCHIVE_DOCUMENT: _("Archived a document"),
     Action.EDIT_SYNTHESIS: _("Wrote the medical summary"),
     Action.EDIT_PERSONAL_DATA: _("Changed the personal information"),

@@ -27,10 +27,14 @@ class PatientHome:
     last_emergency_accesses: list[HistoryLine]
 
     has_advance_directives_document: bool = False
+    # Advance directives are for adults (a minor is not asked to write them, docs/minors.md).
+    directives_offered: bool = True
 
     @property
     def advance_directives_missing(self) -> bool:
-        """Neither written in the guided form nor uploaded as a document."""
+        """Neither written in the guided form nor uploaded as a document, by an adult."""
+        if not self.directives_offered:
+            return False
         written = self.profile is not None and self.profile.advance_directives.strip()
         return not (written or self.has_advance_directives_document)
 
@@ -58,6 +62,7 @@ def patient_home(actor: Actor, record: Record) -> PatientHome:
         last_emergency_accesses=_last_visits(accesses.filter(mode__in=EMERGENCY_MODES)),
         has_advance_directives_document=documents_visible_to(actor, record).filter(
             doc_type=DocumentType.ADVANCE_DIRECTIVES).exists(),
+        directives_offered=not record.is_minor(),
     )
 
 

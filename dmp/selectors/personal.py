@@ -37,6 +37,8 @@ class PersonalInformation:
     # codes and notifications go; the services keep the record's copy in step), else the record's.
     contact_email: str
     contact_phone: str
+    # Advance directives are for adults (a minor is not asked to write them, docs/minors.md).
+    directives_offered: bool = True
 
     def _kind(self, kind: str) -> list[SelfDeclaredItem]:
         return [item for item in self.self_declared if item.kind == kind]
@@ -56,6 +58,11 @@ class PersonalInformation:
     @property
     def has_advance_directives(self) -> bool:
         return bool(self.profile.advance_directives.strip() or self.directives_document)
+
+    @property
+    def advance_directives_missing(self) -> bool:
+        """Worth asking for: an adult who has not written any."""
+        return self.directives_offered and not self.has_advance_directives
 
     @property
     def has_trusted_person(self) -> bool:
@@ -103,6 +110,7 @@ def personal_information_for(actor: Actor, record: Record) -> PersonalInformatio
         login_code_by=destination[0] if destination else "",
         contact_email=holder.email if holder is not None else record.email,
         contact_phone=holder.phone if holder is not None else record.phone,
+        directives_offered=not record.is_minor(),
     )
 
 

@@ -7,8 +7,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from ..access_log import authorise_read
-from ..models import AuditEntry, Document, Record, Synthesis
-from ..policy import FOLLOWING_STANDINGS, Action, Actor, document_scope, records_open_to
+from ..models import AuditEntry, Document, LegalRepresentative, Record, Synthesis
+from ..policy import FOLLOWING_STANDINGS, Action, Actor, decide, document_scope, records_open_to
 
 
 def _load_and_authorise(actor: Actor, queryset: QuerySet, pk: int, action: str):
@@ -62,6 +62,18 @@ def access_history_for(actor: Actor, record: Record) -> QuerySet[AuditEntry]:
     if not authorise_read(actor, Action.VIEW_ACCESS_HISTORY, record):
         raise Http404
     return AuditEntry.objects.filter(record_id_ref=record.pk).exclude(mode="patient").order_by(*HISTORY_ORDER)
+
+
+def offers_what_representatives_see(actor: Actor, obj: Record | Document) -> bool:
+    """Whether the page offers the holder the choice of what their legal representatives see
+    (a document) or hear of (the record's notifications), docs/minors.md. The policy says who
+    may choose: the holder only, so a representative is never shown the control. It is offered
+    on a minor's record, or on one with a representative in force."""
+    action = Action.HIDE_FROM_REPRESENTATIVES if isinstance(obj, Document) else Action.NOTIFY_REPRESENTATIVES
+    if not decide(actor, action, obj).allowed:
+        return False
+    record = obj.record if isinstance(obj, Document) else obj
+    return record.is_minor() or LegalRepresentative.objects.active().filter(record=record).exists()
 
 
 def records_acted_for(actor: Actor) -> QuerySet[Record]:

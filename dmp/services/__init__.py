@@ -103,6 +103,7 @@ from .documents import (  # noqa: E402
     document_derivatives_fill,
     document_import,
     document_release,
+    document_representatives_visibility_set,
     document_search_index_build,
     document_selection_set,
     document_visibility_set,
@@ -124,7 +125,13 @@ from .personal import (  # noqa: E402
     vaccination_add,
     vaccination_remove,
 )
-from .records import record_close, record_create, record_nir_attach, record_notifications_set  # noqa: E402
+from .records import (  # noqa: E402
+    record_close,
+    record_create,
+    record_nir_attach,
+    record_notifications_set,
+    record_representatives_notified_set,
+)
 from .synthesis import synthesis_write  # noqa: E402
 
 __all__ = [
@@ -136,10 +143,11 @@ __all__ = [
     "care_authorisation_grant", "document_add", "document_deposit", "document_import",
     "InvalidFiles", "NewDocument", "document_add_batch", "document_add_many", "document_release",
     "document_archive_set", "document_derivatives_fill", "document_search_index_build",
-    "document_selection_set", "document_visibility_set", "record_default_hidden_types_set",
+    "document_selection_set", "document_visibility_set", "document_representatives_visibility_set",
+    "record_default_hidden_types_set",
     "professional_block", "record_close",
     "care_authorisation_revoke", "deposit_right_withdraw", "professional_unblock", "record_emergency_access_set",
-    "record_nir_attach", "record_notifications_set", "treating_doctor_end",
+    "record_nir_attach", "record_notifications_set", "record_representatives_notified_set", "treating_doctor_end",
     "record_create", "require", "synthesis_write", "treating_doctor_designate",
     "record_export_request", "record_exports_purge",
     # personal data (dmp/services/personal.py)

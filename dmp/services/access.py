@@ -25,7 +25,7 @@ from ..models import (
     Record,
     TreatingDoctor,
 )
-from ..notifications import notify, professional_context
+from ..notifications import notify, notify_patient_side, professional_context
 from ..policy import Action, Actor, Decision
 from . import InvalidInput, InvalidInputCode, permit
 
@@ -159,13 +159,12 @@ def _emergency_opening(actor: Actor, record: Record, kind: str, *, justification
 
 
 def _notify_break_glass(record: Record, grant: CareAuthorisation) -> None:
-    """The patient and their médecin traitant are always told (DOMAIN.md §4), once per opening:
-    the reads during the opening are not notified one by one. The justification is not sent:
-    it is medical."""
+    """The patient, their legal representatives and their médecin traitant are always told
+    (DOMAIN.md §4, docs/minors.md), once per opening: the reads during the opening are not
+    notified one by one. The justification is not sent: it is medical."""
     who = professional_context(grant.professional)
-    if record.holder is not None:
-        notify(record.holder, "break_glass", record=record, key=f"break_glass:{grant.pk}", when=grant.created_at,
-               until=grant.expires_at, **who)
+    notify_patient_side(record, "break_glass", key=f"break_glass:{grant.pk}", when=grant.created_at,
+                        until=grant.expires_at, **who)
     doctors = TreatingDoctor.objects.active(grant.created_at).filter(record=record).select_related("professional__user")
     for designation in doctors:
         if designation.professional_id != grant.professional_id:

@@ -412,6 +412,20 @@ def document_visibility_set(*, actor: Actor, document: Document, hidden: bool) -
     return document
 
 
+def document_representatives_visibility_set(*, actor: Actor, document: Document, hidden: bool) -> Document:
+    """Hide a document (all its versions) from the legal representatives, or show it to them
+    again: the holder themselves only, a minor keeping their confidential care from their parents
+    (DOMAIN.md §2, docs/minors.md). Hidden, it is absent from everything a representative reads:
+    lists, counts, search, timeline, exports, history (the policy's document rule)."""
+    decision = permit(actor, Action.HIDE_FROM_REPRESENTATIVES, document)
+    with transaction.atomic():
+        Document.objects.filter(pk__in=_versions_visible_to(actor, document)).update(
+            hidden_from_representatives=hidden)
+        access_log.write(actor, Action.HIDE_FROM_REPRESENTATIVES, decision, document, record=document.record)
+    document.hidden_from_representatives = hidden
+    return document
+
+
 def document_archive_set(*, actor: Actor, document: Document, archived: bool) -> Document:
     """Archive a document (it leaves the current list, nothing is deleted) or bring it back."""
     decision = permit(actor, Action.ARCHIVE_DOCUMENT, document)

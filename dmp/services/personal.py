@@ -66,6 +66,14 @@ def _may_edit(actor: Actor, record: Record, section: str) -> Decision:
     return permit(actor, Action.EDIT_PERSONAL_DATA, record, object_id=section)
 
 
+def _adults_only(record: Record) -> None:
+    """Advance directives are written by an adult (French public health code, art. L1111-11:
+    "toute personne majeure"): nobody writes them for, or asks them of, a minor."""
+    if record.is_minor():
+        raise InvalidInput(_("Advance directives are written by adults only (from 18)."),
+                           code=InvalidInputCode.NOT_ALLOWED)
+
+
 def _log_edit(actor: Actor, decision: Decision, record: Record, section: str) -> None:
     """The audit entry of an edit that happened (a representative's: the holder's are not
     logged). Called inside the transaction that writes the change."""
@@ -412,6 +420,7 @@ def advance_directives_write(*, actor: Actor, record: Record, answers: Mapping[s
     a new document; earlier ones stay in the record, nothing is replaced silently. Written in
     the record's preferred language."""
     decision = _may_edit(actor, record, "advance_directives")
+    _adults_only(record)
     now = timezone.now()
     _directive_answers(answers)  # refused input is told in the language of the person typing
     with translation.override(_directives_language(record)):
@@ -441,6 +450,7 @@ def advance_directives_upload(
     """Directives written elsewhere (on paper, on the official form), scanned or as a PDF, added
     to the personal space as an advance-directives document. PDF, PNG or JPEG only."""
     decision = _may_edit(actor, record, "advance_directives")
+    _adults_only(record)
     signed_on = _past_date(signed_on, record, label=_("date signed"))
     with translation.override(_directives_language(record)):
         title = _text(title, limit=200, label=_("title")) or _("Advance directives")

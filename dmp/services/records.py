@@ -34,6 +34,17 @@ class Credentials:
     temporary_password: str
 
 
+@dataclass(frozen=True)
+class NewRepresentative:
+    """A legal representative who has no account yet, met at the counter with the minor."""
+
+    family_name: str
+    given_names: str
+    relationship: str = "parent"
+    email: str = ""
+    phone: str = ""
+
+
 def _temporary_password() -> str:
     alphabet = "abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY3479"
     return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
@@ -281,6 +292,19 @@ def record_notifications_set(
     return record
 
 
+def record_representatives_notified_set(*, actor: Actor, record: Record, notified: bool) -> Record:
+    """Whether the legal representatives hear of the record's ordinary life (a professional's
+    first access, new documents): the patient's own choice, never a representative's. Emergency
+    and SAMU accesses are told to them whatever this says (docs/minors.md)."""
+    decision = permit(actor, Action.NOTIFY_REPRESENTATIVES, record)
+    with transaction.atomic():
+        record.representatives_notified = notified
+        record.save(update_fields=["representatives_notified"])
+        access_log.write(actor, Action.NOTIFY_REPRESENTATIVES, decision, record, record=record,
+                         object_id="notifications")
+    return record
+
+
 # --- counter onboarding (issue 6) ----------------------------------------------------------------
 
 
@@ -292,12 +316,16 @@ def record_onboard(
     emergency_contact_phone: str = "",
     representative_username: str = "",
     representative_relationship: str = "parent",
+    new_representative: NewRepresentative | None = None,
     **create: object,
-) -> tuple[Record, Credentials]:
+) -> tuple[Record, Credentials, tuple[User, Credentials] | None]:
     """A counter onboarding: `record_create` plus what the person gave at the counter that the
     record's own services do not let an agent write later (the person to notify in an emergency,
-    the legal representative of a minor). One transaction: nothing half-created. The creating
-    agent may write these only here, under the creation's own decision."""
+    the legal representative of a minor: an existing account, or `new_representative`, whose own
+    account is created here). One transaction: nothing half-created. The creating agent may
+    write these only here, under the creation's own decision. Returns the record, the holder's
+    credentials and the new representative's account with its credentials (None without one),
+    each printed on its own sheet."""
     from ..models import EmergencyContact, LegalRepresentative
     from .personal import _contact_phone
 
@@ -312,15 +340,50 @@ def record_onboard(
     if phone:
         phone = _contact_phone(phone[:30])
     representative = None
+    if representative_username and new_representative is not None:
+        raise InvalidInput(_("Give the legal representative's existing account or create one, not both."),
+                           code=InvalidInputCode.INVALID)
     if representative_username:
         representative = User.objects.filter(username=representative_username.strip(), is_active=True).first()
         if representative is None:
             raise InvalidInput(_("No active account has this username."), code=InvalidInputCode.INVALID)
+    new_account = None
     with transaction.atomic():
         record, credentials = record_create(actor=actor, **create)
         if name:
             EmergencyContact.objects.create(record=record, name=name, relation=relation, phone=phone)
+        if new_representative is not None:
+            new_account = _representative_account(new_representative, language=record.preferred_language)
+            representative = new_account[0]
+            representative_relationship = new_representative.relationship
         if representative is not None:
             LegalRepresentative.objects.create(
                 record=record, user=representative, relationship=representative_relationship)
-    return record, credentials
+    return record, credentials, new_account
+
+
+def _representative_account(new: NewRepresentative, *, language: str) -> tuple[User, Credentials]:
+    """The representative's own account, like a holder's: a temporary password to change at
+    the first login, the login code to their own phone or e-mail. Its identifier starts with
+    "R" (a holder's is a NIR or "P…"), in the alphabet without look-alikes of the sheets."""
+    from ..models import LegalRepresentative
+    from ..models.record import new_provisional_id
+
+    family_name, given_names = new.family_name.strip()[:150], new.given_names.strip()[:150]
+    if not (family_name and given_names):
+        raise InvalidInput(_("The legal representative needs a family name and given names."),
+                           code=InvalidInputCode.MISSING)
+    if new.relationship not in LegalRepresentative.Relationship.values:
+        raise InvalidInput(_("Choose the relationship."), code=InvalidInputCode.INVALID)
+    phone = new.phone.strip()
+    if phone:
+        try:
+            phone = normalise_phone(phone)
+        except ValidationError as exc:
+            raise InvalidInput(" ".join(exc.messages), code=InvalidInputCode.INVALID) from exc
+    password = _temporary_password()
+    user = User(username="R" + new_provisional_id()[1:], first_name=given_names, last_name=family_name,
+                email=new.email.strip(), phone=phone, preferred_language=language, must_change_password=True)
+    user.set_password(password)
+    user.save()
+    return user, Credentials(username=user.username, temporary_password=password)

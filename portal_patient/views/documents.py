@@ -27,7 +27,7 @@ from dmp.models import SPACE_OF_TYPE, DocumentType, Space
 from dmp.policy import Clause, Viewer, who_may_see
 from dmp.screens import documents as screen
 from dmp.screens.documents import safe_next
-from dmp.selectors import get_record_document_for, record_document_for_action
+from dmp.selectors import get_record_document_for, offers_what_representatives_see, record_document_for_action
 from dmp.selectors.documents import document_selected_by
 
 from ._common import render_record_page
@@ -107,6 +107,8 @@ def document(request, actor, pk: int, doc: int):
         "document": document,
         "screen": SCREEN,
         "selected": document_selected_by(actor, document),
+        # The minor's own control over what their parents see (never shown to a parent).
+        "keeps_secret": offers_what_representatives_see(actor, document),
         "may_see": [row for row in viewers if row[0].decision.allowed],
         "may_not_see": [row for row in viewers if not row[0].decision.allowed],
         "back": safe_next(request, reverse("portal_patient:documents", args=[pk]), name="back"),
@@ -148,6 +150,18 @@ def document_visibility(request, actor, pk: int, doc: int):
                                 True: _("The document is hidden from professionals, except your médecin "
                                         "traitant and its author."),
                                 False: _("Professionals who may read this type of document can see it again."),
+                            })
+
+
+@require_POST
+@portal_view("patient")
+def document_representatives_visibility(request, actor, pk: int, doc: int):
+    """The minor hides a document from their legal representatives, or shows it to them again."""
+    return _document_action(request, actor, pk, doc, field="hidden",
+                            service=services.document_representatives_visibility_set, argument="hidden", done={
+                                True: _("The document is hidden from your legal representatives: they do not "
+                                        "see it anywhere, nor that it exists."),
+                                False: _("Your legal representatives can see this document again."),
                             })
 
 
@@ -204,6 +218,10 @@ def documents_add(request, actor, record):
     posted = request.method == "POST"
     form = UploadForm(request.POST if posted else None, request.FILES if posted else None,
                       initial={"act_date": timezone.localdate(), "doc_type": DocumentType.PATIENT_DOCUMENT})
+    if record.is_minor():
+        # Advance directives are for adults (docs/minors.md): not offered as a type either.
+        form.fields["doc_type"].choices = [
+            (t, label) for t, label in PERSONAL_TYPES if t != DocumentType.ADVANCE_DIRECTIVES]
     file_errors: list[tuple[str, str]] = []
     if posted and form.is_valid():
         # Never more than the limit + 1 byte in memory: the service refuses "too large" from that.
@@ -272,6 +290,8 @@ urlpatterns = [
     path("records/<int:pk>/documents/<int:doc>/download/", document_download, name="document_download"),
     path("records/<int:pk>/documents/<int:doc>/thumbnail/", document_thumbnail, name="document_thumbnail"),
     path("records/<int:pk>/documents/<int:doc>/visibility/", document_visibility, name="document_visibility"),
+    path("records/<int:pk>/documents/<int:doc>/representatives/", document_representatives_visibility,
+         name="document_representatives_visibility"),
     path("records/<int:pk>/documents/<int:doc>/archive/", document_archive, name="document_archive"),
     path("records/<int:pk>/documents/<int:doc>/select/", document_select, name="document_select"),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -118,8 +119,16 @@ def trusted_person(request, actor, rec):
     )
 
 
+def _adults_only(rec) -> None:
+    """Advance directives are not offered to a minor: the pages do not exist for their record
+    (the services refuse too)."""
+    if rec.is_minor():
+        raise Http404
+
+
 @_view
 def advance_directives(request, actor, rec):
+    _adults_only(rec)
     return _edit(
         request, actor, rec, template="advance_directives.html", form_class=f.AdvanceDirectivesForm,
         anchor="advance-directives",
@@ -133,6 +142,7 @@ def advance_directives(request, actor, rec):
 
 @_view
 def advance_directives_upload(request, actor, rec):
+    _adults_only(rec)
     return _edit(
         request, actor, rec, template="directives_upload.html", form_class=f.DirectivesUploadForm,
         anchor="advance-directives", initial=lambda rec, info: {},

@@ -18,7 +18,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dmp import services
 from dmp.http import record_view
 from dmp.models.people import validate_rpps
-from dmp.selectors import professional_by_rpps, professional_with_standing, record_access_overview
+from dmp.selectors import (
+    offers_what_representatives_see,
+    professional_by_rpps,
+    professional_with_standing,
+    record_access_overview,
+)
 from dmp.services.records import RETENTION_YEARS, record_destruction_date
 
 from ._common import render_record_page
@@ -72,6 +77,10 @@ class NotificationsForm(forms.Form):
     every_access = forms.BooleanField(required=False)
 
 
+class RepresentativesNotifiedForm(forms.Form):
+    notified = forms.BooleanField(required=False)
+
+
 class CloseForm(forms.Form):
     confirm = forms.BooleanField(
         error_messages={"required": gettext_lazy("Tick the box to confirm that you want to close the record.")}
@@ -90,6 +99,8 @@ def _manage_page(request, actor, record, *, bound: dict | None = None, status: i
         # Where notifications go: the holder's account (dmp/notifications.py), else the record's.
         "contact_email": holder.email if holder else record.email,
         "contact_phone": holder.phone if holder else record.phone,
+        # The patient's own choice of what their legal representatives hear of (never a parent's).
+        "chooses_for_representatives": offers_what_representatives_see(actor, record),
         "break_glass_hours": settings.BREAK_GLASS_DURATION_HOURS,
         "retention_years": RETENTION_YEARS,
     }, section="manage", status=status)
@@ -238,6 +249,18 @@ def notifications(request, actor, rec):
     return _record_action(request, actor, rec, NotificationsForm, "notifications", "notifications", act)
 
 
+@require_POST
+@record_view("patient")
+def representatives_notified(request, actor, rec):
+    def act(actor, record, data):
+        services.record_representatives_notified_set(actor=actor, record=record, notified=data["notified"])
+        if data["notified"]:
+            return _("Your legal representatives are told of first accesses and new documents.")
+        return _("Your legal representatives are told only of emergency accesses.")
+
+    return _record_action(request, actor, rec, RepresentativesNotifiedForm, "representatives", "notifications", act)
+
+
 @require_http_methods(["GET", "POST"])
 @record_view("patient")
 def close(request, actor, rec):
@@ -265,5 +288,7 @@ urlpatterns = [
     path("records/<int:pk>/manage/deposit-rights/withdraw/", deposit_right_withdraw, name="deposit_right_withdraw"),
     path("records/<int:pk>/manage/emergency/", emergency_access, name="emergency_access"),
     path("records/<int:pk>/manage/notifications/", notifications, name="notifications"),
+    path("records/<int:pk>/manage/notifications/representatives/", representatives_notified,
+         name="representatives_notified"),
     path("records/<int:pk>/manage/close/", close, name="close"),
 ]

@@ -17,7 +17,7 @@ from dmp.accounts.stages import masked_code_destination
 from dmp.http import portal_view
 from dmp.selectors.onboarding import onboarding_duplicate
 from dmp.services import InvalidInput
-from dmp.services.records import record_onboard
+from dmp.services.records import NewRepresentative, record_onboard
 from dmp.storage import cipher
 
 from ..forms import OnboardingForm
@@ -66,24 +66,42 @@ def onboarding_start(request, actor):
         else:
             for key in ("other_languages", "different_person"):
                 data.pop(key)
+            new = {key: data.pop(f"representative_{key}") for key in
+                   ("create", "family_name", "given_names", "new_relationship", "email", "phone")}
+            representative = NewRepresentative(
+                family_name=new["family_name"], given_names=new["given_names"], relationship=new["new_relationship"],
+                email=new["email"], phone=new["phone"]) if new["create"] else None
             try:
-                record, credentials = record_onboard(actor=actor, **data)
+                record, credentials, new_account = record_onboard(
+                    actor=actor, new_representative=representative, **data)
             except InvalidInput as exc:
                 form.add_error(None, str(exc))
             else:
-                request.session[SESSION_KEY] = {
-                    "identifier": credentials.username,
-                    "password": cipher().encrypt(credentials.temporary_password.encode()).decode(),
-                    "language": record.preferred_language,
-                    "code_destination": masked_code_destination(record.holder),
-                    "organisation": actor.counter_agent.organisation.name,
-                    "when": timezone.now().isoformat(),
-                }
+                sheet = _sheet_of(actor, credentials, record, record.holder)
+                if new_account is not None:
+                    # The representative's own sheet: same shape, their account, naming the minor.
+                    user, representative_credentials = new_account
+                    sheet["representative"] = {**_sheet_of(actor, representative_credentials, record, user),
+                                               "represented": record.full_name}
+                request.session[SESSION_KEY] = sheet
                 return redirect("social_workers:onboarding_done")
     return _no_store(render(request, "social_workers/onboarding/start.html", {
         "form": form, "duplicate": duplicate, "sheet_languages": settings.LANGUAGES,
         "questions": [form[name] for name in form.QUESTIONS],
     }))
+
+
+def _sheet_of(actor, credentials, record, user) -> dict:
+    """What a credentials sheet prints, kept in the session until handed over: the password
+    encrypted, never in clear."""
+    return {
+        "identifier": credentials.username,
+        "password": cipher().encrypt(credentials.temporary_password.encode()).decode(),
+        "language": record.preferred_language,
+        "code_destination": masked_code_destination(user),
+        "organisation": actor.counter_agent.organisation.name,
+        "when": timezone.now().isoformat(),
+    }
 
 
 @require_GET
@@ -117,7 +135,13 @@ def onboarding_done(request, actor):
 @require_GET
 @portal_view("counter")
 def onboarding_credentials_pdf(request, actor):
+    """The holder's sheet; `?for=representative`, the sheet of the representative whose account
+    was created with the record."""
     sheet = _sheet(request)
+    if request.GET.get("for") == "representative":
+        sheet = sheet.get("representative") or {}
+        if not sheet:
+            raise Http404
     context = {
         **sheet,
         "password": cipher().decrypt(sheet["password"].encode()).decode(),
