@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dmp', '0013_one_emergency_opening'),
+        ('dmp', '0014_cache_fallback'),
     ]
 
     operations = [
