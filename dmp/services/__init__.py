@@ -46,6 +46,18 @@ class InvalidInput(ServiceError):
         self.code = InvalidInputCode(code)
 
 
+class EditConflict(InvalidInput):
+    """Saving over a change made since the form was opened (optimistic concurrency): nothing
+    written. `code` is STATE; `latest` is what is saved now (a synthesis version, a section's
+    values), to show beside what the person typed so they can merge; `version` is the base the
+    merged form must carry to be saved."""
+
+    def __init__(self, message, *, latest, version) -> None:
+        super().__init__(message, code=InvalidInputCode.STATE)
+        self.latest = latest
+        self.version = version
+
+
 class AccessRefused(ServiceError):
     def __init__(self, decision: Decision) -> None:
         super().__init__(_("This action is not allowed."))
@@ -128,7 +140,7 @@ from .records import record_close, record_create, record_nir_attach, record_noti
 from .synthesis import synthesis_write  # noqa: E402
 
 __all__ = [
-    "AccessRefused", "InvalidInput", "InvalidInputCode", "ServiceError", "account_credentials_reset",
+    "AccessRefused", "EditConflict", "InvalidInput", "InvalidInputCode", "ServiceError", "account_credentials_reset",
     "account_language_set",
     "api_token_authenticate",
     "api_token_create", "api_token_creation_allowed", "api_token_revoke", "break_glass_open",
