@@ -144,3 +144,118 @@ def test_two_concurrent_saves_from_the_same_version_exactly_one_is_written(world
     assert len(written) == 1 and conflicts == [base + 1]
     latest = _latest(world.record)
     assert latest.version == base + 1 and latest.allergies == written[0]
+
+
+# -- personal data sections ---------------------------------------------------------------------
+
+# (section page, what the first device saves, what the second device typed, a value of the
+# first save as the comparison shows it)
+SECTIONS = [
+    ("information_notes", {"notes": "Sourd de l'oreille gauche"}, {"notes": "Porte un pacemaker"},
+     "Sourd de l&#x27;oreille gauche"),
+    ("information_blood_group", {"blood_group": "O-"}, {"blood_group": "A+"}, "O-"),
+    ("information_organ_donation", {"statement": "opposed"}, {"statement": "informed"},
+     "Opposed to organ and tissue donation"),
+    ("information_trusted_person", {"name": "Jeanne Martin", "relation": "sœur", "phone": "0612345678"},
+     {"name": "Paul Martin", "relation": "frère", "phone": ""}, "Jeanne Martin"),
+    ("information_contact",
+     {"email": "", "phone": "+33612345678", "postal_address": "3 place Rihour, Lille", "preferred_language": "fr",
+      "languages": ["fr"], "other_languages": ""},
+     {"email": "", "phone": "+33612345678", "postal_address": "10 rue Nationale, Lille",
+      "preferred_language": "fr", "languages": ["fr"], "other_languages": ""}, "3 place Rihour, Lille"),
+]
+
+
+def _section_url(name, record):
+    return reverse(f"portal_patient:{name}", args=[record.pk])
+
+
+def _base_of(response) -> str:
+    return re.search(r'<input type="hidden" name="base" value="([0-9a-f]+)">', _page(response)).group(1)
+
+
+@pytest.mark.parametrize(("name", "first", "second", "shown"), SECTIONS, ids=[s[0] for s in SECTIONS])
+def test_a_section_saved_from_two_devices_refuses_the_older_form_and_shows_the_saved_values(
+        client, world, name, first, second, shown):
+    from django.test import Client
+
+    url = _section_url(name, world.record)
+    phone, computer = client, Client()
+    phone.force_login(world.alice)
+    computer.force_login(world.alice)
+    base_phone, base_computer = _base_of(phone.get(url)), _base_of(computer.get(url))
+    assert base_phone == base_computer
+    assert phone.post(url, {**first, "base": base_phone}).status_code == 302
+    refused = computer.post(url, {**second, "base": base_computer})
+    assert refused.status_code == 409
+    page = _page(refused)
+    assert "This section was changed since you opened it: nothing of yours is saved yet." in page
+    assert 'class="compare"' in page and 'class="differs"' in page
+    assert shown in page  # the first device's save, shown
+    # What was typed stays in the form, which now carries the new version: saving it again
+    # (the person chose to keep theirs) goes through.
+    new_base = _base_of(refused)
+    assert new_base != base_computer
+    form = refused.context["form"]
+    assert all(form[field].value() == value for field, value in second.items())
+    assert computer.post(url, {**second, "base": new_base}).status_code == 302
+    # The section's own page opened now carries the latest version again.
+    assert _base_of(computer.get(url)) != new_base
+
+
+def test_the_representative_and_the_minor_editing_the_notes_the_later_form_is_refused(client, world):
+    from django.test import Client
+
+    url = _section_url("information_notes", world.leo_record)
+    mother, leo = client, Client()
+    mother.force_login(world.mother)
+    leo.force_login(world.leo)
+    base_mother, base_leo = _base_of(mother.get(url)), _base_of(leo.get(url))
+    assert leo.post(url, {"notes": "Allergique aux arachides", "base": base_leo}).status_code == 302
+    refused = mother.post(url, {"notes": "Asthme d'effort", "base": base_mother})
+    assert refused.status_code == 409 and "Allergique aux arachides" in _page(refused)
+    from dmp.models import PersonalProfile
+
+    assert PersonalProfile.objects.get(record=world.leo_record).notes == "Allergique aux arachides"
+
+
+def test_an_edit_of_one_section_does_not_refuse_a_form_of_another(client, world):
+    client.force_login(world.alice)
+    notes, blood = _section_url("information_notes", world.record), _section_url("information_blood_group",
+                                                                                   world.record)
+    base_blood = _base_of(client.get(blood))
+    assert client.post(notes, {"notes": "x", "base": _base_of(client.get(notes))}).status_code == 302
+    assert client.post(blood, {"blood_group": "B+", "base": base_blood}).status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_saves_of_a_section_from_the_same_version_exactly_one_is_written(world):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent connections")
+    from dmp.models import PersonalProfile
+    from dmp.services import personal_notes_set, personal_section_version
+
+    profile = PersonalProfile.objects.filter(record=world.record).first() or PersonalProfile(record=world.record)
+    base = personal_section_version(section="notes", record=world.record, profile=profile)
+    start, written, conflicts, errors = threading.Barrier(2), [], [], []
+
+    def save(notes):
+        try:
+            start.wait(10)
+            personal_notes_set(actor=Actor(world.alice), record=world.record, notes=notes, base=base)
+            written.append(notes)
+        except EditConflict as exc:
+            conflicts.append(exc.latest)
+        except Exception as exc:  # noqa: BLE001 - reported below, with the thread's error
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=save, args=(notes,), daemon=True) for notes in ("Sourd", "Aveugle")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(written) == 1 and conflicts == [{"notes": written[0]}]
+    assert PersonalProfile.objects.get(record=world.record).notes == written[0]

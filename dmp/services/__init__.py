@@ -129,6 +129,7 @@ from .personal import (  # noqa: E402
     emergency_contact_remove,
     organ_donation_state,
     personal_notes_set,
+    personal_section_version,
     record_contact_update,
     self_declared_item_add,
     self_declared_item_remove,
@@ -156,7 +157,8 @@ __all__ = [
     "record_export_request", "record_exports_purge",
     # personal data (dmp/services/personal.py)
     "advance_directives_upload", "advance_directives_write", "blood_group_set", "emergency_contact_add",
-    "emergency_contact_remove", "organ_donation_state", "personal_notes_set", "record_contact_update",
+    "emergency_contact_remove", "organ_donation_state", "personal_notes_set", "personal_section_version",
+    "record_contact_update",
     "self_declared_item_add", "self_declared_item_remove", "trusted_person_set", "vaccination_add",
     "vaccination_remove",
 ]
