@@ -159,10 +159,10 @@ SECTIONS = [
     ("information_trusted_person", {"name": "Jeanne Martin", "relation": "sœur", "phone": "0612345678"},
      {"name": "Paul Martin", "relation": "frère", "phone": ""}, "Jeanne Martin"),
     ("information_contact",
-     {"email": "", "phone": "+33612345678", "postal_address": "3 place Rihour, Lille", "preferred_language": "fr",
+     {"email": "", "phone": "+33612345678", "postal_address": "3 place Rihour, Lille", "preferred_language": "en",
       "languages": ["fr"], "other_languages": ""},
      {"email": "", "phone": "+33612345678", "postal_address": "10 rue Nationale, Lille",
-      "preferred_language": "fr", "languages": ["fr"], "other_languages": ""}, "3 place Rihour, Lille"),
+      "preferred_language": "en", "languages": ["fr"], "other_languages": ""}, "3 place Rihour, Lille"),
 ]
 
 
@@ -217,6 +217,21 @@ def test_the_representative_and_the_minor_editing_the_notes_the_later_form_is_re
     from dmp.models import PersonalProfile
 
     assert PersonalProfile.objects.get(record=world.leo_record).notes == "Allergique aux arachides"
+
+
+def test_a_stale_form_shown_again_for_bad_input_keeps_its_version_and_is_still_refused(client, world):
+    from django.test import Client
+
+    url = _section_url("information_trusted_person", world.record)
+    phone, computer = client, Client()
+    phone.force_login(world.alice)
+    computer.force_login(world.alice)
+    stale = _base_of(computer.get(url))
+    assert phone.post(url, {"name": "Jeanne Martin", "relation": "", "phone": "", "base": stale}).status_code == 302
+    corrected = computer.post(url, {"name": "", "relation": "frère", "phone": "", "base": stale})
+    assert corrected.status_code == 200 and _base_of(corrected) == stale  # bad input: the name is missing
+    refused = computer.post(url, {"name": "Paul Martin", "relation": "frère", "phone": "", "base": stale})
+    assert refused.status_code == 409 and "Jeanne Martin" in _page(refused)
 
 
 def test_an_edit_of_one_section_does_not_refuse_a_form_of_another(client, world):

@@ -79,6 +79,8 @@ def _edit(request, actor, rec, *, template: str, form_class, initial: Callable, 
     if request.method == "POST":
         form = form_class(request.POST, request.FILES, **kwargs)
         sent = {"base": request.POST["base"]} if versioned and "base" in request.POST else {}
+        # Shown again with an error, the form keeps the version it was opened on, not today's.
+        base = sent.get("base", base)
         try:
             if form.is_valid() and _saved(request, form, lambda: save(actor, rec, form, **sent), message):
                 return _to_page(rec, anchor)
