@@ -274,3 +274,41 @@ def test_two_concurrent_saves_of_a_section_from_the_same_version_exactly_one_is_
     assert errors == []
     assert len(written) == 1 and conflicts == [{"notes": written[0]}]
     assert PersonalProfile.objects.get(record=world.record).notes == written[0]
+
+
+# -- in a browser: the médecin traitant's two tabs --------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_the_second_tab_is_offered_the_merge_and_the_merge_keeps_both(live_server, browser, world):
+    from django.conf import settings
+    from django.test import Client
+
+    _first_version(world)
+    client = Client()
+    client.force_login(world.dr_house.user)
+    context = browser.new_context(locale="fr-FR")
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME]
+                          .value, "url": live_server.url}])
+    url = live_server.url + reverse(EDIT, args=[world.record.pk])
+    first_tab, second_tab = context.new_page(), context.new_page()
+    first_tab.goto(url)
+    second_tab.goto(url)
+    first_tab.fill("textarea[name=allergies]", "Pénicilline (urticaire)")
+    first_tab.locator("button[name=save]").first.click()
+    first_tab.wait_for_url("**/synthesis/")
+    second_tab.fill("textarea[name=current_treatments]", "Metformine 1000 mg x2\nRamipril 5 mg")
+    with second_tab.expect_response(lambda response: response.request.method == "POST") as answer:
+        second_tab.locator("button[name=save]").first.click()
+    assert answer.value.status == 409
+    compare = second_tab.locator("table.compare")
+    assert compare.is_visible()
+    assert "Pénicilline (urticaire)" in compare.inner_text() and "Ramipril 5 mg" in compare.inner_text()
+    # The author takes the allergy over from the saved side and saves: version 3 holds both.
+    second_tab.fill("textarea[name=allergies]", "Pénicilline (urticaire)")
+    second_tab.locator("button[name=save]").first.click()
+    second_tab.wait_for_url("**/synthesis/")
+    context.close()
+    latest = _latest(world.record)
+    assert latest.version == 3 and latest.allergies == "Pénicilline (urticaire)"
+    assert "Ramipril 5 mg" in latest.current_treatments
