@@ -44,6 +44,31 @@ def _latest(record) -> Synthesis:
     return Synthesis.objects.filter(record=record).latest()
 
 
+def _race(save, *values) -> tuple[list, list[EditConflict]]:
+    """Call `save(value)` for each value at the same moment, each in its own thread (its own
+    database connection): what the saves returned, and the conflicts raised."""
+    start, written, conflicts, errors = threading.Barrier(len(values)), [], [], []
+
+    def one(value):
+        try:
+            start.wait(10)
+            written.append(save(value))
+        except EditConflict as exc:
+            conflicts.append(exc)
+        except Exception as exc:  # noqa: BLE001 - reported below, with the thread's error
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=one, args=(value,), daemon=True) for value in values]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    return written, conflicts
+
+
 def _first_version(world):
     return synthesis_write(actor=Actor(world.dr_house.user), record=world.record, base_version=0,
                            problems=[Problem("E11", "Diabète de type 2")], current_treatments="Metformine 1000 mg x2")
@@ -121,27 +146,10 @@ def test_two_concurrent_saves_from_the_same_version_exactly_one_is_written(world
     if connection.vendor != "postgresql":
         pytest.skip("needs concurrent connections")
     base = _first_version(world).version if existing else 0
-    start, written, conflicts, errors = threading.Barrier(2), [], [], []
-
-    def save(allergy):
-        try:
-            start.wait(10)
-            written.append(synthesis_write(actor=Actor(world.dr_house.user), record=world.record,
-                                           base_version=base, problems=[], allergies=allergy).allergies)
-        except EditConflict as exc:
-            conflicts.append(exc.version)
-        except Exception as exc:  # noqa: BLE001 - reported below, with the thread's error
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=save, args=(allergy,), daemon=True) for allergy in ("Latex", "Iode")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
-    assert len(written) == 1 and conflicts == [base + 1]
+    written, conflicts = _race(lambda allergy: synthesis_write(
+        actor=Actor(world.dr_house.user), record=world.record, base_version=base, problems=[],
+        allergies=allergy).allergies, "Latex", "Iode")
+    assert len(written) == 1 and [conflict.version for conflict in conflicts] == [base + 1]
     latest = _latest(world.record)
     assert latest.version == base + 1 and latest.allergies == written[0]
 
@@ -252,27 +260,9 @@ def test_two_concurrent_saves_of_a_section_from_the_same_version_exactly_one_is_
 
     profile = PersonalProfile.objects.filter(record=world.record).first() or PersonalProfile(record=world.record)
     base = personal_section_version(section="notes", record=world.record, profile=profile)
-    start, written, conflicts, errors = threading.Barrier(2), [], [], []
-
-    def save(notes):
-        try:
-            start.wait(10)
-            personal_notes_set(actor=Actor(world.alice), record=world.record, notes=notes, base=base)
-            written.append(notes)
-        except EditConflict as exc:
-            conflicts.append(exc.latest)
-        except Exception as exc:  # noqa: BLE001 - reported below, with the thread's error
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=save, args=(notes,), daemon=True) for notes in ("Sourd", "Aveugle")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
-    assert len(written) == 1 and conflicts == [{"notes": written[0]}]
+    written, conflicts = _race(lambda notes: personal_notes_set(
+        actor=Actor(world.alice), record=world.record, notes=notes, base=base).notes, "Sourd", "Aveugle")
+    assert len(written) == 1 and [conflict.latest for conflict in conflicts] == [{"notes": written[0]}]
     assert PersonalProfile.objects.get(record=world.record).notes == written[0]
 
 
