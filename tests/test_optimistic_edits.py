@@ -302,3 +302,33 @@ def test_in_a_browser_the_second_tab_is_offered_the_merge_and_the_merge_keeps_bo
     latest = _latest(world.record)
     assert latest.version == 3 and latest.allergies == "Pénicilline (urticaire)"
     assert "Ramipril 5 mg" in latest.current_treatments
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_a_section_refused_shows_both_sides_on_a_small_phone(live_server, browser, world):
+    from django.conf import settings
+    from django.test import Client
+
+    from tests.browser import SMALL_SCREEN, no_horizontal_scroll
+
+    client = Client()
+    client.force_login(world.alice)
+    context = browser.new_context(locale="fr-FR", viewport={"width": SMALL_SCREEN, "height": 740})
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME]
+                          .value, "url": live_server.url}])
+    url = live_server.url + _section_url("information_trusted_person", world.record)
+    phone, computer = context.new_page(), context.new_page()
+    phone.goto(url)
+    computer.goto(url)
+    phone.fill("input[name=name]", "Jeanne Martin-Dubois de la Fontaine")
+    phone.locator("main form button[type=submit]").click()
+    phone.wait_for_url("**/information/#trusted-person")
+    computer.fill("input[name=name]", "Paul Martin")
+    with computer.expect_response(lambda response: response.request.method == "POST") as answer:
+        computer.locator("main form button[type=submit]").click()
+    assert answer.value.status == 409
+    compare = computer.locator("table.compare")
+    assert "Jeanne Martin-Dubois de la Fontaine" in compare.inner_text() and "Paul Martin" in compare.inner_text()
+    assert computer.locator("input[name=name]").input_value() == "Paul Martin"
+    assert no_horizontal_scroll(computer)
+    context.close()
