@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dmp import services
+from dmp.forms import ComparedLine
 from dmp.http import record_view
 from dmp.selectors.personal import language_name, personal_information_for, record_languages
 
@@ -101,18 +102,12 @@ def _shown(field, value) -> str:
     return "\n".join(str(choices.get(v, v)) for v in values if v not in (None, ""))
 
 
-def _conflict_lines(form, saved: dict) -> list[dict]:
+def _conflict_lines(form, saved: dict) -> list[ComparedLine]:
     """The lines of the comparison: each saved value beside the one typed (as the service
     received it), with the form's label."""
     typed = form.service_arguments() if hasattr(form, "service_arguments") else form.cleaned_data
-    lines = []
-    for name, value in saved.items():
-        field = form.fields.get(name)
-        line = {"label": field.label if field else name, "typed": _shown(field, typed.get(name)),
-                "saved": _shown(field, value)}
-        line["differs"] = line["typed"].strip() != line["saved"].strip()
-        lines.append(line)
-    return lines
+    return [ComparedLine(str(form.fields[name].label), _shown(form.fields[name], typed.get(name)),
+                         _shown(form.fields[name], value)) for name, value in saved.items()]
 
 
 def _rows(request, actor, rec, *, template: str, form_class, add: Callable, remove: Callable, anchor: str):

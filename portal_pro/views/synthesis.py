@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import icd10, services
+from dmp.forms import ComparedLine
 from dmp.http import portal_view, record_view
 from dmp.policy import Action, decide
 from dmp.selectors import synthesis_for_editing, synthesis_page_for
@@ -132,25 +133,12 @@ def _problems(rows: list[ProblemRow]) -> list[Problem] | None:
 
 
 @dataclass
-class ConflictLine:
-    """One field of the merge page: what the author typed beside what the newer version says."""
-
-    label: str
-    typed: str
-    saved: str
-
-    @property
-    def differs(self) -> bool:
-        return self.typed.strip() != self.saved.strip()
-
-
-@dataclass
 class Conflict:
     """The merge page: the newer version, field by field beside the unsaved text, the problem
     lists first."""
 
     latest: object  # the newer Synthesis
-    lines: list[ConflictLine]
+    lines: list[ComparedLine]
 
 
 def _problem_lines(rows: list[ProblemRow]) -> str:
@@ -159,9 +147,9 @@ def _problem_lines(rows: list[ProblemRow]) -> str:
 
 
 def _conflict(form: SynthesisForm, rows: list[ProblemRow], latest) -> Conflict:
-    problems = ConflictLine(_("Current problems"), _problem_lines(rows), _problem_lines(_rows_from(latest)))
+    problems = ComparedLine(_("Current problems"), _problem_lines(rows), _problem_lines(_rows_from(latest)))
     return Conflict(latest, [problems] + [
-        ConflictLine(str(form.fields[name].label), form.cleaned_data.get(name, ""),
+        ComparedLine(str(form.fields[name].label), form.cleaned_data.get(name, ""),
                      getattr(latest, name, "") if latest else "") for name in TEXT_FIELDS])
 
 
