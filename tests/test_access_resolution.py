@@ -45,8 +45,8 @@ def test_a_service_refusal_inside_a_pro_page_is_the_ordinary_404(client, world, 
     versions = Synthesis.objects.filter(record=world.record).count()
     monkeypatch.setattr(services, "synthesis_write", _refuse)
     response = client.post(reverse("portal_pro:synthesis_edit", args=[world.record.pk]), {
-        "save": "1", "current_treatments": "Metformine", "allergies": "", "personal_history": "",
-        "family_history": "", "vaccinations": "", "points_of_attention": "",
+        "save": "1", "base_version": str(versions), "current_treatments": "Metformine", "allergies": "",
+        "personal_history": "", "family_history": "", "vaccinations": "", "points_of_attention": "",
     })
     assert response.status_code == 404
     assert _page(response) == _missing_record_page(client, "portal_pro")

@@ -29,9 +29,17 @@ def _page(response) -> str:
     return response.content.decode()
 
 
-def _edit(client, record, problems=(), **fields):
-    data = {"save": "1", "current_treatments": "", "allergies": "", "personal_history": "", "family_history": "",
-            "vaccinations": "", "points_of_attention": "", **fields,
+def _latest_version(record) -> int:
+    latest = Synthesis.objects.filter(record=record).order_by("-version").first()
+    return latest.version if latest else 0
+
+
+def _edit(client, record, problems=(), base_version=None, **fields):
+    """Save the form as if opened just now (from the latest version), unless `base_version`
+    says which version the form was opened on."""
+    base_version = _latest_version(record) if base_version is None else base_version
+    data = {"save": "1", "base_version": str(base_version), "current_treatments": "", "allergies": "",
+            "personal_history": "", "family_history": "", "vaccinations": "", "points_of_attention": "", **fields,
             "problem_icd10": [p[0] for p in problems], "problem_label": [p[1] for p in problems],
             "problem_since": [p[2] if len(p) > 2 else "" for p in problems]}
     return client.post(reverse("portal_pro:synthesis_edit", args=[record.pk]), data)

@@ -46,6 +46,18 @@ class InvalidInput(ServiceError):
         self.code = InvalidInputCode(code)
 
 
+class EditConflict(InvalidInput):
+    """Saving over a change made since the form was opened (optimistic concurrency): nothing
+    written. `code` is STATE; `latest` is what is saved now (a synthesis version, a section's
+    values), to show beside what the person typed so they can merge; `version` is the base the
+    merged form must carry to be saved."""
+
+    def __init__(self, message, *, latest, version) -> None:
+        super().__init__(message, code=InvalidInputCode.STATE)
+        self.latest = latest
+        self.version = version
+
+
 class AccessRefused(ServiceError):
     def __init__(self, decision: Decision) -> None:
         super().__init__(_("This action is not allowed."))
@@ -118,6 +130,7 @@ from .personal import (  # noqa: E402
     emergency_contact_remove,
     organ_donation_state,
     personal_notes_set,
+    personal_section_version,
     record_contact_update,
     self_declared_item_add,
     self_declared_item_remove,
@@ -135,7 +148,7 @@ from .records import (  # noqa: E402
 from .synthesis import synthesis_write  # noqa: E402
 
 __all__ = [
-    "AccessRefused", "InvalidInput", "InvalidInputCode", "ServiceError", "account_credentials_reset",
+    "AccessRefused", "EditConflict", "InvalidInput", "InvalidInputCode", "ServiceError", "account_credentials_reset",
     "account_language_set",
     "api_token_authenticate",
     "api_token_create", "api_token_creation_allowed", "api_token_revoke", "break_glass_open",
@@ -152,7 +165,8 @@ __all__ = [
     "record_export_request", "record_exports_purge",
     # personal data (dmp/services/personal.py)
     "advance_directives_upload", "advance_directives_write", "blood_group_set", "emergency_contact_add",
-    "emergency_contact_remove", "organ_donation_state", "personal_notes_set", "record_contact_update",
+    "emergency_contact_remove", "organ_donation_state", "personal_notes_set", "personal_section_version",
+    "record_contact_update",
     "self_declared_item_add", "self_declared_item_remove", "trusted_person_set", "vaccination_add",
     "vaccination_remove",
 ]

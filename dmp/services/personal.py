@@ -13,6 +13,8 @@ edits are not logged, as everywhere).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,7 +44,7 @@ from ..models import (
 from ..models.people import CONTACT_TYPES, normalise_phone, parse_phone
 from ..notifications import notify
 from ..policy import Action, Actor, Decision, Standing, record_access
-from . import InvalidInput, InvalidInputCode, permit
+from . import EditConflict, InvalidInput, InvalidInputCode, permit
 from .documents import document_add
 
 security_log = logging.getLogger("dmp.security")
@@ -89,6 +91,64 @@ def _profile(record: Record) -> PersonalProfile:
     # Records built before profiles existed (or outside record_create) get one on first edit.
     profile, _created = PersonalProfile.objects.select_for_update().get_or_create(record=record)
     return profile
+
+
+# --- optimistic concurrency ----------------------------------------------------------------------
+# A section edited from two devices (the patient's phone and computer, the patient and their
+# representative) must not lose the first save to a form opened before it. The form carries a
+# fingerprint of the section's values as it showed them (`personal_section_version`); the
+# service compares it with the values it reads under its row lock, and refuses (EditConflict)
+# when they changed. A fingerprint of the section, not a counter on the profile row: an edit of
+# the notes does not turn away a form of the blood group opened at the same time, and no
+# migration is needed. The list sections (contacts, vaccinations, declared items) only add and
+# remove rows, which overwrite nothing.
+
+VERSIONED_SECTIONS = ("contact", "trusted_person", "organ_donation", "blood_group", "notes")
+
+
+def _section_values(section: str, record: Record, profile: PersonalProfile, *, email: str = "",
+                    phone: str = "") -> dict:
+    """The saved values of a section, named as its service's arguments. For the contact
+    details, `email` and `phone` are the holder's account's when there is one (as shown)."""
+    if section == "contact":
+        return {"email": email, "phone": phone, "postal_address": record.postal_address,
+                "preferred_language": record.preferred_language, "languages": list(record.languages)}
+    if section == "trusted_person":
+        return {"name": profile.trusted_person_name, "relation": profile.trusted_person_relation,
+                "phone": profile.trusted_person_phone}
+    if section == "organ_donation":
+        return {"statement": profile.organ_donation}
+    if section == "blood_group":
+        return {"blood_group": profile.blood_group}
+    if section == "notes":
+        return {"notes": profile.notes}
+    raise ValueError(f"not a versioned section: {section}")
+
+
+def _fingerprint(values: dict) -> str:
+    # Not a secret: it only tells whether the values changed (the page shows them anyway).
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def personal_section_version(*, section: str, record: Record, profile: PersonalProfile, email: str = "",
+                             phone: str = "") -> str:
+    """The version of a section as a form shows it, to carry in the form (`base`): the values
+    as the reader was given them (`personal_information_for`), no query."""
+    return _fingerprint(_section_values(section, record, profile, email=email, phone=phone))
+
+
+def _check_base(base: str | None, section: str, record: Record, profile: PersonalProfile, *, email: str = "",
+                phone: str = "") -> None:
+    """Refuse a save whose form was opened on other values than those saved now (read under
+    the lock the caller holds). `base` None: a caller that did not read the section first."""
+    if base is None:
+        return
+    values = _section_values(section, record, profile, email=email, phone=phone)
+    if base != _fingerprint(values):
+        raise EditConflict(
+            _("This section was changed since you opened it: nothing of yours is saved yet. What is saved now "
+              "is shown beside what you typed: correct the form if needed, then save again."),
+            latest=values, version=_fingerprint(values))
 
 
 # --- validation helpers ------------------------------------------------------------------------
@@ -162,12 +222,14 @@ def record_contact_update(
     postal_address: str,
     languages: list[str],
     preferred_language: str,
+    base: str | None = None,
 ) -> list[str]:
     """Change the record's contact details and languages. The e-mail address and mobile phone
     are also the holder's account's: login codes and notifications go there, so when one of
     them changes the holder is told at the new AND the former details — a session taken over
     by someone else must not silently move the login to their phone. Returns which of
-    "email" / "phone" changed."""
+    "email" / "phone" changed. `base`: the section's version the form was opened on
+    (`personal_section_version`); changed since, nothing is saved (EditConflict)."""
     decision = _may_edit(actor, record, "contact")
     email = _email(email)
     phone = _mobile(phone) if (phone or "").strip() else ""
@@ -188,6 +250,11 @@ def record_contact_update(
     # must not have their new phone overwritten by a page loaded before.
     with transaction.atomic():
         holder = User.objects.select_for_update().get(pk=record.holder_id) if record.holder_id else None
+        if base is not None:
+            # The record's row as saved now, locked, not as the request loaded it.
+            saved = Record.objects.select_for_update().get(pk=record.pk)
+            _check_base(base, "contact", saved, PersonalProfile(record=saved),
+                        email=holder.email if holder else saved.email, phone=holder.phone if holder else saved.phone)
         former_email, former_phone = (holder.email, holder.phone) if holder else (record.email, record.phone)
         if holder is not None and not (email or phone) and (former_email or former_phone):
             raise InvalidInput(_(
@@ -261,8 +328,10 @@ def _remove(actor: Actor, record: Record, rows: models.QuerySet, row_id: int, se
 # --- trusted person ---------------------------------------------------------------------------
 
 
-def trusted_person_set(*, actor: Actor, record: Record, name: str, phone: str, relation: str) -> PersonalProfile:
-    """Name the trusted person (personne de confiance), or remove them with every field empty."""
+def trusted_person_set(*, actor: Actor, record: Record, name: str, phone: str, relation: str,
+                       base: str | None = None) -> PersonalProfile:
+    """Name the trusted person (personne de confiance), or remove them with every field empty.
+    `base`: as for `record_contact_update`."""
     decision = _may_edit(actor, record, "trusted_person")
     name = _text(name, limit=150, label=_("name"))
     relation = _text(relation, limit=60, label=_("relationship"))
@@ -272,6 +341,7 @@ def trusted_person_set(*, actor: Actor, record: Record, name: str, phone: str, r
     phone = _contact_phone(phone) if phone else ""
     with transaction.atomic():
         profile = _profile(record)
+        _check_base(base, "trusted_person", record, profile)
         profile.trusted_person_name, profile.trusted_person_phone = name, phone
         profile.trusted_person_relation = relation
         profile.save(update_fields=["trusted_person_name", "trusted_person_phone", "trusted_person_relation"])
@@ -464,13 +534,15 @@ def advance_directives_upload(
 # --- organ donation, blood group, notes ----------------------------------------------------------
 
 
-def organ_donation_state(*, actor: Actor, record: Record, statement: str) -> PersonalProfile:
-    """The statement on organ and tissue donation, dated. "Not stated" clears the date."""
+def organ_donation_state(*, actor: Actor, record: Record, statement: str, base: str | None = None) -> PersonalProfile:
+    """The statement on organ and tissue donation, dated. "Not stated" clears the date. `base`:
+    as for `record_contact_update`."""
     decision = _may_edit(actor, record, "organ_donation")
     if statement not in PersonalProfile.OrganDonation.values:
         raise InvalidInput(_("Choose one of the statements offered."), code=InvalidInputCode.INVALID)
     with transaction.atomic():
         profile = _profile(record)
+        _check_base(base, "organ_donation", record, profile)
         profile.organ_donation = statement
         profile.organ_donation_stated_at = (
             None if statement == PersonalProfile.OrganDonation.NOT_STATED else timezone.now()
@@ -480,25 +552,28 @@ def organ_donation_state(*, actor: Actor, record: Record, statement: str) -> Per
     return profile
 
 
-def blood_group_set(*, actor: Actor, record: Record, blood_group: str) -> PersonalProfile:
-    """The blood group from the person's blood group card, or unknown."""
+def blood_group_set(*, actor: Actor, record: Record, blood_group: str, base: str | None = None) -> PersonalProfile:
+    """The blood group from the person's blood group card, or unknown. `base`: as for
+    `record_contact_update`."""
     decision = _may_edit(actor, record, "blood_group")
     if blood_group not in PersonalProfile.BloodGroup.values:
         raise InvalidInput(_("Choose a blood group from the list."), code=InvalidInputCode.INVALID)
     with transaction.atomic():
         profile = _profile(record)
+        _check_base(base, "blood_group", record, profile)
         profile.blood_group = blood_group
         profile.save(update_fields=["blood_group"])
         _log_edit(actor, decision, record, "blood_group")
     return profile
 
 
-def personal_notes_set(*, actor: Actor, record: Record, notes: str) -> PersonalProfile:
-    """The person's own notes."""
+def personal_notes_set(*, actor: Actor, record: Record, notes: str, base: str | None = None) -> PersonalProfile:
+    """The person's own notes. `base`: as for `record_contact_update`."""
     decision = _may_edit(actor, record, "notes")
     notes = _text(notes, limit=MAX_NOTES, label=_("personal notes"))
     with transaction.atomic():
         profile = _profile(record)
+        _check_base(base, "notes", record, profile)
         profile.notes = notes
         profile.save(update_fields=["notes"])
         _log_edit(actor, decision, record, "notes")
@@ -565,6 +640,7 @@ def self_declared_item_remove(*, actor: Actor, record: Record, item_id: int) -> 
 __all__ = [
     "DIRECTIVE_QUESTIONS", "DirectiveChoice", "DirectiveQuestion", "advance_directives_upload",
     "advance_directives_write", "blood_group_set", "emergency_contact_add", "emergency_contact_remove",
-    "organ_donation_state", "personal_notes_set", "record_contact_update", "self_declared_item_add",
+    "VERSIONED_SECTIONS", "organ_donation_state", "personal_notes_set", "personal_section_version",
+    "record_contact_update", "self_declared_item_add",
     "self_declared_item_remove", "trusted_person_set", "vaccination_add", "vaccination_remove",
 ]

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dmp import services
+from dmp.forms import ComparedLine
 from dmp.http import record_view
 from dmp.selectors.personal import language_name, personal_information_for, record_languages
 
@@ -48,6 +49,8 @@ def _saved(request, form, save: Callable[[], object], message: str) -> bool:
     nothing was changed."""
     try:
         save()
+    except services.EditConflict:
+        raise  # the section's page shows both sides (_edit)
     except services.InvalidInput as exc:
         if form is None:
             messages.error(request, str(exc))
@@ -63,18 +66,49 @@ def _to_page(rec, anchor: str):
 
 
 def _edit(request, actor, rec, *, template: str, form_class, initial: Callable, save: Callable, anchor: str,
-          message: str, form_kwargs: Callable | None = None):
-    """One section's form: show it filled with the current values, save it, go back to the page."""
+          message: str, form_kwargs: Callable | None = None, versioned: str = ""):
+    """One section's form: show it filled with the current values, save it, go back to the page.
+    A `versioned` section's form carries the version it was opened on (`base`): saved over a
+    change made since (another device, the representative), it is refused with 409, the saved
+    values shown beside what was typed, which stays in the form. A POST without `base` (a form
+    of a page served before it existed) is saved as before."""
     info = personal_information_for(actor, rec)
     kwargs = form_kwargs(actor, rec) if form_kwargs else {}
+    base = (services.personal_section_version(section=versioned, record=rec, profile=info.profile,
+                                              email=info.contact_email, phone=info.contact_phone)
+            if versioned else None)
+    conflict, status = None, 200
     if request.method == "POST":
         form = form_class(request.POST, request.FILES, **kwargs)
-        if form.is_valid() and _saved(request, form, lambda: save(actor, rec, form), message):
-            return _to_page(rec, anchor)
+        sent = {"base": request.POST["base"]} if versioned and "base" in request.POST else {}
+        # Shown again with an error, the form keeps the version it was opened on, not today's.
+        base = sent.get("base", base)
+        try:
+            if form.is_valid() and _saved(request, form, lambda: save(actor, rec, form, **sent), message):
+                return _to_page(rec, anchor)
+        except services.EditConflict as newer:
+            conflict, base, status = _conflict_lines(form, newer.latest), newer.version, 409
+            form.add_error(None, str(newer))
     else:
         form = form_class(initial=initial(rec, info), **kwargs)
-    return render_record_page(request, T + template, actor, rec, {"form": form, "info": info},
-                              section="information")
+    return render_record_page(request, T + template, actor, rec,
+                              {"form": form, "info": info, "base": base, "conflict": conflict},
+                              section="information", status=status)
+
+
+def _shown(field, value) -> str:
+    """A value as the person reads it: a choice by its label, a list one item a line."""
+    choices = dict(getattr(field, "choices", None) or ())
+    values = value if isinstance(value, list | tuple) else [value]
+    return "\n".join(str(choices.get(v, v)) for v in values if v not in (None, ""))
+
+
+def _conflict_lines(form, saved: dict) -> list[ComparedLine]:
+    """The lines of the comparison: each saved value beside the one typed (as the service
+    received it), with the form's label."""
+    typed = form.service_arguments() if hasattr(form, "service_arguments") else form.cleaned_data
+    return [ComparedLine(str(form.fields[name].label), _shown(form.fields[name], typed.get(name)),
+                         _shown(form.fields[name], value)) for name, value in saved.items()]
 
 
 def _rows(request, actor, rec, *, template: str, form_class, add: Callable, remove: Callable, anchor: str):
@@ -103,8 +137,9 @@ def contact(request, actor, rec):
     return _edit(
         request, actor, rec, template="contact.html", form_class=f.ContactForm, anchor="contact",
         initial=lambda rec, info: f.ContactForm.initial_for(rec, info),
-        save=lambda actor, rec, form: services.record_contact_update(actor=actor, record=rec,
-                                                                    **form.service_arguments()),
+        save=lambda actor, rec, form, **base: services.record_contact_update(actor=actor, record=rec, **base,
+                                                                            **form.service_arguments()),
+        versioned="contact",
         message=_("Your contact details are saved."),
     )
 
@@ -114,7 +149,9 @@ def trusted_person(request, actor, rec):
     return _edit(
         request, actor, rec, template="trusted_person.html", form_class=f.TrustedPersonForm, anchor="trusted-person",
         initial=lambda rec, info: f.TrustedPersonForm.initial_for(info.profile),
-        save=lambda actor, rec, form: services.trusted_person_set(actor=actor, record=rec, **form.cleaned_data),
+        save=lambda actor, rec, form, **base: services.trusted_person_set(actor=actor, record=rec, **base,
+                                                                         **form.cleaned_data),
+        versioned="trusted_person",
         message=_("Your trusted person is saved."),
     )
 
@@ -158,8 +195,9 @@ def organ_donation(request, actor, rec):
     return _edit(
         request, actor, rec, template="organ_donation.html", form_class=f.OrganDonationForm, anchor="organ-donation",
         initial=lambda rec, info: {"statement": info.profile.organ_donation},
-        save=lambda actor, rec, form: services.organ_donation_state(actor=actor, record=rec,
-                                                                   statement=form.cleaned_data["statement"]),
+        save=lambda actor, rec, form, **base: services.organ_donation_state(
+            actor=actor, record=rec, statement=form.cleaned_data["statement"], **base),
+        versioned="organ_donation",
         message=_("Your statement on organ donation is saved."),
     )
 
@@ -169,8 +207,9 @@ def blood_group(request, actor, rec):
     return _edit(
         request, actor, rec, template="blood_group.html", form_class=f.BloodGroupForm, anchor="blood-group",
         initial=lambda rec, info: {"blood_group": info.profile.blood_group},
-        save=lambda actor, rec, form: services.blood_group_set(actor=actor, record=rec,
-                                                              blood_group=form.cleaned_data["blood_group"]),
+        save=lambda actor, rec, form, **base: services.blood_group_set(
+            actor=actor, record=rec, blood_group=form.cleaned_data["blood_group"], **base),
+        versioned="blood_group",
         message=_("Your blood group is saved."),
     )
 
@@ -180,8 +219,9 @@ def notes(request, actor, rec):
     return _edit(
         request, actor, rec, template="notes.html", form_class=f.NotesForm, anchor="notes",
         initial=lambda rec, info: {"notes": info.profile.notes},
-        save=lambda actor, rec, form: services.personal_notes_set(actor=actor, record=rec,
-                                                                 notes=form.cleaned_data["notes"]),
+        save=lambda actor, rec, form, **base: services.personal_notes_set(
+            actor=actor, record=rec, notes=form.cleaned_data["notes"], **base),
+        versioned="notes",
         message=_("Your notes are saved."),
     )
 

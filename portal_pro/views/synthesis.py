@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import icd10, services
+from dmp.forms import ComparedLine
 from dmp.http import portal_view, record_view
 from dmp.policy import Action, decide
 from dmp.selectors import synthesis_for_editing, synthesis_page_for
@@ -48,6 +49,9 @@ def synthesis(request, actor, record, version: int | None = None):
 
 
 class SynthesisForm(forms.Form):
+    # The version the author started from (0: none yet). Saving over a newer one is refused
+    # and offers the merge (optimistic concurrency, dmp/services/synthesis.py).
+    base_version = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
     current_treatments = forms.CharField(label=gettext_lazy("Current treatments"), required=False,
                                          max_length=5000, widget=forms.Textarea(attrs={"rows": 4}))
     allergies = forms.CharField(label=gettext_lazy("Allergies and intolerances"), required=False, max_length=5000,
@@ -128,17 +132,40 @@ def _problems(rows: list[ProblemRow]) -> list[Problem] | None:
     return None if wrong else problems
 
 
+@dataclass
+class Conflict:
+    """The merge page: the newer version, field by field beside the unsaved text, the problem
+    lists first."""
+
+    latest: object  # the newer Synthesis
+    lines: list[ComparedLine]
+
+
+def _problem_lines(rows: list[ProblemRow]) -> str:
+    return "\n".join(" ".join(filter(None, (row.icd10, row.label, row.since and f"({row.since})")))
+                     for row in rows if not row.empty)
+
+
+def _conflict(form: SynthesisForm, rows: list[ProblemRow], latest) -> Conflict:
+    problems = ComparedLine(_("Current problems"), _problem_lines(rows), _problem_lines(_rows_from(latest)))
+    return Conflict(latest, [problems] + [
+        ComparedLine(str(form.fields[name].label), form.cleaned_data.get(name, ""),
+                     getattr(latest, name, "") if latest else "") for name in TEXT_FIELDS])
+
+
 @require_http_methods(["GET", "POST"])
 @record_view("pro")
 def synthesis_edit(request, actor, record):
     """The médecin traitant writes the next version, starting from the latest. Anyone else:
     404. Without JavaScript the picker is two buttons of the same form, which keep everything
     typed so far: "Find" lists the codes matching the words typed, picking one adds it as a
-    problem. "Save" writes a new version."""
+    problem. "Save" writes a new version, if nobody saved one since the form was opened;
+    otherwise the page answers 409 with both versions side by side, the author's text kept."""
     latest = synthesis_for_editing(actor, record)
     found: list[icd10.Code] = []
     term = ""
     status = 200
+    conflict = None
     if request.method == "POST":
         form = SynthesisForm(request.POST)
         rows = _rows_posted(request.POST)
@@ -159,8 +186,19 @@ def synthesis_edit(request, actor, record):
                 try:
                     written = services.synthesis_write(
                         actor=actor, record=record, problems=problems,
+                        base_version=form.cleaned_data["base_version"],
                         **{name: form.cleaned_data[name].strip() for name in TEXT_FIELDS},
                     )
+                except services.EditConflict as newer:
+                    # Keep everything typed; the form now starts from the newer version, so
+                    # saving after merging writes the next one.
+                    latest, conflict = newer.latest, _conflict(form, rows, newer.latest)
+                    data = request.POST.copy()
+                    data["base_version"] = str(newer.version)
+                    form = SynthesisForm(data)
+                    form.is_valid()
+                    form.add_error(None, str(newer))
+                    status = 409
                 except services.InvalidInput as invalid:
                     form.add_error(None, str(invalid))
                 else:
@@ -168,9 +206,10 @@ def synthesis_edit(request, actor, record):
                     return redirect("portal_pro:synthesis", pk=record.pk)
             if problems is None:
                 form.add_error(None, _("Correct the problems marked below."))
-            status = 400
+            status = status if conflict else 400
     else:
-        form = SynthesisForm(initial={name: getattr(latest, name) for name in TEXT_FIELDS} if latest else None)
+        form = SynthesisForm(initial={"base_version": latest.version if latest else 0,
+                                      **({name: getattr(latest, name) for name in TEXT_FIELDS} if latest else {})})
         rows = _rows_from(latest)
     return render_record_page(request, "portal_pro/synthesis/edit.html", actor, record, {
         "form": form,
@@ -178,6 +217,7 @@ def synthesis_edit(request, actor, record):
         "latest": latest,
         "found": found,
         "term": term,
+        "conflict": conflict,
         "today": timezone.localdate().isoformat(),
     }, section="synthesis", status=status)
 
