@@ -199,3 +199,34 @@ def test_the_search_limit_is_configured_next_to_the_record_searches():
     from dmp.settings import ACCOUNT_RATE_LIMITS, PROFESSIONAL_SEARCHES_PER_HOUR
 
     assert ACCOUNT_RATE_LIMITS["professional_search"] == f"{PROFESSIONAL_SEARCHES_PER_HOUR}/1h/user"
+
+
+# --- The médecin traitant blocking at the patient's request (pro portal) --------------------------
+
+def _pro_find(client, record, name: str, **extra):
+    data = {"block-name": name, **{f"block-{key}": value for key, value in extra.items()}}
+    return client.post(reverse("portal_pro:professional_find", args=[record.pk]), data)
+
+
+def test_the_medecin_traitant_finds_by_name_the_professional_to_block(client, world, namesakes):
+    kine = namesakes[1]
+    client.force_login(world.dr_house.user)
+    response = _pro_find(client, world.record, "lefevre", town="roubaix")
+    assert response.status_code == 200 and response.context["search"].professionals == [kine]
+    page = response.content.decode()
+    block_url = re.escape(reverse("portal_pro:professional_block", args=[world.record.pk]))
+    assert re.search(rf'action="{block_url}"[^>]*>.*?name="rpps" value="{kine.rpps}"', page)
+    # The block itself is the existing form: the patient's request still has to be ticked.
+    assert client.post(reverse("portal_pro:professional_block", args=[world.record.pk]),
+                       {"rpps": kine.rpps}).status_code == 400
+    done = client.post(reverse("portal_pro:professional_block", args=[world.record.pk]),
+                       {"rpps": kine.rpps, "patient_asked": "on"})
+    assert done.status_code == 302 and "lef" not in done["Location"].lower()
+    assert Block.objects.active().filter(record=world.record, professional=kine).exists()
+
+
+@pytest.mark.parametrize("persona", ["dr_grant", "kine", "urgentist", "stranger"])
+def test_only_the_medecin_traitant_finds_professionals_from_the_pro_portal(client, world, namesakes, persona):
+    client.force_login(user_of(world, persona))
+    response = _pro_find(client, world.record, "lefevre")
+    assert response.status_code == 404 and "Lefèvre" not in response.content.decode()

@@ -17,11 +17,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
+from dmp.forms import FindProfessionalForm
 from dmp.http import record_view
 from dmp.models.people import Profession, validate_rpps
 from dmp.selectors import (
     professional_by_rpps,
-    professional_search_words_valid,
     professional_with_standing,
     professionals_matching,
     record_access_overview,
@@ -63,23 +63,6 @@ class ProfessionalForm(forms.Form):
         elif not self.has_error("professional"):
             raise ValidationError(_("Type the professional's RPPS number (11 digits) or choose them from the list."))
         return data
-
-
-class FindProfessionalForm(forms.Form):
-    """A search of the professionals by name, narrowed by profession and town. POSTed and
-    answered by the POST itself: the words never reach a URL (nor the server's access log)."""
-
-    name = forms.CharField(max_length=100, label=gettext_lazy("Name or RPPS number"),
-                           help_text=gettext_lazy("Family name, given name, or both."))
-    profession = forms.ChoiceField(required=False, label=gettext_lazy("Profession"),
-                                   choices=[("", gettext_lazy("Any profession")), *Profession.choices])
-    town = forms.CharField(required=False, max_length=100, label=gettext_lazy("Town where they practise"))
-
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"]
-        if not professional_search_words_valid(name):
-            raise ValidationError(_("Type at least two letters of their name."))
-        return name
 
 
 # Where a professional found by name can be taken: the action it submits (the RPPS number of the
