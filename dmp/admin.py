@@ -211,7 +211,7 @@ class ProfessionalAdminForm(forms.ModelForm):
 
     class Meta:
         model = Professional
-        fields = ("specialty", "facility")
+        fields = ("specialty", "facility", "town")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -228,15 +228,15 @@ class ProfessionalAdminForm(forms.ModelForm):
 @admin.register(Professional)
 class ProfessionalAdmin(ScopedAdmin):
     """Identity (account, RPPS number, profession, SAMU role) comes from the registry or a
-    request two operators approved: read-only here. The specialty and the facility (within the
-    operator's scope) can be corrected."""
+    request two operators approved: read-only here. The specialty, the facility (within the
+    operator's scope) and the town where they practise (which patients search by) can be corrected."""
 
     form = ProfessionalAdminForm
-    list_display = ("__str__", "rpps", "profession", "specialty", "facility", "is_samu_regulator")
+    list_display = ("__str__", "rpps", "profession", "specialty", "facility", "town", "is_samu_regulator")
     list_filter = ("profession", "is_samu_regulator")
     search_fields = ("rpps", "user__last_name", "user__first_name")
     list_select_related = ("user", "facility")
-    fields = ("user", "rpps", "profession", "is_samu_regulator", "specialty", "facility")
+    fields = ("user", "rpps", "profession", "is_samu_regulator", "specialty", "facility", "town")
     readonly_fields = ("user", "rpps", "profession", "is_samu_regulator")
 
     def scope(self, user):

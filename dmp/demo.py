@@ -159,6 +159,7 @@ class _PersonSpec(_AccountSpec):
     specialty: str = ""
     rpps10: str = ""
     practice: str = ""  # letterhead of a professional without a facility
+    town: str = ""  # where a professional without a facility practises
     organisation: str = ""  # key in ORGANISATIONS: facility of a professional, employer of an agent
     samu_regulator: bool = False
     counter_agent: bool = False
@@ -173,12 +174,12 @@ PEOPLE: tuple[_PersonSpec, ...] = (
                 f"medecin traitant of {CHRONIC} (sees hidden documents, writes the synthesis, reads the access "
                 f"history) and of {MINOR}", "192.0.2.11", first_name="Claire", last_name="Bernard",
                 profession=Profession.GP, specialty="Médecine générale", rpps10="1000000101",
-                practice="Cabinet médical du Vieux-Lille, 12 rue de la Monnaie, 59000 Lille"),
+                practice="Cabinet médical du Vieux-Lille, 12 rue de la Monnaie, 59000 Lille", town="Lille"),
     _PersonSpec(GP_OTHER, "GP",
                 f"care declared for {CHRONIC} and {ASYLUM}; the document {CHRONIC} hid is not listed",
                 "192.0.2.12", first_name="Thomas", last_name="Lefebvre",
                 profession=Profession.GP, specialty="Médecine générale", rpps10="1000000202",
-                practice="Maison de santé de Wazemmes, 4 place de la Nouvelle Aventure, 59000 Lille"),
+                practice="Maison de santé de Wazemmes, 4 place de la Nouvelle Aventure, 59000 Lille", town="Lille"),
     _PersonSpec(PHARMACIST, "pharmacist",
                 f"authorised by {CHRONIC}; the matrix shows treatments, lab results, reimbursements",
                 "192.0.2.13", first_name="Sophie", last_name="Dubois",
@@ -188,7 +189,7 @@ PEOPLE: tuple[_PersonSpec, ...] = (
                 f"care declared for {CHRONIC} (the matrix hides consultation reports); blocked on {MINOR}",
                 "192.0.2.14", first_name="Julien", last_name="Moreau",
                 profession=Profession.PHYSIOTHERAPIST, specialty="Masso-kinésithérapie", rpps10="1000000404",
-                practice="Cabinet de kinésithérapie Solférino, 59000 Lille"),
+                practice="Cabinet de kinésithérapie Solférino, 59000 Lille", town="Lille"),
     _PersonSpec(EMERGENCY, "emergency physician (specialist)",
                 f"break-glass on {CHRONIC} open for a few hours after seeding; try another patient too",
                 "203.0.113.20", first_name="Marc", last_name="Roux",
@@ -543,6 +544,7 @@ class _Seeder:
                 professional = Professional(
                     user=user, rpps=rpps_with_key(spec.rpps10), profession=spec.profession,
                     specialty=spec.specialty, facility=organisation, is_samu_regulator=spec.samu_regulator,
+                    town=spec.town or (organisation.city if organisation else ""),
                 )
                 professional.full_clean()
                 professional.save()

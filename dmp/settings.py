@@ -329,11 +329,17 @@ if LOGIN_FAILURES_PER_ACCOUNT > 100:
 RECORD_SEARCHES_PER_HOUR = env.int("RECORD_SEARCHES_PER_HOUR", default=60)
 if RECORD_SEARCHES_PER_HOUR < 1:
     raise ImproperlyConfigured("RECORD_SEARCHES_PER_HOUR must be >= 1.")
+# Searches of the professionals by name per account per hour (a patient choosing whom to give
+# access, block or make médecin traitant; dmp/accounts/lockout.py `professional_search_allowed`).
+PROFESSIONAL_SEARCHES_PER_HOUR = env.int("PROFESSIONAL_SEARCHES_PER_HOUR", default=30)
+if PROFESSIONAL_SEARCHES_PER_HOUR < 1:
+    raise ImproperlyConfigured("PROFESSIONAL_SEARCHES_PER_HOUR must be >= 1.")
 ACCOUNT_RATE_LIMITS = {
     "login_failed": f"{LOGIN_FAILURES_PER_ADDRESS}/{LOGIN_ADDRESS_WINDOW_MINUTES}m/ip,"
                     f"{LOGIN_FAILURES_PER_ACCOUNT}/{LOGIN_ACCOUNT_WINDOW_HOURS}h/key",
     "login": "60/m/ip",
     "record_search": f"{RECORD_SEARCHES_PER_HOUR}/1h/user",
+    "professional_search": f"{PROFESSIONAL_SEARCHES_PER_HOUR}/1h/user",
 }
 MFA_ADAPTER = "dmp.accounts.adapter.MFAAdapter"
 

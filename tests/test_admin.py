@@ -547,6 +547,8 @@ SAMPLE = __import__("pathlib").Path(__file__).parent / "data" / "ps_libreacces_s
 def test_professionals_come_from_a_registry_extract_once_audited_and_bad_lines_named(world, ops):
     from io import StringIO
 
+    ops.hospital.city = "Loos"  # the cardiologist's line names no town: the facility's is used
+    ops.hospital.save(update_fields=["city"])
     out = StringIO()
     call_command("import_rpps", str(SAMPLE), stdout=out)
     report = out.getvalue()
@@ -558,6 +560,8 @@ def test_professionals_come_from_a_registry_extract_once_audited_and_bad_lines_n
                                                                                "c.durand@example.org")
     cardiologist = Professional.objects.get(rpps="10987654430")
     assert (cardiologist.profession, cardiologist.facility) == ("specialist", ops.hospital)
+    # The town patients search by: the extract's, else the facility's.
+    assert (gp.town, cardiologist.town) == ("Lille", "Loos")
     assert Professional.objects.get(rpps="10987654547").profession == "nurse"
     assert not gp.user.has_usable_password()
     assert Notification.objects.filter(recipient=gp.user, event="account_activation").exists()

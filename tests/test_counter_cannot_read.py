@@ -53,6 +53,8 @@ def _kwargs(route: str, params: list[str], ids: dict) -> dict:
             values[name] = str(ids["record"])
         elif name == "version":
             values[name] = 1
+        elif name == "purpose":  # finding a professional by name, for one of the manage page's actions
+            values[name] = "grant"
         else:
             raise AssertionError(f"The sweep does not know how to fill <{name}> in {route}: teach it.")
     return values

@@ -21,7 +21,9 @@ dmp/cache.py). Clock: `time.time()`, which tests shift.
 
 The professionals' record searches (portal and FHIR `Patient?`) are counted by the same allauth
 limiter, per account (`ACCOUNT_RATE_LIMITS["record_search"]`, `RECORD_SEARCHES_PER_HOUR`):
-one limiter, one cache layout, one sliding window, configured next to the login limits.
+one limiter, one cache layout, one sliding window, configured next to the login limits. The
+patients' searches of the professionals by name count there too, apart
+(`ACCOUNT_RATE_LIMITS["professional_search"]`, `PROFESSIONAL_SEARCHES_PER_HOUR`).
 """
 
 from __future__ import annotations
@@ -152,14 +154,27 @@ def forget_account(login: str) -> None:
 
 
 RECORD_SEARCH = "record_search"
+PROFESSIONAL_SEARCH = "professional_search"
 
 
 def record_search_allowed(user, ip: str | None = None) -> bool:
     """Count one record search by `user` (from `ip`) on allauth's limiter, like a login attempt:
     False, and nothing counted, once `ACCOUNT_RATE_LIMITS["record_search"]` is reached. Searches
     are counted whatever the method (the FHIR search is a GET)."""
+    return _consume(user, ip, RECORD_SEARCH)
+
+
+def professional_search_allowed(user, ip: str | None = None) -> bool:
+    """Count one search of the professionals by name (a patient choosing whom to give access,
+    block or make médecin traitant) like a record search, on its own count
+    (`ACCOUNT_RATE_LIMITS["professional_search"]`): enough to find a few people, too few to copy
+    the directory ten names at a time."""
+    return _consume(user, ip, PROFESSIONAL_SEARCH)
+
+
+def _consume(user, ip: str | None, action: str) -> bool:
     request = HttpRequest()  # allauth keys its counts on a request: the user's, and an address
     request.user = user
     request.META["REMOTE_ADDR"] = ip or ""
-    return ratelimit.consume(request, app="allauth.account", action=RECORD_SEARCH, user=user,
+    return ratelimit.consume(request, app="allauth.account", action=action, user=user,
                              limit_get=True) is not None

@@ -136,6 +136,9 @@ class Professional(models.Model):
         Organisation, on_delete=models.SET_NULL, null=True, blank=True, related_name="professionals",
         verbose_name=_("facility"),
     )
+    # Where they practise, as the RPPS registry gives it: with the name and profession, what tells
+    # two namesakes apart when a patient looks a professional up by name.
+    town = models.CharField(_("town"), max_length=100, blank=True)
     is_samu_regulator = models.BooleanField(
         _("SAMU regulator"), default=False,
         help_text=_("Emergency-call doctor (centre 15): SAMU access mode."),

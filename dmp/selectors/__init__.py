@@ -1,6 +1,14 @@
 """Reads, filtered by the asking actor through the policy and written to the audit log."""
 
-from .access import professional_by_rpps, professional_with_standing, record_access_overview
+from .access import (
+    PROFESSIONALS_SHOWN,
+    ProfessionalSearch,
+    professional_by_rpps,
+    professional_search_words_valid,
+    professional_with_standing,
+    professionals_matching,
+    record_access_overview,
+)
 from .credentials import api_tokens_of, get_api_token_for
 from .documents import (
     DocumentFilters,
@@ -32,6 +40,7 @@ __all__ = [
     "DocumentFilters", "documents_listing", "documents_matching", "get_record_document_for",
     "record_document_for_action",
     "HistoryFilters", "access_history", "professional_by_rpps", "professional_with_standing",
+    "PROFESSIONALS_SHOWN", "ProfessionalSearch", "professional_search_words_valid", "professionals_matching",
     "record_access_overview",
     "PersonalInformation", "personal_information_for",
     "SynthesisPage", "synthesis_for_editing", "synthesis_page_for",

@@ -102,6 +102,7 @@ class NewProfessional:
     facility: Organisation | None = None
     is_samu_regulator: bool = False
     username: str = ""
+    town: str = ""  # where they practise; their facility's town when not given
 
     def account_name(self) -> str:
         return self.username or f"ps{self.rpps}"
@@ -290,8 +291,9 @@ def professional_create(*, actor: Actor, new: NewProfessional, rule: str) -> Pro
                     email=new.email)
         user.set_unusable_password()
         user.save()
+        town = new.town or (new.facility.city if new.facility else "")
         professional = Professional(user=user, rpps=new.rpps, profession=new.profession, specialty=new.specialty,
-                                    facility=new.facility, is_samu_regulator=new.is_samu_regulator)
+                                    facility=new.facility, is_samu_regulator=new.is_samu_regulator, town=town[:100])
         professional.full_clean(exclude=["user"])
         professional.save()
         admin_audit(actor=actor, action="professional_create", obj=professional, rule=rule)

@@ -35,6 +35,7 @@ SKILL_CODE = "Code savoir-faire"
 SKILL_LABEL = "Libellé savoir-faire"
 FINESS_SITE = "Numéro FINESS site"
 EMAIL = "Adresse e-mail (coord. structure)"
+TOWN = "Libellé commune (coord. structure)"
 REQUIRED = (ID_TYPE, RPPS, LAST_NAME, FIRST_NAME, PROFESSION)
 
 RPPS_ID_TYPE = "8"  # 0 is an ADELI number: not an RPPS
@@ -82,6 +83,7 @@ def rpps_import(*, actor: Actor, lines: Iterable[str]) -> ImportReport:
             rpps=rpps, first_name=value[FIRST_NAME].title(), last_name=value[LAST_NAME].title(),
             profession=_profession(value), email=_email(value.get(EMAIL, "")),
             specialty=value.get(SKILL_LABEL, "")[:100], facility=organisations.get(value.get(FINESS_SITE, "")),
+            town=value.get(TOWN, "").title(),
         )
         try:
             professional_create(actor=actor, new=new, rule="rpps_import")

@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -16,12 +17,14 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
+from dmp.forms import FindProfessionalForm
 from dmp.http import record_view
-from dmp.models.people import validate_rpps
+from dmp.models.people import Profession, validate_rpps
 from dmp.selectors import (
     offers_what_representatives_see,
     professional_by_rpps,
     professional_with_standing,
+    professionals_matching,
     record_access_overview,
 )
 from dmp.services.records import RETENTION_YEARS, record_destruction_date
@@ -63,6 +66,16 @@ class ProfessionalForm(forms.Form):
         return data
 
 
+# Where a professional found by name can be taken: the action it submits (the RPPS number of the
+# one chosen, as the RPPS form would), the section of the page it belongs to, and, for the
+# médecin traitant, the profession the search starts with.
+FIND_PURPOSES = {
+    "designate": ("portal_patient:treating_doctor_designate", "treating-doctor", Profession.GP),
+    "grant": ("portal_patient:care_authorisation_grant", "access", ""),
+    "block": ("portal_patient:professional_block", "blocked", ""),
+}
+
+
 _CHOICE = (("yes", gettext_lazy("Allowed")), ("no", gettext_lazy("Refused")))
 
 
@@ -87,15 +100,25 @@ class CloseForm(forms.Form):
     )
 
 
-def _manage_page(request, actor, record, *, bound: dict | None = None, status: int = 200):
-    """The management page; `bound` holds a submitted form shown again with its errors."""
+def _manage_page(request, actor, record, *, bound: dict | None = None, finds: dict | None = None,
+                 status: int = 200):
+    """The management page; `bound` holds a submitted form shown again with its errors, `finds`
+    a search of the professionals by name and what it found, under its own section."""
     forms_ = {name: ProfessionalForm(actor=actor, record=record) for name in ("designate", "grant", "block")}
     forms_.update(bound or {})
+    finds_ = {
+        purpose: {"form": FindProfessionalForm(prefix=purpose, initial={"profession": profession}),
+                  "action": action, "anchor": anchor}
+        for purpose, (action, anchor, profession) in FIND_PURPOSES.items()
+    }
+    for purpose, find in (finds or {}).items():
+        finds_[purpose].update(find)
     overview = record_access_overview(actor, record)
     holder = record.holder
     return render_record_page(request, TEMPLATE, actor, record, {
         "overview": overview,
         "forms": forms_,
+        "finds": finds_,
         # Where notifications go: the holder's account (dmp/notifications.py), else the record's.
         "contact_email": holder.email if holder else record.email,
         "contact_phone": holder.phone if holder else record.phone,
@@ -127,6 +150,23 @@ def _professional_action(request, actor, rec, form_name: str, anchor: str, act):
         except services.InvalidInput as error:
             form.add_error(None, str(error))
     return _manage_page(request, actor, rec, bound={form_name: form}, status=400)
+
+
+@require_POST
+@record_view("patient")
+def professional_find(request, actor, rec, purpose: str):
+    """Find a professional by name (or RPPS number), profession and town, to designate, give
+    access to or block: the page comes back with the professionals found, each with a button
+    that submits that action for them. Nothing is changed here."""
+    if purpose not in FIND_PURPOSES:
+        raise Http404
+    form = FindProfessionalForm(request.POST, prefix=purpose)
+    if not form.is_valid():
+        return _manage_page(request, actor, rec, finds={purpose: {"form": form}}, status=400)
+    data = form.cleaned_data
+    search = professionals_matching(actor, rec, data["name"], profession=data["profession"], town=data["town"])
+    return _manage_page(request, actor, rec, finds={purpose: {"form": form, "search": search}},
+                        status=429 if search.limited else 200)
 
 
 def _name(professional) -> str:
@@ -284,6 +324,7 @@ urlpatterns = [
     path("records/<int:pk>/manage/grant/", care_authorisation_grant, name="care_authorisation_grant"),
     path("records/<int:pk>/manage/revoke/", care_authorisation_revoke, name="care_authorisation_revoke"),
     path("records/<int:pk>/manage/block/", professional_block, name="professional_block"),
+    path("records/<int:pk>/manage/find/<slug:purpose>/", professional_find, name="professional_find"),
     path("records/<int:pk>/manage/unblock/", professional_unblock, name="professional_unblock"),
     path("records/<int:pk>/manage/deposit-rights/withdraw/", deposit_right_withdraw, name="deposit_right_withdraw"),
     path("records/<int:pk>/manage/emergency/", emergency_access, name="emergency_access"),

@@ -1,7 +1,7 @@
 """The record's access history for the médecin traitant (DOMAIN.md §4: "reads the access
 history, blocks a PS at the patient's request"): the same summary and detail as the patient's
 (dmp/screens/history.py, templates/access_history/), under the policy's VIEW_ACCESS_HISTORY,
-and blocking a professional, named by RPPS number, once the patient asked for it
+and blocking a professional, named by RPPS number or found by name, once the patient asked for it
 (BLOCK_PROFESSIONAL). The filters travel in the query string: an account id and dates,
 nothing medical."""
 
@@ -17,10 +17,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from dmp import services
+from dmp.forms import FindProfessionalForm
 from dmp.http import record_view
 from dmp.models.people import validate_rpps
+from dmp.policy import Action
 from dmp.screens.history import history_context
-from dmp.selectors import professional_by_rpps
+from dmp.selectors import professional_by_rpps, professionals_matching
 
 from ._common import render_record_page
 
@@ -51,11 +53,14 @@ class BlockForm(forms.Form):
         return professional
 
 
-def _history_page(request, actor, record, *, block_form: BlockForm | None = None, status: int = 200):
+def _history_page(request, actor, record, *, block_form: BlockForm | None = None,
+                  find_form: FindProfessionalForm | None = None, search=None, status: int = 200):
     return render_record_page(request, "portal_pro/history/history.html", actor, record, {
         **history_context(request, actor, record, history_view="portal_pro:history",
                           base_template="portal_pro/base_record.html"),
         "block_form": block_form or BlockForm(actor=actor),
+        "find_form": find_form or FindProfessionalForm(prefix="block"),
+        "search": search,
     }, section="history", status=status)
 
 
@@ -82,7 +87,24 @@ def professional_block(request, actor, record):
     return _history_page(request, actor, record, block_form=form, status=400)
 
 
+@require_POST
+@record_view("pro")
+def professional_find(request, actor, record):
+    """Find the professional the patient wants blocked by name, profession and town (the
+    patient may not know their RPPS number): the history page comes back with those found, each
+    with the block form for them. Only where this doctor may block (BLOCK_PROFESSIONAL)."""
+    form = FindProfessionalForm(request.POST, prefix="block")
+    if not form.is_valid():
+        return _history_page(request, actor, record, find_form=form, status=400)
+    data = form.cleaned_data
+    search = professionals_matching(actor, record, data["name"], profession=data["profession"], town=data["town"],
+                                    action=Action.BLOCK_PROFESSIONAL)
+    return _history_page(request, actor, record, find_form=form, search=search,
+                         status=429 if search.limited else 200)
+
+
 urlpatterns = [
     path("records/<int:pk>/history/", history, name="history"),
     path("records/<int:pk>/history/block/", professional_block, name="professional_block"),
+    path("records/<int:pk>/history/block/find/", professional_find, name="professional_find"),
 ]
