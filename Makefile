@@ -57,11 +57,11 @@ test: deps-test system-test
 	$(VENV)/bin/ruff check .
 	@$(TEST_ENV) $(PY) -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
-# 1,393 tests. Measured on two cores other work was also using, so noisy: 2 min 32 s at a load
-# of about 2; at a load of about 9, 10 min 1 s before the personas' world was shared
-# (tests/personas.py) and 7 min 48 s after, 306 then 254 CPU seconds in pytest's processes.
-# Fixture setup fell from 77 to 30 worker-seconds. Under a minute is still to do: what is left
-# is the tests' own work (check --deploy subprocesses, the file inspector, PDF rendering).
+# 1,534 tests in 2 min 18 s on two quiet cores (3 min 22 s of CPU in pytest's processes; -n 4
+# is slower, 2 min 38 s). The personas' world is built once per process and copied
+# (tests/personas.py): fixture setup fell from 77 to 30 worker-seconds. Under a minute is still
+# to do: what is left is the tests' own work (check --deploy subprocesses, the file inspector's
+# child process per file, PDF rendering, the history plans' 21,000 log rows).
 # Markers (pyproject.toml): browser, worker, slow; another subset with e.g.
 # `make test-fast MARKERS="not browser and not worker and not slow"`.
 MARKERS ?= not browser and not worker
