@@ -47,6 +47,8 @@ def test_probes_answer_over_plain_http_whatever_the_host(client, settings):
     settings.SECURE_SSL_REDIRECT = True
     settings.ALLOWED_HOSTS = ["dmp.example.org"]
     assert client.get("/healthz", HTTP_HOST="10.0.0.7:8000").status_code == 200
+    # The same settings send a page to HTTPS: the probes do come before the redirect.
+    assert client.get("/words/", HTTP_HOST="dmp.example.org").status_code == 301
 
 
 def test_probes_accept_get_and_head_only_and_need_no_csrf(client):
