@@ -134,6 +134,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz answer here, before anything reads a session or redirects (dmp/probes.py).
+    "dmp.probes.ProbesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # After WhiteNoise, so static files keep their caching and pass untouched (dmp/headers.py).
@@ -188,6 +190,18 @@ _EMBEDDED_DB = f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
 DATABASES = {"default": env.db("DATABASE_URL") if PRODUCTION else env.db("DATABASE_URL", default=_EMBEDDED_DB)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded demo serves a handful of people at once. With SQLite's defaults a
+    # transaction that reads before it writes (a row added under the record's lock) fails at
+    # once with "database is locked" when another request is writing. WAL lets readers go on
+    # while one request writes; IMMEDIATE takes the write lock when the transaction begins, so
+    # a second writer waits for it, up to `timeout` seconds, instead of failing
+    # (tests/test_embedded_demo.py, docs/deployment.md).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

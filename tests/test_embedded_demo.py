@@ -1,0 +1,152 @@
+"""The embedded demo (`make run`: SQLite, runserver) survives a few people at once.
+
+With SQLite's defaults, two requests writing at the same moment made one of them fail with
+"database is locked" (about one request in eight with a handful of users; a 503 "try again in a
+minute" today, dmp/unavailable.py): a transaction that reads before it writes is refused at
+once, without waiting, when another one writes. dmp/settings.py turns on WAL, a busy timeout and
+IMMEDIATE transactions for SQLite (docs/deployment.md).
+
+As `make run` does it, in subprocesses: a temporary SQLite file (not :memory:, which has no
+locking to speak of), `migrate`, the demo seeded, then `runserver` hit by 20 threads at once.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.test_deployment import _variables_read_by_settings
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PEOPLE = 20
+
+# Seeds the demo, then opens one session per person for the demo's chronic patient, as her
+# login would (the login itself is two steps with an SMS code: not what this test is about).
+SEED_AND_LOG_IN = f"""
+import io
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from dmp.demo import CHRONIC, seed_demo
+
+seed_demo(stdout=io.StringIO())
+user = get_user_model().objects.get(username=CHRONIC)
+print(settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME, user.record.pk)
+for _ in range({PEOPLE}):
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    print(session.session_key)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _embedded_environment(folder: Path) -> dict[str, str]:
+    """`make run`'s environment (nothing the test run sets), on files of this test's own."""
+    test_only = _variables_read_by_settings() | {"DJANGO_ALLOW_ASYNC_UNSAFE", "CI"}
+    environment = {k: v for k, v in os.environ.items() if k not in test_only}
+    return environment | {
+        "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
+        "DOCUMENT_STORAGE_ROOT": str(folder / "documents"),
+        "AUDIT_CHECKPOINT_DIR": str(folder / "audit-checkpoints"),
+    }
+
+
+def _manage(*args: str, environment: dict[str, str]) -> str:
+    result = subprocess.run(  # noqa: S603 - fixed argv, our own interpreter
+        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=environment,
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def _vaccinations(folder: Path) -> int:
+    with sqlite3.connect(folder / "db.sqlite3") as database:
+        return database.execute("SELECT COUNT(*) FROM dmp_vaccination").fetchone()[0]
+
+
+def _wait_until_live(url: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "runserver stopped"
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as response:  # noqa: S310 - our own server
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("runserver did not answer /healthz in 30 s")
+
+
+@pytest.mark.slow
+def test_twenty_requests_at_once_on_the_embedded_demo_all_succeed(tmp_path):
+    environment = _embedded_environment(tmp_path)
+    _manage("migrate", "--noinput", environment=environment)
+    cookie_name, csrf_cookie_name, record, *sessions = _manage(
+        "shell", "--no-imports", "-c", SEED_AND_LOG_IN, environment=environment).split()[-PEOPLE - 3:]
+    with sqlite3.connect(tmp_path / "db.sqlite3") as database:
+        assert database.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    before = _vaccinations(tmp_path)
+
+    port = _free_port()
+    server = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=BASE_DIR, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    information = f"/patient/records/{record}/information/vaccinations/"
+    answers: list[tuple[str, int]] = []
+    start = threading.Barrier(PEOPLE)
+
+    def one_person(number: int, session_key: str) -> None:
+        # Her record (the portal redirects there), then a vaccination added: every request
+        # writes its session and the audit; adding a row reads the record under its lock, then
+        # writes, the transaction that SQLite refused outright with "database is locked".
+        csrf = secrets.token_hex(16)  # a token of our own, sent as cookie and field alike
+        opener = urllib.request.build_opener()  # the cookies go with the redirects too
+        opener.addheaders = [("Cookie", f"{cookie_name}={session_key}; {csrf_cookie_name}={csrf}")]
+        vaccination = urllib.parse.urlencode({"csrfmiddlewaretoken": csrf, "vaccine": f"flu {number}",
+                                              "date": "2026-10-01", "batch": ""}).encode()
+        start.wait()
+        for page, data in (("/patient/", None), (information, vaccination)):
+            try:
+                with opener.open(url + page, data=data, timeout=60) as response:
+                    answers.append((page, response.status))
+            except urllib.error.HTTPError as error:
+                answers.append((page, error.code))
+
+    try:
+        _wait_until_live(url, server)
+        people = [threading.Thread(target=one_person, args=item) for item in enumerate(sessions)]
+        for person in people:
+            person.start()
+        for person in people:
+            person.join(timeout=90)
+    finally:
+        server.terminate()
+        errors = server.communicate(timeout=10)[1]
+
+    assert len(answers) == PEOPLE * 2
+    assert [a for a in answers if a[1] != 200] == [], errors[-3000:]
+    assert "database is locked" not in errors and "OperationalError" not in errors
+    assert _vaccinations(tmp_path) == before + PEOPLE
