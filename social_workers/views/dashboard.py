@@ -150,7 +150,7 @@ class DashboardSearchForm(forms.Form):
     """What the agent looks for among the organisation's records. POSTed and kept sealed in the
     session, never in a URL: a name and an identifier (a NIR) say who came to the counter."""
 
-    identifier = forms.CharField(label=_("NIR or provisional identifier"), max_length=21, required=False,
+    identifier = forms.CharField(label=_("Identifier"), max_length=21, required=False,
                                  widget=forms.TextInput(attrs=_NO_AUTOFILL))
     name = forms.CharField(label=_("Family or given name (its beginning is enough)"), max_length=100,
                            required=False, widget=forms.TextInput(attrs=_NO_AUTOFILL))
