@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db.models import Max, Q, TextChoices
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..models import AuditEntry, CounterReset, PostalLetter, Record
+from ..paging import LIST_PAGE_SIZE, page_of
 from ..policy import Action, Actor, decide, records_onboarded_q
 from .access import name_words_q
 
@@ -35,9 +36,6 @@ def _organisation_records(actor: Actor):
     """The records the policy says the agent's organisation onboarded (the filter its
     VIEW_ADMIN_STATUS answer reads for one record)."""
     return Record.objects.filter(records_onboarded_q(actor))
-
-
-DASHBOARD_PAGE_SIZE = 50  # the most rows a counter list shows at once, whatever the organisation's size
 
 
 class OnboardedStatus(TextChoices):
@@ -87,13 +85,13 @@ def _searched(records, search: OnboardedSearch):
 def records_onboarded_page(actor: Actor, search: OnboardedSearch | None = None, page: int = 1) -> Page:
     """One page of the records the agent's organisation onboarded that match `search`, newest
     first (the primary key breaks ties, so a record never moves between pages), at most
-    `DASHBOARD_PAGE_SIZE` rows of `OnboardedRecord`. Three queries whatever the page or the
+    `LIST_PAGE_SIZE` rows of `OnboardedRecord`. Three queries whatever the page or the
     organisation's size: the count, the page's rows, their last reprints."""
     records = Record.objects.none()
     if actor.counter_agent is not None:
         records = _searched(_organisation_records(actor), search or OnboardedSearch())
     records = records.select_related("holder", "created_by__counter_agent").order_by("-created_at", "-pk")
-    found = Paginator(records, DASHBOARD_PAGE_SIZE).get_page(page)
+    found = page_of(records, page)
     found.object_list = _onboarded_rows(list(found.object_list))
     return found
 
@@ -171,13 +169,13 @@ def counter_resets_awaiting_approval(actor: Actor) -> list[CounterReset]:
 
 def letters_to_print(actor: Actor) -> list[PostalLetter]:
     """The letters the agent's organisation has to print and post (people it onboarded who
-    have no phone or e-mail), oldest first: at most `DASHBOARD_PAGE_SIZE`, one more to say that
+    have no phone or e-mail), oldest first: at most `LIST_PAGE_SIZE`, one more to say that
     others wait (a printed letter leaves the list, so the next ones come up)."""
     if actor.counter_agent is None:
         return []
     return list(PostalLetter.objects.filter(organisation_id=actor.counter_agent.organisation_id,
                                             printed_at__isnull=True).select_related("record")
-                .order_by("created_at", "pk")[:DASHBOARD_PAGE_SIZE + 1])
+                .order_by("created_at", "pk")[:LIST_PAGE_SIZE + 1])
 
 
 def letter_for(actor: Actor, pk: int) -> PostalLetter:

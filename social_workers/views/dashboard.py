@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dmp.document_suggestions import date_from_name, suggest, type_from_name
 from dmp.http import patient_summary_response, portal_view
 from dmp.models import DocumentType
+from dmp.paging import LIST_PAGE_SIZE, page_number, page_urls
 from dmp.selectors.counter import (
-    DASHBOARD_PAGE_SIZE,
     OnboardedSearch,
     OnboardedStatus,
     letter_for,
@@ -158,11 +158,6 @@ class DashboardSearchForm(forms.Form):
                                required=False)
 
 
-def _page_number(value: str) -> int:
-    # Only the page number is read from the query string; Paginator.get_page() clamps it.
-    return int(value) if value.isdigit() and 0 < int(value) < 100_000 else 1
-
-
 @require_http_methods(["GET", "POST"])
 @portal_view("counter")
 def dashboard(request, actor):
@@ -180,21 +175,17 @@ def dashboard(request, actor):
     stored = unsealed(request.session.get(SEARCH_KEY))
     search = OnboardedSearch(**{key: str(stored.get(key) or "") for key in DashboardSearchForm.base_fields})
     return _dashboard_page(request, actor, DashboardSearchForm(initial=stored), search,
-                           _page_number(request.GET.get("page", "")))
+                           page_number(request.GET.get("page")))
 
 
 def _dashboard_page(request, actor, form, search: OnboardedSearch, page_number: int, *, status: int = 200):
     page = records_onboarded_page(actor, search, page_number)
     letters = letters_to_print(actor)
-    url = reverse("social_workers:dashboard")
     response = render(request, "social_workers/dashboard/dashboard.html", {
         "rows": page.object_list, "page": page, "form": form, "searched": bool(search),
-        "page_urls": {
-            "previous": f"{url}?page={page.previous_page_number()}" if page.has_previous() else "",
-            "next": f"{url}?page={page.next_page_number()}" if page.has_next() else "",
-        },
-        "nir_form": NirAttachForm(), "letters": letters[:DASHBOARD_PAGE_SIZE],
-        "more_letters": len(letters) > DASHBOARD_PAGE_SIZE,
+        "page_urls": page_urls(reverse("social_workers:dashboard"), page),
+        "nir_form": NirAttachForm(), "letters": letters[:LIST_PAGE_SIZE],
+        "more_letters": len(letters) > LIST_PAGE_SIZE,
         "organisation": actor.counter_agent.organisation.name,
     }, status=status)
     response["Cache-Control"] = "no-store"  # names of people on a shared workstation
