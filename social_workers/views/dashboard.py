@@ -163,6 +163,9 @@ class DashboardSearchForm(forms.Form):
 def dashboard(request, actor):
     """The organisation's records, a page at a time. POST sets (or clears) the search, then the
     page is shown again by GET; the page number is the only thing in the URL."""
+    stored = unsealed(request.session.get(SEARCH_KEY))
+    # The list under a refused search is the one kept until then, on its first page.
+    search = OnboardedSearch(**{key: str(stored.get(key) or "") for key in DashboardSearchForm.base_fields})
     if request.method == "POST":
         if "clear" in request.POST:
             request.session.pop(SEARCH_KEY, None)
@@ -171,15 +174,13 @@ def dashboard(request, actor):
         if form.is_valid():
             request.session[SEARCH_KEY] = sealed(form.cleaned_data)  # a name, a NIR: personal data
             return redirect("social_workers:dashboard")
-        return _dashboard_page(request, actor, form, OnboardedSearch(), 1, status=400)
-    stored = unsealed(request.session.get(SEARCH_KEY))
-    search = OnboardedSearch(**{key: str(stored.get(key) or "") for key in DashboardSearchForm.base_fields})
+        return _dashboard_page(request, actor, form, search, 1, status=400)
     return _dashboard_page(request, actor, DashboardSearchForm(initial=stored), search,
                            page_number(request.GET.get("page")))
 
 
-def _dashboard_page(request, actor, form, search: OnboardedSearch, page_number: int, *, status: int = 200):
-    page = records_onboarded_page(actor, search, page_number)
+def _dashboard_page(request, actor, form, search: OnboardedSearch, number: int, *, status: int = 200):
+    page = records_onboarded_page(actor, search, number)
     letters = letters_to_print(actor)
     response = render(request, "social_workers/dashboard/dashboard.html", {
         "rows": page.object_list, "page": page, "form": form, "searched": bool(search),
