@@ -573,7 +573,7 @@ def professionals_standing_on(record: Record, *, at: datetime | None = None) -> 
 
 # The counter's standing is administrative only: the organisation that onboarded the person (one of
 # its agents created the record, or holds or held a deposit right on it) sees its status and acts on
-# it; nothing medical. Read two ways like the rules above (`_onboarded_by_organisation`, `records_onboarded_by`).
+# it; nothing medical. Read two ways like the rules above (`_onboarded_by_organisation`, `records_onboarded_page`).
 def _organisation(actor: Actor):
     return actor.counter_agent.organisation_id if actor.counter_agent is not None else None
 

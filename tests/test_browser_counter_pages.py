@@ -57,3 +57,37 @@ def test_every_counter_page_fits_360_px(live_server, page, world, asile, languag
     too_wide.append(_fits(page, live_server.url, reverse("social_workers:home"), language))
     too_wide.append(_fits(page, live_server.url, pending + "approve/", language))
     assert not [line for line in too_wide if line], too_wide
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dashboard_pages_and_searches_without_javascript_on_a_small_screen(live_server, browser, world):
+    """Issue 16: 60 records onboarded, JavaScript off, 360 px: the next page is a link, the
+    search a form; the name typed never shows in the address bar, and every page fits."""
+    from datetime import date
+
+    from dmp.models import Record
+
+    Record.objects.bulk_create([
+        Record(family_name="Nguyen", given_names="Bao", birth_date=date(1980, 1, 1), created_by=world.agent.user)
+        for _ in range(58)  # with Alice's and Élodie's: 60
+    ])
+    lefevre = Record.objects.create(family_name="Lefèvre", given_names="Élodie", birth_date=date(1990, 2, 3),
+                                    created_by=world.agent.user)
+    _reads(world.agent.user, "fr")
+    context = browser.new_context(viewport={"width": 360, "height": 740}, java_script_enabled=False, locale="fr-FR")
+    page = context.new_page()
+    log_in_with_app_code(page, live_server.url, world.agent.user.username)
+    dashboard = live_server.url + reverse("social_workers:dashboard")
+    page.goto(dashboard)
+    rows = page.locator("table.counter-dashboard tbody tr")
+    assert rows.count() == 50 and no_horizontal_scroll(page), page_width(page)
+    page.locator("a[rel=next]").click()
+    assert page.url == dashboard + "?page=2" and rows.count() == 10
+    page.fill("input[name=name]", "lefe")
+    page.locator("form.counter-search button[type=submit]:not([name])").click()
+    assert page.url == dashboard and "lef" not in page.url.lower()
+    assert rows.count() == 1 and lefevre.identifier in rows.first.inner_text()
+    assert no_horizontal_scroll(page), page_width(page)
+    page.locator("form.counter-search button[name=clear]").click()
+    assert rows.count() == 50
+    context.close()

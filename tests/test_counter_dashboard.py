@@ -5,12 +5,16 @@ read back), attach a NIR later without losing anything, and reprint credentials 
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 import pytest
 from django.contrib.auth import authenticate
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from dmp.models import (
     AuditEntry,
@@ -20,6 +24,7 @@ from dmp.models import (
     Document,
     DocumentType,
     Notification,
+    PostalLetter,
     Record,
     User,
 )
@@ -375,3 +380,141 @@ def test_a_scripted_deposit_refused_keeps_the_page_and_names_the_file(world):
     ), headers={"X-Requested-With": "XMLHttpRequest"})
     assert response.status_code == 400 and [e.split(":")[0] for e in response.json()["errors"]] == ["broken.pdf"]
     assert Document.objects.count() == before
+
+
+# --- Every list bounded (issue 16): pages, search, no name in a URL -----------------------------
+
+def _onboard_many(world, count: int, **extra) -> list[Record]:
+    """`count` records created by the CADA's agent, newest last (one second apart)."""
+    start = timezone.now() - timedelta(days=1)
+    return Record.objects.bulk_create([
+        Record(family_name=extra.get("family_name", "Nguyen"), given_names=extra.get("given_names", "Bao"),
+               birth_date=date(1980, 1, 1), created_by=world.agent.user,
+               created_at=start + timedelta(seconds=i))
+        for i in range(count)
+    ])
+
+
+def _rows(body: str) -> list[str]:
+    """The identifiers of the records listed on a dashboard page, in order."""
+    return re.findall(r'<td data-label="Identifier">(?:<[^>]+>)*([^<]+)', body)
+
+
+def _search(client: Client, **fields) -> str:
+    response = client.post(DASHBOARD, {"identifier": "", "name": "", "status": "", **fields})
+    assert response.status_code == 302 and response["Location"] == DASHBOARD  # nothing typed in the URL
+    return client.get(DASHBOARD).content.decode()
+
+
+def test_dashboard_pages_hold_fifty_records_newest_first(world):
+    _onboard_many(world, 119)  # with Alice's: 120
+    client = _client(world.agent.user)
+    first, second, third = (client.get(DASHBOARD, {"page": n}).content.decode() for n in (1, 2, 3))
+    assert len(_rows(first)) == 50 and len(_rows(second)) == 50 and len(_rows(third)) == 20
+    everyone = _rows(first) + _rows(second) + _rows(third)
+    assert len(set(everyone)) == 120  # stable order: no record twice, none left out
+    newest = Record.objects.filter(created_by=world.agent.user).order_by("-created_at", "-pk")
+    assert everyone == [r.identifier for r in newest]
+    assert world.record.identifier in everyone
+    assert f'href="{DASHBOARD}?page=2" rel="next"' in first and "Page 1 of 3" in first
+    assert f'href="{DASHBOARD}?page=2" rel="prev"' in third and 'rel="next"' not in third
+    # A page out of range or not a number shows the nearest page, never an error.
+    assert _rows(client.get(DASHBOARD, {"page": 99}).content.decode()) == _rows(third)
+    assert _rows(client.get(DASHBOARD, {"page": "x"}).content.decode()) == _rows(first)
+
+
+def test_dashboard_queries_do_not_grow_with_the_organisation(world, django_assert_max_num_queries):
+    _onboard_many(world, 10)
+    client = _client(world.agent.user)
+    client.get(DASHBOARD)  # the session and the caches warm
+    with CaptureQueriesContext(connection) as small:
+        client.get(DASHBOARD)
+    _onboard_many(world, 150)
+    for page in (1, 2, 4):
+        with CaptureQueriesContext(connection) as large:
+            client.get(DASHBOARD, {"page": page})
+        assert len(large) == len(small), page
+    with django_assert_max_num_queries(15):
+        client.get(DASHBOARD, {"page": 2})
+    # The home screen shows the newest page only, with the way to the rest.
+    home = client.get(reverse("social_workers:home")).content.decode()
+    assert len(_rows(home)) == 50 and "Show all records" in home
+
+
+def test_dashboard_search_by_identifier_name_and_status(world):
+    _onboard_many(world, 60)
+    lefevre = make_record(None, family_name="Lefèvre", given_names="Élodie", created_by=world.agent.user)
+    closed = make_record(None, family_name="Ferme", given_names="Jean", created_by=world.agent.user,
+                         state=Record.State.CLOSED, closed_at=timezone.now())
+    with_nir = make_record(None, family_name="Numéro", given_names="Ana", created_by=world.agent.user, nir=ALICE_NIR)
+    client = _client(world.agent.user)
+
+    # The identifier, whole (spaces and case as typed on the sheet do not matter).
+    spaced = " ".join(ALICE_NIR[i:i + 3] for i in range(0, 15, 3))
+    assert _rows(_search(client, identifier=spaced)) == [with_nir.identifier]
+    assert _rows(_search(client, identifier=lefevre.provisional_id.lower())) == [lefevre.identifier]
+    assert _rows(_search(client, identifier=lefevre.provisional_id[:-1])) == []  # whole only
+    # The beginning of a family or given name, accents and case ignored.
+    assert _rows(_search(client, name="LEFE")) == [lefevre.identifier]
+    assert _rows(_search(client, name="elo lef")) == [lefevre.identifier]
+    assert len(_rows(_search(client, name="nguy"))) == 50  # still a page at a time
+    body = _search(client, name="zzz")
+    assert _rows(body) == [] and "No record matches." in body
+    # The status.
+    assert _rows(_search(client, status="closed")) == [closed.identifier]
+    without_nir = _search(client, status="without_nir")
+    assert with_nir.identifier not in _rows(without_nir) and len(_rows(without_nir)) == 50
+    assert world.record.identifier in _rows(_search(client, status="not_activated", name="martin"))
+    assert _rows(_search(client, status="activated")) == []
+    User.objects.filter(pk=world.alice.pk).update(last_login=timezone.now(), must_change_password=False)
+    assert _rows(_search(client, status="activated")) == [world.record.identifier]
+    # Combined, then cleared.
+    assert _rows(_search(client, name="jean", status="closed")) == [closed.identifier]
+    assert _rows(_search(client, name="elodie", status="closed")) == []
+    assert "Only the records that match your search are shown." in client.get(DASHBOARD).content.decode()
+    cleared = client.post(DASHBOARD, {"clear": "1"})
+    assert cleared.status_code == 302 and cleared["Location"] == DASHBOARD
+    assert len(_rows(client.get(DASHBOARD).content.decode())) == 50
+    # A status that does not exist is refused, and the search kept is unchanged.
+    _search(client, name="lefe")
+    refused = client.post(DASHBOARD, {"status": "dead"})
+    assert refused.status_code == 400 and _rows(refused.content.decode()) == [lefevre.identifier]
+    assert _rows(client.get(DASHBOARD).content.decode()) == [lefevre.identifier]
+
+
+def test_dashboard_search_never_finds_another_organisations_records(world):
+    _onboard_many(world, 5)
+    bob_record = make_record(make_user("bob_other"), family_name="Nguyen", given_names="Bob",
+                             created_by=world.other_agent.user, nir=ALICE_NIR)
+    cada = _client(world.agent.user)
+    assert bob_record.identifier not in _rows(_search(cada, name="nguyen"))
+    assert _rows(_search(cada, identifier=ALICE_NIR)) == []
+    assert _rows(_search(cada, name="bob")) == []
+    cpam = _client(world.other_agent.user)
+    assert _rows(_search(cpam, name="nguyen")) == [bob_record.identifier]
+    assert _rows(_search(cpam, identifier=world.record.identifier)) == []
+    # Someone who is not a counter agent cannot search either.
+    assert _client(world.alice).post(DASHBOARD, {"name": "nguyen"}).status_code == 403
+
+
+def test_dashboard_search_words_never_reach_a_url_nor_the_session_in_clear(world):
+    _onboard_many(world, 80, family_name="Lefèvre", given_names="Élodie")
+    client = _client(world.agent.user)
+    body = _search(client, name="Lefèvre", identifier="", status="not_activated")
+    assert len(_rows(body)) == 50
+    urls = re.findall(r'(?:href|action)="([^"]*)"', body)
+    assert urls and not any("lef" in url.lower() or "name=" in url or "status=" in url for url in urls)
+    assert f"{DASHBOARD}?page=2" in urls  # only the page number is in the query string
+    assert "Lef" not in str(client.session["dmp_counter_search"])  # sealed
+    second = client.get(DASHBOARD, {"page": 2}).content.decode()
+    assert len(_rows(second)) == 30  # the search holds across pages
+
+
+def test_letters_to_print_are_bounded(world):
+    PostalLetter.objects.bulk_create([
+        PostalLetter(record=world.record, organisation=world.agent.organisation, event="credentials_reset",
+                     language="fr", context={})
+        for _ in range(55)
+    ])
+    body = _client(world.agent.user).get(DASHBOARD).content.decode()
+    assert body.count("/counter/letters/") == 50 and "More letters wait" in body

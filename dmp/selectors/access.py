@@ -176,6 +176,19 @@ def _words(text: str) -> list[str]:
     return folded.split()[:_MAX_WORDS]
 
 
+def name_words_q(text: str, *fields: str) -> Q:
+    """Each word of `text` starting a word of one of `fields` (names), accents and case
+    ignored, as the professional search reads a name; an empty filter when `text` has no word."""
+    q = Q()
+    for word in _words(text):
+        pattern = _word_prefix(word)
+        either = Q()
+        for name in fields:
+            either |= Q(**{f"{name}__regex": pattern})
+        q &= either
+    return q
+
+
 def professional_search_words_valid(name: str) -> bool:
     """At least one word of two letters or more, or an RPPS number: a single letter would list
     the directory page by page."""

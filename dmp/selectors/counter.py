@@ -6,12 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Max
+from django.core.paginator import Page
+from django.db.models import Max, Q, TextChoices
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from ..models import AuditEntry, CounterReset, PostalLetter, Record
+from ..paging import LIST_PAGE_SIZE, page_of
 from ..policy import Action, Actor, decide, records_onboarded_q
+from .access import name_words_q
 
 
 @dataclass(frozen=True)
@@ -34,18 +38,71 @@ def _organisation_records(actor: Actor):
     return Record.objects.filter(records_onboarded_q(actor))
 
 
-def records_onboarded_by(actor: Actor) -> list[OnboardedRecord]:
+class OnboardedStatus(TextChoices):
+    """What the counter dashboard may filter on: administrative facts only."""
+
+    NOT_ACTIVATED = "not_activated", _("Created, not yet activated")
+    ACTIVATED = "activated", _("Activated by the person")
+    WITHOUT_NIR = "without_nir", _("Without a NIR")
+    CLOSED = "closed", _("Closed")
+
+
+@dataclass(frozen=True)
+class OnboardedSearch:
+    """What a counter agent looks for: an identifier typed whole (NIR or provisional, spaces
+    ignored), the beginning of a family or given name (accents and case ignored), a status."""
+
+    identifier: str = ""
+    name: str = ""
+    status: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.identifier or self.name or self.status)
+
+
+def _activated_q() -> Q:
+    # The person logged in and replaced the temporary password (`OnboardedRecord.activated`).
+    return Q(holder__last_login__isnull=False, holder__must_change_password=False)
+
+
+def _searched(records, search: OnboardedSearch):
+    identifier = "".join(search.identifier.split()).upper()
+    if identifier:
+        records = records.filter(Q(nir=identifier) | Q(provisional_id=identifier))
+    if search.name:
+        records = records.filter(name_words_q(search.name, "family_name", "given_names"))
+    if search.status == OnboardedStatus.NOT_ACTIVATED:
+        records = records.exclude(_activated_q())
+    elif search.status == OnboardedStatus.ACTIVATED:
+        records = records.filter(_activated_q())
+    elif search.status == OnboardedStatus.WITHOUT_NIR:
+        records = records.filter(Q(nir__isnull=True) | Q(nir=""))
+    elif search.status == OnboardedStatus.CLOSED:
+        records = records.exclude(state=Record.State.OPEN)
+    return records
+
+
+def records_onboarded_page(actor: Actor, search: OnboardedSearch | None = None, page: int = 1) -> Page:
+    """One page of the records the agent's organisation onboarded that match `search`, newest
+    first (the primary key breaks ties, so a record never moves between pages), at most
+    `LIST_PAGE_SIZE` rows of `OnboardedRecord`. Three queries whatever the page or the
+    organisation's size: the count, the page's rows, their last reprints."""
+    records = Record.objects.none()
+    if actor.counter_agent is not None:
+        records = _searched(_organisation_records(actor), search or OnboardedSearch())
+    records = records.select_related("holder", "created_by__counter_agent").order_by("-created_at", "-pk")
+    found = page_of(records, page)
+    found.object_list = _onboarded_rows(list(found.object_list))
+    return found
+
+
+def _onboarded_rows(rows: list[Record]) -> list[OnboardedRecord]:
     """Identity and status only: the fields are chosen here so no template can reach further."""
-    if actor.counter_agent is None:
-        return []
-    rows = list(
-        _organisation_records(actor).select_related("holder", "created_by__counter_agent").order_by("-created_at")
-    )
     reprints = dict(
         AuditEntry.objects.filter(
             record_id_ref__in=[r.pk for r in rows], action=Action.RESET_CREDENTIALS, allowed=True
         ).order_by().values("record_id_ref").annotate(last=Max("at")).values_list("record_id_ref", "last")
-    )
+    ) if rows else {}
     return [
         OnboardedRecord(
             pk=r.pk, identifier=r.identifier, full_name=r.full_name, created_at=r.created_at,
@@ -112,11 +169,13 @@ def counter_resets_awaiting_approval(actor: Actor) -> list[CounterReset]:
 
 def letters_to_print(actor: Actor) -> list[PostalLetter]:
     """The letters the agent's organisation has to print and post (people it onboarded who
-    have no phone or e-mail), oldest first."""
+    have no phone or e-mail), oldest first: at most `LIST_PAGE_SIZE`, one more to say that
+    others wait (a printed letter leaves the list, so the next ones come up)."""
     if actor.counter_agent is None:
         return []
     return list(PostalLetter.objects.filter(organisation_id=actor.counter_agent.organisation_id,
-                                            printed_at__isnull=True).select_related("record"))
+                                            printed_at__isnull=True).select_related("record")
+                .order_by("created_at", "pk")[:LIST_PAGE_SIZE + 1])
 
 
 def letter_for(actor: Actor, pk: int) -> PostalLetter:

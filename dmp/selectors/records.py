@@ -82,7 +82,7 @@ def records_acted_for(actor: Actor) -> QuerySet[Record]:
     ids = set(actor.represented_record_ids)
     if actor.own_record_id is not None:
         ids.add(actor.own_record_id)
-    return Record.objects.filter(pk__in=ids, state=Record.State.OPEN).order_by("family_name", "given_names")
+    return Record.objects.filter(pk__in=ids, state=Record.State.OPEN).order_by("family_name", "given_names", "pk")
 
 
 def records_followed_by(actor: Actor) -> QuerySet[Record]:
@@ -92,4 +92,4 @@ def records_followed_by(actor: Actor) -> QuerySet[Record]:
     may open (the policy's `records_open_to`). Identity only, nothing medical."""
     if actor.professional is None:
         return Record.objects.none()
-    return records_open_to(actor, standings=FOLLOWING_STANDINGS).order_by("family_name", "given_names")
+    return records_open_to(actor, standings=FOLLOWING_STANDINGS).order_by("family_name", "given_names", "pk")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.views.decorators.http import require_GET
 
 from dmp.http import document_file_response, patient_summary_response, portal_view, record_view
+from dmp.paging import page_number, page_of, page_urls
 from dmp.selectors import records_acted_for, synthesis_for
 from dmp.selectors.patient import patient_home
 from dmp.selectors.summary import summary_to_print
@@ -18,10 +19,13 @@ from ._common import render_record_page
 @portal_view("patient")
 def home(request, actor):
     """One record: straight to it. Several (a parent for their children, and their own): choose."""
-    records = list(records_acted_for(actor))
-    if len(records) == 1:
+    records = page_of(records_acted_for(actor), page_number(request.GET.get("page")))
+    if records.paginator.count == 1:
         return redirect("portal_patient:record", pk=records[0].pk)
-    return render(request, "portal_patient/home.html", {"records": records})
+    return render(request, "portal_patient/home.html", {
+        "records": records.object_list, "page": records,
+        "page_urls": page_urls(reverse("portal_patient:home"), records),
+    })
 
 
 @require_GET

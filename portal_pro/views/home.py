@@ -11,13 +11,14 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
 from dmp.http import portal_view
 from dmp.models.record import normalise_nir, validate_nir
+from dmp.paging import page_number, page_of, page_urls
 from dmp.policy import Action
 from dmp.selectors import records_followed_by
 from dmp.selectors.clinician import (
@@ -76,8 +77,11 @@ class BreakGlassForm(forms.Form):
 
 
 def _home_page(request, actor, *, form=None, lookup=None, status: int = 200):
+    # A médecin traitant may follow thousands of patients: a page of them at a time.
+    patients = page_of(records_followed_by(actor), page_number(request.GET.get("page")))
     return render(request, "portal_pro/home.html", {
-        "records": records_followed_by(actor),
+        "records": patients.object_list, "page": patients,
+        "page_urls": page_urls(reverse("portal_pro:home"), patients),
         "form": form or RecordSearchForm(),
         "lookup": lookup,
     }, status=status)

@@ -5,18 +5,22 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
 from dmp.http import portal_view
+from dmp.paging import page_number, page_of, page_urls
 from dmp.selectors import api_tokens_of, get_api_token_for
 
 
 def _api_tokens_page(request, actor, *, label: str = "", error: str = "", status: int = 200):
+    # At most MAX_LIVE_TOKENS live, but revoked and expired ones accumulate: a page at a time.
+    tokens = page_of(api_tokens_of(actor), page_number(request.GET.get("page")))
     return render(request, "portal_pro/api_tokens.html", {
-        "tokens": api_tokens_of(actor),
+        "tokens": tokens.object_list, "page": tokens,
+        "page_urls": page_urls(reverse("portal_pro:api_tokens"), tokens),
         "creation": services.api_token_creation_allowed(actor),
         "label": label,
         "label_max_length": services.credentials.LABEL_MAX_LENGTH,

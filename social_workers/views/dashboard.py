@@ -18,7 +18,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dmp.document_suggestions import date_from_name, suggest, type_from_name
 from dmp.http import patient_summary_response, portal_view
 from dmp.models import DocumentType
-from dmp.selectors.counter import letter_for, letters_to_print, onboarded_record, records_onboarded_by
+from dmp.paging import LIST_PAGE_SIZE, page_number, page_urls
+from dmp.selectors.counter import (
+    OnboardedSearch,
+    OnboardedStatus,
+    letter_for,
+    letters_to_print,
+    onboarded_record,
+    records_onboarded_page,
+)
 from dmp.selectors.summary import summary_to_print
 from dmp.services import AccessRefused, InvalidInput, record_nir_attach
 from dmp.services.accounts import postal_letter_printed
@@ -29,12 +37,14 @@ from dmp.services.documents import (
     NewDocument,
     document_deposit_batch,
 )
+from dmp.storage import sealed, unsealed
 
 from ..forms import _NO_AUTOFILL
 from .reset import reset_form_page
 
 FILE_NAME_MAX = 255
 DEPOSITED_KEY = "dmp_counter_deposited"
+SEARCH_KEY = "dmp_counter_search"
 
 
 def _deposit_type_choices():
@@ -136,13 +146,49 @@ def _record_or_404(actor, pk):
     return record
 
 
-@require_GET
+class DashboardSearchForm(forms.Form):
+    """What the agent looks for among the organisation's records. POSTed and kept sealed in the
+    session, never in a URL: a name and an identifier (a NIR) say who came to the counter."""
+
+    identifier = forms.CharField(label=_("Identifier"), max_length=21, required=False,
+                                 widget=forms.TextInput(attrs=_NO_AUTOFILL))
+    name = forms.CharField(label=_("Family or given name (its beginning is enough)"), max_length=100,
+                           required=False, widget=forms.TextInput(attrs=_NO_AUTOFILL))
+    status = forms.ChoiceField(label=_("Status"), choices=[("", _("All")), *OnboardedStatus.choices],
+                               required=False)
+
+
+@require_http_methods(["GET", "POST"])
 @portal_view("counter")
 def dashboard(request, actor):
+    """The organisation's records, a page at a time. POST sets (or clears) the search, then the
+    page is shown again by GET; the page number is the only thing in the URL."""
+    stored = unsealed(request.session.get(SEARCH_KEY))
+    # The list under a refused search is the one kept until then, on its first page.
+    search = OnboardedSearch(**{key: str(stored.get(key) or "") for key in DashboardSearchForm.base_fields})
+    if request.method == "POST":
+        if "clear" in request.POST:
+            request.session.pop(SEARCH_KEY, None)
+            return redirect("social_workers:dashboard")
+        form = DashboardSearchForm(request.POST)
+        if form.is_valid():
+            request.session[SEARCH_KEY] = sealed(form.cleaned_data)  # a name, a NIR: personal data
+            return redirect("social_workers:dashboard")
+        return _dashboard_page(request, actor, form, search, 1, status=400)
+    return _dashboard_page(request, actor, DashboardSearchForm(initial=stored), search,
+                           page_number(request.GET.get("page")))
+
+
+def _dashboard_page(request, actor, form, search: OnboardedSearch, number: int, *, status: int = 200):
+    page = records_onboarded_page(actor, search, number)
+    letters = letters_to_print(actor)
     response = render(request, "social_workers/dashboard/dashboard.html", {
-        "rows": records_onboarded_by(actor), "nir_form": NirAttachForm(), "letters": letters_to_print(actor),
+        "rows": page.object_list, "page": page, "form": form, "searched": bool(search),
+        "page_urls": page_urls(reverse("social_workers:dashboard"), page),
+        "nir_form": NirAttachForm(), "letters": letters[:LIST_PAGE_SIZE],
+        "more_letters": len(letters) > LIST_PAGE_SIZE,
         "organisation": actor.counter_agent.organisation.name,
-    })
+    }, status=status)
     response["Cache-Control"] = "no-store"  # names of people on a shared workstation
     return response
 

@@ -20,7 +20,7 @@ from dmp.selectors.counter import (
     counter_reset_for,
     counter_reset_for_approval,
     counter_resets_awaiting_approval,
-    records_onboarded_by,
+    records_onboarded_page,
 )
 from dmp.services import AccessRefused, InvalidInput, account_credentials_reset
 from dmp.services.accounts import (
@@ -43,8 +43,10 @@ def _no_store(response):
 @require_GET
 @portal_view("counter")
 def home(request, actor):
+    latest = records_onboarded_page(actor)  # the newest page; the dashboard pages and searches the rest
     return _no_store(render(request, "social_workers/home.html", {
-        "rows": records_onboarded_by(actor), "to_approve": counter_resets_awaiting_approval(actor),
+        "rows": latest.object_list, "more": latest.has_next(),
+        "to_approve": counter_resets_awaiting_approval(actor),
     }))
 
 
