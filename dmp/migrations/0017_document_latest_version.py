@@ -1,5 +1,6 @@
 """The documents' "latest version" flag and the partial index the lists read (issue 16: the
-reverse join `replaced_by__isnull=True` was planned as a Seq Scan of the whole table)."""
+reverse join `replaced_by__isnull=True` was planned as a Seq Scan of the whole table), and the
+partial index of the withheld results not told yet, which the periodic release reads."""
 
 from django.db import migrations, models
 from django.db.models import Subquery
@@ -26,5 +27,11 @@ class Migration(migrations.Migration):
             model_name="document",
             index=models.Index(condition=models.Q(("is_latest_version", True)), fields=["record", "-act_date", "-id"],
                                name="document_latest_by_date"),
+        ),
+        migrations.AddIndex(
+            model_name="document",
+            index=models.Index(condition=models.Q(("patient_notified_at__isnull", True),
+                                                  ("withheld_from_patient_until__isnull", False)),
+                               fields=["withheld_from_patient_until"], name="document_release_pending"),
         ),
     ]

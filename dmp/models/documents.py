@@ -183,6 +183,11 @@ class Document(models.Model):
             # first page is read from the index, whatever the size of the table or the record.
             models.Index(fields=["record", "-act_date", "-id"], condition=models.Q(is_latest_version=True),
                          name="document_latest_by_date"),
+            # The withheld results not told yet, for the periodic `documents_release_due()`:
+            # a few rows at any time, where the table holds millions.
+            models.Index(fields=["withheld_from_patient_until"], name="document_release_pending",
+                         condition=models.Q(withheld_from_patient_until__isnull=False,
+                                            patient_notified_at__isnull=True)),
         ]
 
     def __str__(self) -> str:
