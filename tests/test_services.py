@@ -4,6 +4,7 @@ message, losing nothing."""
 from __future__ import annotations
 
 from datetime import date
+from importlib import import_module
 
 import pytest
 
@@ -192,10 +193,32 @@ def test_author_replaces_own_document_with_a_new_version(world):
                        doc_type=old.doc_type, title="corrected", act_date=old.act_date, replaces=old)
     assert new.version == 2 and new.replaces == old
     assert Document.objects.filter(pk=old.pk).exists()  # nothing overwritten
+    # The lists keep to the latest versions by the stored flag: only the new one carries it.
+    assert Document.objects.get(pk=new.pk).is_latest_version
+    assert not Document.objects.get(pk=old.pk).is_latest_version
     with pytest.raises(AccessRefused):
         document_add(actor=Actor(world.dr_grant.user), record=world.record, content=PNG + b"1",
                      doc_type=old.doc_type, title="again", act_date=old.act_date,
                      replaces=Document.objects.get(pk=old.pk))
+
+
+@pytest.mark.django_db
+def test_the_migration_marks_the_versions_already_replaced(world):
+    from django.apps import apps
+
+    mark_replaced_versions = import_module("dmp.migrations.0017_document_latest_version").mark_replaced_versions
+    old = world.docs["consultation"]
+    # A version stored before the flag existed: the older one still says it is the latest.
+    new = Document.objects.create(
+        record=world.record, doc_type=old.doc_type, title="corrected", act_date=old.act_date,
+        author_kind=old.author_kind, author_professional=old.author_professional, file="records/x/corrected",
+        mime_type="application/pdf", size=1, content_hash="c" * 64, replaces=old, version=2,
+    )
+    assert Document.objects.get(pk=old.pk).is_latest_version
+    mark_replaced_versions(apps, None)
+    assert not Document.objects.get(pk=old.pk).is_latest_version
+    assert Document.objects.get(pk=new.pk).is_latest_version
+    assert Document.objects.filter(record=world.record, is_latest_version=False).count() == 1
 
 
 @pytest.mark.django_db

@@ -153,6 +153,11 @@ class Document(models.Model):
     replaces = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by"
     )
+    # False once a newer version replaces this one (`_store` in dmp/services/documents.py, in
+    # the same transaction). The lists keep to the latest versions through this flag and the
+    # partial index below, which PostgreSQL reads for one record alone; the reverse relation
+    # (`replaced_by__isnull=True`) is a join it may answer by reading the whole table.
+    is_latest_version = models.BooleanField(_("latest version"), default=True, editable=False)
     added_at = models.DateTimeField(_("added at"), default=timezone.now)
     # The words of the document (a PDF's text layer), encrypted: the search never reads it, it
     # looks up DocumentSearchTerm; the text is read back only to build the index again.
@@ -172,7 +177,18 @@ class Document(models.Model):
                 name="professional_document_has_author",
             ),
         ]
-        indexes = [models.Index(fields=["record", "space", "status"])]
+        indexes = [
+            models.Index(fields=["record", "space", "status"]),
+            # The lists' order (newest act first) over the record's latest versions only: the
+            # first page is read from the index, whatever the size of the table or the record.
+            models.Index(fields=["record", "-act_date", "-id"], condition=models.Q(is_latest_version=True),
+                         name="document_latest_by_date"),
+            # The withheld results not told yet, for the periodic `documents_release_due()`:
+            # a few rows at any time, where the table holds millions.
+            models.Index(fields=["withheld_from_patient_until"], name="document_release_pending",
+                         condition=models.Q(withheld_from_patient_until__isnull=False,
+                                            patient_notified_at__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         # No title here: titles are medical ("HIV test result") and this string reaches admin and logs.

@@ -31,7 +31,9 @@ def documents_visible_to(actor: Actor, record: Record, *, include_archived: bool
     """The record's documents the actor may read — latest versions, current unless asked.
     The caller has already authorised the record read (one audit entry for the list)."""
     scope = document_scope(actor, record)
-    qs = record.documents.filter(scope.q()).filter(replaced_by__isnull=True)
+    # The stored flag, not `replaced_by__isnull=True`: that reverse join was planned as a read
+    # of every document of every record (docs/performance.md, "Document lists").
+    qs = record.documents.filter(scope.q()).filter(is_latest_version=True)
     if not include_archived:
         qs = qs.filter(status=Document.Status.CURRENT)
     # The text (encrypted, up to 100,000 characters) is for re-indexing only: lists never load it.

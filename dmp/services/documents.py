@@ -105,6 +105,10 @@ def _store(
             if thumbnail:
                 document.thumbnail.save(f"{digest}.thumb", ContentFile(thumbnail), save=False)
             document.save()
+            if replaces is not None:
+                # In the same transaction as the new version: the lists never show both, nor neither.
+                Document.objects.filter(pk=replaces.pk).update(is_latest_version=False)
+                replaces.is_latest_version = False
             document_search_index_build(document)
     except IntegrityError as exc:
         _delete_files(document)
