@@ -57,11 +57,11 @@ test: deps-test system-test
 	$(VENV)/bin/ruff check .
 	@$(TEST_ENV) $(PY) -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
-# 1,534 tests in 2 min 18 s on two quiet cores (3 min 22 s of CPU in pytest's processes; -n 4
-# is slower, 2 min 38 s). The personas' world is built once per process and copied
-# (tests/personas.py): fixture setup fell from 77 to 30 worker-seconds. Under a minute is still
-# to do: what is left is the tests' own work (check --deploy subprocesses, the file inspector's
-# child process per file, PDF rendering, the history plans' 21,000 log rows).
+# 1,572 tests in 2 min 44 s on two quiet cores (4 min of CPU in pytest's processes; with -n 4 it
+# was slower). The personas' world is built once per process and copied (tests/personas.py):
+# fixture setup fell from 77 to 30 worker-seconds. Under a minute is still to do: what is left is
+# the tests' own work (check --deploy subprocesses, the file inspector's child process per file,
+# PDF rendering, the query-plan tests' tables filled again for each test).
 # Markers (pyproject.toml): browser, worker, slow; another subset with e.g.
 # `make test-fast MARKERS="not browser and not worker and not slow"`.
 MARKERS ?= not browser and not worker
