@@ -10,12 +10,10 @@ Timings are in bench/ (bench/README.md, "documents.py")."""
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import date, timedelta
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,6 +23,7 @@ from dmp.policy import Actor
 from dmp.selectors import DocumentFilters, documents_listing
 from dmp.services import api_token_create
 from dmp.services.documents import documents_release_due
+from tests.plans import plan_nodes, selects_on
 
 pytestmark = [
     pytest.mark.django_db,
@@ -100,32 +99,15 @@ def _bearer(pro) -> dict[str, str]:
 
 def _document_reads(run) -> list[tuple[str, tuple]]:
     """The SELECTs on the documents that `run()` makes, with their parameters."""
-    with CaptureQueriesContext(connection) as captured:
-        run()
-    return [(q["sql"], ()) for q in captured.captured_queries
-            if q["sql"].lstrip().upper().startswith("SELECT") and '"dmp_document"' in q["sql"]]
-
-
-def _scans_of_documents(plan: dict) -> list[dict]:
-    nodes, found = [plan], []
-    while nodes:
-        node = nodes.pop()
-        nodes.extend(node.get("Plans", []))
-        if node.get("Relation Name") == "dmp_document":
-            found.append(node)
-    return found
+    return [(sql, ()) for sql in selects_on("dmp_document", run)[0]]
 
 
 def _full_scans(query: str, params: tuple = ()) -> list[str]:
     """Every read of the whole documents table in this query's plan: a Seq Scan, or an index
     walked from end to end (no condition: a merge join's side, the old LEFT JOIN's way of
     reading every newer version of every record)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {query}", params or None)
-        plan = cursor.fetchone()[0]
-    plan = plan if isinstance(plan, list) else json.loads(plan)
     bad = []
-    for node in _scans_of_documents(plan[0]["Plan"]):
+    for node in plan_nodes(query, lambda node: node.get("Relation Name") == "dmp_document", params):
         kind = node["Node Type"]
         if kind == "Seq Scan" or (kind in ("Index Scan", "Index Only Scan") and not node.get("Index Cond")):
             index = f" using {node['Index Name']}" if node.get("Index Name") else ""

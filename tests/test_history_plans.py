@@ -8,11 +8,8 @@ condition) fails here. Timings are in bench/."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,6 +18,7 @@ from dmp.access_log import authorise_read
 from dmp.models import AuditEntry
 from dmp.policy import Action, Actor
 from dmp.services import api_token_create
+from tests.plans import plan_nodes, selects_on
 
 pytestmark = [
     pytest.mark.django_db,
@@ -57,31 +55,19 @@ def _bearer(pro) -> dict[str, str]:
 
 def _audit_reads(run) -> list[str]:
     """The SELECTs on the audit log that `run()` makes."""
-    with CaptureQueriesContext(connection) as captured:
-        response = run()
+    queries, response = selects_on("dmp_auditentry", run)
     assert response.status_code == 200
-    return [q["sql"] for q in captured.captured_queries
-            if q["sql"].lstrip().upper().startswith("SELECT") and '"dmp_auditentry"' in q["sql"]]
+    return queries
 
 
-def _scans_of_the_log(plan: dict) -> list[dict]:
-    nodes, found = [plan], []
-    while nodes:
-        node = nodes.pop()
-        nodes.extend(node.get("Plans", []))
-        if node.get("Relation Name") == "dmp_auditentry" or node.get("Index Name", "").startswith("audit"):
-            found.append(node)
-    return found
+def _reads_the_log(node: dict) -> bool:
+    return node.get("Relation Name") == "dmp_auditentry" or node.get("Index Name", "").startswith("audit")
 
 
 def _unbounded_scans(query: str, params: tuple = ()) -> list[str]:
     """Every way this query reads the audit log that is not an index lookup on the record."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {query}", params or None)
-        plan = cursor.fetchone()[0]
-    plan = plan if isinstance(plan, list) else json.loads(plan)
     bad = []
-    for node in _scans_of_the_log(plan[0]["Plan"]):
+    for node in plan_nodes(query, _reads_the_log, params):
         kind = node["Node Type"]
         if kind in ("Index Scan", "Index Only Scan", "Bitmap Index Scan"):
             condition = node.get("Index Cond", "")
