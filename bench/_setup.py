@@ -61,3 +61,20 @@ def commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+
+
+def timed(run, runs: int) -> tuple[list[float], list[dict]]:
+    """Each of `runs` calls of `run()` in milliseconds, then the queries of one more call."""
+    import time
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    return times, captured.captured_queries

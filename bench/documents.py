@@ -26,7 +26,7 @@ import sys
 import time
 from datetime import date
 
-from _setup import commit, django_on_a_fresh_bench_database
+from _setup import commit, django_on_a_fresh_bench_database, timed
 
 RECORDS = 10_000
 BIG_RECORD = 5_000
@@ -121,7 +121,6 @@ def compare_forms(record_id: int) -> None:
 
 def measure_selectors(holder, record) -> None:
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     from dmp.policy import Actor
     from dmp.selectors import DocumentFilters, documents_listing
@@ -139,14 +138,8 @@ def measure_selectors(holder, record) -> None:
     print("\n=== The real selector, as the patient, record of 5,500 documents, 5,000 of them the latest versions ===")
     for name, run in variants.items():
         run()
-        times = []
-        for _ in range(RUNS):
-            started = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - started) * 1000)
-        with CaptureQueriesContext(connection) as captured:
-            run()
-        queries = [q["sql"] for q in captured.captured_queries if '"dmp_document"' in q["sql"]]
+        times, captured = timed(run, RUNS)
+        queries = [q["sql"] for q in captured if '"dmp_document"' in q["sql"]]
         print(f"\n-- {name}: median {statistics.median(times):.1f} ms over {RUNS} runs ({len(queries)} queries)")
         with connection.cursor() as cursor:
             for query in queries:

@@ -20,7 +20,7 @@ import sys
 import time
 from datetime import date
 
-from _setup import commit, django_on_a_fresh_bench_database, fresh_database
+from _setup import commit, django_on_a_fresh_bench_database, fresh_database, timed
 
 TARGET_ENTRIES = 500
 HEAVY_ENTRIES = 50_000
@@ -110,8 +110,6 @@ def _sizes() -> str:
 
 
 def measure(record, holder, full_plans: bool) -> None:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from dmp.policy import Actor
@@ -135,17 +133,11 @@ def measure(record, holder, full_plans: bool) -> None:
     for name, run in variants.items():
         for _ in range(3):
             run()
-        times = []
-        for _ in range(RUNS):
-            started = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - started) * 1000)
-        with CaptureQueriesContext(connection) as captured:
-            run()
-        audit_queries = [q["sql"] for q in captured.captured_queries
+        times, captured = timed(run, RUNS)
+        audit_queries = [q["sql"] for q in captured
                          if q["sql"].lstrip().upper().startswith("SELECT") and '"dmp_auditentry"' in q["sql"]]
         print(f"\n-- {name}: median {statistics.median(times):.2f} ms, max {max(times):.2f} ms over {RUNS} runs "
-              f"({len(captured.captured_queries)} queries, {len(audit_queries)} on the audit log)")
+              f"({len(captured)} queries, {len(audit_queries)} on the audit log)")
         in_database, thrown_away = 0.0, 0
         for query in audit_queries:
             plan = _explain(query)
