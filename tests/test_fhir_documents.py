@@ -17,6 +17,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from dmp.models import AuditEntry, Document, DocumentType
 from dmp.policy import Actor
+from dmp.selectors import DocumentFilters, documents_matching
 from dmp.services import api_token_create, api_token_revoke
 from tests.personas import enrol_totp, make_document, make_professional
 from tests.sample_files import image_bytes, text_pdf
@@ -385,3 +386,101 @@ def test_another_refusal_worded_like_a_duplicate_is_not_taken_for_one(client, wo
     _lose_the_race(monkeypatch, code=InvalidInputCode.STATE)
     response = _push(client, _token(world.dr_house), _resource(world.record.pk, text_pdf("Pas un doublon")))
     assert _outcome(response, 422) == "This file is already in the record."
+
+
+# --- paging (issue 16: a whole record in one answer was megabytes and seconds) ----------------
+
+
+@pytest.fixture
+def many_documents(world) -> set[int]:
+    """120 more documents in Alice's record that Dr House may read, several on the same act
+    date (the ordering must still be total)."""
+    start = timezone.localdate() - timedelta(days=400)
+    documents = [make_document(world.record, f"lettre {n}", author=world.dr_house) for n in range(120)]
+    for n, document in enumerate(documents):
+        Document.objects.filter(pk=document.pk).update(act_date=start + timedelta(days=n // 3))
+    return {document.pk for document in documents}
+
+
+def _bundle(response) -> Bundle:
+    assert response.status_code == 200, response.content[:300]
+    return Bundle.model_validate(response.json())
+
+
+def _link(bundle: Bundle, relation: str) -> str | None:
+    return next((link.url for link in bundle.link or [] if link.relation == relation), None)
+
+
+def test_the_search_is_paged_and_the_next_links_reach_every_document_once(client, world, many_documents):
+    raw = _token(world.dr_house)
+    first = _bundle(client.get(DR, {"subject": f"Patient/{world.record.pk}"}, **_headers(raw)))
+    assert len(first.entry) == 50 and _link(first, "previous") is None
+    total = first.total  # the 120, and the documents of the world Dr House may read
+    assert total == documents_matching(Actor(world.dr_house.user), world.record, DocumentFilters()).count() > 120
+    seen, pages, bundle = [], 1, first
+    seen += [int(entry.resource.id) for entry in bundle.entry]
+    while (url := _link(bundle, "next")) is not None:
+        # Only the paging and the patient's id: not the alias, nothing else of the query string.
+        assert url.startswith("http://testserver/fhir/DocumentReference?patient=")
+        bundle = _bundle(client.get(url, **_headers(raw)))
+        assert bundle.total == total and _link(bundle, "previous") is not None
+        seen += [int(entry.resource.id) for entry in bundle.entry]
+        pages += 1
+    assert len(seen) == len(set(seen)) == total and many_documents <= set(seen)
+    assert pages == -(-total // 50)
+    # Newest act first, and the most recent of the same day first.
+    dates = dict(Document.objects.filter(pk__in=seen).values_list("pk", "act_date"))
+    assert seen == sorted(seen, key=lambda pk: (dates[pk], pk), reverse=True)
+
+
+def test_the_paging_links_keep_the_filters_and_nothing_else(client, world, many_documents):
+    raw = _token(world.dr_house)
+    url = f"{DR}?patient={world.record.pk}&category=reports&date=ge2000-01-01&_count=40&_format=json&foo=bar"
+    first = _bundle(client.get(url, **_headers(raw)))
+    assert len(first.entry) == 40
+    next_url = _link(first, "next")
+    assert "category=reports" in next_url and "date=ge2000-01-01" in next_url
+    assert "_count=40&_offset=40" in next_url and "foo" not in next_url and "_format" not in next_url
+    second = _bundle(client.get(next_url, **_headers(raw)))
+    assert not {e.resource.id for e in first.entry} & {e.resource.id for e in second.entry}
+    assert "_offset=0" in _link(second, "previous")
+    assert _link(second, "self") == next_url
+
+
+def test_a_count_above_the_maximum_is_brought_down_to_it(client, world, many_documents):
+    raw = _token(world.dr_house)
+    bundle = _bundle(client.get(DR, {"patient": world.record.pk, "_count": 500}, **_headers(raw)))
+    assert len(bundle.entry) == 100 and bundle.total > 100
+    assert "_count=100&_offset=100" in _link(bundle, "next")
+    # _count=0: the total only.
+    empty = _bundle(client.get(DR, {"patient": world.record.pk, "_count": 0}, **_headers(raw)))
+    assert empty.total == bundle.total and not empty.entry and _link(empty, "next") is None
+
+
+@pytest.mark.parametrize("paging", [{"_count": "-1"}, {"_count": "many"}, {"_count": "1.5"}, {"_offset": "-50"},
+                                    {"_offset": "x"}, {"_count": "9" * 12}, {"_count": "٣"}])
+def test_bad_paging_values_are_400_with_an_operation_outcome(client, world, paging):
+    raw = _token(world.dr_house)
+    message = _outcome(client.get(DR, {"patient": world.record.pk, **paging}, **_headers(raw)), 400)
+    assert next(iter(paging)) in message
+
+
+def test_the_number_of_queries_is_the_same_whatever_the_page(client, world, many_documents,
+                                                             django_assert_max_num_queries):
+    raw = _token(world.dr_house)
+    client.get(DR, {"patient": world.record.pk}, **_headers(raw))  # the token's first use, sessions…
+    with django_assert_max_num_queries(15) as first:
+        _bundle(client.get(DR, {"patient": world.record.pk}, **_headers(raw)))
+    with django_assert_max_num_queries(len(first.captured_queries)):
+        _bundle(client.get(DR, {"patient": world.record.pk, "_offset": 100, "_count": 100}, **_headers(raw)))
+    with django_assert_max_num_queries(len(first.captured_queries)):
+        _bundle(client.get(DR, {"patient": world.record.pk, "_offset": 50}, **_headers(raw)))
+
+
+@pytest.mark.parametrize("persona", ["blocked_kine", "stranger"])
+def test_paging_changes_no_refusal(client, world, many_documents, persona):
+    raw = _token(getattr(world, persona))
+    for paging in ({}, {"_count": 10, "_offset": 50}, {"_count": 500}):
+        response = client.get(DR, {"patient": world.record.pk, **paging}, **_headers(raw))
+        assert _outcome(response, 404) == "Resource not found."
+        assert response.json() == client.get(DR, {"patient": 999999, **paging}, **_headers(raw)).json()

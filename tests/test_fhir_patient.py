@@ -215,3 +215,23 @@ def test_the_access_history_is_refused_to_other_professionals_as_not_found(clien
                                      action=Action.VIEW_ACCESS_HISTORY, allowed=False).exists()
     _outcome(client.get(url, **_bearer(world.dr_house)), 400)
     _outcome(client.get(url, {"patient": world.record.pk, "_count": "many"}, **_bearer(world.dr_house)), 400)
+
+
+@pytest.mark.django_db
+def test_the_access_history_pages_like_every_search(client, world):
+    # The same paging as the DocumentReference search (dmp/api/fhir/base.py): a count above
+    # the maximum is brought down to it, a previous link past the first page, a bad value is 400.
+    headers = _bearer(world.dr_house)
+    url = "/fhir/AuditEvent"
+    for _n in range(3):
+        client.get(url, {"patient": world.record.pk}, **headers)
+    big = Bundle.model_validate(client.get(url, {"patient": world.record.pk, "_count": 100000},
+                                           **headers).json())
+    assert next(link.url for link in big.link if link.relation == "self").endswith("_count=500&_offset=0")
+    second = Bundle.model_validate(client.get(url, {"patient": world.record.pk, "_count": 1, "_offset": 1},
+                                              **headers).json())
+    assert len(second.entry) == 1
+    assert any(link.relation == "previous" and link.url.endswith("_count=1&_offset=0") for link in second.link)
+    for bad in ({"_count": "-1"}, {"_offset": "-1"}, {"_offset": "1e3"}):
+        assert "_" in _outcome(client.get(url, {"patient": world.record.pk, **bad}, **headers),
+                               400).issue[0].diagnostics

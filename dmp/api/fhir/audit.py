@@ -14,7 +14,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from fhir.resources.R4B.auditevent import AuditEvent, AuditEventAgent, AuditEventEntity, AuditEventSource
-from fhir.resources.R4B.bundle import Bundle, BundleEntry, BundleEntrySearch, BundleLink
+from fhir.resources.R4B.bundle import Bundle, BundleEntry, BundleEntrySearch
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.coding import Coding
 from fhir.resources.R4B.reference import Reference
@@ -23,7 +23,7 @@ from ...models import AuditEntry
 from ...policy import Action, Actor
 from ...selectors.history import ACTION_WORDS, MODE_WORDS, ROLE_WORDS
 from ...selectors.records import access_history_for, get_record_for
-from .base import FHIR_JSON, FhirView, fhir_response, operation_outcome
+from .base import FHIR_JSON, FhirView, fhir_response, operation_outcome, search_links, search_page
 from .patient import record_pk
 
 DICOM_SYSTEM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -77,15 +77,6 @@ def audit_event(entry: AuditEntry, *, patient_reference: str) -> AuditEvent:
     )
 
 
-def _int_param(params, name: str, default: int, maximum: int) -> int:
-    value = params.get(name, "")
-    if value == "":
-        return default
-    if not value.isascii() or not value.isdigit() or len(value) > 9 or int(value) > maximum:
-        raise ValueError(f"{name}: a whole number from 0 to {maximum}.")
-    return int(value)
-
-
 class AuditEventSearch(FhirView):
     """`GET /fhir/AuditEvent?patient={id}[&_count=&_offset=]`: newest first, a searchset Bundle."""
 
@@ -94,7 +85,7 @@ class AuditEventSearch(FhirView):
         parameters=[
             OpenApiParameter("patient", str, required=True, description="The Patient's id (or Patient/{id})"),
             OpenApiParameter("_count", int, description=f"Entries per page (default {DEFAULT_COUNT}, "
-                                                        f"at most {MAX_COUNT})"),
+                                                        f"at most {MAX_COUNT}: more is brought down to it)"),
             OpenApiParameter("_offset", int, description="Entries to skip"),
         ],
         responses={
@@ -112,8 +103,7 @@ class AuditEventSearch(FhirView):
         if not patient:
             return operation_outcome(400, "The patient search parameter is required.")
         try:
-            count = _int_param(params, "_count", DEFAULT_COUNT, MAX_COUNT)
-            offset = _int_param(params, "_offset", 0, 10**9)
+            page = search_page(params, default=DEFAULT_COUNT, maximum=MAX_COUNT)
         except ValueError as error:
             return operation_outcome(400, str(error))
         try:
@@ -124,22 +114,17 @@ class AuditEventSearch(FhirView):
         record = get_record_for(actor, pk)
         entries = access_history_for(actor, record)
         total = entries.count()
-        page = list(entries[offset:offset + count])
         patient_url = f"Patient/{record.pk}"
         base = request.build_absolute_uri(reverse("fhir:auditevent-search"))
-        links = [BundleLink(relation="self", url=f"{base}?patient={record.pk}&_count={count}&_offset={offset}")]
-        if offset + count < total:
-            links.append(BundleLink(relation="next",
-                                    url=f"{base}?patient={record.pk}&_count={count}&_offset={offset + count}"))
         bundle = Bundle(
             type="searchset",
             timestamp=timezone.now(),
             total=total,
-            link=links,
+            link=search_links(base, [("patient", str(record.pk))], page, total),
             entry=[
                 BundleEntry(fullUrl=f"{base}/{entry.seq}", resource=audit_event(entry, patient_reference=patient_url),
                             search=BundleEntrySearch(mode="match"))
-                for entry in page
+                for entry in page.of(entries)
             ] or None,
         )
         return fhir_response(bundle)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext as _
+from fhir.resources.R4B.bundle import BundleLink
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.resource import Resource
 from rest_framework import exceptions, status
@@ -81,3 +85,56 @@ class FhirView(APIView):
 
     def get_exception_handler(self):
         return fhir_exception_handler
+
+
+# --- paging a search (issue 16: every API answer is bounded) ---------------------------------
+
+_MAX_PAGING_DIGITS = 9  # _count and _offset: whole numbers up to 999,999,999
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """Which slice of a search's results a Bundle holds: `count` results from `offset`."""
+
+    count: int
+    offset: int
+
+    def of(self, rows):
+        """The page of `rows` (an ordered queryset: one query, LIMIT/OFFSET)."""
+        return rows[self.offset:self.offset + self.count]
+
+
+def _paging_number(params, name: str, default: int) -> int:
+    value = params.get(name, "")
+    if value == "":
+        return default
+    if not value.isascii() or not value.isdigit() or len(value) > _MAX_PAGING_DIGITS:
+        raise ValueError(_("Invalid %(name)s parameter: a whole number from 0 to 999999999.") % {"name": name})
+    return int(value)
+
+
+def search_page(params, *, default: int, maximum: int) -> SearchPage:
+    """The `_count` and `_offset` of a search. A `_count` above `maximum` is brought down to
+    it rather than refused: FHIR lets a server return fewer results than asked, and the
+    Bundle's `next` link carries the count actually used. Anything but a whole number
+    (negative, not a number) is a ValueError whose message the caller answers with a 400
+    OperationOutcome."""
+    count = min(_paging_number(params, "_count", default), maximum)
+    return SearchPage(count=count, offset=_paging_number(params, "_offset", 0))
+
+
+def search_links(url: str, kept: list[tuple[str, str]], page: SearchPage, total: int) -> list[BundleLink]:
+    """The Bundle's `self`, `next` and `previous` links. They carry `kept` (the search
+    parameters the endpoint accepted, normalised, never anything else the query string held)
+    and the paging; `_count=0` (the total only) has no neighbours."""
+
+    def link(relation: str, offset: int) -> BundleLink:
+        query = urlencode([*kept, ("_count", page.count), ("_offset", offset)])
+        return BundleLink(relation=relation, url=f"{url}?{query}")
+
+    links = [link("self", page.offset)]
+    if page.count and page.offset + page.count < total:
+        links.append(link("next", page.offset + page.count))
+    if page.count and page.offset:
+        links.append(link("previous", max(page.offset - page.count, 0)))
+    return links

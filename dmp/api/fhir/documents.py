@@ -49,7 +49,7 @@ from ...policy import Action, Actor, decide
 from ...selectors import DocumentFilters, documents_matching, get_document_for, get_record_for
 from ...services import AccessRefused, InvalidInput, InvalidInputCode, document_add
 from ...storage import cipher
-from .base import FHIR_JSON, FhirView, fhir_response, operation_outcome
+from .base import FHIR_JSON, FhirView, fhir_response, operation_outcome, search_links, search_page
 
 CONTENT_HASH_SYSTEM = "urn:dmp:content-sha256"
 WITHHELD_UNTIL_URL = "urn:dmp:withheld-until"
@@ -61,6 +61,8 @@ _BINARY_PREFIX = "upload-"
 _BINARY_ID = re.compile(r"upload-[0-9a-f]{32}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _PG_MAX_INT = 2**31 - 1  # the primary keys are 32-bit integers
+DEFAULT_COUNT = 50  # DocumentReferences per search page (`_count`), and the most there can be:
+MAX_COUNT = 100  # a whole record in one answer was megabytes and seconds (issue 16)
 
 # A few common LOINC document codes practice software sends, and the type they mean here.
 LOINC_TYPES = {
@@ -461,23 +463,40 @@ def search_filters(params) -> DocumentFilters:
                            **_date_filters(params.getlist("date") + params.getlist("period")))
 
 
+# The parameters the search accepts, carried by its Bundle's paging links as they were given
+# (`subject` is `patient`, given once as its id); nothing else of the query string is.
+_KEPT_SEARCH_PARAMETERS = ("category", "type", "date", "period", "author")
+
+
 def search_documents(request, actor: Actor):
+    """A page of the record's documents the professional may read, newest act first: the
+    portals' listing (`documents_matching`) under the search's filters, `_count` at a time
+    (DEFAULT_COUNT, at most MAX_COUNT) from `_offset`, with the total and the paging links."""
     params = request.query_params
     patient = params.get("patient") or params.get("subject")
     if not patient:
         raise FhirError(400, _("Search DocumentReference by patient: ?patient=<id>."))
+    try:
+        page = search_page(params, default=DEFAULT_COUNT, maximum=MAX_COUNT)
+    except ValueError as error:
+        raise FhirError(400, str(error)) from None
     record_id = _id_of(patient, "Patient")
     if record_id is None:
         raise Http404
     record = get_record_for(actor, record_id)  # the one audit entry of this search
-    documents = documents_matching(actor, record, search_filters(params))
-    documents = list(documents.select_related("record", "author_professional__user"))
+    filters = search_filters(params)
+    # Ordered explicitly, whatever the selector's default: the pages must not overlap.
+    documents = documents_matching(actor, record, filters).order_by("-act_date", "-pk")
+    total = documents.count()
+    documents = page.of(documents.select_related("record", "author_professional__user"))
     base = request.build_absolute_uri("/fhir/")
+    kept = [("patient", str(record.pk))]
+    kept += [(name, value) for name in _KEPT_SEARCH_PARAMETERS for value in params.getlist(name)]
     bundle = Bundle(
-        type="searchset", total=len(documents),
-        link=[{"relation": "self", "url": request.build_absolute_uri()}],
+        type="searchset", total=total,
+        link=search_links(f"{base}DocumentReference", kept, page, total),
         entry=[BundleEntry(fullUrl=f"{base}DocumentReference/{document.pk}", resource=document_resource(document),
-                           search={"mode": "match"}) for document in documents],
+                           search={"mode": "match"}) for document in documents] or None,
     )
     return fhir_response(bundle)
 
@@ -509,6 +528,9 @@ class DocumentReferenceTypeView(_Errors, FhirView):
             OpenApiParameter("type", str, description=f"Type code ({fhir.DOCUMENT_TYPE_SYSTEM} or LOINC)."),
             OpenApiParameter("date", str, many=True, description="Act date, e.g. ge2024-01-01 (repeatable)."),
             OpenApiParameter("author", str, description="Practitioner/<id>."),
+            OpenApiParameter("_count", int, description=f"Documents per page (default {DEFAULT_COUNT}, "
+                                                        f"at most {MAX_COUNT}: more is brought down to it)."),
+            OpenApiParameter("_offset", int, description="Documents to skip (follow the Bundle's next link)."),
         ],
         responses={200: _FHIR_OBJECT, 400: _OUTCOME, 401: _OUTCOME, 403: _OUTCOME, 404: _OUTCOME},
     )
