@@ -57,7 +57,7 @@ test: deps-test system-test
 	$(VENV)/bin/ruff check .
 	@$(TEST_ENV) $(PY) -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
-# 1,572 tests in 2 min 44 s on two quiet cores (4 min of CPU in pytest's processes; with -n 4 it
+# 1,586 tests in 2 min 49 s on two quiet cores (4 min 5 s of CPU in pytest's processes; with -n 4 it
 # was slower). The personas' world is built once per process and copied (tests/personas.py):
 # fixture setup fell from 77 to 30 worker-seconds. Under a minute is still to do: what is left is
 # the tests' own work (check --deploy subprocesses, the file inspector's child process per file,
