@@ -14,6 +14,7 @@ from django.urls import reverse
 from dmp.models import Block, CareAuthorisation, Professional, TreatingDoctor
 from dmp.selectors import PROFESSIONALS_SHOWN
 from tests.personas import make_professional, user_of
+from tests.test_patient_manage import OUTSIDERS
 
 pytestmark = pytest.mark.django_db
 
@@ -160,14 +161,7 @@ def test_the_words_typed_never_reach_a_url(client, world, namesakes):
     assert done.status_code == 302 and not re.search("lef|roubaix|rpps", done["Location"], re.I)
 
 
-@pytest.mark.parametrize(("persona", "record_key", "status"), [
-    ("alice", "leo_record", 404),
-    ("mother", "record", 404),
-    ("dr_house", "record", 403),
-    ("agent", "record", 403),
-    ("admin", "record", 403),
-    (None, "record", 302),
-])
+@pytest.mark.parametrize(("persona", "record_key", "status"), OUTSIDERS)
 def test_only_the_patient_managing_the_record_may_search(client, world, namesakes, persona, record_key, status):
     if persona:
         client.force_login(user_of(world, persona))
