@@ -736,7 +736,10 @@ def _opens_record(actor: Actor, action: str, access: RecordAccess, doc_type: str
     return access.decision
 
 
-def _holder_only(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
+# The two checks below answer in both tables: their last argument (a record action's doc_type,
+# a document action's document) is not read.
+def _holder_only(actor: Actor, action: str, access: RecordAccess, _subject: object) -> Decision:
+    """The patient's side: the holder or a legal representative acting for them."""
     if access.standing.acts_for_patient:
         return access.decision
     return _deny("holder_only", _("Only the patient or their legal representative can do this."), access.mode)
@@ -762,9 +765,12 @@ def _with_patient(actor: Actor, action: str, access: RecordAccess, doc_type: str
                  _("Only the patient and their médecin traitant can do this."), access.mode)
 
 
-def _holder_themselves(actor: Actor, action: str, access: RecordAccess, doc_type: str | None) -> Decision:
-    """What the patient keeps from their legal representatives is decided by the patient, never
-    by a representative acting for them (see `_holder_keeps_secret`)."""
+def _holder_themselves(actor: Actor, action: str, access: RecordAccess, _subject: object) -> Decision:
+    """What the patient keeps from their legal representatives (a document hidden from them,
+    whether they hear of the record's ordinary life) is decided by the patient, never by a
+    representative acting for them (003: "le mineur pourra continuer à cacher un certain nombre
+    d'informations à ses ayants droit"): a representative acts for the patient in everything
+    else, never in this."""
     if access.standing is Standing.HOLDER:
         return access.decision
     return _deny("holder_themselves_only", _("Only the patient themselves can do this."), access.mode)
@@ -875,21 +881,6 @@ def _reads_document(actor: Actor, action: str, access: RecordAccess, doc: Docume
     return access.decision
 
 
-def _holder_sorts_document(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
-    if access.standing.acts_for_patient:
-        return access.decision
-    return _deny("holder_only", _("Only the patient or their legal representative can do this."), access.mode)
-
-
-def _holder_keeps_secret(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
-    """Hiding from the legal representatives is the holder's right against them (003: "le
-    mineur pourra continuer à cacher un certain nombre d'informations à ses ayants droit"): a
-    representative acts for the patient in everything else, never in this."""
-    if access.standing is Standing.HOLDER:
-        return access.decision
-    return _deny("holder_themselves_only", _("Only the patient themselves can do this."), access.mode)
-
-
 def _author_changes_document(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
     is_author = actor.professional is not None and doc.author_professional_id == actor.professional.pk
     if not (is_author and access.may_write):
@@ -908,9 +899,9 @@ def _document_no_rule(actor: Actor, action: str, access: RecordAccess, doc: Docu
 # Every question about a document the actor may read, and the rule function that answers it.
 DOCUMENT_ACTIONS: dict[str, DocumentActionRule] = {
     Action.VIEW_DOCUMENT: _reads_document,
-    Action.HIDE_DOCUMENT: _holder_sorts_document,
-    Action.HIDE_FROM_REPRESENTATIVES: _holder_keeps_secret,
-    Action.ARCHIVE_DOCUMENT: _holder_sorts_document,
+    Action.HIDE_DOCUMENT: _holder_only,
+    Action.HIDE_FROM_REPRESENTATIVES: _holder_themselves,
+    Action.ARCHIVE_DOCUMENT: _holder_only,
     Action.REPLACE_DOCUMENT: _author_changes_document,
     Action.RELEASE_DOCUMENT: _author_changes_document,
 }
