@@ -21,7 +21,6 @@ from itertools import groupby
 from urllib.parse import urlencode
 
 from django import forms
-from django.core.paginator import Paginator
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -30,11 +29,11 @@ from django.utils.translation import gettext_lazy
 
 from dmp import services
 from dmp.models import DocumentType, Space
+from dmp.paging import page_number, page_of
 from dmp.selectors import DocumentFilters, documents_listing
 from dmp.selectors.documents import Status
 from dmp.storage import sealed, unsealed
 
-PAGE_SIZE = 50
 LIST, TIMELINE, THUMBNAILS = "list", "timeline", "thumbnails"
 VIEW_LABELS = {
     LIST: gettext_lazy("List"),
@@ -200,7 +199,7 @@ class DocumentsScreen:
         }
         if self.selection:
             values["selected"] = "1" if params.get("selected") == "1" else ""
-        values["page"] = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+        values["page"] = page_number(page)
         return values
 
     def nav_url(self, record, nav: dict, **changes) -> str:
@@ -234,7 +233,7 @@ class DocumentsScreen:
               context: dict | None, stored: dict | None = None, status: int = 200):
         stored = stored if stored is not None else self.stored(request, record)
         listing = documents_listing(actor, record, filters_from(nav, stored))
-        page = Paginator(listing.documents, PAGE_SIZE).get_page(nav["page"])
+        page = page_of(listing.documents, nav["page"])
         documents_on_page = list(page.object_list)
         for document in documents_on_page:
             document.url = self.document_url(record, document)

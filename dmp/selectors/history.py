@@ -8,17 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..models import AuditEntry, AuditMode, CareAuthorisation, Profession, Record
+from ..paging import page_of
 from ..policy import Action, Actor, document_scope
 from .records import access_history_for
 
 EMERGENCY_MODES = (AuditMode.BREAK_GLASS, AuditMode.SAMU)
-PAGE_SIZE = 50
 TOP_LIST_SIZE = 20  # emergency, counter and refused entries shown in the summary
 
 # What was done, in plain words. An action missing here is shown by its stored name.
@@ -302,8 +302,7 @@ def access_history(
     emergencies = list(entries.filter(emergency_q)[:TOP_LIST_SIZE])
     counter = list(entries.filter(mode=AuditMode.COUNTER)[:TOP_LIST_SIZE])
     refusals = list(entries.filter(allowed=False)[:TOP_LIST_SIZE])
-    paginator = Paginator(entries, PAGE_SIZE)
-    detail = paginator.get_page(page)
+    detail = page_of(entries, page)
     shown = [*emergencies, *counter, *refusals, *detail.object_list]
     titles = _document_titles(actor, record, shown)
     reasons = break_glass_justifications(record, shown)
@@ -316,7 +315,7 @@ def access_history(
         seen.setdefault(label["actor_id"], label["actor_label"])  # each person's latest label
     return AccessHistory(
         filters=filters,
-        total=paginator.count,
+        total=detail.paginator.count,
         refusals_count=sum(p.refusals for p in people),
         people=people,
         emergencies=[_row(e, titles, reasons) for e in emergencies],
