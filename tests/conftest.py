@@ -108,6 +108,18 @@ def _put_back_matrix() -> None:
 _FLUSHED = pytest.StashKey[bool]()
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """A kept test database (`--reuse-db`, the fast loop) may have been left emptied by a
+    transactional test that ran last in the previous run: the matrix is put back once, committed,
+    before any test's transaction, instead of inside every test's."""
+    from dmp.models import MatrixEntry
+
+    with django_db_blocker.unblock():
+        if not MatrixEntry.objects.exists():
+            _put_back_matrix()
+
+
 @pytest.fixture(autouse=True)
 def _migration_data(request):
     """Transactional tests (live server, on_commit) empty every table after they run, rows
