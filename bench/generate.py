@@ -129,25 +129,26 @@ def main() -> None:
     print(dataset_summary())
 
 
-def generate(*, records: int, documents: int, audit: int, all_files: bool = False,
-             progress: bool = False, batch: int = BATCH) -> Rates:
+def generate(*, records: int, documents: int, audit: int, all_files: bool = False, progress: bool = False,
+             batch: int = BATCH, probes: tuple[int, ...] = PROBES, vacuum: bool = True) -> Rates:
     """Bring the dataset up to `records` records (the probes included) with about `documents`
-    documents and `audit` audit entries in all; returns the rates. Callable from a test."""
+    documents and `audit` audit entries in all; returns the rates. Callable from a test (smaller
+    `probes`, and no VACUUM, which cannot run inside the test's transaction)."""
     from django.db import connection
 
-    if records < len(PROBES) + 1:
-        raise ValueError(f"--records: at least {len(PROBES) + 1}")
+    if records < len(probes) + 1:
+        raise ValueError(f"--records: at least {len(probes) + 1}")
     rates = Rates()
     started = time.perf_counter()
     cast = _cast(professionals=max(2, records // RECORDS_PER_PROFESSIONAL), rates=rates)
-    for size in PROBES:
+    for size in probes:
         plan = Plan(index=-size, username=PROBE_HOLDER.format(size), documents=size, entries=size,
                     onboarded=True, files=True)
         if not _exists(plan.username):
             _make_records([plan], cast, rates)
-    others = records - len(PROBES)
-    per_record_documents = max(0, documents - sum(PROBES)) / others
-    per_record_entries = max(0, audit - sum(PROBES)) / others
+    others = records - len(probes)
+    per_record_documents = max(0, documents - sum(probes)) / others
+    per_record_entries = max(0, audit - sum(probes)) / others
     done = _bench_patients()
     for first in range(done, others, batch):
         plans = [_plan(i, per_record_documents, per_record_entries, all_files)
@@ -164,12 +165,15 @@ def generate(*, records: int, documents: int, audit: int, all_files: bool = Fals
     rates.add("signed checkpoint (chain heads)", checkpoint.body["chains"] if checkpoint else 0, step)
     step = time.perf_counter()
     with connection.cursor() as cursor:
-        for table in ("dmp_user", "dmp_record", "dmp_document", "dmp_auditentry", "dmp_auditchainhead",
-                      "dmp_documentsearchterm", "dmp_careauthorisation", "dmp_treatingdoctor"):
+        for table in _ANALYSED if vacuum else ():
             cursor.execute(f"VACUUM ANALYZE {table}")
     rates.add("VACUUM ANALYZE", 0, step)
     rates.wall = time.perf_counter() - started
     return rates
+
+
+_ANALYSED = ("dmp_user", "dmp_record", "dmp_document", "dmp_auditentry", "dmp_auditchainhead",
+             "dmp_documentsearchterm", "dmp_careauthorisation", "dmp_treatingdoctor")
 
 
 def _plan(index: int, documents: float, entries: float, all_files: bool) -> Plan:
