@@ -10,7 +10,8 @@ wall time and peak memory (bench/README.md, "Scale harness").
 - the insurer's reimbursement feed: `manage.py make_reimbursement_feed --months N` for every
   record with a NIR (not timed), then `manage.py import_reimbursements` on it (timed). Importing
   the same day's feed again files nothing new (the import is idempotent): the first run of a day
-  measures the import, later ones the check of lines already filed; the summary line says which;
+  measures the import, later ones the check of lines already filed (the summary line says
+  which); `--feed-day` makes the feed of another day, new lines;
 - `manage.py verify_audit --full`: every chain of the audit log and the signed checkpoints.
 
 Needs GNU time (`apt-get install -y time`). Writes only what the jobs write (the export,
@@ -53,8 +54,10 @@ def timed_run(name: str, command: list[str], env: dict | None = None) -> JobResu
     if wall:
         hours, minutes, secs = wall.groups()
         seconds = int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
-    said = [line for line in (done.stdout + done.stderr).splitlines()
-            if line.strip() and not line.startswith("\t") and "Command exited" not in line]
+    # What the job said last on its standard output (its summary), not its log lines.
+    said = [line for line in done.stdout.splitlines() if line.strip()] or [
+        line for line in done.stderr.splitlines()
+        if line.strip() and not line.startswith("\t") and "Command exited" not in line]
     return JobResult(name, seconds, int(rss.group(1)) / 1024 if rss else 0.0, done.returncode,
                      said[-1][:160] if said else "")
 
@@ -79,6 +82,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=5_000, help="the probe record exported")
     parser.add_argument("--months", type=int, default=1, help="months of reimbursement feed to import")
+    parser.add_argument("--feed-day", default="",
+                        help="YYYY-MM-DD the feed is made for (default today); a day already imported files nothing")
+    parser.add_argument("--jobs", default="export,import,verify", help="which jobs, comma-separated")
     parser.add_argument("--child-export", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_export:
@@ -90,22 +96,33 @@ def main() -> None:
     python, manage = sys.executable, str(ROOT / "manage.py")
     print(f"Batch jobs on the scale dataset, commit {commit()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
           f"load average {os.getloadavg()[0]:.1f}")
-    results = [timed_run(f"export of the probe record of {args.size:,} documents",
-                         [python, str(Path(__file__).resolve()), "--child-export", str(args.size)],
-                         env={"CELERY_TASK_ALWAYS_EAGER": "true"})]
-    with tempfile.TemporaryDirectory() as folder:
-        feed = Path(folder) / "feed.jsonl"
-        made = subprocess.run([python, manage, "make_reimbursement_feed", "--months", str(args.months),  # noqa: S603
-                               "-o", str(feed)], cwd=ROOT, capture_output=True, text=True, check=False)
-        print(f"Reimbursement feed: {made.stderr.strip().splitlines()[-1] if made.stderr.strip() else made.returncode}")
-        results.append(timed_run(f"import_reimbursements ({args.months} month(s), every record with a NIR)",
-                                 [python, manage, "import_reimbursements", str(feed)]))
-    results.append(timed_run("verify_audit --full", [python, manage, "verify_audit", "--full"]))
+    jobs = set(args.jobs.split(","))
+    results = []
+    if "export" in jobs:
+        results.append(timed_run(f"export of the probe record of {args.size:,} documents",
+                                 [python, str(Path(__file__).resolve()), "--child-export", str(args.size)],
+                                 env={"CELERY_TASK_ALWAYS_EAGER": "true"}))
+    if "import" in jobs:
+        results.append(reimbursement_import(python, manage, args.months, args.feed_day))
+    if "verify" in jobs:
+        results.append(timed_run("verify_audit --full", [python, manage, "verify_audit", "--full"]))
     print("| job | wall time s | peak RSS MB | exit | last line |")
     print("|---|---:|---:|---:|---|")
     for r in results:
         print(f"| {r.name} | {r.wall_seconds:.1f} | {r.peak_rss_mb:.0f} | {r.exit_code} | {r.said} |")
     print(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def reimbursement_import(python: str, manage: str, months: int, day: str) -> JobResult:
+    """The feed for every record with a NIR, written first (not timed), then imported (timed)."""
+    with tempfile.TemporaryDirectory() as folder:
+        feed = Path(folder) / "feed.jsonl"
+        command = [python, manage, "make_reimbursement_feed", "--months", str(months), "-o", str(feed)]
+        made = subprocess.run([*command, *(["--today", day] if day else [])], cwd=ROOT,  # noqa: S603
+                              capture_output=True, text=True, check=False)
+        print(f"Reimbursement feed: {made.stderr.strip().splitlines()[-1] if made.stderr.strip() else made.returncode}")
+        return timed_run(f"import_reimbursements ({months} month(s), every record with a NIR)",
+                         [python, manage, "import_reimbursements", str(feed)])
 
 
 if __name__ == "__main__":
