@@ -28,8 +28,9 @@ def bench_database_name() -> str:
     parts = urlsplit(os.environ.get("DATABASE_URL", ""))
     name = parts.path.lstrip("/")
     if parts.scheme not in ("postgres", "postgresql", "pgsql") or "bench" not in name:
-        sys.exit("DATABASE_URL must name a PostgreSQL database of its own, with 'bench' in its name "
-                 "(it is dropped and created again), e.g. postgres://postgres@127.0.0.1:5432/dmp_bench")
+        sys.exit("DATABASE_URL must name a PostgreSQL database of its own, with 'bench' in its name (the "
+                 "benchmarks fill it; some drop it and create it again), e.g. "
+                 "postgres://postgres@127.0.0.1:5432/dmp_bench")
     return name
 
 
