@@ -11,8 +11,9 @@ What is made:
 - the cast the measurements log in as: a GP (`bench_clinician`, with a second factor) who is
   the médecin traitant of every probe record, and a counter agent (`bench_counter`) of a
   reception centre that onboarded the probe records and every tenth other record;
-- four probe records of exactly 5, 50, 500 and 5,000 documents (holders `bench_probe_5` …),
-  each with as many audit entries as documents: the page measurements open these;
+- four probe records of exactly 5, 50, 500 and 5,000 documents in their latest version (holders
+  `bench_probe_5` …; plus the first versions a tenth of them replaced), each with as many audit
+  entries as documents: the page measurements open these;
 - `records` records in all (the probes included) with a NIR, a consent, a personal profile, a
   médecin traitant and a care authorisation granted to a second professional (one GP for
   twenty records); the documents and the audit entries are spread over the other records,
