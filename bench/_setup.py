@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,20 +18,44 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def django_on_a_fresh_bench_database() -> None:
     """Drop and create the database DATABASE_URL names, set Django up on it, migrate."""
-    os.environ.setdefault("DMP_ENV", "test")
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
+    django_on_a_bench_database()
+    fresh_database()
+
+
+def bench_database_name() -> str:
+    """The database DATABASE_URL names, or exit if it is not a PostgreSQL database with
+    'bench' in its name (the benchmarks fill it, some drop it)."""
+    parts = urlsplit(os.environ.get("DATABASE_URL", ""))
     name = parts.path.lstrip("/")
     if parts.scheme not in ("postgres", "postgresql", "pgsql") or "bench" not in name:
-        sys.exit("DATABASE_URL must name a PostgreSQL database of its own, with 'bench' in its name "
-                 "(it is dropped and created again), e.g. postgres://postgres@127.0.0.1:5432/dmp_bench")
-    sys.path.insert(0, str(ROOT))
+        sys.exit("DATABASE_URL must name a PostgreSQL database of its own, with 'bench' in its name (the "
+                 "benchmarks fill it; some drop it and create it again), e.g. "
+                 "postgres://postgres@127.0.0.1:5432/dmp_bench")
+    return name
+
+
+def bench_files_dir(name: str) -> Path:
+    """Where the files of a kept benchmark dataset live (documents, signed checkpoints), next to
+    nothing of the application's: BENCH_DATA_DIR, else a folder named after the database."""
+    return Path(os.environ.get("BENCH_DATA_DIR") or Path(tempfile.gettempdir()) / "dmp-bench" / name)
+
+
+def django_on_a_bench_database() -> None:
+    """Set Django up on the benchmark database DATABASE_URL names (checked), without touching
+    it. The document files and the audit checkpoints go to the dataset's own folder
+    (`bench_files_dir`) unless DOCUMENT_STORAGE_ROOT / AUDIT_CHECKPOINT_DIR say otherwise, so a
+    dataset kept between runs keeps its files, and the server started on it reads the same."""
+    os.environ.setdefault("DMP_ENV", "test")
+    files = bench_files_dir(bench_database_name())
+    os.environ.setdefault("DOCUMENT_STORAGE_ROOT", str(files / "documents"))
+    os.environ.setdefault("AUDIT_CHECKPOINT_DIR", str(files / "audit-checkpoints"))
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dmp.settings")
 
     import django
 
     django.setup()
-    fresh_database()
 
 
 def fresh_database() -> None:
