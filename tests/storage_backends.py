@@ -36,7 +36,7 @@ def s3_options(endpoint: str, bucket: str) -> dict:
             "object_parameters": {"ContentType": "application/octet-stream"}, **S3_CREDENTIALS}
 
 
-@pytest.fixture(params=["fs"])
+@pytest.fixture(params=["fs", "s3"])
 def storage_backend(request, settings):
     """"fs" or "s3": the default storage is switched to it for the test (the file system one
     is already a folder of the test's own, tests/conftest.py); an S3 test gets a bucket of its

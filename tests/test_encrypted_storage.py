@@ -276,3 +276,43 @@ def test_the_export_is_stored_encrypted_and_downloads_whole(client, world, stora
     assert documents and {hashlib.sha256(content).hexdigest() for content in documents.values()} <= {
         document.content_hash for document in Document.objects.filter(record=world.record)}
     assert {"summary.pdf", "record.fhir.json", "README.txt"} <= set(archive.namelist())
+
+
+def test_the_environment_chooses_the_object_store(moto_endpoint, tmp_path):
+    """DMP_STORAGE=s3 and its variables, read by dmp/settings.py in a process of its own: what
+    that process saves is in the bucket, as ciphertext; a wrong DMP_STORAGE stops it."""
+    import subprocess
+    import sys
+
+    import boto3
+    from django.conf import settings as django_settings
+
+    client = boto3.client("s3", endpoint_url=moto_endpoint, aws_access_key_id="testing",
+                          aws_secret_access_key="testing", region_name="us-east-1")  # noqa: S106
+    client.create_bucket(Bucket="dmp-from-env")
+    secret = tmp_path / "s3-secret"
+    secret.write_text("testing\n")
+    environment = {**os.environ, "DMP_STORAGE": "s3", "DMP_S3_BUCKET": "dmp-from-env",
+                   "DMP_S3_ENDPOINT_URL": moto_endpoint, "DMP_S3_REGION": "us-east-1",
+                   "DMP_S3_ACCESS_KEY_ID": "testing", "DMP_S3_SECRET_ACCESS_KEY_FILE": str(secret),
+                   "DMP_S3_ADDRESSING_STYLE": "path", "DMP_S3_PREFIX": "documents"}
+    environment.pop("DMP_S3_SECRET_ACCESS_KEY", None)
+    save = ("from django.core.files.base import ContentFile; from django.core.files.storage import default_storage;"
+            "print(default_storage.__class__.__name__,"
+            " default_storage.save('records/9/f', ContentFile(b'compte rendu')))")
+
+    def manage(env):
+        return subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c", save],  # noqa: S603 - our own interpreter
+                              cwd=django_settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
+
+    done = manage(environment)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["EncryptedS3Storage", "records/9/f"]
+    stored = client.get_object(Bucket="dmp-from-env", Key="documents/records/9/f")
+    assert stored["ContentType"] == "application/octet-stream"
+    body = stored["Body"].read()
+    assert body.startswith(MAGIC) and b"compte rendu" not in body
+    refused = manage({**environment, "DMP_STORAGE": "nfs"})
+    assert refused.returncode != 0 and "DMP_STORAGE must be filesystem or s3" in refused.stderr
