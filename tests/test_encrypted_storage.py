@@ -316,3 +316,28 @@ def test_the_environment_chooses_the_object_store(moto_endpoint, tmp_path):
     assert body.startswith(MAGIC) and b"compte rendu" not in body
     refused = manage({**environment, "DMP_STORAGE": "nfs"})
     assert refused.returncode != 0 and "DMP_STORAGE must be filesystem or s3" in refused.stderr
+
+
+def test_a_large_encrypted_file_is_stored_as_it_is_in_parts(storage_backend):
+    """What the export hands over: a temporary file of ciphertext, larger than boto3's
+    multipart threshold (8 MB), uploaded in parts to the object store and read back whole."""
+    import tempfile
+
+    from dmp.storage import Sealed
+
+    data = os.urandom(9 * 1024 * 1024 + 3)
+    with tempfile.TemporaryFile() as spool:
+        writer = EncryptingWriter(spool)
+        writer.write(data)
+        writer.close()
+        name = default_storage.save("exports/1/1.zip", Sealed(spool))
+
+    with default_storage.open(name) as opened:
+        assert opened.size == len(data)
+        digest = hashlib.sha256()
+        for piece in iter(lambda: opened.read(CHUNK), b""):
+            digest.update(piece)
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    if storage_backend == "s3":
+        etag = default_storage.bucket.Object(name).e_tag
+        assert "-" in etag  # a multipart upload's ETag: "<md5 of the parts' md5s>-<parts>"
