@@ -17,6 +17,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from .policy import Action, Actor, portal_allowed
 from .selectors import get_document_for, get_record_for
 from .services import AccessRefused
+from .storage import CHUNK
 
 
 def actor_for_portal(request, portal: str) -> Actor:
@@ -80,8 +81,18 @@ def document_file_response(actor: Actor, pk: int) -> FileResponse:
 def document_response(document) -> FileResponse:
     """The decrypted file of a document the caller has already loaded through a selector,
     always as a download (see `protected_file_response`)."""
-    response = FileResponse(document.file.open("rb"), content_type=document.mime_type)
+    response = decrypted_file_response(document.file, document.mime_type)
     return protected_file_response(response, document_file_name(document))
+
+
+def decrypted_file_response(stored, content_type: str) -> FileResponse:
+    """A stored file (a FileField's value) streamed as it decrypts, a chunk at a time, with
+    its decrypted length (the stored file's length would be the ciphertext's)."""
+    opened = stored.open("rb")
+    response = FileResponse(opened, content_type=content_type)
+    response.block_size = CHUNK  # read as the chunks decrypt
+    response["Content-Length"] = str(opened.file.size)
+    return response
 
 
 def document_file_name(document) -> str:

@@ -22,7 +22,7 @@ from django.apps import apps
 from django.db import models, transaction
 
 from .models.fields import EncryptedTextField, KeyIdField
-from .storage import EncryptedFileSystemStorage, current_key_id, tag_of, tagged_decrypt, tagged_encrypt
+from .storage import EncryptedStorageMixin, current_key_id, tag_of, tagged_decrypt, tagged_encrypt
 
 SECRET_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.RECOVERY_CODES)
 
@@ -46,7 +46,7 @@ def encrypted_models() -> list[EncryptedModel]:
         if not any(isinstance(field, KeyIdField) for field in fields):
             continue
         files = tuple(field.name for field in fields if isinstance(field, models.FileField)
-                      and isinstance(field.storage, EncryptedFileSystemStorage))
+                      and isinstance(field.storage, EncryptedStorageMixin))
         columns = tuple(field.name for field in fields if isinstance(field, EncryptedTextField))
         found.append(EncryptedModel(model, files, columns))
     return found

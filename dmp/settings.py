@@ -29,7 +29,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").
 # Secrets may come from NAME_FILE (the path of a file holding the value) instead of NAME.
 for _name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "EMAIL_URL",
               "DOCUMENT_ENCRYPTION_KEYS", "SEARCH_INDEX_KEYS", "SMS_API_KEY",
-              "AUDIT_HMAC_KEYS", "AUDIT_SIGNING_KEY"):
+              "AUDIT_HMAC_KEYS", "AUDIT_SIGNING_KEY", "DMP_S3_ACCESS_KEY_ID", "DMP_S3_SECRET_ACCESS_KEY"):
     if f"{_name}_FILE" in os.environ and _name not in os.environ:
         os.environ[_name] = Path(os.environ[f"{_name}_FILE"]).read_text().strip()
 
@@ -415,9 +415,32 @@ STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = env.path("DOCUMENT_STORAGE_ROOT", default=BASE_DIR / "var" / "documents")
+# Where the encrypted document files live: a folder (the embedded default; several servers
+# need it shared) or an S3-compatible object store shared by every server (docs/deployment.md,
+# "Choosing the object store"). Encrypted by us either way (docs/storage.md).
+DMP_STORAGE = env.str("DMP_STORAGE", default="filesystem")
+if DMP_STORAGE == "filesystem":
+    _DOCUMENT_STORAGE: dict = {"BACKEND": "dmp.storage.EncryptedFileSystemStorage"}
+elif DMP_STORAGE == "s3":
+    _s3_object_parameters = {"ContentType": "application/octet-stream"}  # ciphertext, whatever the name
+    if env.str("DMP_S3_SERVER_SIDE_ENCRYPTION", default=""):  # optional: the files are encrypted already
+        _s3_object_parameters["ServerSideEncryption"] = env.str("DMP_S3_SERVER_SIDE_ENCRYPTION")
+    _DOCUMENT_STORAGE = {"BACKEND": "dmp.storage_s3.EncryptedS3Storage", "OPTIONS": {
+        "bucket_name": env.str("DMP_S3_BUCKET"),
+        "endpoint_url": env.str("DMP_S3_ENDPOINT_URL", default="") or None,
+        "region_name": env.str("DMP_S3_REGION", default="") or None,
+        # Unset: boto3 finds credentials itself (instance role, AWS_* variables, ~/.aws).
+        "access_key": env.str("DMP_S3_ACCESS_KEY_ID", default="") or None,
+        "secret_key": env.str("DMP_S3_SECRET_ACCESS_KEY", default="") or None,
+        "location": env.str("DMP_S3_PREFIX", default=""),
+        "addressing_style": env.str("DMP_S3_ADDRESSING_STYLE", default="") or None,
+        "object_parameters": _s3_object_parameters,
+    }}
+else:
+    raise ImproperlyConfigured(f"DMP_STORAGE must be filesystem or s3, not {DMP_STORAGE!r}")
 STORAGES = {
     # Document files: encrypted at rest, never served directly (no MEDIA_URL route).
-    "default": {"BACKEND": "dmp.storage.EncryptedFileSystemStorage"},
+    "default": _DOCUMENT_STORAGE,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION

@@ -25,9 +25,14 @@ from dmp.policy import Actor
 from dmp.services import document_add, record_export_request, synthesis_write
 from dmp.services.export import record_export_build
 from dmp.services.synthesis import Problem
-from dmp.storage import EncryptedFileSystemStorage, key_id, tag_of
+from dmp.storage import MAGIC, EncryptedFileSystemStorage, EncryptedStorageMixin, key_id, tag_of
+from tests import storage_backends
 from tests.personas import TOTP_SECRET
 from tests.sample_files import text_pdf
+from tests.storage_backends import put_stored_bytes, stored_bytes
+
+moto_endpoint = storage_backends.moto_endpoint
+storage_backend = storage_backends.storage_backend
 
 NEW_KEY = Fernet.generate_key().decode()
 TITLES = ("Coronarographie", "Bilan lipidique", "Echographie")
@@ -279,7 +284,7 @@ def test_every_model_holding_encrypted_data_records_its_key():
     for model in apps.get_models():
         fields = model._meta.concrete_fields
         encrypted = any(isinstance(field, EncryptedTextField) for field in fields) or any(
-            isinstance(field, FileField) and isinstance(field.storage, EncryptedFileSystemStorage) for field in fields
+            isinstance(field, FileField) and isinstance(field.storage, EncryptedStorageMixin) for field in fields
         )
         assert not encrypted or any(isinstance(field, KeyIdField) for field in fields), model._meta.label
 
@@ -303,3 +308,45 @@ def test_the_migration_names_the_single_key_and_leaves_the_key_unknown_when_ther
     migration.record_known_keys(apps, None)  # several: which one is unknown
     assert set(Document.objects.values_list("key_id", flat=True)) == {""}
     assert _check_ids() == {"dmp.W002"}
+
+
+@pytest.mark.django_db
+def test_files_stored_as_whole_fernet_tokens_move_to_the_chunked_format(world, stored, old_key, settings):
+    """Files written before the chunked format (docs/storage.md) are read, and reencrypt writes
+    them again in it, under the new key."""
+    [first, *_] = stored
+    with first.file.open("rb") as opened:
+        content = opened.read()
+    put_stored_bytes(first.file.name, Fernet(old_key.encode()).encrypt(content))
+    with Document.objects.get(pk=first.pk).file.open("rb") as opened:
+        assert opened.read() == content  # still read meanwhile
+
+    _rotate_to(settings, NEW_KEY, old_key)
+    _reencrypt()
+    _rotate_to(settings, NEW_KEY)
+
+    assert _stored_key_id(first.file.name) == key_id(NEW_KEY)
+    _everything_opens(world)
+
+
+@pytest.mark.django_db
+def test_reencrypt_works_on_every_backend(world, storage_backend, stored, old_key, settings):
+    """On the file system and on the object store alike, through the storage's own API."""
+    names = [name for document in stored for name in (document.file.name, document.thumbnail.name) if name]
+    names.append(RecordExport.objects.get(record=world.record).file.name)
+    assert {_stored_key_id(name) for name in names} == {key_id(old_key)}
+
+    _rotate_to(settings, NEW_KEY, old_key)
+    _reencrypt()
+    _rotate_to(settings, NEW_KEY)
+
+    assert {_stored_key_id(name) for name in names} == {key_id(NEW_KEY)}
+    assert _key_ids() == {key_id(NEW_KEY)}
+    _everything_opens(world)
+
+
+def _stored_key_id(name: str) -> str:
+    """The key id in the header of a stored file of the chunked format."""
+    stored = stored_bytes(name)
+    assert stored.startswith(MAGIC)
+    return stored[len(MAGIC) + 1:len(MAGIC) + 9].decode()

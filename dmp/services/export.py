@@ -4,20 +4,23 @@ structured data as FHIR R4 JSON, the record's access history with what is needed
 offline against a signed checkpoint (`access-history/`, checked by dmp/verify_history.py,
 shipped inside), and a README. Prepared in the background (dmp/tasks.py).
 
-The ZIP is built in memory and written once, through the default storage, which encrypts it:
-no decrypted copy of a document ever lands on a disk, not even in a temporary file.
+The ZIP is built as a stream, in bounded memory whatever the record's size: each document is
+read from the storage as it decrypts and copied into the archive in chunks, and the archive is
+encrypted chunk by chunk (dmp/storage.py `EncryptingWriter`, docs/storage.md) into a temporary
+file, which the storage then keeps as it is (a file or an object upload). Only encrypted bytes
+ever land on a disk, not even in a temporary file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
+import tempfile
+import time
 import zipfile
 from datetime import timedelta
 from pathlib import Path
 
-from django.core.files.base import ContentFile
 from django.db import DatabaseError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -37,7 +40,7 @@ from ..policy import Action, Actor, Standing, decide, record_access
 from ..selectors import documents_visible_to
 from ..selectors.export import EXPORT_RETENTION
 from ..selectors.patient_data import declared_allergies, emergency_contacts_of, personal_profile
-from ..storage import current_key_id
+from ..storage import CHUNK, EncryptingWriter, Sealed, current_key_id
 from . import permit
 
 logger = logging.getLogger(__name__)
@@ -109,8 +112,10 @@ def record_export_build(*, export_id: int) -> RecordExport | None:
         return None
     export = RecordExport.objects.select_related("record", "requested_by").get(pk=export_id)
     try:
-        content = _build_zip(export)
-        _store(export, content)
+        # Encrypted bytes only, and gone when closed (or when the process dies).
+        with tempfile.TemporaryFile(prefix="dmp-export-") as spool:
+            size = _build_zip(export, spool)
+            _store(export, spool, size)
         logger.info("record export %s (record %s) ready: %s bytes", export.pk, export.record_id, export.size)
     except ExportFailure as failure:
         _fail(export, failure.code, failure.__cause__)
@@ -147,7 +152,8 @@ def _progress(export: RecordExport, value: int) -> None:
     RecordExport.objects.filter(pk=export.pk).update(progress=value)
 
 
-def _build_zip(export: RecordExport) -> bytes:
+def _build_zip(export: RecordExport, spool) -> int:
+    """Write the export's ZIP, encrypted, into `spool`; returns the ZIP's (plaintext) size."""
     record = export.record
     actor = Actor(export.requested_by)
     # Asked again, without a second audit entry (the request was logged): the representation
@@ -166,14 +172,10 @@ def _build_zip(export: RecordExport) -> bytes:
     paths = {doc.pk: document_path(doc) for doc in documents}
     sha1: dict[int, bytes] = {}
 
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    encrypted = EncryptingWriter(spool)
+    with zipfile.ZipFile(encrypted, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for n, document in enumerate(documents, start=1):
-            content = _read(document)
-            # FHIR R4's Attachment.hash is a SHA-1 (integrity of the copy, not security).
-            sha1[document.pk] = hashlib.sha1(content, usedforsecurity=False).digest()
-            # PDFs and images are compressed already.
-            archive.writestr(paths[document.pk], content, compress_type=zipfile.ZIP_STORED)
+            sha1[document.pk] = _copy(document, archive, paths[document.pk])
             if n % PROGRESS_EVERY == 0:
                 _progress(export, 5 + 80 * n // len(documents))
         _progress(export, 85)
@@ -188,8 +190,10 @@ def _build_zip(export: RecordExport) -> bytes:
                 **context, "spaces_present": [s for s in Space if any(d.space == s for d in documents)],
                 "history_entries": history_entries,
             }))
+    size = encrypted.tell()
+    encrypted.close()  # the last chunk
     _progress(export, 97)
-    return buffer.getvalue()
+    return size
 
 
 def _write_access_history(archive: zipfile.ZipFile, record: Record) -> int:
@@ -228,15 +232,41 @@ def document_path(document: Document) -> str:
     return f"documents/{document.space}/{document.act_date:%Y-%m-%d}-{doc_type}-{document.pk}.{extension}"
 
 
-def _read(document: Document) -> bytes:
+def _copy(document: Document, archive: zipfile.ZipFile, path: str) -> bytes:
+    """Copy a document into the archive as it decrypts, a chunk at a time, checking it against
+    its SHA-256 on the way; returns its SHA-1 (FHIR R4's Attachment.hash: integrity of the
+    copy, not security). A document that fails the check fails the export: its bytes are only
+    in the encrypted temporary file, which goes."""
+    sha256 = hashlib.sha256()
+    sha1 = hashlib.sha1(usedforsecurity=False)
     try:
-        with document.file.open("rb") as stored:
-            content = stored.read()
-    except Exception as exc:  # a missing file, a key that no longer decrypts
+        stored = document.file.open("rb")
+    except Exception as exc:  # a missing file
         raise ExportFailure("document_unreadable") from exc
-    if hashlib.sha256(content).hexdigest() != document.content_hash:
+    # PDFs and images are compressed already.
+    with stored, archive.open(_entry(path, document.size), "w") as entry:
+        while True:
+            try:
+                chunk = stored.read(CHUNK)
+            except Exception as exc:  # a key that no longer decrypts, an altered file
+                raise ExportFailure("document_unreadable") from exc
+            if not chunk:
+                break
+            sha256.update(chunk)
+            sha1.update(chunk)
+            entry.write(chunk)
+    if sha256.hexdigest() != document.content_hash:
         raise ExportFailure("document_integrity")
-    return content
+    return sha1.digest()
+
+
+def _entry(path: str, size: int) -> zipfile.ZipInfo:
+    # Dated like writestr() dates the other entries. The size is a hint: zipfile sizes the
+    # entry's header from it (ZIP64 or not) since it cannot go back over a stream.
+    entry = zipfile.ZipInfo(path, date_time=time.localtime()[:6])
+    entry.compress_type = zipfile.ZIP_STORED
+    entry.file_size = size
+    return entry
 
 
 def _fhir_json(record, documents, paths, sha1, synthesis, treating_doctor, personal_data) -> str:
@@ -302,12 +332,15 @@ def _summary_pdf(context: dict) -> bytes:
         raise ExportFailure("summary_failed") from exc
 
 
-def _store(export: RecordExport, content: bytes) -> None:
+def _store(export: RecordExport, spool, size: int) -> None:
+    """Hand the encrypted ZIP to the storage, which keeps it as it is (an S3 store uploads it
+    in parts)."""
     try:
-        export.file.save(f"{export.pk}.zip", ContentFile(content), save=False)
+        spool.flush()
+        export.file.save(f"{export.pk}.zip", Sealed(spool), save=False)
     except Exception as exc:
         raise ExportFailure("storage_failed") from exc
-    export.size = len(content)
+    export.size = size
     export.key_id = current_key_id()  # the row may be older than the key that wrote the file
     export.status = RecordExport.Status.READY
     export.progress = 100

@@ -13,7 +13,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
-from dmp.http import document_response, portal_view, protected_file_response, record_view
+from dmp.http import decrypted_file_response, document_response, portal_view, protected_file_response, record_view
 from dmp.models import SPACE_OF_TYPE, DocumentType, Space
 from dmp.policy import Clause, Viewer, who_may_see
 from dmp.screens import documents as screen
@@ -128,7 +128,7 @@ def document_thumbnail(request, actor, pk: int, doc: int):
     document = get_record_document_for(actor, pk, doc)
     if not document.thumbnail:
         raise Http404
-    response = FileResponse(document.thumbnail.open("rb"), content_type="image/png")
+    response = decrypted_file_response(document.thumbnail, "image/png")
     return protected_file_response(response, f"thumbnail-{document.pk}.png")
 
 

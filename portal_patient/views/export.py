@@ -3,13 +3,12 @@ background, with its progress and a download link when ready."""
 
 from __future__ import annotations
 
-from django.http import FileResponse
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dmp.http import portal_view, protected_file_response, record_view
+from dmp.http import decrypted_file_response, portal_view, protected_file_response, record_view
 from dmp.models import RecordExport
 from dmp.policy import Action
 from dmp.selectors import EXPORT_RETENTION, get_record_export_for, record_exports_for
@@ -38,10 +37,10 @@ def export(request, actor, rec):
 @require_GET
 @portal_view("patient")
 def export_download(request, actor, pk: int, export_pk: int):
-    """The decrypted ZIP, saved by the browser under a name that says nothing medical."""
+    """The ZIP, decrypted as it is sent, saved by the browser under a name that says nothing medical."""
     export = get_record_export_for(actor, pk, export_pk)
     day = timezone.localdate(export.finished_at)
-    response = FileResponse(export.file.open("rb"), content_type="application/zip")
+    response = decrypted_file_response(export.file, "application/zip")
     return protected_file_response(response, f"dmp-export-{day:%Y-%m-%d}.zip")
 
 
