@@ -139,6 +139,8 @@ class Actor:
         self._access_cache: dict[int, RecordAccess] = {}
         # Records this actor's reads were already notified for (dmp/notifications.py).
         self.notified_records: set[int] = set()
+        # Allowed reads not written yet, inside `access_log.reads_logged_together()` (else None).
+        self.pending_reads: list | None = None
 
     def forget(self, record: Record) -> None:
         """Drop the cached standing towards a record after a write changed it (a care
