@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db.models import Count, F, Max, Window
+from django.db.models import BooleanField, Case, Count, F, Max, Q, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
@@ -318,14 +318,23 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
     visible = documents_visible_to(actor, record)
     by_space: dict[str, list[Document]] = {}
     totals: dict[str, int] = {}
-    # One query: the latest documents of every space, and how many each space holds.
+    directives_document = None
+    # One query: the latest documents of every space, how many each space holds, and the latest
+    # advance directives (ranked apart: they may be older than the personal space's latest three).
+    is_directives = Case(When(doc_type=DocumentType.ADVANCE_DIRECTIVES, then=Value(True)), default=Value(False),
+                         output_field=BooleanField())
+    newest_first = [F("act_date").desc(), F("pk").desc()]
     ranked = visible.annotate(
-        rank=Window(RowNumber(), partition_by=[F("space")], order_by=[F("act_date").desc(), F("pk").desc()]),
+        rank=Window(RowNumber(), partition_by=[F("space")], order_by=newest_first),
         in_space=Window(Count("pk"), partition_by=[F("space")]),
-    ).filter(rank__lte=PER_SPACE).order_by("space", "rank")
+        directives_rank=Window(RowNumber(), partition_by=[is_directives], order_by=newest_first),
+    ).filter(Q(rank__lte=PER_SPACE) | Q(directives_rank=1)).order_by("space", "rank")
     for document in ranked:
-        by_space.setdefault(document.space, []).append(document)
-        totals[document.space] = document.in_space
+        if document.doc_type == DocumentType.ADVANCE_DIRECTIVES and document.directives_rank == 1:
+            directives_document = document
+        if document.rank <= PER_SPACE:
+            by_space.setdefault(document.space, []).append(document)
+            totals[document.space] = document.in_space
     spaces = [SpaceDocuments(space.value, str(space.label), by_space[space.value], totals[space.value])
               for space in Space if space.value in by_space]
 
@@ -344,8 +353,7 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
         emergency_contacts=emergency_contacts_of(record, limit=MAX_CONTACTS),
         declared_allergies=declared_in_order(declared_allergies(record))[:MAX_DECLARED_ALLERGIES],
         vaccinations=vaccinations_of(record, newest_first=True, limit=MAX_VACCINATIONS),
-        directives_document=visible.filter(doc_type=DocumentType.ADVANCE_DIRECTIVES)
-        .order_by("-act_date", "-pk").first(),
+        directives_document=directives_document,
         synthesis_allowed=synthesis_decision.allowed,
         synthesis=synthesis,
         problems=list(synthesis.problems.all()) if synthesis else [],
