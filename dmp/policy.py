@@ -490,29 +490,27 @@ def _record_access(actor: Actor, record: Record, at: datetime, *, known: dict[st
     by `with_standing_facts`), then the first rule that holds decides."""
     if actor.user is None or not record.is_open:
         return _no_standing(actor, record)
-    pending, answers = _stored_facts(actor, record, at)
-    for rule, answer in zip(RECORD_RULES, answers, strict=True):
-        if answer is True:
-            return rule.answer(record)
-        if answer is False:
-            continue
-        if known is None:
-            known = Record.objects.filter(pk=record.pk).values(**pending).first() or dict.fromkeys(pending, False)
-        if known[answer]:
+    stored = set(_fact_names(actor))
+    for i, rule in enumerate(RECORD_RULES):
+        holds = rule.facts.holds_on(actor, record)
+        if holds is None:
+            name = f"{STANDING_FACT}{i}"
+            if name not in stored:
+                continue
+            if known is None:
+                expressions = _fact_expressions(actor, at)
+                known = (Record.objects.filter(pk=record.pk).values(**expressions).first()
+                         or dict.fromkeys(expressions, False))
+            holds = known[name]
+        if holds:
             return rule.answer(record)
     return _no_standing(actor, record)
 
 
-def _stored_facts(actor: Actor, record: Record, at: datetime) -> tuple[dict[str, Exists], list[bool | str]]:
-    """For each rule, in order: True or False when known without a query (the record's own
-    fields, or facts that can never be the actor's), else the name of its `Exists`."""
-    pending = _fact_expressions(actor, at)
-    answers: list[bool | str] = []
-    for i, rule in enumerate(RECORD_RULES):
-        holds = rule.facts.holds_on(actor, record)
-        name = f"{STANDING_FACT}{i}"
-        answers.append(holds if holds is not None else name if name in pending else False)
-    return pending, answers
+def _fact_names(actor: Actor) -> list[str]:
+    """The names of `_fact_expressions()`, without building them."""
+    return [f"{STANDING_FACT}{i}" for i, rule in enumerate(RECORD_RULES)
+            if rule.facts.rows is not None and rule.facts.who(actor) is not None]
 
 
 def _fact_expressions(actor: Actor, at: datetime) -> dict[str, Exists]:
@@ -549,9 +547,8 @@ def remember_standing(actor: Actor, record: Record) -> None:
         delattr(record, name)
     if actor.user is None or record.pk in actor._access_cache:
         return
-    now = timezone.now()
-    if set(_fact_expressions(actor, now)) <= set(known):
-        actor._access_cache[record.pk] = _record_access(actor, record, now, known=known)
+    if set(_fact_names(actor)) <= set(known):
+        actor._access_cache[record.pk] = _record_access(actor, record, timezone.now(), known=known)
 
 
 def records_open_to(actor: Actor, *, at: datetime | None = None,
