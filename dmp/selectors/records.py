@@ -20,14 +20,16 @@ from ..policy import (
 )
 
 
-def _load_and_authorise(actor: Actor, queryset: QuerySet, pk: int, action: str, *, loaded=None):
+def _load_and_authorise(actor: Actor, queryset: QuerySet, pk: int, action: str, *, on_load=None):
     """The one shape of every single-object read: a missing object and a refused one both
-    end in Http404, and both attempts are in the audit log. `loaded`: the object, already
-    read by the caller (None: read it here)."""
-    obj = loaded if loaded is not None else queryset.filter(pk=pk).first()
+    end in Http404, and both attempts are in the audit log. `on_load(actor, obj)` runs on the
+    object found, before the policy is asked."""
+    obj = queryset.filter(pk=pk).first()
     if obj is None:
         authorise_read(actor, action, None, object_id=f"{queryset.model._meta.model_name}:{pk}")
         raise Http404
+    if on_load is not None:
+        on_load(actor, obj)
     if not authorise_read(actor, action, obj):
         raise Http404
     return obj
@@ -36,10 +38,8 @@ def _load_and_authorise(actor: Actor, queryset: QuerySet, pk: int, action: str, 
 def get_record_for(actor: Actor, pk: int, *, action: str = Action.VIEW_RECORD) -> Record:
     """Record `pk`, if the actor may do `action` on it (Http404 otherwise, logged). The actor's
     standing is loaded in the same query as the record (`with_standing_facts`)."""
-    record = with_standing_facts(actor, Record.objects.all()).filter(pk=pk).first()
-    if record is not None:
-        remember_standing(actor, record)
-    return _load_and_authorise(actor, Record.objects.all(), pk, action, loaded=record)
+    return _load_and_authorise(actor, with_standing_facts(actor, Record.objects.all()), pk, action,
+                               on_load=remember_standing)
 
 
 def documents_visible_to(actor: Actor, record: Record, *, include_archived: bool = False) -> QuerySet[Document]:
