@@ -114,34 +114,64 @@ def log_access(
     """Append one entry to its record's chain. Nothing medical is stored: ids, action, rule,
     outcome. Inside the caller's transaction if there is one (a write's success entry rolls
     back with the write)."""
-    chain = chain_of(record_id)
+    entry = _new_entry(actor_user=actor_user, actor_label=actor_label, role=role, ip=ip, action=action,
+                       decision=decision, record_id=record_id, obj=obj, object_id=object_id, at=at)
+    # No savepoint of its own: an error here fails the caller's transaction as a whole.
+    with transaction.atomic(savepoint=False):
+        _append_to_chain([entry])
+    return entry
+
+
+def log_accesses(entries: list[dict]) -> list[AuditEntry]:
+    """Append several entries (each given as `log_access`'s arguments), in their order: one
+    lock, one insert and one head update per chain, whatever their number (a page that reads
+    a record, its synthesis and its reimbursements writes its three entries at once)."""
+    built = [_new_entry(**fields) for fields in entries]
+    chains: dict[int, list[AuditEntry]] = {}
+    for entry in built:
+        chains.setdefault(entry.chain, []).append(entry)
+    with transaction.atomic(savepoint=False):
+        for chain in sorted(chains):  # always the same order: two writers never lock crosswise
+            _append_to_chain(chains[chain])
+    return built
+
+
+def _new_entry(*, actor_user, actor_label: str, role: str, ip: str | None, action: str, decision: Decision,
+               record_id: int | None, obj=None, object_id: str = "", at=None) -> AuditEntry:
+    return AuditEntry(
+        at=at or timezone.now(),
+        actor=actor_user,
+        actor_label=actor_label[:200],
+        role=role,
+        mode=decision.mode,
+        action=action,
+        allowed=decision.allowed,
+        rule=decision.rule,
+        record_id_ref=record_id,
+        object_type=type(obj).__name__.lower() if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else object_id[:40],
+        ip=ip,
+        chain=chain_of(record_id),
+    )
+
+
+def _append_to_chain(entries: list[AuditEntry]) -> None:
+    """Chain, sign and insert entries of one chain, under its head's lock (the caller's
+    transaction): each links to the one before, the head to the last."""
     signing_key = settings.AUDIT_HMAC_KEYS[0]
-    with transaction.atomic():
-        last_chain_seq, prev = _lock_chain(chain)
-        entry = AuditEntry(
-            at=at or timezone.now(),
-            actor=actor_user,
-            actor_label=actor_label[:200],
-            role=role,
-            mode=decision.mode,
-            action=action,
-            allowed=decision.allowed,
-            rule=decision.rule,
-            record_id_ref=record_id,
-            object_type=type(obj).__name__.lower() if obj is not None else "",
-            object_id=str(obj.pk) if obj is not None else object_id[:40],
-            ip=ip,
-            chain=chain,
-            chain_seq=last_chain_seq + 1,
-            prev_hash=prev,
-        )
+    chain = entries[0].chain
+    last_chain_seq, prev = _lock_chain(chain)
+    for entry in entries:
+        last_chain_seq += 1
+        entry.chain_seq, entry.prev_hash = last_chain_seq, prev
         entry.hash = entry.compute_hash()
         entry.key_id, entry.mac = key_id(signing_key), _mac(signing_key, entry.hash)
-        entry.save()
-        AuditChainHead.objects.filter(chain=chain).update(
-            last_chain_seq=entry.chain_seq, last_hash=entry.hash, last_seq=entry.seq
-        )
-    return entry
+        prev = entry.hash
+    # One INSERT for them all; the database gives each its `seq`, in order.
+    AuditEntry.objects.bulk_create(entries)
+    AuditChainHead.objects.filter(chain=chain).update(
+        last_chain_seq=last_chain_seq, last_hash=prev, last_seq=entries[-1].seq
+    )
 
 
 # --- Checkpoints -------------------------------------------------------------------------------

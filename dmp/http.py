@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.handlers.exception import response_for_exception
 from django.http import FileResponse, Http404, HttpResponse
 
+from .access_log import reads_logged_together
 from .policy import Action, Actor, portal_allowed
 from .selectors import get_document_for, get_record_for
 from .services import AccessRefused
@@ -46,12 +47,18 @@ def portal_view(portal: str):
 def record_view(portal: str, *, action: str = Action.VIEW_RECORD):
     """A page about one record (URL argument `pk`), called as `view(request, actor, record,
     ...)`: as `portal_view`, and 404 if the policy refuses `action` on the record (the selector
-    logs it), like a record that does not exist."""
+    logs it), like a record that does not exist. A page that only reads (GET, HEAD) writes the
+    entries of everything it read in one append when it is done, before it is sent
+    (`access_log.reads_logged_together`); a POST's reads are written as they happen, apart
+    from the transaction of its change."""
     def decorator(view):
         @wraps(view)
         def wrapper(request, *args, pk: int, **kwargs):
             actor = actor_for_portal(request, portal)
-            return view(request, actor, get_record_for(actor, pk, action=action), *args, **kwargs)
+            if request.method not in ("GET", "HEAD"):
+                return view(request, actor, get_record_for(actor, pk, action=action), *args, **kwargs)
+            with reads_logged_together(actor):
+                return view(request, actor, get_record_for(actor, pk, action=action), *args, **kwargs)
         return login_required(wrapper)
     return decorator
 

@@ -139,6 +139,8 @@ class Actor:
         self._access_cache: dict[int, RecordAccess] = {}
         # Records this actor's reads were already notified for (dmp/notifications.py).
         self.notified_records: set[int] = set()
+        # Allowed reads not written yet, inside `access_log.reads_logged_together()` (else None).
+        self.pending_reads: list | None = None
 
     def forget(self, record: Record) -> None:
         """Drop the cached standing towards a record after a write changed it (a care
@@ -162,17 +164,29 @@ class Actor:
         return bool(self.user and (self.user.is_staff or self.user.is_superuser))
 
     @cached_property
-    def own_record_id(self) -> int | None:
+    def _patient_side(self) -> tuple[int | None, frozenset[int]]:
+        """The record the account holds and those it represents now, in one query: every page
+        of the patient portal asks both (which portal, which records to switch between)."""
         if not self.user:
-            return None
-        return Record.objects.filter(holder=self.user).values_list("pk", flat=True).first()
+            return None, frozenset()
+        represents = LegalRepresentative.objects.active().filter(user=self.user, record_id=OuterRef("pk"))
+        rows = (Record.objects.filter(Q(holder=self.user) | Q(Exists(represents)))
+                .annotate(represented=Exists(represents)).order_by("pk").values_list("pk", "holder_id", "represented"))
+        own, represented = None, set()
+        for pk, holder_id, is_represented in rows:
+            if holder_id == self.user.pk and own is None:
+                own = pk
+            if is_represented:
+                represented.add(pk)
+        return own, frozenset(represented)
 
-    @cached_property
+    @property
+    def own_record_id(self) -> int | None:
+        return self._patient_side[0]
+
+    @property
     def represented_record_ids(self) -> frozenset[int]:
-        if not self.user:
-            return frozenset()
-        active = LegalRepresentative.objects.active().filter(user=self.user)
-        return frozenset(active.values_list("record_id", flat=True))
+        return self._patient_side[1]
 
     @cached_property
     def matrix_types(self) -> frozenset[str]:
@@ -470,35 +484,71 @@ def record_access(actor: Actor, record: Record, *, at: datetime | None = None) -
     return cached
 
 
-def _record_access(actor: Actor, record: Record, at: datetime) -> RecordAccess:
+def _record_access(actor: Actor, record: Record, at: datetime, *, known: dict[str, bool] | None = None) -> RecordAccess:
     """RECORD_RULES for one record: the record's own fields are read without a query, the
-    stored facts of all remaining rules in one query, then the first rule that holds decides."""
+    stored facts of all remaining rules in one query (or from `known`, loaded with the record
+    by `with_standing_facts`), then the first rule that holds decides."""
     if actor.user is None or not record.is_open:
         return _no_standing(actor, record)
-    pending: dict[str, Exists] = {}
-    answers: list[bool | str] = []
+    stored = set(_fact_names(actor))
     for i, rule in enumerate(RECORD_RULES):
         holds = rule.facts.holds_on(actor, record)
         if holds is None:
-            expression = rule.facts.exists(actor, at)
-            if expression is False:
-                answers.append(False)
+            name = f"{STANDING_FACT}{i}"
+            if name not in stored:
                 continue
-            pending[f"rule_{i}"] = expression
-            answers.append(f"rule_{i}")
-        else:
-            answers.append(holds)
-    known = {}
-    for rule, answer in zip(RECORD_RULES, answers, strict=True):
-        if answer is True:
-            return rule.answer(record)
-        if answer is False:
-            continue
-        if not known:
-            known = Record.objects.filter(pk=record.pk).values(**pending).first() or dict.fromkeys(pending, False)
-        if known[answer]:
+            if known is None:
+                expressions = _fact_expressions(actor, at)
+                known = (Record.objects.filter(pk=record.pk).values(**expressions).first()
+                         or dict.fromkeys(expressions, False))
+            holds = known[name]
+        if holds:
             return rule.answer(record)
     return _no_standing(actor, record)
+
+
+def _fact_names(actor: Actor) -> list[str]:
+    """The names of `_fact_expressions()`, without building them."""
+    return [f"{STANDING_FACT}{i}" for i, rule in enumerate(RECORD_RULES)
+            if rule.facts.rows is not None and rule.facts.who(actor) is not None]
+
+
+def _fact_expressions(actor: Actor, at: datetime) -> dict[str, Exists]:
+    """The rules' stored facts (rows naming a record) that may be the actor's, as expressions
+    on Record, by name."""
+    expressions = {}
+    for i, rule in enumerate(RECORD_RULES):
+        if rule.facts.rows is None:
+            continue
+        expression = rule.facts.exists(actor, at)
+        if expression is not False:
+            expressions[f"{STANDING_FACT}{i}"] = expression
+    return expressions
+
+
+STANDING_FACT = "standing_fact_"
+
+
+def with_standing_facts(actor: Actor, records: QuerySet[Record]) -> QuerySet[Record]:
+    """`records` with the stored facts of the actor's standing loaded in the same query, for
+    `remember_standing()`: loading a record and answering how the actor stands towards it is
+    then one query, not two. The facts are read now."""
+    if actor.user is None:
+        return records
+    return records.annotate(**_fact_expressions(actor, timezone.now()))
+
+
+def remember_standing(actor: Actor, record: Record) -> None:
+    """Answer the actor's standing towards a record loaded through `with_standing_facts()` from
+    what was loaded with it, into the actor's cache (for "now", like `record_access`), and take
+    the facts off the record: another actor asking about the same object asks its own."""
+    known = {name: value for name, value in vars(record).items() if name.startswith(STANDING_FACT)}
+    for name in known:
+        delattr(record, name)
+    if actor.user is None or record.pk in actor._access_cache:
+        return
+    if set(_fact_names(actor)) <= set(known):
+        actor._access_cache[record.pk] = _record_access(actor, record, timezone.now(), known=known)
 
 
 def records_open_to(actor: Actor, *, at: datetime | None = None,
@@ -670,7 +720,10 @@ class DocumentScope:
 def document_scope(actor: Actor, record: Record, *, at: datetime | None = None) -> DocumentScope:
     """Which of the record's documents the actor may read."""
     access = record_access(actor, record, at=at)
-    return _document_scope_for(access, at or timezone.now(), types=actor.matrix_types,
+    # The matrix is read only for a standing it governs (not the patient's side nor the médecin
+    # traitant's): a query the others never need.
+    types = None if access.bypasses_matrix or access.standing.acts_for_patient else actor.matrix_types
+    return _document_scope_for(access, at or timezone.now(), types=types,
                                author_id=actor.professional.pk if actor.professional else None)
 
 

@@ -499,12 +499,13 @@ CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="")
 BREAK_GLASS_DURATION_HOURS = env.int("BREAK_GLASS_DURATION_HOURS", default=4)
 
 # Security headers. The production values pass `manage.py check --deploy`.
-# Sessions end after this long idle (each request renews them): patients 30 minutes,
-# professionals, counter agents and administrators 15 (dmp.accounts.middleware).
+# Sessions end after this long idle (requests renew them, at most once a minute): patients 30
+# minutes, professionals, counter agents and administrators 15 (dmp.accounts.middleware).
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=30 * 60)
 CLINICAL_SESSION_IDLE_SECONDS = env.int("CLINICAL_SESSION_IDLE_SECONDS", default=15 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+# Saved when changed only: the renewal changes it once a minute (`renew_idle_timeout`).
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy (django-csp): scripts, styles, fonts and fetches from this origin

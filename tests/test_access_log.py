@@ -449,3 +449,61 @@ def test_a_counter_reset_refused_at_its_last_step_keeps_its_refusal(world):
     refused = AuditEntry.objects.get(actor=world.other_agent.user, action="reset_credentials")
     assert (refused.allowed, refused.rule) == (False, "record_closed")
     assert CounterReset.objects.get(pk=reset.pk).state == CounterReset.State.PENDING
+
+
+# --- A page's reads, written together -----------------------------------------------------------
+
+def test_a_pages_reads_are_kept_until_it_is_done_then_written_in_one_append(world, django_assert_num_queries):
+    actor = Actor(world.dr_house.user)
+    actor.notified_records.add(world.record.pk)  # the patient's notice is not what is counted here
+    page = access_log.reads_logged_together(actor)
+    page.__enter__()
+    access_log.authorise_read(actor, Action.VIEW_RECORD, world.record)
+    access_log.authorise_read(actor, Action.VIEW_SYNTHESIS, world.record)
+    access_log.authorise_read(actor, Action.VIEW_DOCUMENT, world.docs["consultation"])
+    assert not AuditEntry.objects.filter(actor=actor.user).exists()
+    with django_assert_num_queries(3):  # the chain's lock, one insert, the chain's head
+        page.__exit__(None, None, None)
+    entries = list(AuditEntry.objects.filter(actor=actor.user).order_by("seq"))
+    assert [e.action for e in entries] == [Action.VIEW_RECORD, Action.VIEW_SYNTHESIS, Action.VIEW_DOCUMENT]
+    assert [e.chain_seq for e in entries] == list(range(entries[0].chain_seq, entries[0].chain_seq + 3))
+    assert entries[-1].object_id == str(world.docs["consultation"].pk)
+    assert audit.verify_chain() is None
+
+
+def test_a_refusal_inside_a_page_is_written_at_once_after_the_reads_kept(world):
+    actor = Actor(world.dr_house.user)
+    with access_log.reads_logged_together(actor):
+        access_log.authorise_read(actor, Action.VIEW_RECORD, world.record)
+        assert not access_log.authorise_read(actor, Action.EXPORT_RECORD, world.record)
+        written = list(AuditEntry.objects.filter(actor=actor.user).order_by("seq").values_list("action", "allowed"))
+        assert written == [(Action.VIEW_RECORD, True), (Action.EXPORT_RECORD, False)]
+    assert AuditEntry.objects.filter(actor=actor.user).count() == 2
+    assert audit.verify_chain() is None
+
+
+def test_the_reads_kept_are_written_when_the_page_fails(world):
+    actor = Actor(world.dr_house.user)
+    with pytest.raises(RuntimeError), access_log.reads_logged_together(actor):
+        access_log.authorise_read(actor, Action.VIEW_RECORD, world.record)
+        raise RuntimeError("the page fails after reading")
+    assert _allowed(Action.VIEW_RECORD, actor=actor.user) is not None
+
+
+def test_a_record_page_logs_everything_it_read_before_it_answers(client, world):
+    client.force_login(world.mother)
+    response = client.get(reverse("portal_patient:record", args=[world.leo_record.pk]))
+    assert response.status_code == 200
+    actions = set(AuditEntry.objects.filter(actor=world.mother, record_id_ref=world.leo_record.pk)
+                  .values_list("action", flat=True))
+    assert {Action.VIEW_RECORD, Action.VIEW_PERSONAL_DATA, Action.VIEW_ACCESS_HISTORY} <= actions
+
+
+def test_the_standing_loaded_with_a_record_is_its_readers_only(world):
+    from dmp.selectors import get_record_for
+
+    record = get_record_for(Actor(world.dr_house.user), world.record.pk)
+    assert not [name for name in vars(record) if name.startswith("standing_fact_")]
+    blocked = Actor(world.blocked_kine.user)
+    assert decide(blocked, Action.VIEW_RECORD, record).rule == "blocked_professional"
+    assert decide(Actor(world.stranger.user), Action.VIEW_RECORD, record).rule == "no_care_authorisation"

@@ -18,7 +18,7 @@ from django.contrib.sessions.models import Session
 from django.urls import reverse
 from django.utils import timezone
 
-from dmp.accounts.middleware import idle_timeout
+from dmp.accounts.middleware import RENEWAL_SECONDS, idle_timeout
 from tests.personas import PASSWORD, TOTP_SECRET, make_professional, make_record, make_user, totp_code
 
 LOGIN = "/accounts/login/"
@@ -358,18 +358,43 @@ def test_clinical_sessions_idle_out_sooner_than_patient_sessions(client, world, 
     assert idle_timeout(world.alice) == settings.SESSION_COOKIE_AGE
 
 
-def test_each_request_renews_the_idle_timeout_and_an_idle_session_ends(client, world, settings):
+def _stored_end(client):
+    return Session.objects.get(session_key=client.session.session_key).expire_date
+
+
+def _renewed_seconds_ago(client, seconds):
+    session = client.session
+    session["dmp_idle_renewed_at"] -= seconds
+    session.save()
+
+
+def test_requests_renew_the_idle_timeout_once_a_minute_and_an_idle_session_ends(client, world, settings):
     client.force_login(world.dr_house.user)
     client.get(reverse("portal_pro:home"))
-    session = Session.objects.get(session_key=client.session.session_key)
-    Session.objects.filter(pk=session.pk).update(expire_date=timezone.now() + timedelta(seconds=30))
+    # Renewed a minute ago: the next request pushes the end a whole idle timeout away.
+    _renewed_seconds_ago(client, RENEWAL_SECONDS)
+    Session.objects.filter(session_key=client.session.session_key).update(
+        expire_date=timezone.now() + timedelta(seconds=30))
     client.get(reverse("portal_pro:home"))
-    renewed = Session.objects.get(pk=session.pk).expire_date
+    renewed = _stored_end(client)
     assert renewed > timezone.now() + timedelta(seconds=settings.CLINICAL_SESSION_IDLE_SECONDS - 60)
 
-    Session.objects.filter(pk=session.pk).update(expire_date=timezone.now() - timedelta(seconds=1))
+    # Within the minute the session is not written again: it ends at most a minute sooner.
+    client.get(reverse("portal_pro:home"))
+    assert _stored_end(client) == renewed
+
+    Session.objects.filter(session_key=client.session.session_key).update(
+        expire_date=timezone.now() - timedelta(seconds=1))
     response = client.get(reverse("portal_pro:home"))
     assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+
+
+def test_a_session_ends_within_a_minute_of_its_idle_timeout(client, world, settings):
+    client.force_login(world.dr_house.user)
+    client.get(reverse("portal_pro:home"))
+    end = _stored_end(client)
+    assert end >= timezone.now() + timedelta(seconds=settings.CLINICAL_SESSION_IDLE_SECONDS - RENEWAL_SECONDS)
+    assert end <= timezone.now() + timedelta(seconds=settings.CLINICAL_SESSION_IDLE_SECONDS)
 
 
 def test_changing_the_password_ends_every_other_session(client, django_user_model, world):

@@ -218,7 +218,7 @@ def test_list_query_count_does_not_grow_with_documents(client, world, django_ass
     add_many(3, 0)
     _list(client, world.record)  # the first access of the day tells the patient: not what is measured
     for view in ("list", "timeline"):
-        with django_assert_max_num_queries(24) as few:
+        with django_assert_max_num_queries(15) as few:
             assert _list(client, world.record, view=view, status="all").status_code == 200
         queries = len(few)
     add_many(30, 3)

@@ -9,6 +9,7 @@ import logging
 
 from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
 
 security_log = logging.getLogger("dmp.security")
@@ -21,12 +22,23 @@ def superuser_refused(user) -> bool:
     return False
 
 
-class ModelBackend(DjangoModelBackend):
+class _LoadsRoles:
+    """The account of an open session, read on every request, with its professional and counter
+    agent profiles in the same query: every page asks which portal the account belongs to
+    (`dmp.policy.Actor`), and would otherwise read each profile on its own."""
+
+    def get_user(self, user_id):
+        UserModel = get_user_model()  # noqa: N806 (Django's own name for it)
+        user = UserModel._default_manager.select_related("professional", "counter_agent").filter(pk=user_id).first()
+        return user if user is not None and self.user_can_authenticate(user) else None
+
+
+class ModelBackend(_LoadsRoles, DjangoModelBackend):
     def user_can_authenticate(self, user) -> bool:
         return super().user_can_authenticate(user) and not superuser_refused(user)
 
 
-class AuthenticationBackend(AllauthBackend):
+class AuthenticationBackend(_LoadsRoles, AllauthBackend):
     def user_can_authenticate(self, user) -> bool:
         return super().user_can_authenticate(user) and not superuser_refused(user)
 

@@ -3,6 +3,8 @@ session may stay idle."""
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import redirect
@@ -32,7 +34,7 @@ class AccountGateMiddleware:
     def __call__(self, request):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            request.session.set_expiry(idle_timeout(user))
+            renew_idle_timeout(request.session, user)
             response = self._gate(request, user)
             if response is not None:
                 return response
@@ -66,6 +68,27 @@ def _enrolled(request, user) -> bool:
 
 
 _ENROLLED_KEY = "dmp_second_factor_enrolled"
+
+
+# A session's idle timeout is renewed at most once in this many seconds: renewing it is a write
+# to the session table, which every page would otherwise make. A session thus ends between
+# `idle_timeout() - RENEWAL_SECONDS` and `idle_timeout()` seconds after the last request: sooner,
+# never later.
+RENEWAL_SECONDS = 60
+_RENEWED_KEY = "dmp_idle_renewed_at"
+
+
+def renew_idle_timeout(session, user, *, now: float | None = None) -> None:
+    """Push the session's end `idle_timeout(user)` seconds away, unless that was done less than
+    RENEWAL_SECONDS ago with the same timeout. Changing the session is what makes Django save
+    it (`SESSION_SAVE_EVERY_REQUEST` is off), and with it the new end."""
+    timeout = idle_timeout(user)
+    now = time.time() if now is None else now
+    renewed = session.get(_RENEWED_KEY)
+    if session.get("_session_expiry") == timeout and renewed is not None and 0 <= now - renewed < RENEWAL_SECONDS:
+        return
+    session.set_expiry(timeout)
+    session[_RENEWED_KEY] = int(now)
 
 
 def idle_timeout(user) -> int:

@@ -16,8 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db.models import Count, F, Max, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, Max
 from django.http import Http404
 from django.utils import timezone
 
@@ -317,15 +316,25 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
 
     visible = documents_visible_to(actor, record)
     by_space: dict[str, list[Document]] = {}
-    totals: dict[str, int] = {}
-    # One query: the latest documents of every space, and how many each space holds.
-    ranked = visible.annotate(
-        rank=Window(RowNumber(), partition_by=[F("space")], order_by=[F("act_date").desc(), F("pk").desc()]),
-        in_space=Window(Count("pk"), partition_by=[F("space")]),
-    ).filter(rank__lte=PER_SPACE).order_by("space", "rank")
-    for document in ranked:
-        by_space.setdefault(document.space, []).append(document)
-        totals[document.space] = document.in_space
+    # How many each space holds: one aggregate. The latest of each space and the latest advance
+    # directives: one query of short branches, each reading only its few rows from the index of
+    # the record's documents by date; not a ranking of all the record's documents, whose cost
+    # grew with the record.
+    totals = dict(visible.order_by().values_list("space").annotate(n=Count("pk")))
+    newest_first = ("-act_date", "-pk")
+    branches = [visible.filter(space=space).order_by(*newest_first)[:PER_SPACE] for space in totals]
+    branches.append(visible.filter(doc_type=DocumentType.ADVANCE_DIRECTIVES).order_by(*newest_first)[:1])
+    latest = list(branches[0].union(*branches[1:], all=True)) if len(branches) > 1 else list(branches[0])
+    directives = [d for d in latest if d.doc_type == DocumentType.ADVANCE_DIRECTIVES]
+    directives_document = max(directives, key=lambda d: (d.act_date, d.pk)) if directives else None
+    seen: set[int] = set()
+    for document in latest:
+        if document.pk not in seen:
+            seen.add(document.pk)
+            by_space.setdefault(document.space, []).append(document)
+    for documents in by_space.values():
+        documents.sort(key=lambda d: (d.act_date, d.pk), reverse=True)
+        del documents[PER_SPACE:]
     spaces = [SpaceDocuments(space.value, str(space.label), by_space[space.value], totals[space.value])
               for space in Space if space.value in by_space]
 
@@ -344,8 +353,7 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
         emergency_contacts=emergency_contacts_of(record, limit=MAX_CONTACTS),
         declared_allergies=declared_in_order(declared_allergies(record))[:MAX_DECLARED_ALLERGIES],
         vaccinations=vaccinations_of(record, newest_first=True, limit=MAX_VACCINATIONS),
-        directives_document=visible.filter(doc_type=DocumentType.ADVANCE_DIRECTIVES)
-        .order_by("-act_date", "-pk").first(),
+        directives_document=directives_document,
         synthesis_allowed=synthesis_decision.allowed,
         synthesis=synthesis,
         problems=list(synthesis.problems.all()) if synthesis else [],

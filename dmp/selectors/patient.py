@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Exists
 from django.http import Http404
 
 from ..access_log import authorise_read
@@ -52,16 +53,20 @@ def patient_home(actor: Actor, record: Record) -> PatientHome:
     latest = record.syntheses.order_by("-version").prefetch_related("problems").first()
     synthesis = latest if latest is not None and authorise_read(actor, Action.VIEW_SYNTHESIS, latest) else None
     accesses = AuditEntry.objects.filter(record_id_ref=record.pk, allowed=True).exclude(mode=AuditMode.PATIENT)
+    visible = documents_visible_to(actor, record)
+    # One query: the last document added, and whether advance directives are among them.
+    last_document = visible.annotate(
+        directives_present=Exists(visible.filter(doc_type=DocumentType.ADVANCE_DIRECTIVES))
+    ).order_by("-added_at", "-pk").first()
     return PatientHome(
-        last_document=documents_visible_to(actor, record).order_by("-added_at", "-pk").first(),
+        last_document=last_document,
         synthesis=synthesis,
         profile=PersonalProfile.objects.filter(record=record).first(),
         emergency_contacts=list(record.emergency_contacts.all()),
         last_professional_accesses=_last_visits(
             accesses.filter(mode__in=(AuditMode.NORMAL, AuditMode.TREATING_DOCTOR))),
         last_emergency_accesses=_last_visits(accesses.filter(mode__in=EMERGENCY_MODES)),
-        has_advance_directives_document=documents_visible_to(actor, record).filter(
-            doc_type=DocumentType.ADVANCE_DIRECTIVES).exists(),
+        has_advance_directives_document=last_document is not None and last_document.directives_present,
         directives_offered=not record.is_minor(),
     )
 

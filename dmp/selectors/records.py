@@ -8,23 +8,38 @@ from django.http import Http404
 
 from ..access_log import authorise_read
 from ..models import AuditEntry, Document, LegalRepresentative, Record, Synthesis
-from ..policy import FOLLOWING_STANDINGS, Action, Actor, decide, document_scope, records_open_to
+from ..policy import (
+    FOLLOWING_STANDINGS,
+    Action,
+    Actor,
+    decide,
+    document_scope,
+    records_open_to,
+    remember_standing,
+    with_standing_facts,
+)
 
 
-def _load_and_authorise(actor: Actor, queryset: QuerySet, pk: int, action: str):
+def _load_and_authorise(actor: Actor, queryset: QuerySet, pk: int, action: str, *, on_load=None):
     """The one shape of every single-object read: a missing object and a refused one both
-    end in Http404, and both attempts are in the audit log."""
+    end in Http404, and both attempts are in the audit log. `on_load(actor, obj)` runs on the
+    object found, before the policy is asked."""
     obj = queryset.filter(pk=pk).first()
     if obj is None:
         authorise_read(actor, action, None, object_id=f"{queryset.model._meta.model_name}:{pk}")
         raise Http404
+    if on_load is not None:
+        on_load(actor, obj)
     if not authorise_read(actor, action, obj):
         raise Http404
     return obj
 
 
 def get_record_for(actor: Actor, pk: int, *, action: str = Action.VIEW_RECORD) -> Record:
-    return _load_and_authorise(actor, Record.objects.all(), pk, action)
+    """Record `pk`, if the actor may do `action` on it (Http404 otherwise, logged). The actor's
+    standing is loaded in the same query as the record (`with_standing_facts`)."""
+    return _load_and_authorise(actor, with_standing_facts(actor, Record.objects.all()), pk, action,
+                               on_load=remember_standing)
 
 
 def documents_visible_to(actor: Actor, record: Record, *, include_archived: bool = False) -> QuerySet[Document]:
