@@ -64,6 +64,8 @@ class Page:
     per_record: bool = True
 
 
+MIDDLEWARE_FLOOR = "/ logged in (middleware and a redirect)"
+
 PAGES = (
     Page("clinician patient screen", "clinician", lambda r: f"/pro/records/{r.pk}/"),
     Page("professional documents list", "clinician", lambda r: f"/pro/records/{r.pk}/documents/"),
@@ -74,6 +76,10 @@ PAGES = (
     Page("FHIR Patient read", "api", lambda r: f"/fhir/Patient/{r.pk}"),
     Page("counter dashboard", "counter", lambda r: "/counter/dashboard/", per_record=False),
     Page("/healthz", "anonymous", lambda r: "/healthz", per_record=False),
+    # The floor of a logged-in page: the whole middleware (session, account, headers) and a view
+    # that only redirects (the patient's `/`), as the issue's "trivial view behind the same
+    # middleware" was measured.
+    Page(MIDDLEWARE_FLOOR, "patient", lambda r: "/", per_record=False),
 )
 
 
@@ -90,7 +96,9 @@ class Sessions:
 
     def client_for(self, who: str, size: int):
         return {"clinician": self.clinician, "counter": self.counter, "anonymous": self.anonymous,
-                "api": self.anonymous, "patient": self.patients.get(size)}[who]
+                "api": self.anonymous,
+                # a page about no record (the floor): any probe's holder
+                "patient": self.patients.get(size) or next(iter(self.patients.values()))}[who]
 
     def headers_for(self, who: str) -> dict:
         return self.api_headers if who == "api" else {}
