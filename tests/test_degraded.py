@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 import redis
-from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.backends.cached_db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.db import OperationalError, connection
@@ -56,9 +56,11 @@ def assert_unavailable(response, text=UNAVAILABLE_EN):
 # --- Redis down: the cache falls back to the database ------------------------------------------
 
 
-def test_the_production_cache_degrades_and_sessions_are_not_in_it(redis_url, settings):
+def test_the_production_cache_degrades_and_sessions_last_in_the_database(redis_url, settings):
+    # Sessions are read through the cache and written to the database as well: with Redis
+    # stopped (below) they are read from the database.
     assert settings.CACHES["default"]["BACKEND"] == "dmp.cache.DegradingRedisCache"
-    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
+    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db"
 
 
 @pytest.mark.django_db

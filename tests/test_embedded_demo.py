@@ -38,7 +38,7 @@ SEED_AND_LOG_IN = f"""
 import io
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.backends.cached_db import SessionStore
 from dmp.demo import CHRONIC, seed_demo
 
 seed_demo(stdout=io.StringIO())

@@ -14,7 +14,9 @@ from datetime import timedelta
 
 import pytest
 from allauth.mfa.models import Authenticator
+from django.contrib.sessions.backends.cached_db import SessionStore as CachedSessionStore
 from django.contrib.sessions.models import Session
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -385,7 +387,22 @@ def test_requests_renew_the_idle_timeout_once_a_minute_and_an_idle_session_ends(
 
     Session.objects.filter(session_key=client.session.session_key).update(
         expire_date=timezone.now() - timedelta(seconds=1))
+    # Time passing also ends the session's copy in the cache (set for its expiry age): gone too.
+    cache.delete(f"{CachedSessionStore.cache_key_prefix}{client.session.session_key}")
     response = client.get(reverse("portal_pro:home"))
+    assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+
+
+def test_ending_an_accounts_sessions_ends_their_copies_in_the_cache_too(client, world):
+    """Sessions are read from the cache first (cached_db): deleting their rows alone would leave
+    them usable. `sessions_end` (a second factor reset by the operators) goes through the engine."""
+    from dmp.services.administration import sessions_end
+
+    client.force_login(world.alice)
+    assert client.get(reverse("portal_patient:home"), follow=True).status_code == 200
+    assert cache.get(f"{CachedSessionStore.cache_key_prefix}{client.session.session_key}") is not None
+    assert sessions_end(world.alice) == 1
+    response = client.get(reverse("portal_patient:home"))
     assert response.status_code == 302 and response["Location"].startswith(LOGIN)
 
 

@@ -38,6 +38,7 @@ def test_healthz_touches_neither_the_database_nor_the_cache_nor_the_session(clie
     monkeypatch.setattr("django.db.backends.base.base.BaseDatabaseWrapper.ensure_connection", touched)
     monkeypatch.setattr("django.core.cache.backends.locmem.LocMemCache.get", touched)
     monkeypatch.setattr("django.contrib.sessions.backends.db.SessionStore.load", touched)
+    monkeypatch.setattr("django.contrib.sessions.backends.cached_db.SessionStore.load", touched)
     assert client.get("/healthz").status_code == 200
 
 

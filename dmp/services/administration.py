@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from importlib import import_module
 
 from allauth.mfa.models import Authenticator
 from django.conf import settings
@@ -354,12 +355,14 @@ def _second_factor_reset(*, actor: Actor, user: User) -> None:
 
 
 def sessions_end(user: User) -> int:
-    """End every session of the account (database sessions: SESSION_ENGINE is Django's default).
-    Returns how many ended."""
+    """End every session of the account. Each is deleted through the session engine, so that
+    its copy in the cache goes with its database row (SESSION_ENGINE is `cached_db`: a row
+    deleted alone would leave the session readable from Redis). Returns how many ended."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
     ended = 0
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
         if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
-            session.delete()
+            store(session_key=session.session_key).delete()
             ended += 1
     return ended
 
