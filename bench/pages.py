@@ -34,6 +34,39 @@ class Measurement:
     queries: int
     median_ms: float
     p95_ms: float
+    scans: tuple[str, ...] = ()  # reads of a whole large table in the plans of its queries
+
+
+# A table past this many rows (PostgreSQL's estimate) is "large": reading it whole is a full scan.
+LARGE_TABLE_ROWS = 10_000
+
+
+def full_scans(queries: list[str]) -> tuple[str, ...]:
+    """What the plans of `queries` (EXPLAIN, not run) read whole among the large tables: a Seq
+    Scan, or an index walked with no condition."""
+    import json
+
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname FROM pg_class WHERE relkind = 'r' AND reltuples > %s", [LARGE_TABLE_ROWS])
+        large = {name for (name,) in cursor.fetchall()}
+        found = []
+        for sql in queries:
+            if not sql.lstrip("( ").upper().startswith(("SELECT", "WITH")):
+                continue
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+            plan = cursor.fetchone()[0]
+            nodes = [(plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]]
+            while nodes:
+                node = nodes.pop()
+                nodes.extend(node.get("Plans", []))
+                table, kind = node.get("Relation Name"), node["Node Type"]
+                whole = kind == "Seq Scan" or (kind in ("Index Scan", "Index Only Scan") and not node.get("Index Cond")
+                                               and not node.get("Filter"))
+                if table in large and whole:
+                    found.append(f"{kind} on {table}")
+    return tuple(sorted(set(found)))
 
 
 def measure(client, url: str, *, runs: int = 20, **headers) -> Measurement:
@@ -47,13 +80,14 @@ def measure(client, url: str, *, runs: int = 20, **headers) -> Measurement:
         client.get(url, **headers)
     # Counted now: the next request empties the connection's log that `captured` reads from.
     queries = len(captured.captured_queries)
+    scans = full_scans([q["sql"] for q in captured.captured_queries])
     times = []
     for _ in range(runs):
         started = time.perf_counter()
         client.get(url, **headers)
         times.append((time.perf_counter() - started) * 1000)
     p95 = statistics.quantiles(times, n=20, method="inclusive")[18] if len(times) > 1 else times[0]
-    return Measurement(first.status_code, queries, statistics.median(times), p95)
+    return Measurement(first.status_code, queries, statistics.median(times), p95, scans)
 
 
 @dataclass(frozen=True)
@@ -168,11 +202,12 @@ def measure_pages(sizes, *, runs: int) -> list[tuple[Page, int | None, Measureme
 
 
 def markdown(results) -> str:
-    lines = ["| page | probe record | status | SQL queries | median ms | p95 ms |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| page | probe record | status | SQL queries | median ms | p95 ms | large tables read whole |",
+             "|---|---:|---:|---:|---:|---:|---|"]
     for page, size, m in results:
         probe = f"{size:,} documents" if size is not None else "—"
-        lines.append(f"| {page.name} | {probe} | {m.status} | {m.queries} | {m.median_ms:.1f} | {m.p95_ms:.1f} |")
+        lines.append(f"| {page.name} | {probe} | {m.status} | {m.queries} | {m.median_ms:.1f} | {m.p95_ms:.1f} "
+                     f"| {', '.join(m.scans) or 'none'} |")
     return "\n".join(lines)
 
 
