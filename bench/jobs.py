@@ -12,6 +12,8 @@ wall time and peak memory (bench/README.md, "Scale harness").
   the same day's feed again files nothing new (the import is idempotent): the first run of a day
   measures the import, later ones the check of lines already filed (the summary line says
   which); `--feed-day` makes the feed of another day, new lines;
+- the export of a record of `--big-export-mb` (1,024) of incompressible documents, made once
+  (`bench_big_export`): the peak memory of an export that does not fit in it;
 - `manage.py verify_audit --full`: every chain of the audit log and the signed checkpoints.
 
 Needs GNU time (`apt-get install -y time`). Writes only what the jobs write (the export,
@@ -78,17 +80,65 @@ def child_export(size: int) -> None:
     print(f"export {export.status}, {export.size / 1e6:.1f} MB, record of {documents} documents")
 
 
+BIG_HOLDER = "bench_big_export"
+BIG_DOCUMENT_MB = 8
+
+
+def big_record(megabytes: int):
+    """A record of `megabytes` of incompressible documents (random bytes, as scans are) of
+    8 MB each, written through the encrypted storage; made once, found again by its holder."""
+    import hashlib
+    from datetime import date
+
+    from django.core.files.base import ContentFile
+
+    from dmp.models import Document, DocumentType, Record, User
+
+    user, _ = User.objects.get_or_create(username=BIG_HOLDER, defaults={"first_name": "Grand", "last_name": "Export"})
+    record = Record.objects.filter(holder=user).first() or Record.objects.create(
+        holder=user, family_name="Export", given_names="Grand", birth_date=date(1970, 1, 1))
+    have = Document.objects.filter(record=record).count()
+    for n in range(have, megabytes // BIG_DOCUMENT_MB):
+        content = os.urandom(BIG_DOCUMENT_MB * 2**20)
+        digest = hashlib.sha256(content).hexdigest()
+        document = Document(record=record, doc_type=DocumentType.IMAGING_REPORT, title=f"Scanner {n}",
+                            act_date=date(2025, 1, 1 + n % 28), author_kind=Document.AuthorKind.PATIENT,
+                            mime_type="image/jpeg", size=len(content), content_hash=digest)
+        document.file.save(digest, ContentFile(content), save=False)
+        document.save()
+    return record
+
+
+def child_big_export(megabytes: int) -> None:
+    """In the child process: the big record's export, requested and built as its holder."""
+    django_on_a_bench_database()
+    from dmp.models import RecordExport
+    from dmp.policy import Actor
+    from dmp.services.export import record_export_request
+
+    record = big_record(megabytes)
+    export = record_export_request(actor=Actor(record.holder), record=record)
+    export = RecordExport.objects.get(pk=export.pk)
+    print(f"export {export.status}, {export.size / 2**20:,.0f} MiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=5_000, help="the probe record exported")
     parser.add_argument("--months", type=int, default=1, help="months of reimbursement feed to import")
     parser.add_argument("--feed-day", default="",
                         help="YYYY-MM-DD the feed is made for (default today); a day already imported files nothing")
-    parser.add_argument("--jobs", default="export,import,verify", help="which jobs, comma-separated")
+    parser.add_argument("--jobs", default="export,big-export,import,verify", help="which jobs, comma-separated")
+    parser.add_argument("--big-export-mb", type=int, default=1024,
+                        help="the size of the record of the 'big-export' job (made once, in 8 MB documents)")
     parser.add_argument("--child-export", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-big-export", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_export:
         child_export(args.child_export)
+        return
+    if args.child_big_export:
+        child_big_export(args.child_big_export)
         return
     if not Path(TIME).exists():
         sys.exit("GNU time is missing: apt-get install -y time")
@@ -101,6 +151,11 @@ def main() -> None:
     if "export" in jobs:
         results.append(timed_run(f"export of the probe record of {args.size:,} documents",
                                  [python, str(Path(__file__).resolve()), "--child-export", str(args.size)],
+                                 env={"CELERY_TASK_ALWAYS_EAGER": "true"}))
+    if "big-export" in jobs:
+        big_record(args.big_export_mb)  # its documents written first, not timed
+        results.append(timed_run(f"export of a record of {args.big_export_mb:,} MiB ({BIG_DOCUMENT_MB} MB documents)",
+                                 [python, str(Path(__file__).resolve()), "--child-big-export", str(args.big_export_mb)],
                                  env={"CELERY_TASK_ALWAYS_EAGER": "true"}))
     if "import" in jobs:
         results.append(reimbursement_import(python, manage, args.months, args.feed_day))
