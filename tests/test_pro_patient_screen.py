@@ -194,10 +194,11 @@ def _big_record(world, documents: int):
     return record
 
 
-# Session, account with its profiles, the record with the standing, synthesis and problems,
-# medicines, documents (with the directives), profile, contacts, allergies, vaccinations, and
-# the three audit entries (record, synthesis, reimbursements) in one append: lock, insert,
-# head. The first read of the day adds the patient's notice.
+# The account with its profiles (the session itself is read from the cache), the record with
+# the standing, synthesis and problems, medicines, documents (with the directives), profile,
+# contacts, allergies, vaccinations, and the three audit entries (record, synthesis,
+# reimbursements) in one append: lock, insert, head. The first read of the day adds the
+# patient's notice.
 SCREEN_QUERIES = 15
 
 
