@@ -48,6 +48,8 @@ def full_scans(queries: list[str]) -> tuple[str, ...]:
 
     from django.db import connection
 
+    if connection.vendor != "postgresql":
+        return ()
     with connection.cursor() as cursor:
         cursor.execute("SELECT relname FROM pg_class WHERE relkind = 'r' AND reltuples > %s", [LARGE_TABLE_ROWS])
         large = {name for (name,) in cursor.fetchall()}
