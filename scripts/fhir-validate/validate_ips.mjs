@@ -154,4 +154,4 @@ for (const input of inputs) {
   failed ||= result.errors.length > 0;
 }
 process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
-process.exit(failed ? 1 : 0);
+process.exitCode = failed ? 1 : 0; // not process.exit(): it would cut a long report short
