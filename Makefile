@@ -25,7 +25,7 @@ FAST_XDIST ?= $(XDIST) --reuse-db
 TEST_ENV = services="$$($(PY) scripts/test_services.py)" || exit 1; \
 	env DMP_ENV=test DJANGO_ALLOW_ASYNC_UNSAFE=true $$services
 
-.PHONY: run test test-fast venv deps-run deps-test system-run system-test lint
+.PHONY: run test test-fast venv deps-run deps-test deps-node system-run system-test lint
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,15 @@ $(VENV)/.test-installed: requirements.txt requirements-dev.txt | $(PY)
 deps-run: $(VENV)/.run-installed
 deps-test: $(VENV)/.test-installed
 
+# The offline validator of the International Patient Summary (Node 20.19+ and npm): the HL7 IPS
+# 2.0.0 profiles and @medplum/core, pinned by the lock file. tests/test_fhir_ips.py runs it; in
+# CI a missing validator fails those tests.
+NODE_VALIDATOR := scripts/fhir-validate
+$(NODE_VALIDATOR)/node_modules/.installed: $(NODE_VALIDATOR)/package.json $(NODE_VALIDATOR)/package-lock.json
+	cd $(NODE_VALIDATOR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+deps-node: $(NODE_VALIDATOR)/node_modules/.installed
+
 system-run:
 	@DEBS="$(RUN_DEBS)" sh scripts/system_deps.sh
 
@@ -53,7 +62,7 @@ run: deps-run system-run
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-test: deps-test system-test
+test: deps-test system-test deps-node
 	$(VENV)/bin/ruff check .
 	@$(TEST_ENV) $(PY) -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
@@ -65,7 +74,7 @@ test: deps-test system-test
 # Markers (pyproject.toml): browser, worker, slow; another subset with e.g.
 # `make test-fast MARKERS="not browser and not worker and not slow"`.
 MARKERS ?= not browser and not worker
-test-fast: deps-test
+test-fast: deps-test deps-node
 	@$(TEST_ENV) $(PY) -m pytest -m "$(MARKERS)" $(FAST_XDIST) $(PYTEST_ARGS)
 
 lint: deps-test

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import html
+import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -65,6 +67,9 @@ CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 CIP13_SYSTEM = "http://data.esante.gouv.fr/ansm/medicament/codeCIP13"
+ATC_SYSTEM = "http://www.whocc.no/atc"
+SNOMED_SYSTEM = "http://snomed.info/sct"
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 LOINC_SYSTEM = "http://loinc.org"
 LIST_EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 IMMUNIZATION_ORIGIN = "http://terminology.hl7.org/CodeSystem/immunization-origin"
@@ -204,6 +209,112 @@ def document_reference(
     )
 
 
+# --- Coding what was written in words ------------------------------------------------------------
+# The synthesis, the patient's declarations and the vaccination record are free text; a doctor
+# abroad reads codes. Small tables, matched on whole words once accents and case are gone, code
+# a line only when it names exactly one known thing: a line naming two substances, or none we
+# know, keeps its words alone in `code.text` (never a guess). The words are always kept as text.
+
+
+def _folded(text: str) -> str:
+    """Lower case, without accents, apostrophes as spaces: "Pénicilline" → "penicilline"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return re.sub(r"['’]", " ", "".join(c for c in decomposed if not unicodedata.combining(c)).lower())
+
+
+def _named(text: str, names: Iterable[str]) -> bool:
+    folded = _folded(text)
+    return any(re.search(rf"\b{re.escape(name)}\b", folded) for name in names)
+
+
+def _only_match(text: str, table: Iterable[tuple[tuple[str, ...], str, str]]) -> tuple[str, str] | None:
+    found = {(code, display) for names, code, display in table if _named(text, names)}
+    return found.pop() if len(found) == 1 else None
+
+
+# Active substances → WHO ATC (WHO Collaborating Centre, ATC/DDD Index, https://atcddd.fhi.no/atc_ddd_index/):
+# the medicines of the insurer's feed and common long-term treatments, by their French and English
+# international non-proprietary names. Salbutamol is coded as the inhaled form (R03AC02), the one
+# dispensed in France for asthma.
+MEDICINE_ATC: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("metformine", "metformin"), "A10BA02", "metformin"),
+    (("ramipril",), "C09AA05", "ramipril"),
+    (("atorvastatine", "atorvastatin"), "C10AA05", "atorvastatin"),
+    (("simvastatine", "simvastatin"), "C10AA01", "simvastatin"),
+    (("paracetamol", "acetaminophen"), "N02BE01", "paracetamol"),
+    (("amoxicilline", "amoxicillin"), "J01CA04", "amoxicillin"),
+    (("levothyroxine",), "H03AA01", "levothyroxine sodium"),
+    (("salbutamol", "albuterol"), "R03AC02", "salbutamol"),
+    (("amlodipine",), "C08CA01", "amlodipine"),
+    (("bisoprolol",), "C07AB07", "bisoprolol"),
+    (("furosemide",), "C03CA01", "furosemide"),
+    (("omeprazole",), "A02BC01", "omeprazole"),
+)
+
+# Allergens → SNOMED CT substances (International Edition, https://browser.ihtsdotools.org/; the
+# penicillin code is the one the HL7 IPS 2.0.0 examples use), members of the IPS allergy value set.
+ALLERGEN_SNOMED: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("penicilline", "penicillines", "penicillin", "penicillins"), "764146007", "Penicillin"),
+    (("amoxicilline", "amoxicillin"), "372687004", "Amoxicillin"),
+    (("latex",), "111088007", "Latex"),
+    (("arachide", "arachides", "cacahuete", "cacahuetes", "peanut", "peanuts"), "762952008", "Peanut"),
+    (("aspirine", "aspirin"), "387458008", "Aspirin"),
+    (("ibuprofene", "ibuprofen"), "387207008", "Ibuprofen"),
+    (("codeine",), "387494007", "Codeine"),
+    (("sulfamide", "sulfamides", "sulfonamide", "sulfonamides"), "387406002", "Sulfonamide"),
+    (("oeuf", "oeufs", "egg", "eggs"), "102263004", "Eggs (edible)"),
+    (("lait de vache", "cow s milk"), "3718001", "Cow's milk"),
+    (("venin d abeille", "bee venom"), "288328004", "Bee venom"),
+)
+
+# Vaccines → WHO ATC (J07, the IPS 2.0.0 "vaccines-whoatc-uv-ips" value set). Most specific first:
+# a line is coded by the first row whose every group of words it names (one word of each group).
+VACCINE_ATC: tuple[tuple[tuple[tuple[str, ...], ...], str, str], ...] = (
+    ((("diphterie", "diphtheria"), ("tetanos", "tetanus"), ("coqueluche", "pertussis"), ("polio", "poliomyelite",
+      "poliomyelitis")), "J07CA02", "diphtheria-pertussis-poliomyelitis-tetanus"),
+    ((("dtcapolio", "dtpca", "dtcap"),), "J07CA02", "diphtheria-pertussis-poliomyelitis-tetanus"),
+    ((("diphterie", "diphtheria"), ("tetanos", "tetanus"), ("polio", "poliomyelite", "poliomyelitis")), "J07CA01",
+     "diphtheria-poliomyelitis-tetanus"),
+    ((("dtp", "dtpolio"),), "J07CA01", "diphtheria-poliomyelitis-tetanus"),
+    ((("tetanos", "tetanus"),), "J07AM01", "tetanus toxoid"),
+    ((("grippe", "grippal", "influenza", "flu"),), "J07BB", "influenza vaccines"),
+    ((("covid", "covid 19", "sars cov 2"),), "J07BN", "Covid-19 vaccines"),
+    ((("pneumocoque", "pneumococcique", "pneumococcal"),), "J07AL", "pneumococcal vaccines"),
+    ((("meningocoque", "meningococcique", "meningococcal"),), "J07AH", "meningococcal vaccines"),
+    ((("ror", "mmr"),), "J07BD52", "measles, combinations with mumps and rubella, live attenuated"),
+    ((("rougeole", "measles"), ("oreillons", "mumps"), ("rubeole", "rubella")), "J07BD52",
+     "measles, combinations with mumps and rubella, live attenuated"),
+    ((("hepatite a", "hepatitis a"),), "J07BC02", "hepatitis A, inactivated, whole virus"),
+    ((("hepatite b", "hepatitis b"),), "J07BC01", "hepatitis B, purified antigen"),
+    ((("papillomavirus", "hpv"),), "J07BM", "papillomavirus vaccines"),
+    ((("bcg", "tuberculose", "tuberculosis"),), "J07AN01", "tuberculosis, live attenuated"),
+    ((("fievre jaune", "yellow fever"),), "J07BL01", "yellow fever, live attenuated"),
+    ((("zona", "zoster", "shingles"),), "J07BK", "varicella zoster vaccines"),
+    ((("rage", "rabies"),), "J07BG01", "rabies, inactivated, whole virus"),
+    ((("typhoide", "typhoid"),), "J07AP", "typhoid vaccines"),
+)
+
+
+def medicine_atc(text: str) -> Coding | None:
+    """The ATC coding of the one active substance `text` names, or None."""
+    match = _only_match(text, MEDICINE_ATC)
+    return _coding(ATC_SYSTEM, *match) if match else None
+
+
+def allergy_code(text: str) -> CodeableConcept:
+    """An allergy as written, with its SNOMED CT substance when it names exactly one we know."""
+    match = _only_match(text, ALLERGEN_SNOMED)
+    return CodeableConcept(coding=[_coding(SNOMED_SYSTEM, *match)] if match else None, text=text)
+
+
+def vaccine_code(text: str) -> CodeableConcept:
+    """A vaccine as written, with its WHO ATC code when the words say which vaccine it is."""
+    for groups, code, display in VACCINE_ATC:
+        if all(_named(text, names) for names in groups):
+            return CodeableConcept(coding=[_coding(ATC_SYSTEM, code, display)], text=text)
+    return CodeableConcept(text=text)
+
+
 def conditions(synthesis: Synthesis, *, subject: Patient, recorder: Practitioner) -> list[Condition]:
     """The synthesis' current problems, ICD-10 coded, recorded by the médecin traitant."""
     return [
@@ -235,7 +346,7 @@ def allergies(
                 id=f"synthesis-{synthesis.pk}-{n}",
                 clinicalStatus=_concept(ALLERGY_CLINICAL, "active", "Active"),
                 verificationStatus=_concept(ALLERGY_VERIFICATION, "confirmed", "Confirmed"),
-                code=_text(line),
+                code=allergy_code(line),
                 patient=reference_to(subject),
                 recordedDate=_aware(synthesis.created_at),
                 recorder=reference_to(recorder) if recorder else None,
@@ -245,7 +356,7 @@ def allergies(
             id=f"declared-{item.pk}",
             clinicalStatus=_concept(ALLERGY_CLINICAL, "active", "Active"),
             verificationStatus=_concept(ALLERGY_VERIFICATION, "unconfirmed", "Unconfirmed"),
-            code=_text(item.label),
+            code=allergy_code(item.label),
             patient=reference_to(subject),
             onsetString=str(item.year) if item.year else None,
             recordedDate=_aware(item.declared_at),
@@ -259,7 +370,7 @@ def immunization(vaccination: Vaccination, *, subject: Patient) -> Immunization:
     return Immunization(
         id=str(vaccination.pk),
         status="completed",
-        vaccineCode=_text(vaccination.vaccine),
+        vaccineCode=vaccine_code(vaccination.vaccine),
         patient=reference_to(subject),
         occurrenceDateTime=vaccination.date,
         lotNumber=vaccination.batch or None,
@@ -372,30 +483,61 @@ def _lines(text: str) -> list[str]:
     return [line for line in (raw.strip(" -•\t") for raw in text.splitlines()) if line]
 
 
+def treatments(text: str) -> list[str]:
+    """The treatments of the synthesis' free text: one per line, and one per sentence when a
+    line lists several ("Metformine 1000 mg : 1 cp x3. Ramipril 5 mg : 1 cp le matin."), so that
+    each can be coded on its own. A sentence starts with a word, not one letter ("Vit. D")."""
+    items = []
+    for line in _lines(text):
+        items += [part.strip().rstrip(".;").strip() for part in re.split(r"(?<=[.;])\s+(?=[^\W\d_]{2})", line)
+                  if part.strip().rstrip(".;").strip()]
+    return items
+
+
+def last_dispensings(lines: Iterable[ReimbursementLine]) -> list[ReimbursementLine]:
+    """Per medicine (its code), the last time it was dispensed, newest first: a medicine taken
+    every month is one medicine, not 24 statements."""
+    newest: dict[str, ReimbursementLine] = {}
+    for line in sorted(lines, key=lambda line: (line.date, line.pk or 0), reverse=True):
+        newest.setdefault(line.code, line)
+    return list(newest.values())
+
+
+def _unknown_since() -> dict:
+    # The IPS requires effective[x]; when nobody wrote since when a treatment is taken, the
+    # data-absent-reason extension says so (FHIR R4 "Extension: Data Absent Reason").
+    return {"extension": [{"url": DATA_ABSENT_REASON, "valueCode": "unknown"}]}
+
+
 def medication_statements(
     *, subject: Patient, synthesis: Synthesis | None = None, recorder: Practitioner | None = None,
     dispensed: Iterable[ReimbursementLine] = (),
 ) -> list[MedicationStatement]:
-    """Medicines: each line of the synthesis' current treatments (active, as the médecin
-    traitant wrote it) and each dispensed medicine of the insurer's reimbursement lines
-    (completed, CIP13 coded when the code is one)."""
+    """Medicines: each treatment of the synthesis (active, as the médecin traitant wrote it,
+    ATC coded when it names one known substance, since an unknown date) and each dispensed
+    medicine of the insurer's reimbursement lines (completed on the day it was dispensed, CIP13
+    coded when the code is one, and ATC coded when its label names a known substance)."""
     resources = []
     if synthesis is not None:
-        for n, line in enumerate(_lines(synthesis.current_treatments), start=1):
+        for n, item in enumerate(treatments(synthesis.current_treatments), start=1):
+            atc = medicine_atc(item)
             resources.append(MedicationStatement(
                 id=f"synthesis-{synthesis.pk}-{n}",
                 status="active",
-                medicationCodeableConcept=_text(line),
+                medicationCodeableConcept=CodeableConcept(coding=[atc] if atc else None, text=item),
                 subject=reference_to(subject),
+                effectiveDateTime__ext=_unknown_since(),
                 dateAsserted=_aware(synthesis.created_at),
                 informationSource=reference_to(recorder) if recorder else None,
             ))
     for line in dispensed:
         system = CIP13_SYSTEM if len(line.code) == 13 and line.code.isdigit() else MEDICINE_CODE_SYSTEM
+        atc = medicine_atc(line.label)
         resources.append(MedicationStatement(
             id=f"dispensed-{line.pk}",
             status="completed",
-            medicationCodeableConcept=_concept(system, line.code, line.label),
+            medicationCodeableConcept=CodeableConcept(
+                coding=[_coding(system, line.code, line.label), *([atc] if atc else [])], text=line.label),
             subject=reference_to(subject),
             effectiveDateTime=line.date,
             informationSource=Reference(display=line.provider) if line.provider else None,
@@ -410,6 +552,7 @@ IPS_MEDICATIONS = ("10160-0", "History of Medication use Narrative")
 IPS_ALLERGIES = ("48765-2", "Allergies and adverse reactions Document")
 IPS_IMMUNIZATIONS = ("11369-6", "History of Immunization Narrative")
 IPS_ADVANCE_DIRECTIVES = ("42348-3", "Advance directives")
+IPS_RESULTS = ("30954-2", "Relevant diagnostic tests/laboratory data Narrative")
 
 
 def _narrative(items: Iterable[str]) -> Narrative:
@@ -437,6 +580,35 @@ def _section(loinc: tuple[str, str], title: str, entries: list[Resource]) -> Com
     )
 
 
+def results_section(results: list[Resource]) -> CompositionSection | None:
+    """The results section (Observations, DiagnosticReports): optional in the IPS, so left out
+    when the record holds no structured result rather than sent empty."""
+    return _section(IPS_RESULTS, "Results", results) if results else None
+
+
+def _allergy_key(allergy: AllergyIntolerance) -> str:
+    """What an allergy is to: its coded substance, else its words before any detail
+    ("Pénicilline (urticaire)" and "pénicilline : urticaire, 1995" name the same)."""
+    coding = allergy.code.coding[0] if allergy.code.coding else None
+    if coding is not None:
+        return f"{coding.system}|{coding.code}"
+    return _folded(re.split(r"[:(,;\-–]", allergy.code.text or "")[0]).strip()
+
+
+def distinct_allergies(allergy_list: list[AllergyIntolerance]) -> list[AllergyIntolerance]:
+    """Each substance once: the first statement of it is kept (the synthesis', confirmed by the
+    médecin traitant, comes before the patient's own declaration of the same allergy)."""
+    seen: set[str] = set()
+    kept = []
+    for allergy in allergy_list:
+        key = _allergy_key(allergy)
+        if key and key in seen:
+            continue
+        seen.add(key)
+        kept.append(allergy)
+    return kept
+
+
 def system_device() -> Device:
     """This system, as the author of what no professional wrote (a summary without a synthesis)."""
     return Device(id="dmp", deviceName=[{"name": "DMP", "type": "user-friendly-name"}])
@@ -450,13 +622,20 @@ def patient_summary(
     declared_allergies: Iterable[SelfDeclaredItem] = (),
     vaccinations: Iterable[Vaccination] = (),
     dispensed: Iterable[ReimbursementLine] = (),
+    results: Iterable[Resource] = (),
     advance_directives: str = "",
     at: datetime | None = None,
 ) -> Bundle:
     """The synthesis as an International Patient Summary: a Bundle of type "document" opened
-    by its Composition (problems, medications, allergies, immunizations, and the advance
-    directives when the patient wrote some), every resource it references inside the Bundle.
-    Authored by the synthesis' author, or by this system when no synthesis was written.
+    by its Composition (problems, medications, allergies, immunizations, results when there are
+    some, and the advance directives when the patient wrote some), every resource it references
+    inside the Bundle. Authored by the synthesis' author, or by this system when no synthesis
+    was written.
+
+    For a doctor who does not know the patient: the medications are the current treatments
+    and, per dispensed medicine, its last dispensing only; an allergy both the synthesis and the
+    patient state is said once (the synthesis'). `results` are FHIR Observations or
+    DiagnosticReports already built for the summary (none exist yet: the section is ready).
 
     Like `record_bundle`, it formats: the caller passes only what the actor may read."""
     at = _aware(at or timezone.now())
@@ -474,15 +653,20 @@ def patient_summary(
     author = practitioner_for(synthesis.author) if synthesis is not None else None
     device = system_device() if author is None else None
     problems = conditions(synthesis, subject=subject, recorder=author) if synthesis is not None else []
-    medicines = medication_statements(subject=subject, synthesis=synthesis, recorder=author, dispensed=dispensed)
-    allergy_list = allergies(subject=subject, synthesis=synthesis, recorder=author, declared=declared_allergies)
+    medicines = medication_statements(subject=subject, synthesis=synthesis, recorder=author,
+                                      dispensed=last_dispensings(dispensed))
+    allergy_list = distinct_allergies(
+        allergies(subject=subject, synthesis=synthesis, recorder=author, declared=declared_allergies))
     immunizations = [immunization(v, subject=subject) for v in vaccinations]
+    result_list = list(results)
     sections = [
         _section(IPS_PROBLEMS, "Problems", problems),
         _section(IPS_MEDICATIONS, "Medication summary", medicines),
         _section(IPS_ALLERGIES, "Allergies and intolerances", allergy_list),
         _section(IPS_IMMUNIZATIONS, "Immunizations", immunizations),
     ]
+    if (results_part := results_section(result_list)) is not None:
+        sections.append(results_part)
     if advance_directives.strip():
         sections.append(CompositionSection(
             title="Advance directives", code=_concept(LOINC_SYSTEM, *IPS_ADVANCE_DIRECTIVES),
@@ -500,7 +684,7 @@ def patient_summary(
     )
     everything: list[Resource] = [
         composition, subject, *practitioners.values(), *([device] if device else []),
-        *problems, *medicines, *allergy_list, *immunizations,
+        *problems, *medicines, *allergy_list, *immunizations, *result_list,
     ]
     return Bundle(
         identifier=Identifier(system="urn:ietf:rfc:3986", value=f"urn:uuid:{uuid.uuid4()}"),

@@ -51,6 +51,7 @@ SECTION_LABELS = {
     fhir.IPS_MEDICATIONS[0]: _("Medicines"),
     fhir.IPS_ALLERGIES[0]: _("Allergies and intolerances"),
     fhir.IPS_IMMUNIZATIONS[0]: _("Vaccinations"),
+    fhir.IPS_RESULTS[0]: _("Laboratory results"),
     fhir.IPS_ADVANCE_DIRECTIVES[0]: _("Advance directives"),
 }
 
@@ -107,6 +108,7 @@ def _entry(resource) -> Entry:
         "Condition": getattr(resource, "onsetDateTime", None),
         "MedicationStatement": getattr(resource, "effectiveDateTime", None),
         "Immunization": getattr(resource, "occurrenceDateTime", None),
+        "Observation": getattr(resource, "effectiveDateTime", None),
     }.get(kind)
     declared = False
     if kind == "AllergyIntolerance" and resource.verificationStatus is not None:
