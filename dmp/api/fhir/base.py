@@ -17,6 +17,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.resource import Resource
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -92,6 +93,17 @@ def check_format(request) -> None:
         raise exceptions.NotAcceptable("Only JSON is supported (_format=json).")
 
 
+class _NoFormatOverride:
+    URL_FORMAT_OVERRIDE = None
+
+
+class FhirContentNegotiation(DefaultContentNegotiation):
+    """The Accept header only: `format` is an ITI-67 search parameter here (a document's
+    format code), not DRF's format override; FHIR's own `_format` is `check_format`'s."""
+
+    settings = _NoFormatOverride
+
+
 class FhirView(APIView):
     """Base of every FHIR endpoint: FHIR JSON in and out, token or session, professionals with a
     second factor only, OperationOutcome errors, each API token within its own hourly limit."""
@@ -101,6 +113,7 @@ class FhirView(APIView):
     authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated, ProfessionalWithSecondFactor]
     throttle_classes = [ApiTokenThrottle]
+    content_negotiation_class = FhirContentNegotiation
 
     def get_exception_handler(self):
         return fhir_exception_handler
