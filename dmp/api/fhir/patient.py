@@ -13,7 +13,7 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.urls import path, reverse
+from django.urls import path, re_path, reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -194,5 +194,6 @@ class PatientSearchPost(_PatientSearchBase):
 urlpatterns = [
     path("Patient", PatientSearch.as_view(), name="patient-search"),
     path("Patient/_search", PatientSearchPost.as_view(), name="patient-search-post"),
-    path("Patient/<str:pk>", PatientRead.as_view(), name="patient-read"),
+    # A FHIR id ([A-Za-z0-9-.]{1,64}): "Patient/$match" and the like fall to the catch-all 404.
+    re_path(r"^Patient/(?P<pk>[A-Za-z0-9\-.]{1,64})$", PatientRead.as_view(), name="patient-read"),
 ]

@@ -9,7 +9,7 @@ see is missing (404 on a read, an empty Bundle on a search)."""
 from __future__ import annotations
 
 from django.http import Http404
-from django.urls import path, reverse
+from django.urls import path, re_path, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
@@ -178,7 +178,9 @@ class OrganizationRead(FhirView):
 
 urlpatterns = [
     path("Practitioner", PractitionerSearch.as_view(), name="practitioner-search"),
-    path("Practitioner/<str:resource_id>", PractitionerRead.as_view(), name="practitioner-read"),
+    re_path(r"^Practitioner/(?P<resource_id>[A-Za-z0-9\-.]{1,64})$", PractitionerRead.as_view(),
+            name="practitioner-read"),
     path("Organization", OrganizationSearch.as_view(), name="organization-search"),
-    path("Organization/<str:resource_id>", OrganizationRead.as_view(), name="organization-read"),
+    re_path(r"^Organization/(?P<resource_id>[A-Za-z0-9\-.]{1,64})$", OrganizationRead.as_view(),
+            name="organization-read"),
 ]
