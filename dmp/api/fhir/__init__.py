@@ -4,8 +4,9 @@ Conventions, shared by every resource module:
 - JSON is `application/fhir+json` (plain `application/json` accepted on input); every answer
   is built with the `fhir.resources` R4B models from dmp/fhir.py, so it validates as it is built.
 - Resource ids are the ids dmp/fhir.py gives: Patient = record pk, DocumentReference and
-  Binary = document pk, Practitioner = professional pk, Organization = organisation pk, Condition = problem pk, Immunization =
-  vaccination pk, AllergyIntolerance = "synthesis-<pk>-<n>" / "declared-<pk>".
+  Binary = document pk, Practitioner = professional pk, Organization = organisation pk,
+  Condition = problem pk, Immunization = vaccination pk, AllergyIntolerance =
+  "synthesis-<pk>-<n>" / "declared-<pk>".
 - Authentication: API tokens (Bearer) bound to a professional, or the session; permission: a
   professional with a second factor (dmp/api/permissions.py). Every read and write goes through
   the same selectors and services as the portals, so the same policy decides and the same audit
