@@ -78,6 +78,15 @@ def test_a_bad_request_is_400_and_a_missing_token_401_as_operation_outcomes(clie
     assert _outcome(response, 401) and response["WWW-Authenticate"] == "Bearer"
 
 
+def test_a_search_post_without_a_form_body_is_400_not_a_server_error(client, world):
+    headers = _bearer(world.dr_house)
+    for content_type in ("application/octet-stream", "application/fhir+json"):
+        response = client.generic("POST", "/fhir/Patient/_search", b"", content_type=content_type, **headers)
+        assert response.status_code in (400, 415) and response.json()["resourceType"] == "OperationOutcome"
+    response = client.generic("POST", "/fhir/Patient/_search", b"", **headers)
+    assert _outcome(response, 400).issue[0].code == "invalid"
+
+
 # --- Practitioner and Organization ----------------------------------------------------------
 
 def test_the_authors_of_the_documents_a_professional_may_read_can_be_read_and_no_one_else(client, world):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.utils.translation import gettext as _
 from fhir.resources.R4B.bundle import BundleLink
 from fhir.resources.R4B.operationoutcome import OperationOutcome
@@ -272,6 +272,11 @@ def search_request(request, params, spec: SearchSpec) -> Search:
     """The result parameters of a search, checked against `spec`. Unknown parameters are a
     SearchError under `Prefer: handling=strict` and ignored otherwise (and never repeated in
     the links); a `_count` or `_offset` that is not a whole number is always an error."""
+    if not isinstance(params, QueryDict):  # a POST without a form body: DRF gives a plain dict
+        query = QueryDict(mutable=True)
+        for name, value in dict(params).items():
+            query.setlist(name, value if isinstance(value, list) else [str(value)])
+        params = query
     strict = handling_strict(request)
     if strict:
         for name in params:
