@@ -349,6 +349,11 @@ if LOGIN_FAILURES_PER_ACCOUNT > 100:
 RECORD_SEARCHES_PER_HOUR = env.int("RECORD_SEARCHES_PER_HOUR", default=60)
 if RECORD_SEARCHES_PER_HOUR < 1:
     raise ImproperlyConfigured("RECORD_SEARCHES_PER_HOUR must be >= 1.")
+# Requests per API token per hour (dmp/api/throttling.py): practice software has its own limit,
+# per token, generous for a practice's day; it is not bound by the humans' record-search limit.
+API_TOKEN_REQUESTS_PER_HOUR = env.int("API_TOKEN_REQUESTS_PER_HOUR", default=10_000)
+if API_TOKEN_REQUESTS_PER_HOUR < 1:
+    raise ImproperlyConfigured("API_TOKEN_REQUESTS_PER_HOUR must be >= 1.")
 # Searches of the professionals by name per account per hour (a patient choosing whom to give
 # access, block or make médecin traitant; dmp/accounts/lockout.py `professional_search_allowed`).
 PROFESSIONAL_SEARCHES_PER_HOUR = env.int("PROFESSIONAL_SEARCHES_PER_HOUR", default=30)

@@ -288,12 +288,19 @@ def test_search_filters_within_what_the_policy_lets_each_professional_see(client
                                **_headers(house)))
     assert docs["own"].pk not in by_grant and docs["consultation"].pk in by_grant
 
+    # `period` is the date of the act (context.period); `date` is DocumentReference.date, when
+    # the document was added to the record.
     old = Document.objects.filter(pk=docs["imaging"].pk)
     old.update(act_date=timezone.localdate().replace(year=2020))
-    dated = _ids(client.get(f"{DR}?patient={world.record.pk}&date=ge2020-01-01&date=le2020-12-31", **_headers(house)))
+    dated = _ids(client.get(f"{DR}?patient={world.record.pk}&period=ge2020-01-01&period=le2020-12-31",
+                            **_headers(house)))
     assert dated == {docs["imaging"].pk}
-    assert docs["imaging"].pk not in _ids(client.get(DR, {"patient": world.record.pk, "date": "gt2020"},
+    assert docs["imaging"].pk not in _ids(client.get(DR, {"patient": world.record.pk, "period": "gt2020"},
                                                      **_headers(house)))
+    assert docs["imaging"].pk in _ids(client.get(DR, {"patient": world.record.pk, "date": "gt2020"},
+                                                 **_headers(house)))
+    assert not _ids(client.get(f"{DR}?patient={world.record.pk}&date=ge2020-01-01&date=le2020-12-31",
+                               **_headers(house)))
     assert _outcome(client.get(DR, {"patient": world.record.pk, "date": "yesterday"}, **_headers(house)), 400)
     assert _outcome(client.get(DR, **_headers(house)), 400)
 

@@ -55,14 +55,16 @@ def test_metadata_is_a_public_capability_statement(client):
     assert rest.mode == "server"
     resources = {r.type: r for r in rest.resource}
     assert set(resources) == {"Patient", "DocumentReference", "Binary", "AllergyIntolerance", "Condition",
-                              "MedicationStatement", "Immunization", "AuditEvent"}
+                              "MedicationStatement", "Immunization", "AuditEvent", "Practitioner", "Organization"}
     patient = resources["Patient"]
     assert {i.code for i in patient.interaction} == {"read", "search-type"}
     assert {p.name for p in patient.searchParam} == {"identifier", "family", "given", "birthdate"}
     assert [o.name for o in patient.operation] == ["summary"]
     docs = resources["DocumentReference"]
     assert {i.code for i in docs.interaction} == {"create", "read", "search-type"}
-    assert {p.name for p in docs.searchParam} == {"patient", "category", "type", "date", "author"}
+    assert {p.name for p in docs.searchParam} == {
+        "patient", "subject", "patient.identifier", "status", "category", "type", "date", "period", "author",
+        "author.given", "author.family"}
     assert docs.conditionalCreate is True
     assert [p.name for p in resources["AuditEvent"].searchParam] == ["patient"]
 

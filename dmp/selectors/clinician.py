@@ -196,11 +196,13 @@ class RecordSearch:
 
 
 def records_found_for(actor: Actor, *, identifier: str = "", family_name: str = "", given_names: str = "",
-                      birth_date: date | None = None) -> RecordSearch:
+                      birth_date: date | None = None, human_limit: bool = True) -> RecordSearch:
     """Search as `record_lookup` does (same matching, same search limit, same FIND_RECORD
     entries), then keep the records the professional may read (`Action.VIEW_RECORD`): each
-    one returned is a read of its identity, logged as such."""
-    if _over_search_limit(actor):
+    one returned is a read of its identity, logged as such. `human_limit=False` for practice
+    software on an API token, which its own per-token limit bounds instead
+    (dmp/api/throttling.py)."""
+    if human_limit and _over_search_limit(actor):
         security_log.warning("record search limit reached by user %s", actor.user.pk)
         return RecordSearch(limited=True)
     readable = []

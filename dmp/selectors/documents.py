@@ -7,10 +7,11 @@ hidden from representatives)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from .. import access_log
 from ..models import Document, DocumentSearchTerm, DocumentSelection, DocumentType, Profession, Record, Space
@@ -73,6 +74,14 @@ class DocumentFilters:
     doc_types: frozenset[str] | None = None
     author_professionals: frozenset[int] | None = None
     excluded_periods: tuple[tuple[date, date], ...] = ()
+    # When the document was added to the record (FHIR's DocumentReference.date), in local days.
+    added_from: date | None = None
+    added_to: date | None = None
+    added_excluded: tuple[tuple[date, date], ...] = ()
+    # The professional author's family and given names: (value, exact). Not exact: the name
+    # starts with the value, case ignored (FHIR's string search); exact: the whole name.
+    author_family: tuple[str, bool] | None = None
+    author_given: tuple[str, bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,12 @@ def documents_matching(actor: Actor, record: Record, filters: DocumentFilters) -
         listed = listed.filter(act_date__lte=filters.date_to)
     for first, last in filters.excluded_periods:
         listed = listed.exclude(act_date__gte=first, act_date__lte=last)
+    listed = _by_added_at(listed, filters)
+    for name_field, wanted in (("last_name", filters.author_family), ("first_name", filters.author_given)):
+        if wanted is not None:
+            value, exact = wanted
+            lookup = "exact" if exact else "istartswith"
+            listed = listed.filter(**{f"author_professional__user__{name_field}__{lookup}": value})
     if filters.doc_type:
         listed = listed.filter(doc_type=filters.doc_type)
     if filters.doc_types is not None:
@@ -141,6 +156,23 @@ def documents_matching(actor: Actor, record: Record, filters: DocumentFilters) -
     if filters.space in Space.values:
         listed = listed.filter(space=filters.space)
     return listed
+
+
+def _start_of_day(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _by_added_at(documents: QuerySet[Document], filters: DocumentFilters) -> QuerySet[Document]:
+    """Added on or after `added_from`, on or before `added_to`, not in `added_excluded`: days
+    in the server's time zone, as bounds on the timestamp (the record's index still leads)."""
+    if filters.added_from:
+        documents = documents.filter(added_at__gte=_start_of_day(filters.added_from))
+    if filters.added_to:
+        documents = documents.filter(added_at__lt=_start_of_day(filters.added_to + timedelta(days=1)))
+    for first, last in filters.added_excluded:
+        documents = documents.exclude(added_at__gte=_start_of_day(first),
+                                      added_at__lt=_start_of_day(last + timedelta(days=1)))
+    return documents
 
 
 def _by_author(documents: QuerySet[Document], author: str) -> QuerySet[Document]:

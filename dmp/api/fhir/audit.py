@@ -23,7 +23,7 @@ from ...models import AuditEntry
 from ...policy import Action, Actor
 from ...selectors.history import ACTION_WORDS, MODE_WORDS, ROLE_WORDS
 from ...selectors.records import access_history_for, get_record_for
-from .base import FHIR_JSON, FhirView, fhir_response, operation_outcome, search_links, search_page
+from .base import FHIR_JSON, FhirView, SearchError, SearchSpec, fhir_response, operation_outcome, search_request
 from .patient import record_pk
 
 DICOM_SYSTEM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -32,6 +32,9 @@ MODE_SYSTEM = "urn:dmp:access-mode"
 ROLE_SYSTEM = "urn:dmp:role"
 DEFAULT_COUNT = 100
 MAX_COUNT = 500
+# Newest first, the one order (`_sort=-date` says so and changes nothing).
+SEARCH = SearchSpec(parameters=(("patient", "reference", "AuditEvent-patient"),),
+                    default_count=DEFAULT_COUNT, max_count=MAX_COUNT, sorts=("-date",))
 
 # FHIR AuditEvent.action: C create, R read, U update, D delete, E execute.
 _READS = {Action.VIEW_RECORD, Action.VIEW_DOCUMENT, Action.VIEW_SYNTHESIS, Action.VIEW_PERSONAL_DATA,
@@ -99,13 +102,13 @@ class AuditEventSearch(FhirView):
     )
     def get(self, request):
         params = request.query_params
+        try:
+            search = search_request(request, params, SEARCH)
+        except SearchError as error:
+            return operation_outcome(400, str(error))
         patient = params.get("patient", "").strip()
         if not patient:
             return operation_outcome(400, "The patient search parameter is required.")
-        try:
-            page = search_page(params, default=DEFAULT_COUNT, maximum=MAX_COUNT)
-        except ValueError as error:
-            return operation_outcome(400, str(error))
         try:
             pk = record_pk(patient)
         except Http404:
@@ -120,11 +123,11 @@ class AuditEventSearch(FhirView):
             type="searchset",
             timestamp=timezone.now(),
             total=total,
-            link=search_links(base, [("patient", str(record.pk))], page, total),
+            link=search.links(base, [("patient", str(record.pk))], total),
             entry=[
                 BundleEntry(fullUrl=f"{base}/{entry.seq}", resource=audit_event(entry, patient_reference=patient_url),
                             search=BundleEntrySearch(mode="match"))
-                for entry in page.of(entries)
+                for entry in ([] if search.count_only else search.page.of(entries))
             ] or None,
         )
         return fhir_response(bundle)

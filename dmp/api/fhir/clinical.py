@@ -38,7 +38,16 @@ from ...models import Record, ReimbursementLine, SelfDeclaredItem, Synthesis, Sy
 from ...policy import Action, Actor
 from ...selectors.patient_data import declared_allergies, dispensed_medicines, vaccinations_of
 from ...selectors.records import synthesis_for
-from .base import FhirView, fhir_response, resource_data
+from .base import (
+    FhirView,
+    Search,
+    SearchError,
+    SearchSpec,
+    fhir_response,
+    operation_outcome,
+    resource_data,
+    search_request,
+)
 
 # --- references -------------------------------------------------------------------------------
 # The builders of dmp/fhir.py reference resources by the urn:uuid full URLs of a Bundle. A REST
@@ -192,16 +201,31 @@ def patient_id(request, names: tuple[str, ...]) -> int | None:
     return int(m[1]) if m else None
 
 
-def searchset(request, resources: list[Resource]) -> Bundle:
+DEFAULT_COUNT = 100  # a patient's problems, allergies, medicines or vaccines: one page as a rule
+MAX_COUNT = 500
+
+
+def search_spec(kind: ResourceType) -> SearchSpec:
+    """What the search of one clinical type accepts: the patient, and the paging."""
+    definitions = {"patient": "clinical-patient", "subject": f"{kind.name}-subject"}
+    return SearchSpec(parameters=tuple((name, "reference", definitions[name]) for name in kind.patient_params),
+                      default_count=DEFAULT_COUNT, max_count=MAX_COUNT)
+
+
+def searchset(request, resources: list[Resource], search: Search, record: Record, name: str) -> Bundle:
+    """A page of `resources` (built in full: they come from one synthesis and a few lists),
+    with the total and the links, which carry the patient and the paging only."""
+    url = request.build_absolute_uri(reverse(f"fhir:{name.lower()}-search"))
+    page = [] if search.count_only else search.page.of(resources)
     return Bundle(
         type="searchset",
         total=len(resources),
-        link=[{"relation": "self", "url": request.build_absolute_uri()}],
+        link=search.links(url, [("patient", str(record.pk))], len(resources)),
         entry=[BundleEntry(
             fullUrl=request.build_absolute_uri(reverse(f"fhir:{r.get_resource_type().lower()}-read",
                                                        kwargs={"rid": r.id})),
             resource=r, search={"mode": "match"},
-        ) for r in resources] or None,
+        ) for r in page] or None,
     )
 
 
@@ -220,10 +244,14 @@ class ClinicalSearchView(FhirView):
 
     def get(self, request):
         kind = TYPES[self.resource_type]
+        try:
+            search = search_request(request, request.query_params, search_spec(kind))
+        except SearchError as error:
+            return operation_outcome(400, str(error))
         pk = patient_id(request, kind.patient_params)
         actor = Actor.from_request(request)
         record = _record_or_404(actor, pk, kind.action, f"record:{pk}" if pk is not None else "record:?")
-        return fhir_response(searchset(request, kind.collect(actor, record)))
+        return fhir_response(searchset(request, kind.collect(actor, record), search, record, kind.name))
 
 
 class ClinicalReadView(FhirView):

@@ -43,13 +43,16 @@ from rest_framework import status
 from ... import access_log, fhir
 from ...file_safety import check_file, sniff_mime_type
 from ...http import document_file_name, protected_file_response
-from ...models import Document, DocumentType, Record
+from ...models import ApiToken, Document, DocumentType, Record
 from ...models.documents import SPACE_OF_TYPE
 from ...policy import Action, Actor, decide
 from ...selectors import DocumentFilters, documents_matching, get_document_for, get_record_for
+from ...selectors.clinician import records_found_for
 from ...services import AccessRefused, InvalidInput, InvalidInputCode, document_add
 from ...storage import cipher
-from .base import FHIR_JSON, FhirView, fhir_response, operation_outcome, search_links, search_page
+from .base import FHIR_JSON, FhirView, SearchError, SearchSpec, fhir_response, operation_outcome, search_request
+from .patient import SearchError as PatientSearchError
+from .patient import patient_identifier
 
 CONTENT_HASH_SYSTEM = "urn:dmp:content-sha256"
 WITHHELD_UNTIL_URL = "urn:dmp:withheld-until"
@@ -408,9 +411,9 @@ def _date_range(raw: str) -> tuple[str, date, date]:
     return prefix or "eq", start, end
 
 
-def _date_filters(values: list[str]) -> dict:
-    """FHIR date parameters (each one more condition) as the listing's bounds: the latest
-    start, the earliest end, and the periods excluded by `ne`."""
+def _date_bounds(values: list[str]) -> tuple[date | None, date | None, tuple[tuple[date, date], ...]]:
+    """FHIR date parameters (each one more condition) as bounds: the latest start, the
+    earliest end, and the periods excluded by `ne`."""
     date_from, date_to, excluded = None, None, []
     for raw in values:
         prefix, start, end = _date_range(raw)
@@ -431,7 +434,7 @@ def _date_filters(values: list[str]) -> dict:
             date_from = low
         if high and (date_to is None or high < date_to):
             date_to = high
-    return {"date_from": date_from, "date_to": date_to, "excluded_periods": tuple(excluded)}
+    return date_from, date_to, tuple(excluded)
 
 
 def _token_codes(values: list[str], system: str) -> set[str]:
@@ -446,9 +449,21 @@ def _token_codes(values: list[str], system: str) -> set[str]:
     return codes
 
 
+def _name_filter(params, name: str) -> tuple[str, bool] | None:
+    """`author.family=Mar` (starts with, case ignored) or `author.family:exact=Martin`."""
+    for key, exact in ((f"{name}:exact", True), (name, False)):
+        value = params.get(key, "").strip()
+        if value:
+            if len(value) > 150:
+                raise FhirError(400, f"{key}: too long.")
+            return value, exact
+    return None
+
+
 def search_filters(params) -> DocumentFilters:
-    """The search parameters (category, type, date or period, author) as the filters of the
-    portals' documents screen: the search answers what `documents_matching` lists."""
+    """The ITI-67 search parameters as the filters of the portals' documents screen: the
+    search answers what `documents_matching` lists. `date` is DocumentReference.date (when the
+    document was added to the record), `period` the date of the act (context.period)."""
     spaces = doc_types = authors = None
     if params.getlist("category"):
         spaces = frozenset(_token_codes(params.getlist("category"), fhir.SPACE_SYSTEM))
@@ -456,48 +471,119 @@ def search_filters(params) -> DocumentFilters:
         codes = _token_codes(params.getlist("type"), fhir.DOCUMENT_TYPE_SYSTEM)
         codes |= {LOINC_TYPES[c] for c in _token_codes(params.getlist("type"), LOINC_SYSTEM) if c in LOINC_TYPES}
         doc_types = frozenset(codes)
+    if params.getlist("status") and "current" not in _token_codes(params.getlist("status"), STATUS_SYSTEM):
+        # Searches list the current documents only: superseded and withdrawn ones match nothing.
+        spaces = frozenset()
     if params.getlist("author"):
         ids = {_id_of(value, "Practitioner") for value in params.getlist("author")}
         authors = frozenset(i for i in ids if i is not None)
+    act_from, act_to, act_excluded = _date_bounds(params.getlist("period"))
+    added_from, added_to, added_excluded = _date_bounds(params.getlist("date"))
     return DocumentFilters(spaces=spaces, doc_types=doc_types, author_professionals=authors,
-                           **_date_filters(params.getlist("date") + params.getlist("period")))
+                           date_from=act_from, date_to=act_to, excluded_periods=act_excluded,
+                           added_from=added_from, added_to=added_to, added_excluded=added_excluded,
+                           author_family=_name_filter(params, "author.family"),
+                           author_given=_name_filter(params, "author.given"))
 
 
-# The parameters the search accepts, carried by its Bundle's paging links as they were given
-# (`subject` is `patient`, given once as its id); nothing else of the query string is.
-_KEPT_SEARCH_PARAMETERS = ("category", "type", "date", "period", "author")
+STATUS_SYSTEM = "http://hl7.org/fhir/document-reference-status"
+_DEFINITION = "DocumentReference-"
+# What the DocumentReference search accepts (IHE MHD ITI-67 as the ANS PDSm guide profiles it),
+# and the ITI-67 parameters our data cannot answer.
+SEARCH = SearchSpec(
+    parameters=(
+        ("patient", "reference", f"{_DEFINITION}patient"), ("subject", "reference", f"{_DEFINITION}subject"),
+        ("patient.identifier", "token", "Patient-identifier"), ("status", "token", f"{_DEFINITION}status"),
+        ("category", "token", f"{_DEFINITION}category"), ("type", "token", f"{_DEFINITION}type"),
+        ("date", "date", f"{_DEFINITION}date"), ("period", "date", f"{_DEFINITION}period"),
+        ("author", "reference", f"{_DEFINITION}author"), ("author.given", "string", "individual-given"),
+        ("author.family", "string", "individual-family"),
+    ),
+    modifiers=("author.given:exact", "author.family:exact"),
+    default_count=DEFAULT_COUNT, max_count=MAX_COUNT,
+    sorts=("date", "-date", "period", "-period"),
+    includes=("DocumentReference:patient", "DocumentReference:subject", "DocumentReference:author"),
+    unsupported=("setting", "facility", "event", "security-label", "format", "related"),
+)
+_ORDER = {"": ("-act_date", "-pk"), "-period": ("-act_date", "-pk"), "period": ("act_date", "pk"),
+          "date": ("added_at", "pk"), "-date": ("-added_at", "-pk")}
+# The parameters the search applies, carried by its Bundle's links as they were given (the
+# patient is `patient`, given once as its id); nothing else of the query string is.
+_KEPT_SEARCH_PARAMETERS = ("status", "category", "type", "date", "period", "author", "author.family",
+                           "author.family:exact", "author.given", "author.given:exact")
 
 
-def search_documents(request, actor: Actor):
-    """A page of the record's documents the professional may read, newest act first: the
-    portals' listing (`documents_matching`) under the search's filters, `_count` at a time
-    (DEFAULT_COUNT, at most MAX_COUNT) from `_offset`, with the total and the paging links."""
-    params = request.query_params
+def _searched_record(request, actor: Actor, params) -> Record | None:
+    """The record of `patient` (or `subject`): 404 if missing or refused. Or the record of
+    `patient.identifier` (NIR or provisional identifier): found as the Patient search finds
+    it, None when nothing the professional may open matches (an empty Bundle, as there)."""
     patient = params.get("patient") or params.get("subject")
+    identifier = params.get("patient.identifier", "").strip()
+    if patient and identifier:
+        raise FhirError(400, "Search by patient or by patient.identifier, not both.")
+    if identifier:
+        try:
+            criteria = {"identifier": patient_identifier(identifier)}
+        except PatientSearchError as error:
+            raise FhirError(400, str(error)) from None
+        found = records_found_for(actor, **criteria, human_limit=not isinstance(request.auth, ApiToken))
+        if found.limited:
+            raise FhirError(429, "Too many searches in the last hour; try again later.")
+        return found.records[0] if found.records else None
     if not patient:
         raise FhirError(400, _("Search DocumentReference by patient: ?patient=<id>."))
-    try:
-        page = search_page(params, default=DEFAULT_COUNT, maximum=MAX_COUNT)
-    except ValueError as error:
-        raise FhirError(400, str(error)) from None
     record_id = _id_of(patient, "Patient")
     if record_id is None:
         raise Http404
-    record = get_record_for(actor, record_id)  # the one audit entry of this search
+    return get_record_for(actor, record_id)  # the one audit entry of this search
+
+
+def _included(base: str, record: Record, documents: list[Document], includes: tuple[str, ...]) -> list[BundleEntry]:
+    """The resources `_include` asks for, once each: the patient, the professional authors
+    (of documents the professional may read, so theirs to see)."""
+    entries = []
+    if {"DocumentReference:patient", "DocumentReference:subject"} & set(includes):
+        entries.append(BundleEntry(fullUrl=f"{base}Patient/{record.pk}", resource=fhir.patient(record),
+                                   search={"mode": "include"}))
+    if "DocumentReference:author" in includes:
+        authors = {d.author_professional_id: d.author_professional for d in documents if d.author_professional_id}
+        entries += [BundleEntry(fullUrl=f"{base}Practitioner/{pk}", resource=fhir.practitioner(pro),
+                                search={"mode": "include"}) for pk, pro in sorted(authors.items())]
+    return entries
+
+
+def search_documents(request, actor: Actor):
+    """A page of the record's documents the professional may read: the portals' listing
+    (`documents_matching`) under the search's filters, newest act first unless `_sort` says
+    otherwise, `_count` at a time (DEFAULT_COUNT, at most MAX_COUNT) from `_offset`, with the
+    total, the paging links and the `_include`d resources."""
+    params = request.query_params
+    try:
+        search = search_request(request, params, SEARCH)
+    except SearchError as error:
+        raise FhirError(400, str(error)) from None
     filters = search_filters(params)
-    # Ordered explicitly, whatever the selector's default: the pages must not overlap.
-    documents = documents_matching(actor, record, filters).order_by("-act_date", "-pk")
-    total = documents.count()
-    documents = page.of(documents.select_related("record", "author_professional__user"))
+    record = _searched_record(request, actor, params)
     base = request.build_absolute_uri("/fhir/")
-    kept = [("patient", str(record.pk))]
+    kept = [("patient", str(record.pk))] if record is not None else []
     kept += [(name, value) for name in _KEPT_SEARCH_PARAMETERS for value in params.getlist(name)]
-    bundle = Bundle(
-        type="searchset", total=total,
-        link=search_links(f"{base}DocumentReference", kept, page, total),
-        entry=[BundleEntry(fullUrl=f"{base}DocumentReference/{document.pk}", resource=document_resource(document),
-                           search={"mode": "match"}) for document in documents] or None,
-    )
+    if record is None:
+        if params.get("patient.identifier"):  # no NIR in a URL: the self link says nothing of it
+            kept = [(name, value) for name, value in kept if name != "patient.identifier"]
+        return fhir_response(Bundle(type="searchset", total=0,
+                                    link=search.links(f"{base}DocumentReference", kept, 0)))
+    # Ordered explicitly, whatever the selector's default: the pages must not overlap.
+    documents = documents_matching(actor, record, filters).order_by(*_ORDER[search.sort])
+    total = documents.count()
+    entries = []
+    if not search.count_only:
+        page = list(search.page.of(documents.select_related("record", "author_professional__user")))
+        entries = [BundleEntry(fullUrl=f"{base}DocumentReference/{document.pk}",
+                               resource=document_resource(document), search={"mode": "match"})
+                   for document in page]
+        entries += _included(base, record, page, search.includes)
+    bundle = Bundle(type="searchset", total=total, link=search.links(f"{base}DocumentReference", kept, total),
+                    entry=entries or None)
     return fhir_response(bundle)
 
 
@@ -526,8 +612,20 @@ class DocumentReferenceTypeView(_Errors, FhirView):
             OpenApiParameter("patient", str, required=True, description="Patient id (or Patient/<id>)."),
             OpenApiParameter("category", str, description=f"Space code ({fhir.SPACE_SYSTEM}), comma = or."),
             OpenApiParameter("type", str, description=f"Type code ({fhir.DOCUMENT_TYPE_SYSTEM} or LOINC)."),
-            OpenApiParameter("date", str, many=True, description="Act date, e.g. ge2024-01-01 (repeatable)."),
+            OpenApiParameter("date", str, many=True, description="Date added to the record (DocumentReference.date), "
+                                                                 "e.g. ge2024-01-01 (repeatable)."),
+            OpenApiParameter("period", str, many=True, description="Date of the act (context.period), e.g. "
+                                                                   "ge2024-01-01 (repeatable)."),
+            OpenApiParameter("patient.identifier", str, description="urn:oid:1.2.250.1.213.1.4.8|<NIR> or "
+                                                                    "urn:dmp:provisional-identifier|<id>."),
+            OpenApiParameter("status", str, description="current (searches list current documents only)."),
             OpenApiParameter("author", str, description="Practitioner/<id>."),
+            OpenApiParameter("author.family", str, description="Author's family name (starts with; :exact)."),
+            OpenApiParameter("author.given", str, description="Author's given name (starts with; :exact)."),
+            OpenApiParameter("_sort", str, description="date, -date (added), period, -period (act; default)."),
+            OpenApiParameter("_summary", str, description="count: the total only."),
+            OpenApiParameter("_include", str, many=True,
+                             description="DocumentReference:patient, DocumentReference:author."),
             OpenApiParameter("_count", int, description=f"Documents per page (default {DEFAULT_COUNT}, "
                                                         f"at most {MAX_COUNT}: more is brought down to it)."),
             OpenApiParameter("_offset", int, description="Documents to skip (follow the Bundle's next link)."),

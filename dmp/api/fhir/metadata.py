@@ -2,7 +2,7 @@
 of the API (`GET /fhir/openapi.json`, drf-spectacular). Both are public, as a FHIR server's
 metadata usually is: they describe the API, never a record (see dmp/api/fhir/__init__.py).
 
-The CapabilityStatement lists what the three resource modules offer; a module that adds an
+The CapabilityStatement lists what the resource modules offer, written from their search specs; a module that adds an
 interaction or a search parameter says so here too."""
 
 from __future__ import annotations
@@ -16,59 +16,69 @@ from drf_spectacular.views import SpectacularJSONAPIView
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from rest_framework.permissions import AllowAny
 
-from .base import FHIR_JSON, FhirView, fhir_response
+from . import audit, clinical, documents, patient, practitioner
+from .base import FHIR_JSON, FhirView, SearchSpec, fhir_response
 
 FHIR_VERSION = "4.0.1"
 SEARCH_PARAM_BASE = "http://hl7.org/fhir/SearchParameter"
 IPS_SUMMARY = "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"
 
-# What each resource offers: interactions, search parameters (name, type, definition).
-_PATIENT_REFERENCE = ("patient", "reference", "clinical-patient")
+# What each resource offers: interactions, and the search each search module declares (its
+# SearchSpec: the parameters it accepts, its `_sort` and `_include` values). A test walks the
+# routes and the specs and compares them with the statement.
 RESOURCES: dict[str, dict] = {
     "Patient": {
         "interactions": ["read", "search-type"],
-        "search": [("identifier", "token", "Patient-identifier"), ("family", "string", "individual-family"),
-                   ("given", "string", "individual-given"), ("birthdate", "date", "individual-birthdate")],
+        "search": patient.SEARCH,
         "operations": [("summary", IPS_SUMMARY)],
         "documentation": "Read, and search by identifier (NIR: urn:oid:1.2.250.1.213.1.4.8, provisional "
                          "identifier: urn:dmp:provisional-identifier) or by family, given and birthdate together "
-                         "(also POST Patient/_search). Only the patients you may open are returned.",
+                         "(also POST Patient/_search). Only the patients you may open are returned. One page "
+                         "(_count at most 50) and no next link: the criteria are never put in a link.",
     },
     "DocumentReference": {
         "interactions": ["create", "read", "search-type"],
-        "search": [_PATIENT_REFERENCE, ("category", "token", "DocumentReference-category"),
-                   ("type", "token", "clinical-type"), ("date", "date", "DocumentReference-date"),
-                   ("author", "reference", "DocumentReference-author")],
+        "search": documents.SEARCH,
         "conditional_create": True,
         "documentation": "Create with the file inline (base64 attachment) or as a Binary created first; the same "
                          "content pushed twice for the same patient returns the existing DocumentReference. "
-                         "If-None-Exist is supported. Category: the nine spaces (urn:dmp:space).",
+                         "If-None-Exist is supported. Category: the nine spaces (urn:dmp:space). Search (IHE MHD "
+                         "ITI-67): date is when the document was added to the record, period the date of the "
+                         "act; status lists current documents only. Not supported (400 with Prefer: "
+                         "handling=strict, ignored otherwise): " + ", ".join(documents.SEARCH.unsupported) + ".",
     },
-    "Binary": {"interactions": ["create", "read"], "search": [],
+    "Binary": {"interactions": ["create", "read"],
                "documentation": "A document's file."},
-    "AllergyIntolerance": {"interactions": ["read", "search-type"], "search": [_PATIENT_REFERENCE],
-                           "documentation": "From the synthesis and the patient's declarations."},
-    "Condition": {"interactions": ["read", "search-type"], "search": [_PATIENT_REFERENCE],
-                  "documentation": "The synthesis' problems, ICD-10 coded."},
-    "MedicationStatement": {"interactions": ["read", "search-type"], "search": [_PATIENT_REFERENCE],
-                            "documentation": "From the synthesis."},
-    "Immunization": {"interactions": ["read", "search-type"], "search": [_PATIENT_REFERENCE],
-                     "documentation": "The vaccination record."},
-    "AuditEvent": {"interactions": ["search-type"], "search": [("patient", "reference", "AuditEvent-patient")],
+    **{name: {"interactions": ["read", "search-type"], "search": clinical.search_spec(kind),
+              "documentation": kind.description} for name, kind in clinical.TYPES.items()},
+    "AuditEvent": {"interactions": ["search-type"], "search": audit.SEARCH,
                    "documentation": "The patient's access history: for the médecin traitant only among "
                                     "professionals."},
+    "Practitioner": {"interactions": ["read", "search-type"], "search": practitioner.PRACTITIONER_SEARCH,
+                     "documentation": "Yourself, the authors of the documents you may read and of the syntheses "
+                                      "you may read; no search by name (not a directory)."},
+    "Organization": {"interactions": ["read", "search-type"], "search": practitioner.ORGANIZATION_SEARCH,
+                     "documentation": "Your own facility."},
 }
+
+
+def _search_params(spec: SearchSpec | None) -> list[dict] | None:
+    if spec is None:
+        return None
+    return [{"name": n, "type": t, "definition": f"{SEARCH_PARAM_BASE}/{d}"} for n, t, d in spec.parameters] or None
 
 
 def capability_statement(base_url: str) -> CapabilityStatement:
     resources = []
     for name, spec in RESOURCES.items():
+        search = spec.get("search")
         entry = {
             "type": name,
             "documentation": spec["documentation"],
             "interaction": [{"code": code} for code in spec["interactions"]],
-            "searchParam": [{"name": n, "type": t, "definition": f"{SEARCH_PARAM_BASE}/{d}"}
-                            for n, t, d in spec["search"]] or None,
+            "searchParam": _search_params(search),
+            "searchInclude": list(search.includes) or None if search else None,
+            "searchRevInclude": list(search.revincludes) or None if search else None,
             "operation": [{"name": n, "definition": d} for n, d in spec.get("operations", [])] or None,
         }
         if spec.get("conditional_create"):
@@ -86,9 +96,14 @@ def capability_statement(base_url: str) -> CapabilityStatement:
         rest=[{
             "mode": "server",
             "documentation": "Every request passes through the same access policy and writes the same audit log "
-                             "as the portals. What you may not see is answered 404, like what does not exist.",
+                             "as the portals. What you may not see is answered 404, like what does not exist. "
+                             "Searches: _count (each search has its maximum), next/previous links, "
+                             "_summary=count, total; unknown parameters are ignored (and not repeated in the "
+                             "links) unless Prefer: handling=strict, which makes them a 400. JSON only: "
+                             "_format=xml is 406.",
             "security": {"description": "Authorization: Bearer <API token>, created in the professional portal "
-                                        "(health professionals with a second factor only)."},
+                                        "(health professionals with a second factor only). Each token has its own "
+                                        "hourly request limit (429 with Retry-After beyond)."},
             "resource": resources,
         }],
     )

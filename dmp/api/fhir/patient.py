@@ -13,7 +13,7 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.urls import path, reverse
+from django.urls import path, re_path, reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -22,11 +22,12 @@ from rest_framework.parsers import FormParser
 
 from ...fhir import INS_NIR_SYSTEM, PROVISIONAL_ID_SYSTEM
 from ...fhir import patient as patient_resource
+from ...models import ApiToken
 from ...models.record import normalise_nir, validate_nir
 from ...policy import Actor
 from ...selectors.clinician import PROVISIONAL_ID_RE, records_found_for
 from ...selectors.records import get_record_for
-from .base import FHIR_JSON, FhirView, fhir_response, operation_outcome
+from .base import FHIR_JSON, FhirView, Search, SearchSpec, fhir_response, operation_outcome, search_request
 
 MAX_ID_DIGITS = 18  # a bigint: a longer id cannot exist (and must not reach the database)
 
@@ -45,7 +46,7 @@ class SearchError(ValueError):
     """A search parameter is missing or invalid (400 OperationOutcome)."""
 
 
-def _identifier(token: str) -> str:
+def patient_identifier(token: str) -> str:
     """`system|value` or `value`: the normalised NIR or provisional identifier."""
     system, _sep, value = token.rpartition("|")
     value = normalise_nir(value)
@@ -78,7 +79,7 @@ def _birthdate(value: str) -> date:
 def search_criteria(params) -> dict:
     """The lookup's keyword arguments from the search parameters, or SearchError."""
     if params.get("identifier", "").strip():
-        return {"identifier": _identifier(params["identifier"].strip())}
+        return {"identifier": patient_identifier(params["identifier"].strip())}
     family, given = params.get("family", "").strip(), params.get("given", "").strip()
     birthdate = params.get("birthdate", "").strip()
     if not (family and given and birthdate):
@@ -88,17 +89,29 @@ def search_criteria(params) -> dict:
     return {"family_name": family, "given_names": given, "birth_date": _birthdate(birthdate)}
 
 
-def searchset(request, resources, *, self_url: str) -> Bundle:
-    """A searchset Bundle of `resources`, each with its absolute URL."""
+# A lookup matches a handful of patients: one page holds them all (`_count` can make it
+# smaller). There is no next link: the criteria are personal data, never put in a link.
+MAX_COUNT = 50
+SEARCH = SearchSpec(
+    parameters=(("identifier", "token", "Patient-identifier"), ("family", "string", "individual-family"),
+                ("given", "string", "individual-given"), ("birthdate", "date", "individual-birthdate")),
+    default_count=MAX_COUNT, max_count=MAX_COUNT,
+)
+
+
+def searchset(request, resources, *, self_url: str, search: Search) -> Bundle:
+    """A searchset Bundle of `resources` (the first `_count` of them), each with its absolute URL."""
+    page = [] if search.count_only else resources[:search.page.count]
+    query = "?_summary=count" if search.count_only else ""
     return Bundle(
         type="searchset",
         timestamp=timezone.now(),
         total=len(resources),
-        link=[BundleLink(relation="self", url=self_url)],
+        link=[BundleLink(relation="self", url=self_url + query)],
         entry=[
             BundleEntry(fullUrl=request.build_absolute_uri(f"{reverse('fhir:patient-search')}/{r.id}"), resource=r,
                         search=BundleEntrySearch(mode="match"))
-            for r in resources
+            for r in page
         ] or None,
     )
 
@@ -135,15 +148,19 @@ class _PatientSearchBase(FhirView):
 
     def _search(self, request, params):
         try:
+            search = search_request(request, params, SEARCH)
             criteria = search_criteria(params)
-        except SearchError as error:
+        except ValueError as error:  # SearchError, of either kind
             return operation_outcome(400, str(error))
-        result = records_found_for(Actor.from_request(request), **criteria)
+        # Practice software on a token has its own limit (dmp/api/throttling.py); a person
+        # searching from the browser's session has the humans' one.
+        result = records_found_for(Actor.from_request(request), **criteria,
+                                   human_limit=not isinstance(request.auth, ApiToken))
         if result.limited:
             return operation_outcome(429, "Too many searches in the last hour; try again later.")
         resources = [patient_resource(record) for record in result.records]
         # The self link never repeats the criteria: they are personal data.
-        return fhir_response(searchset(request, resources,
+        return fhir_response(searchset(request, resources, search=search,
                                        self_url=request.build_absolute_uri(reverse("fhir:patient-search"))))
 
 
@@ -177,5 +194,6 @@ class PatientSearchPost(_PatientSearchBase):
 urlpatterns = [
     path("Patient", PatientSearch.as_view(), name="patient-search"),
     path("Patient/_search", PatientSearchPost.as_view(), name="patient-search-post"),
-    path("Patient/<str:pk>", PatientRead.as_view(), name="patient-read"),
+    # A FHIR id ([A-Za-z0-9-.]{1,64}): "Patient/$match" and the like fall to the catch-all 404.
+    re_path(r"^Patient/(?P<pk>[A-Za-z0-9\-.]{1,64})$", PatientRead.as_view(), name="patient-read"),
 ]

@@ -1,4 +1,7 @@
-from . import audit, clinical, documents, metadata, patient, summary
+from django.urls import re_path
+
+from . import audit, clinical, documents, metadata, patient, practitioner, summary
+from .base import UnknownPath
 
 app_name = "fhir"
 urlpatterns = [
@@ -8,4 +11,7 @@ urlpatterns = [
     *clinical.urlpatterns,
     *audit.urlpatterns,
     *summary.urlpatterns,
+    *practitioner.urlpatterns,
+    # Last: every other path under /fhir/ is a FHIR 404, never Django's HTML page.
+    re_path(r"^.*$", UnknownPath.as_view(), name="unknown"),
 ]
