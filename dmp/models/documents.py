@@ -223,6 +223,10 @@ class Document(models.Model):
         # No title here: titles are medical ("HIV test result") and this string reaches admin and logs.
         return f"Document #{self.pk}"
 
+    def save(self, *args, **kwargs) -> None:
+        self.space = SPACE_OF_TYPE[self.doc_type]
+        super().save(*args, **kwargs)
+
     # The labels of a list's rows, by one lookup each. Django's own `get_<field>_display()`
     # hashes every choice to build its dictionary on each call, translating all 49 labels of the
     # types for each row: about 3,000 translations for a page of 50 documents.
@@ -237,10 +241,6 @@ class Document(models.Model):
 
     def get_author_kind_display(self) -> str:
         return _label(self.AuthorKind, self.author_kind)
-
-    def save(self, *args, **kwargs) -> None:
-        self.space = SPACE_OF_TYPE[self.doc_type]
-        super().save(*args, **kwargs)
 
     def is_withheld_from_patient(self, at=None) -> bool:
         at = at or timezone.now()
