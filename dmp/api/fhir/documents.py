@@ -156,9 +156,9 @@ class FhirError(Exception):
         self.message = message
 
 
-def _max_request_bytes() -> int:
+def _max_request_bytes(files: int = 1) -> int:
     # base64 makes a file 4/3 as large; the JSON around it is small.
-    return settings.DOCUMENT_MAX_BYTES * 4 // 3 + 64 * 1024
+    return files * (settings.DOCUMENT_MAX_BYTES * 4 // 3 + 64 * 1024)
 
 
 def _too_large() -> FhirError:
@@ -166,12 +166,12 @@ def _too_large() -> FhirError:
     return FhirError(413, _("The file is too large (at most %(mb)d MB).") % limit)
 
 
-def _check_request_size(request) -> None:
+def _check_request_size(request, *, files: int = 1) -> None:
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    if length > _max_request_bytes():
+    if length > _max_request_bytes(files):
         raise _too_large()
 
 

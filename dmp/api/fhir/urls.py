@@ -1,4 +1,4 @@
-from . import audit, clinical, documents, metadata, patient, summary
+from . import audit, clinical, documents, metadata, mhd, patient, summary
 
 app_name = "fhir"
 urlpatterns = [
@@ -8,4 +8,5 @@ urlpatterns = [
     *clinical.urlpatterns,
     *audit.urlpatterns,
     *summary.urlpatterns,
+    *mhd.urlpatterns,  # POST to the base: transaction and batch Bundles (IHE MHD ITI-65)
 ]
