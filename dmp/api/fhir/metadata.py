@@ -59,6 +59,19 @@ RESOURCES: dict[str, dict] = {
                                     "professionals."},
 }
 
+# --- IHE MHD publishing (PDSm) and versions: dmp/api/fhir/mhd.py, documents.py ---------------
+# POST /fhir/ takes transaction and batch Bundles (ITI-65 Provide Document Bundle); a
+# DocumentReference is updated only to withdraw it (entered-in-error), and its versions chain
+# is its history (`_history/<vid>`, meta.versionId, ETag, If-Match).
+SYSTEM_INTERACTIONS = ["transaction", "batch"]
+RESOURCES["DocumentReference"]["interactions"] += ["update", "vread"]
+RESOURCES["DocumentReference"]["versioning"] = "versioned-update"
+RESOURCES["DocumentReference"]["documentation"] += (
+    " IHE MHD (ANS PDSm): publish with a transaction Bundle at the base (List submission set, DocumentReference, "
+    "Binary); masterIdentifier, identifiers, LOINC and DMP type codes and DMP visibility labels are kept; "
+    "relatesTo replaces makes a new version; PUT with status entered-in-error withdraws your own document.")
+# --- end of the MHD block ------------------------------------------------------------------
+
 
 def capability_statement(base_url: str) -> CapabilityStatement:
     resources = []
@@ -73,6 +86,8 @@ def capability_statement(base_url: str) -> CapabilityStatement:
         }
         if spec.get("conditional_create"):
             entry["conditionalCreate"] = True
+        if spec.get("versioning"):
+            entry["versioning"] = spec["versioning"]
         resources.append({k: v for k, v in entry.items() if v is not None})
     return CapabilityStatement(
         status="active",
@@ -90,6 +105,7 @@ def capability_statement(base_url: str) -> CapabilityStatement:
             "security": {"description": "Authorization: Bearer <API token>, created in the professional portal "
                                         "(health professionals with a second factor only)."},
             "resource": resources,
+            "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
         }],
     )
 
