@@ -58,6 +58,9 @@ class Action:
     ADD_DOCUMENT = "add_document"
     REPLACE_DOCUMENT = "replace_document"
     RELEASE_DOCUMENT = "release_document"
+    # The author withdraws their document as entered in error (kept for the audit log, listed
+    # nowhere): the same rule as replacing it.
+    WITHDRAW_DOCUMENT = "withdraw_document"
     HIDE_DOCUMENT = "hide_document"
     # Hide a document from the legal representatives, or show it to them again: a minor's
     # secret, so the minor's own (a representative never sets or lifts it).
@@ -948,13 +951,17 @@ def _reads_document(actor: Actor, action: str, access: RecordAccess, doc: Docume
     return access.decision
 
 
+# Replacing and withdrawing act on the current, latest version only.
+_CHANGES_VERSION = frozenset({Action.REPLACE_DOCUMENT, Action.WITHDRAW_DOCUMENT})
+
+
 def _author_changes_document(actor: Actor, action: str, access: RecordAccess, doc: Document) -> Decision:
     is_author = actor.professional is not None and doc.author_professional_id == actor.professional.pk
     if not (is_author and access.may_write):
         return _deny("author_only", _("Only the document's author can do this."), access.mode)
-    if action == Action.REPLACE_DOCUMENT and doc.status != Document.Status.CURRENT:
+    if action in _CHANGES_VERSION and doc.status != Document.Status.CURRENT:
         return _deny("archived_document_is_frozen", _("An archived document cannot be replaced."), access.mode)
-    if action == Action.REPLACE_DOCUMENT and hasattr(doc, "replaced_by"):
+    if action in _CHANGES_VERSION and hasattr(doc, "replaced_by"):
         return _deny("already_replaced", _("This version has already been replaced."), access.mode)
     return access.decision
 
@@ -971,6 +978,7 @@ DOCUMENT_ACTIONS: dict[str, DocumentActionRule] = {
     Action.ARCHIVE_DOCUMENT: _holder_only,
     Action.REPLACE_DOCUMENT: _author_changes_document,
     Action.RELEASE_DOCUMENT: _author_changes_document,
+    Action.WITHDRAW_DOCUMENT: _author_changes_document,
 }
 
 

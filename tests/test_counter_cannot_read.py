@@ -51,7 +51,7 @@ def _kwargs(route: str, params: list[str], ids: dict) -> dict:
             values[name] = ids["export"]
         elif name == "rid":
             values[name] = str(ids["record"])
-        elif name == "version":
+        elif name in ("version", "version_id"):
             values[name] = 1
         elif name == "purpose":  # finding a professional by name, for one of the manage page's actions
             values[name] = "grant"

@@ -349,13 +349,13 @@ def _lose_the_race(monkeypatch, *, code, message="This file is already in the re
     from dmp.api.fhir import documents as api
     from dmp.services import InvalidInput
 
-    real_add = api.document_add
+    real_publish = api.documents_publish
 
-    def add_after_the_other_push(**kwargs):
-        real_add(**kwargs)  # the other push wins
+    def publish_after_the_other_push(**kwargs):
+        real_publish(**kwargs)  # the other push wins
         raise InvalidInput(message, code=code)
 
-    monkeypatch.setattr(api, "document_add", add_after_the_other_push)
+    monkeypatch.setattr(api, "documents_publish", publish_after_the_other_push)
 
 
 def test_a_push_that_loses_the_race_to_the_same_file_returns_the_existing_document(client, world, monkeypatch):

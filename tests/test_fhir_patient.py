@@ -61,7 +61,9 @@ def test_metadata_is_a_public_capability_statement(client):
     assert {p.name for p in patient.searchParam} == {"identifier", "family", "given", "birthdate"}
     assert [o.name for o in patient.operation] == ["summary"]
     docs = resources["DocumentReference"]
-    assert {i.code for i in docs.interaction} == {"create", "read", "search-type"}
+    assert {i.code for i in docs.interaction} == {"create", "read", "search-type", "update", "vread"}
+    assert docs.versioning == "versioned-update"
+    assert {i.code for i in rest.interaction} == {"transaction", "batch"}
     assert {p.name for p in docs.searchParam} == {
         "patient", "subject", "patient.identifier", "status", "category", "type", "date", "period", "author",
         "author.given", "author.family"}

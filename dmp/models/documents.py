@@ -124,6 +124,9 @@ class Document(models.Model):
     class Status(models.TextChoices):
         CURRENT = "current", _("Current")
         ARCHIVED = "archived", _("Archived")
+        # Withdrawn by its author as published by mistake: kept (the audit log points at it),
+        # shown in no list, readable by id by who could read it.
+        ENTERED_IN_ERROR = "entered_in_error", _("Entered in error")
 
     class AuthorKind(models.TextChoices):
         PROFESSIONAL = "professional", _("Health professional")
@@ -150,7 +153,7 @@ class Document(models.Model):
     mime_type = models.CharField(_("file type"), max_length=50)
     size = models.PositiveIntegerField(_("size in bytes"))
     content_hash = models.CharField(_("content hash (SHA-256)"), max_length=64)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.CURRENT)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.CURRENT)
     hidden_from_professionals = models.BooleanField(_("hidden from professionals"), default=False)
     hidden_from_representatives = models.BooleanField(_("hidden from legal representatives"), default=False)
     # Set by the authoring PS for a result to be announced in consultation; null = visible.
@@ -168,6 +171,19 @@ class Document(models.Model):
     # (`replaced_by__isnull=True`) is a join it may answer by reading the whole table.
     is_latest_version = models.BooleanField(_("latest version"), default=True, editable=False)
     added_at = models.DateTimeField(_("added at"), default=timezone.now)
+    # The last change of the row after it was added (status, visibility, replaced): the API's
+    # `meta.lastUpdated` and `Last-Modified`; empty while the row is as it was added.
+    changed_at = models.DateTimeField(_("changed at"), null=True, blank=True, editable=False)
+    # What practice software said of the document (IHE MHD / PDSm), kept as given so that it
+    # reads back what it sent: its own unique id of the document (`masterIdentifier`, on which
+    # the same push twice is recognised), its other identifiers, and its type and class
+    # codings (LOINC, the French value sets). Identifiers and codes, never medical words.
+    master_identifier_system = models.CharField(_("master identifier system"), max_length=255, blank=True,
+                                                default="", editable=False)
+    master_identifier = models.CharField(_("master identifier"), max_length=255, blank=True, default="",
+                                         editable=False)
+    identifiers = models.JSONField(_("identifiers"), default=list, blank=True, editable=False)
+    codings = models.JSONField(_("codings"), default=dict, blank=True, editable=False)
     # The words of the document (a PDF's text layer), encrypted: the search never reads it, it
     # looks up DocumentSearchTerm; the text is read back only to build the index again.
     extracted_text = EncryptedTextField(_("extracted text"), blank=True, default="", editable=False)
@@ -181,6 +197,10 @@ class Document(models.Model):
         constraints = [
             # The same file is never stored twice in a record.
             models.UniqueConstraint(fields=["record", "content_hash"], name="document_unique_content_per_record"),
+            # The same client document (its masterIdentifier) is never stored twice in a record.
+            models.UniqueConstraint(fields=["record", "master_identifier_system", "master_identifier"],
+                                    condition=~models.Q(master_identifier=""),
+                                    name="document_unique_master_identifier_per_record"),
             models.CheckConstraint(
                 condition=~models.Q(author_kind="professional") | models.Q(author_professional__isnull=False),
                 name="professional_document_has_author",
@@ -225,6 +245,11 @@ class Document(models.Model):
     def is_withheld_from_patient(self, at=None) -> bool:
         at = at or timezone.now()
         return self.withheld_from_patient_until is not None and self.withheld_from_patient_until > at
+
+    def last_changed(self):
+        """When the row last changed (added, or status and visibility since): the API's
+        `meta.lastUpdated`."""
+        return self.changed_at or self.added_at
 
 
 class DocumentSearchTerm(models.Model):

@@ -33,6 +33,7 @@ ACTION_WORDS = {
     Action.ADD_DOCUMENT: _("Added a document"),
     Action.REPLACE_DOCUMENT: _("Replaced a document with a new version"),
     Action.RELEASE_DOCUMENT: _("Made a result visible to the patient"),
+    Action.WITHDRAW_DOCUMENT: _("Withdrew a document entered in error"),
     Action.HIDE_DOCUMENT: _("Hid or showed a document"),
     Action.HIDE_FROM_REPRESENTATIVES: _("Hid or showed a document to the legal representatives"),
     Action.NOTIFY_REPRESENTATIVES: _("Chose what the legal representatives are told"),

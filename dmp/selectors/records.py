@@ -51,6 +51,8 @@ def documents_visible_to(actor: Actor, record: Record, *, include_archived: bool
     qs = record.documents.filter(scope.q()).filter(is_latest_version=True)
     if not include_archived:
         qs = qs.filter(status=Document.Status.CURRENT)
+    else:  # a document withdrawn as entered in error is listed nowhere
+        qs = qs.exclude(status=Document.Status.ENTERED_IN_ERROR)
     # The text (encrypted, up to 100,000 characters) is for re-indexing only: lists never load it.
     return qs.select_related("author_professional__user").defer("extracted_text").order_by("-act_date", "-pk")
 

@@ -105,8 +105,10 @@ from .credentials import (  # noqa: E402
     api_token_revoke,
 )
 from .documents import (  # noqa: E402
+    ClientMetadata,
     InvalidFiles,
     NewDocument,
+    Publication,
     document_add,
     document_add_batch,
     document_add_many,
@@ -119,6 +121,8 @@ from .documents import (  # noqa: E402
     document_search_index_build,
     document_selection_set,
     document_visibility_set,
+    document_withdraw,
+    documents_publish,
     record_default_hidden_types_set,
 )
 from .export import record_export_request, record_exports_purge  # noqa: E402
@@ -157,7 +161,7 @@ __all__ = [
     "InvalidFiles", "NewDocument", "document_add_batch", "document_add_many", "document_release",
     "document_archive_set", "document_derivatives_fill", "document_search_index_build",
     "document_selection_set", "document_visibility_set", "document_representatives_visibility_set",
-    "record_default_hidden_types_set",
+    "record_default_hidden_types_set", "ClientMetadata", "Publication", "document_withdraw", "documents_publish",
     "professional_block", "record_close",
     "care_authorisation_revoke", "deposit_right_withdraw", "professional_unblock", "record_emergency_access_set",
     "record_nir_attach", "record_notifications_set", "record_representatives_notified_set", "treating_doctor_end",

@@ -7,7 +7,7 @@ import logging
 import shutil
 import subprocess  # pdftoppm draws PDF thumbnails: fixed arguments, no shell
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import PurePath
 
@@ -76,6 +76,7 @@ def _store(
     *, record: Record, content: bytes, doc_type: str, title: str, act_date: date, author_kind: str,
     actor: Actor, author_professional=None, system_source: str = "", hidden: bool = False,
     withheld_until: datetime | None = None, replaces: Document | None = None, checked: CheckedFile | None = None,
+    client: ClientMetadata | None = None,
 ) -> Document:
     """Store one document with its extracted text and thumbnail. Every way in (patient,
     professional, counter deposit, system feed) comes through here, so every document is
@@ -89,13 +90,18 @@ def _store(
     digest = checked.digest
     if record.documents.filter(content_hash=digest).exists():
         raise InvalidInput(_("This file is already in the record."), code=InvalidInputCode.DUPLICATE)
+    client = client or ClientMetadata()
     thumbnail = make_thumbnail(content, checked.mime)
     document = Document(
         record=record, doc_type=doc_type, title=title.strip()[:200], act_date=act_date, author_kind=author_kind,
         author_professional=author_professional, added_by=actor.user, system_source=system_source,
-        mime_type=checked.mime, size=len(content), content_hash=digest, hidden_from_professionals=hidden,
+        mime_type=checked.mime, size=len(content), content_hash=digest,
+        hidden_from_professionals=hidden or client.hidden_from_professionals,
+        hidden_from_representatives=client.hidden_from_representatives,
         withheld_from_patient_until=withheld_until, replaces=replaces,
         version=replaces.version + 1 if replaces else 1, extracted_text=checked.text,
+        master_identifier_system=client.master_identifier_system, master_identifier=client.master_identifier,
+        identifiers=list(client.identifiers), codings=dict(client.codings),
     )
     try:
         # Two uploads of the same file can race past the check above: the unique constraint
@@ -107,13 +113,30 @@ def _store(
             document.save()
             if replaces is not None:
                 # In the same transaction as the new version: the lists never show both, nor neither.
-                Document.objects.filter(pk=replaces.pk).update(is_latest_version=False)
+                Document.objects.filter(pk=replaces.pk).update(is_latest_version=False, changed_at=document.added_at)
                 replaces.is_latest_version = False
+                replaces.changed_at = document.added_at
             document_search_index_build(document)
     except IntegrityError as exc:
         _delete_files(document)
         raise InvalidInput(_("This file is already in the record."), code=InvalidInputCode.DUPLICATE) from exc
     return document
+
+
+@dataclass(frozen=True)
+class ClientMetadata:
+    """What practice software says of a document it publishes (IHE MHD, docs/api.md): its own
+    unique id (`masterIdentifier`, system and value, kept as given: the same one twice in a
+    record is refused like the same file), its other identifiers and type/class codings (kept
+    to be read back), and the visibility it asks for: hidden from professionals or from the
+    legal representatives at once (the patient, or the minor, lifts it as for any document)."""
+
+    master_identifier_system: str = ""
+    master_identifier: str = ""
+    identifiers: tuple[dict, ...] = ()
+    codings: dict = field(default_factory=dict)
+    hidden_from_professionals: bool = False
+    hidden_from_representatives: bool = False
 
 
 def document_search_index_build(document: Document) -> int:
@@ -131,18 +154,20 @@ def document_search_index_build(document: Document) -> int:
 
 def _delete_files(document: Document) -> None:
     """Remove a document's stored files after its row was rolled back: nothing half-saved."""
-    for field in (document.file, document.thumbnail):
-        if field:
-            field.delete(save=False)
+    for stored in (document.file, document.thumbnail):
+        if stored:
+            stored.delete(save=False)
 
 
 def document_add(
     *, actor: Actor, record: Record, content: bytes, doc_type: str, title: str, act_date: date,
     withheld_until: datetime | None = None, replaces: Document | None = None, checked: CheckedFile | None = None,
+    client: ClientMetadata | None = None,
 ) -> Document:
     """Add a document as the patient (personal space) or as an authorised professional. A
     professional may replace their own document with a new version: nothing is overwritten.
-    `checked` is `check_file(content)` when the caller already asked for it (the FHIR API)."""
+    `checked` is `check_file(content)` when the caller already asked for it (the FHIR API);
+    `client`, what practice software said of it (identifiers, codings, visibility)."""
     decision = permit(actor, Action.ADD_DOCUMENT, record, doc_type=doc_type)
     replace_decision = None
     if replaces is not None:
@@ -160,7 +185,7 @@ def document_add(
         with transaction.atomic():
             document = _store(
                 record=record, content=content, doc_type=doc_type, title=title, act_date=act_date, actor=actor,
-                withheld_until=withheld_until, replaces=replaces, checked=checked,
+                withheld_until=withheld_until, replaces=replaces, checked=checked, client=client,
                 **_authorship(record, professional, doc_type),
             )
             access_log.write(actor, Action.ADD_DOCUMENT, decision, document, record=record)
@@ -358,7 +383,8 @@ def document_release(*, actor: Actor, document: Document) -> Document:
         raise InvalidInput(_("The patient can already see this document."), code=InvalidInputCode.STATE)
     with transaction.atomic():  # visible, logged and told together (DOMAIN.md §5)
         document.withheld_from_patient_until = now
-        document.save(update_fields=["withheld_from_patient_until"])
+        document.changed_at = now
+        document.save(update_fields=["withheld_from_patient_until", "changed_at"])
         access_log.write(actor, Action.RELEASE_DOCUMENT, decision, document, record=document.record)
         notify_new_documents(document.record, [document], document.author_professional, now=now)
     return document
@@ -410,7 +436,8 @@ def document_visibility_set(*, actor: Actor, document: Document, hidden: bool) -
     still see a hidden document (the policy's document rule)."""
     decision = permit(actor, Action.HIDE_DOCUMENT, document)
     with transaction.atomic():
-        Document.objects.filter(pk__in=_versions_visible_to(actor, document)).update(hidden_from_professionals=hidden)
+        Document.objects.filter(pk__in=_versions_visible_to(actor, document)).update(
+            hidden_from_professionals=hidden, changed_at=timezone.now())
         access_log.write(actor, Action.HIDE_DOCUMENT, decision, document, record=document.record)
     document.hidden_from_professionals = hidden
     return document
@@ -424,7 +451,7 @@ def document_representatives_visibility_set(*, actor: Actor, document: Document,
     decision = permit(actor, Action.HIDE_FROM_REPRESENTATIVES, document)
     with transaction.atomic():
         Document.objects.filter(pk__in=_versions_visible_to(actor, document)).update(
-            hidden_from_representatives=hidden)
+            hidden_from_representatives=hidden, changed_at=timezone.now())
         access_log.write(actor, Action.HIDE_FROM_REPRESENTATIVES, decision, document, record=document.record)
     document.hidden_from_representatives = hidden
     return document
@@ -437,9 +464,64 @@ def document_archive_set(*, actor: Actor, document: Document, archived: bool) ->
     with transaction.atomic():
         if document.status != status:
             document.status = status
-            document.save(update_fields=["status"])
+            document.changed_at = timezone.now()
+            document.save(update_fields=["status", "changed_at"])
         access_log.write(actor, Action.ARCHIVE_DOCUMENT, decision, document, record=document.record)
     return document
+
+
+def document_withdraw(*, actor: Actor, document: Document) -> Document:
+    """The author withdraws their document as entered in error (IHE MHD's `entered-in-error`):
+    the row and its file stay, for the audit log and the patient's history, but no list shows
+    it any more. The policy's rule for replacing a document: its author, on its current latest
+    version, with a right to write to the record."""
+    decision = permit(actor, Action.WITHDRAW_DOCUMENT, document)
+    with transaction.atomic():
+        # Locked: two withdrawals, or a withdrawal and a replacement, do not cross.
+        locked = Document.objects.select_for_update().get(pk=document.pk)
+        if locked.status != Document.Status.CURRENT or not locked.is_latest_version:
+            raise InvalidInput(_("This document can no longer be withdrawn."), code=InvalidInputCode.STATE)
+        document.status = Document.Status.ENTERED_IN_ERROR
+        document.changed_at = timezone.now()
+        document.save(update_fields=["status", "changed_at"])
+        access_log.write(actor, Action.WITHDRAW_DOCUMENT, decision, document, record=document.record)
+    return document
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One document of a publication (`documents_publish`): `document_add`'s arguments."""
+
+    record: Record
+    content: bytes
+    doc_type: str
+    title: str
+    act_date: date
+    withheld_until: datetime | None = None
+    replaces: Document | None = None
+    checked: CheckedFile | None = None
+    client: ClientMetadata | None = None
+
+
+def documents_publish(*, actor: Actor, publications: Sequence[Publication]) -> list[Document]:
+    """Add several documents as one act, all or nothing (an IHE MHD transaction): each through
+    `document_add` (the policy, the checks, the access log, the notice), in one database
+    transaction; if one is refused, none is kept, and the files already written are removed."""
+    stored: list[Document] = []
+    try:
+        with transaction.atomic():
+            for publication in publications:
+                stored.append(document_add(
+                    actor=actor, record=publication.record, content=publication.content,
+                    doc_type=publication.doc_type, title=publication.title, act_date=publication.act_date,
+                    withheld_until=publication.withheld_until, replaces=publication.replaces,
+                    checked=publication.checked, client=publication.client,
+                ))
+    except Exception:
+        for document in stored:
+            _delete_files(document)
+        raise
+    return stored
 
 
 def document_selection_set(*, actor: Actor, document: Document, selected: bool) -> None:

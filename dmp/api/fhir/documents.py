@@ -21,18 +21,23 @@ import base64
 import binascii
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.http import http_date
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from fhir.resources.R4B.binary import Binary
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.coding import Coding
 from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.identifier import Identifier
 from fhir.resources.R4B.meta import Meta
@@ -48,7 +53,15 @@ from ...models.documents import SPACE_OF_TYPE
 from ...policy import Action, Actor, decide
 from ...selectors import DocumentFilters, documents_matching, get_document_for, get_record_for
 from ...selectors.clinician import records_found_for
-from ...services import AccessRefused, InvalidInput, InvalidInputCode, document_add
+from ...services import (
+    AccessRefused,
+    ClientMetadata,
+    InvalidInput,
+    InvalidInputCode,
+    Publication,
+    document_withdraw,
+    documents_publish,
+)
 from ...storage import cipher
 from .base import FHIR_JSON, FhirView, SearchError, SearchSpec, fhir_response, operation_outcome, search_request
 from .patient import SearchError as PatientSearchError
@@ -67,19 +80,74 @@ _PG_MAX_INT = 2**31 - 1  # the primary keys are 32-bit integers
 DEFAULT_COUNT = 50  # DocumentReferences per search page (`_count`), and the most there can be:
 MAX_COUNT = 100  # a whole record in one answer was megabytes and seconds (issue 16)
 
-# A few common LOINC document codes practice software sends, and the type they mean here.
+_T = DocumentType
+# The document types of the DMP's value set (ANS, JDV_J07-XdsTypeCode-CISIS: LOINC and the
+# French TRE_A05-TypeDocComplementaire codes) that are types of ours, and a few more LOINC
+# codes practice software sends. A code that is not here is refused by name (422), never
+# filed under a guess.
 LOINC_TYPES = {
-    "11488-4": DocumentType.CONSULTATION_REPORT,  # Consult note
-    "34117-2": DocumentType.CONSULTATION_REPORT,  # History and physical note
-    "18842-5": DocumentType.DISCHARGE_LETTER,  # Discharge summary
-    "11502-2": DocumentType.LAB_REPORT,  # Laboratory report
-    "11526-1": DocumentType.PATHOLOGY_REPORT,  # Pathology study
-    "18748-4": DocumentType.IMAGING_REPORT,  # Diagnostic imaging study
-    "11504-8": DocumentType.OPERATIVE_REPORT,  # Surgical operation note
-    "57833-6": DocumentType.MEDICATION_PRESCRIPTION,  # Prescription for medication
-    "60591-5": DocumentType.RECORD_SYNTHESIS,  # Patient summary
-    "34133-9": DocumentType.EPISODE_SYNTHESIS,  # Summary of episode note
+    "11488-4": _T.CONSULTATION_REPORT,  # CR ou fiche de consultation ou de visite
+    "34108-1": _T.CONSULTATION_REPORT,  # Outpatient note
+    "34117-2": _T.CONSULTATION_REPORT,  # History and physical note
+    "78513-9": _T.CONSULTATION_REPORT,  # CR de consultation en ophtalmologie
+    "11490-0": _T.DISCHARGE_LETTER,  # Lettre de liaison à la sortie d'un établissement de soins
+    "18842-5": _T.DISCHARGE_LETTER,  # Discharge summary
+    "11502-2": _T.LAB_REPORT,  # CR d'examens biologiques
+    "11505-5": _T.THERAPEUTIC_ACT_REPORT,  # CR d'acte thérapeutique (autre)
+    "11506-3": _T.AUXILIARY_CARE_REPORT,  # CR ou fiche de suivi de soins par auxiliaire médical
+    "15507-7": _T.EMERGENCY_REPORT,  # CR de passage aux urgences
+    "15508-5": _T.DELIVERY_REPORT,  # CR d'accouchement
+    "18776-5": _T.CARE_PLAN,  # Plan personnalisé de soins
+    "18748-4": _T.IMAGING_REPORT,  # CR d'imagerie médicale
+    "68604-8": _T.IMAGING_REPORT,  # Radiology diagnostic study note
+    "18761-7": _T.TRANSFER_NOTE,  # Note de transfert
+    "34112-3": _T.HOSPITAL_STAY_REPORT,  # CR hospitalier (séjour)
+    "34133-9": _T.EPISODE_SYNTHESIS,  # Synthèse d'épisode de soins
+    "34749-2": _T.PRE_ANAESTHESIA_REPORT,  # CR de consultation pré-anesthésique
+    "34794-8": _T.MDT_MEETING_REPORT,  # CR de réunion de concertation pluridisciplinaire
+    "34874-8": _T.OPERATIVE_REPORT,  # CR opératoire
+    "11504-8": _T.OPERATIVE_REPORT,  # Surgical operation note
+    "47420-5": _T.FUNCTIONAL_ASSESSMENT,  # CR de bilan fonctionnel
+    "51969-4": _T.MOLECULAR_GENETICS,  # CR de génétique moléculaire
+    "52040-3": _T.NON_DICOM_IMAGE,  # Document encapsulant une image d'illustration non DICOM
+    "57828-6": _T.OTHER_PRESCRIPTION,  # Prescription (autre)
+    "57832-8": _T.CARE_PRESCRIPTION,  # Prescription de soins
+    "57833-6": _T.MEDICATION_PRESCRIPTION,  # Prescription de produits de santé
+    "60568-3": _T.PATHOLOGY_REPORT,  # CR d'anatomie et de cytologie pathologiques
+    "11526-1": _T.PATHOLOGY_REPORT,  # Pathology study
+    "60591-5": _T.RECORD_SYNTHESIS,  # Synthèse médicale
+    "60593-1": _T.MEDICATION_DISPENSING,  # Dispensation médicamenteuse
+    "67851-6": _T.ADMISSION_REPORT,  # CR d'admission
+    "70004-7": _T.DIAGNOSTIC_ACT_REPORT,  # CR d'acte diagnostique (autre)
+    "75482-0": _T.PREVENTIVE_THERAPY_REPORT,  # CR d'acte thérapeutique à visée préventive
+    "75492-9": _T.SCREENING_REPORT,  # CR d'acte diagnostique à visée préventive ou de dépistage
+    "77436-4": _T.ANAESTHESIA_REPORT,  # CR d'anesthésie
+    "80565-5": _T.ADMINISTRATION_REPORT,  # CR d'administration de médicaments
+    "85208-7": _T.TELEMEDICINE_REPORT,  # CR de télémédecine
+    "89601-9": _T.CERTIFICATE,  # Certificat médical
 }
+# TRE_A05-TypeDocComplementaire, by its FHIR URL or its OID.
+FR_TYPE_SYSTEMS = ("https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire",
+                   "urn:oid:1.2.250.1.213.1.1.4.12")
+FR_TYPES = {
+    "BIL_AUTO": _T.AUTONOMY_ASSESSMENT, "CERT_DECL": _T.CERTIFICATE, "DISP_AUT": _T.OTHER_DISPENSING,
+    "PROT_ALD": _T.ALD_PROTOCOL, "REMB": _T.REIMBURSEMENT_DATA, "SYNTH": _T.SYNTHESIS,
+    "EXPPAT_1": _T.PATIENT_DOCUMENT, "EXPPAT_2": _T.PATIENT_DOCUMENT, "EXPPAT_3": _T.ADVANCE_DIRECTIVES,
+    **dict.fromkeys(["PRESC-KINE", "PRESC-INF", "PRESC-PEDI", "PRESC-ORTHOPHO", "PRESC-ORTHOPTIE"],
+                    _T.CARE_PRESCRIPTION),
+    **dict.fromkeys(["PRESC-BIO", "PRESC-AAT"], _T.OTHER_PRESCRIPTION),
+}
+# The document's visibility as the DMP codes it (TRE_A07-StatutVisibiliteDocument), and the
+# HL7 confidentiality code every DMP document carries (N).
+VISIBILITY_SYSTEMS = ("https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument",
+                      "urn:oid:1.2.250.1.213.1.1.4.13")
+CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+NOT_VISIBLE_TO_PATIENT = "INVISIBLE_PATIENT"
+HIDDEN_FROM_PROFESSIONALS = "MASQUE_PS"
+HIDDEN_FROM_REPRESENTATIVES = "INVISIBLE_REP_LEGAUX"
+# A result "not yet visible to the patient" without a date of its own becomes visible by itself
+# after this many days, as the professional portal's default.
+DEFAULT_WITHHELD_DAYS = 15
 
 
 class FhirError(Exception):
@@ -91,9 +159,9 @@ class FhirError(Exception):
         self.message = message
 
 
-def _max_request_bytes() -> int:
+def _max_request_bytes(files: int = 1) -> int:
     # base64 makes a file 4/3 as large; the JSON around it is small.
-    return settings.DOCUMENT_MAX_BYTES * 4 // 3 + 64 * 1024
+    return files * (settings.DOCUMENT_MAX_BYTES * 4 // 3 + 64 * 1024)
 
 
 def _too_large() -> FhirError:
@@ -101,12 +169,12 @@ def _too_large() -> FhirError:
     return FhirError(413, _("The file is too large (at most %(mb)d MB).") % limit)
 
 
-def _check_request_size(request) -> None:
+def _check_request_size(request, *, files: int = 1) -> None:
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    if length > _max_request_bytes():
+    if length > _max_request_bytes(files):
         raise _too_large()
 
 
@@ -147,9 +215,41 @@ def _int_id(value: str) -> int:
 # --- building what the API returns -----------------------------------------------------------
 
 
+def version_tag(document: Document) -> str:
+    """The ETag of a DocumentReference: its version in the document's versions chain."""
+    return f'W/"{document.version}"'
+
+
+def _status(document: Document) -> str:
+    if document.status == Document.Status.ENTERED_IN_ERROR:
+        return "entered-in-error"
+    # Archived by the patient is not superseded: the document stays valid, out of sight.
+    return "current" if document.is_latest_version else "superseded"
+
+
+def _security_labels(document: Document) -> list[CodeableConcept]:
+    labels = [CodeableConcept(coding=[fhir._coding(CONFIDENTIALITY_SYSTEM, "N", "normal")])]
+    marks = ((document.is_withheld_from_patient(), NOT_VISIBLE_TO_PATIENT, "Non visible par le patient"),
+             (document.hidden_from_professionals, HIDDEN_FROM_PROFESSIONALS, "Masqué aux professionnels de santé"),
+             (document.hidden_from_representatives, HIDDEN_FROM_REPRESENTATIVES,
+              "Non visible par les représentants légaux du patient"))
+    labels += [CodeableConcept(coding=[fhir._coding(VISIBILITY_SYSTEMS[0], code, display)])
+               for marked, code, display in marks if marked]
+    return labels
+
+
+def _with_client_codings(concept: CodeableConcept, codings: list[dict]) -> CodeableConcept:
+    ours = {(c.system, c.code) for c in concept.coding or []}
+    extra = [Coding(**c) for c in codings if (c.get("system"), c.get("code")) not in ours]
+    return CodeableConcept(coding=[*(concept.coding or []), *extra], text=concept.text)
+
+
 def document_resource(document: Document, *, duplicate: bool = False) -> DocumentReference:
     """A document as the API gives it: dmp/fhir.py's DocumentReference, with REST references
-    (Patient/…, Practitioner/…, Binary/…) and the content hash as master identifier."""
+    (Patient/…, Practitioner/…, Binary/…), the client's masterIdentifier (else the content
+    hash), identifiers and codings as it sent them, the status of its version (current,
+    superseded, entered-in-error), the version it replaces, its visibility as security labels,
+    and `meta.versionId` (its version in the chain) and `meta.lastUpdated`."""
     subject = fhir.patient(document.record)
     author = fhir.practitioner(document.author_professional) if document.author_professional_id else None
     resource = fhir.document_reference(document, subject=subject, url=f"Binary/{document.pk}", author=author)
@@ -158,17 +258,38 @@ def document_resource(document: Document, *, duplicate: bool = False) -> Documen
         resource.author = [Reference(reference=f"Practitioner/{author.id}", display=author.name[0].text)]
     elif document.author_kind == Document.AuthorKind.PATIENT:
         resource.author = [Reference(reference=f"Patient/{document.record_id}")]
-    resource.masterIdentifier = Identifier(system=CONTENT_HASH_SYSTEM, value=document.content_hash)
+    content_hash = Identifier(system=CONTENT_HASH_SYSTEM, value=document.content_hash)
+    if document.master_identifier:
+        resource.masterIdentifier = Identifier(system=document.master_identifier_system or None,
+                                               value=document.master_identifier)
+        resource.identifier = [*(Identifier(**i) for i in document.identifiers), content_hash]
+    else:
+        resource.masterIdentifier = content_hash
+        resource.identifier = [Identifier(**i) for i in document.identifiers] or None
+    codings = document.codings or {}
+    resource.type = _with_client_codings(resource.type, codings.get("type", []))
+    resource.category = [_with_client_codings(resource.category[0], codings.get("category", []))]
+    resource.status = _status(document)
+    resource.securityLabel = _security_labels(document)
+    if document.replaces_id:
+        target = {"reference": f"DocumentReference/{document.replaces_id}"}
+        resource.relatesTo = [{"code": "replaces", "target": target}]
+    tags = list(resource.meta.tag) if resource.meta and resource.meta.tag else []
     if duplicate:
-        tags = list(resource.meta.tag) if resource.meta and resource.meta.tag else []
         tags.append(fhir._coding(OUTCOME_SYSTEM, "duplicate", "This file was already in the record: "
-                                                                 "the existing DocumentReference is returned."))
-        resource.meta = Meta(tag=tags)
+                                                              "the existing DocumentReference is returned."))
+    resource.meta = Meta(versionId=str(document.version), lastUpdated=document.last_changed(), tag=tags or None)
     return resource
 
 
+def version_headers(document: Document) -> dict[str, str]:
+    """ETag and Last-Modified of a DocumentReference read."""
+    return {"ETag": version_tag(document), "Last-Modified": http_date(document.last_changed().timestamp())}
+
+
 def _document_answer(request, document: Document, *, created: bool = False, duplicate: bool = False):
-    headers = {"Location": request.build_absolute_uri(f"/fhir/DocumentReference/{document.pk}")}
+    headers = {"Location": request.build_absolute_uri(f"/fhir/DocumentReference/{document.pk}"),
+               **version_headers(document)}
     if duplicate:
         headers["X-DMP-Outcome"] = "duplicate: this file is already in the record; existing DocumentReference returned"
     return fhir_response(document_resource(document, duplicate=duplicate),
@@ -179,6 +300,8 @@ def _document_answer(request, document: Document, *, created: bool = False, dupl
 
 
 def _doc_type(resource: DocumentReference) -> str:
+    """Our type for the pushed `type`: a code of ours, a LOINC code or a French DMP code of the
+    maps above (the first coding that maps). None that maps is refused, naming the codes."""
     codings = (resource.type.coding or []) if resource.type else []
     if not codings:
         raise FhirError(400, _("DocumentReference.type needs a coding (system %(system)s).")
@@ -188,7 +311,45 @@ def _doc_type(resource: DocumentReference) -> str:
             return coding.code
         if coding.system == LOINC_SYSTEM and coding.code in LOINC_TYPES:
             return LOINC_TYPES[coding.code]
-    raise FhirError(422, _("Unknown document type: use a code of %(system)s.") % {"system": fhir.DOCUMENT_TYPE_SYSTEM})
+        if coding.system in FR_TYPE_SYSTEMS and coding.code in FR_TYPES:
+            return FR_TYPES[coding.code]
+    codes = ", ".join(f"{c.system or '?'}|{c.code or '?'}" for c in codings)
+    raise FhirError(422, _("Document type %(codes)s cannot be filed under a type of the record: use a LOINC code "
+                           "of the DMP's value set or a code of %(system)s.")
+                    % {"codes": codes, "system": fhir.DOCUMENT_TYPE_SYSTEM})
+
+
+def _client_codings(resource: DocumentReference) -> dict:
+    """The type and class codings the client sent, as given (system, code, display), to be read
+    back; ours (urn:dmp:…) are not kept twice."""
+    def kept(concepts) -> list[dict]:
+        return [{k: v for k, v in (("system", c.system), ("code", c.code), ("display", c.display)) if v}
+                for concept in concepts for c in (concept.coding or [])
+                if c.system not in (fhir.DOCUMENT_TYPE_SYSTEM, fhir.SPACE_SYSTEM) and c.code]
+    codings = {"type": kept([resource.type] if resource.type else []), "category": kept(resource.category or [])}
+    return {key: value for key, value in codings.items() if value}
+
+
+def _visibility(resource: DocumentReference) -> tuple[bool, bool, bool]:
+    """(not yet visible to the patient, hidden from professionals, hidden from the legal
+    representatives) from `securityLabel`. The HL7 confidentiality "N" and the DMP's visibility
+    codes are understood; any other label is refused by name rather than ignored: the client
+    would believe a restriction that nothing enforces."""
+    withheld = hidden_pro = hidden_reps = False
+    for concept in resource.securityLabel or []:
+        for coding in concept.coding or []:
+            if coding.system == CONFIDENTIALITY_SYSTEM and coding.code == "N":
+                continue
+            if coding.system in VISIBILITY_SYSTEMS and coding.code == NOT_VISIBLE_TO_PATIENT:
+                withheld = True
+            elif coding.system in VISIBILITY_SYSTEMS and coding.code == HIDDEN_FROM_PROFESSIONALS:
+                hidden_pro = True
+            elif coding.system in VISIBILITY_SYSTEMS and coding.code == HIDDEN_FROM_REPRESENTATIVES:
+                hidden_reps = True
+            else:
+                raise FhirError(422, _("Security label %(code)s is not supported.")
+                                % {"code": f"{coding.system or '?'}|{coding.code or '?'}"})
+    return withheld, hidden_pro, hidden_reps
 
 
 def _check_category(resource: DocumentReference, doc_type: str) -> None:
@@ -219,9 +380,11 @@ def _withheld_until(resource: DocumentReference) -> datetime | None:
     return None
 
 
-def _content(resource: DocumentReference, actor: Actor) -> tuple[bytes, str | None, str | None]:
+def _content(resource: DocumentReference, actor: Actor,
+             bundled: dict[str, tuple[bytes, str]] | None = None) -> tuple[bytes, str | None, str | None]:
     """The file's bytes, the contentType the client declared, and the staged Binary it came
-    from (to forget once stored)."""
+    from (to forget once stored). In a Bundle, `attachment.url` may name one of its Binary
+    entries by fullUrl (`bundled`: urn:uuid:… → bytes and contentType)."""
     attachment = resource.content[0].attachment if resource.content else None
     if attachment is None:
         raise FhirError(400, _("DocumentReference.content[0].attachment is required."))
@@ -231,6 +394,9 @@ def _content(resource: DocumentReference, actor: Actor) -> tuple[bytes, str | No
     if attachment.data is not None:
         content = attachment.data
         return (content if isinstance(content, bytes) else _decode(content)), declared, None
+    if attachment.url and bundled is not None and attachment.url.strip() in bundled:
+        content, content_type = bundled[attachment.url.strip()]
+        return content, declared or content_type, None
     if attachment.url:
         binary_id = attachment.url.strip().removeprefix("Binary/")
         staged = _staged_binary(binary_id, actor)
@@ -322,44 +488,124 @@ def _if_none_exist_hash(request) -> str | None:
                     % {"system": CONTENT_HASH_SYSTEM})
 
 
-def _existing_answer(request, actor: Actor, record: Record, digest: str):
-    """The document with this content already in the record: returned if the actor may read
-    it; otherwise only "already in the record" (409), as the portal says."""
-    existing = record.documents.filter(content_hash=digest).values_list("pk", flat=True).first()
-    if existing is None:
+def _subject_record_id(subject: Reference | None) -> int | None:
+    """The record a pushed document is for: `Patient/<id>`, a conditional reference
+    `Patient?identifier=<system>|<value>` (as the PDSm guide's Bundles give it) or an
+    `identifier`, with the INS-NIR or our provisional identifier. None when nothing matches:
+    the caller answers it like a record it may not open."""
+    if subject is None or not (subject.reference or subject.identifier):
+        raise FhirError(400, _("DocumentReference.subject must be a reference to Patient/<id>."))
+    reference = (subject.reference or "").strip()
+    system = value = None
+    if reference.startswith("Patient?"):
+        params = parse_qs(reference.removeprefix("Patient?"))
+        system, _sep, value = (params.get("identifier") or [""])[0].rpartition("|")
+    elif subject.identifier is not None and not reference:
+        system, value = subject.identifier.system, subject.identifier.value
+    else:
+        return _id_of(reference, "Patient")
+    value = (value or "").strip().upper()
+    if system == fhir.INS_NIR_SYSTEM and value:
+        return Record.objects.filter(nir=value).values_list("pk", flat=True).first()
+    if system == fhir.PROVISIONAL_ID_SYSTEM and value:
+        return Record.objects.filter(provisional_id=value).values_list("pk", flat=True).first()
+    raise FhirError(400, _("A subject identifier must be an INS-NIR (%(nir)s) or a provisional identifier "
+                           "(%(provisional)s).")
+                    % {"nir": fhir.INS_NIR_SYSTEM, "provisional": fhir.PROVISIONAL_ID_SYSTEM})
+
+
+def _master_identifier(resource: DocumentReference) -> tuple[str, str]:
+    """The client's own id of the document (system, value); ("", "") if it sent none, or only
+    our content hash (which is what it read from us)."""
+    master = resource.masterIdentifier
+    if master is None or not master.value or master.system == CONTENT_HASH_SYSTEM:
+        return "", ""
+    if len(master.value) > 255 or len(master.system or "") > 255:
+        raise FhirError(400, _("The masterIdentifier is too long."))
+    return master.system or "", master.value
+
+
+def _identifiers(resource: DocumentReference) -> tuple[dict, ...]:
+    return tuple({k: v for k, v in (("system", i.system), ("value", i.value), ("use", i.use)) if v}
+                 for i in resource.identifier or [] if i.value and i.system != CONTENT_HASH_SYSTEM)
+
+
+def _replaced(actor: Actor, resource: DocumentReference, record: Record,
+              created: dict[str, Document] | None = None) -> Document | None:
+    """The document a `relatesTo` replaces points at (`DocumentReference/<id>`), in this record,
+    if the actor may read it (else the same 404 as a missing one). Whether they may replace it
+    is the policy's question, asked by the service."""
+    targets = [r.target for r in resource.relatesTo or [] if r.code == "replaces"]
+    if not targets:
+        return None
+    if len(targets) > 1:
+        raise FhirError(422, _("A document replaces one document at most."))
+    document_id = _id_of(targets[0].reference, "DocumentReference")
+    if document_id is None:
+        raise FhirError(400, _("relatesTo.target must be a reference to DocumentReference/<id>."))
+    try:
+        document = get_document_for(actor, document_id)
+    except Http404:
+        raise Http404 from None
+    if document.record_id != record.pk:
+        raise Http404
+    return document
+
+
+@dataclass
+class Prepared:
+    """A pushed DocumentReference, read and checked, ready for the service; or the document
+    already in the record that it is (the same file, or the same masterIdentifier)."""
+
+    publication: Publication | None = None
+    existing: Document | None = None
+    staged_binary: str | None = None
+
+
+def _existing(actor: Actor, record: Record, *, digest: str | None = None,
+              master: tuple[str, str] = ("", "")) -> Document | None:
+    """The document of the record with this content or this client masterIdentifier, if the
+    actor may read it; a 409 if it is there but not theirs to read, or if the masterIdentifier
+    is already another file's."""
+    documents = record.documents.all()
+    found = None
+    if master[1]:
+        found = documents.filter(master_identifier_system=master[0], master_identifier=master[1]).first()
+        if found is not None and digest is not None and found.content_hash != digest:
+            raise FhirError(409, _("This masterIdentifier is already another document's in the record."))
+    if found is None and digest is not None:
+        found = documents.filter(content_hash=digest).first()
+    if found is None:
         return None
     try:
-        document = get_document_for(actor, existing)
+        return get_document_for(actor, found.pk)
     except Http404:
-        return operation_outcome(409, _("This file is already in the record."))
-    return _document_answer(request, document, duplicate=True)
+        raise FhirError(409, _("This file is already in the record.")) from None
 
 
-def create_document_reference(request, actor: Actor):
-    _check_request_size(request)
-    data = _resource_body(request, "DocumentReference")
-    try:
-        resource = DocumentReference.model_validate(data)
-    except ValidationError as exc:
-        if any(error.get("type") == "base64_decode" for error in exc.errors()):
-            raise FhirError(400, _("The attachment data is not valid base64.")) from None
-        raise FhirError(400, _validation_message(exc)) from None
-    if resource.subject is None or not resource.subject.reference:
-        raise FhirError(400, _("DocumentReference.subject must be a reference to Patient/<id>."))
-    record_id = _id_of(resource.subject.reference, "Patient")
+def prepare_document(actor: Actor, resource: DocumentReference, *, if_none_exist: str | None = None,
+                     bundled: dict[str, tuple[bytes, str]] | None = None) -> Prepared:
+    """Read a pushed DocumentReference into what `document_add` takes: the record (the policy's
+    ADD_DOCUMENT, refusal logged), the type from its codings, the title and dates, the file
+    (checked once, here), what the client said of it and the version it replaces. Raises
+    FhirError (or Http404) for anything refused; nothing is written."""
+    if resource.status not in (None, "current"):
+        raise FhirError(422, _("A new document has the status current."))
+    record_id = _subject_record_id(resource.subject)
     doc_type = _doc_type(resource)
     _check_category(resource, doc_type)
     title = (resource.description or (resource.content[0].attachment.title if resource.content else None)
              or str(DocumentType(doc_type).label)).strip()
     act_date = _act_date(resource)
     withheld_until = _withheld_until(resource)
+    withheld, hidden_pro, hidden_reps = _visibility(resource)
+    if withheld and withheld_until is None:
+        withheld_until = timezone.now() + timedelta(days=DEFAULT_WITHHELD_DAYS)
     record = _record_to_add_to(actor, record_id, doc_type)
-    digest = _if_none_exist_hash(request)
-    if digest is not None:
-        answer = _existing_answer(request, actor, record, digest)
-        if answer is not None:
-            return answer
-    content, declared, binary_id = _content(resource, actor)
+    master = _master_identifier(resource)
+    if if_none_exist is not None and (existing := _existing(actor, record, digest=if_none_exist)) is not None:
+        return Prepared(existing=existing)
+    content, declared, binary_id = _content(resource, actor, bundled)
     _checked_bytes(content, declared)
     try:
         # Checked once, here: the digest is that of what would be stored (an image is encoded
@@ -367,25 +613,115 @@ def create_document_reference(request, actor: Actor):
         checked = check_file(content)
     except InvalidInput as exc:
         raise FhirError(422, str(exc)) from None
-    digest = checked.digest
-    answer = _existing_answer(request, actor, record, digest)
-    if answer is not None:
-        return answer
+    existing = _existing(actor, record, digest=checked.digest, master=master)
+    if existing is not None:
+        return Prepared(existing=existing, staged_binary=binary_id)
+    client = ClientMetadata(
+        master_identifier_system=master[0], master_identifier=master[1], identifiers=_identifiers(resource),
+        codings=_client_codings(resource), hidden_from_professionals=hidden_pro,
+        hidden_from_representatives=hidden_reps,
+    )
+    publication = Publication(record=record, content=content, doc_type=doc_type, title=title, act_date=act_date,
+                              withheld_until=withheld_until, replaces=_replaced(actor, resource, record),
+                              checked=checked, client=client)
+    return Prepared(publication=publication, staged_binary=binary_id)
+
+
+def service_refusal(exc: AccessRefused) -> Exception:
+    """A service's refusal as the API answers it: a document or record the actor may not see is
+    the same 404 as a missing one; a rule that refuses what they can see (replacing someone
+    else's document) is 403 with the policy's reason."""
+    decision = exc.decision
+    if decision.rule in ("document_not_visible", "no_standing") or decision.mode == "none":
+        return Http404()
+    return FhirError(403, str(decision.reason) or _("This action is not allowed."))
+
+
+def parse_document_reference(data: dict) -> DocumentReference:
     try:
-        document = document_add(actor=actor, record=record, content=content, doc_type=doc_type, title=title,
-                                act_date=act_date, withheld_until=withheld_until, checked=checked)
-    except AccessRefused:
-        raise Http404 from None
+        return DocumentReference.model_validate(data)
+    except ValidationError as exc:
+        if any(error.get("type") == "base64_decode" for error in exc.errors()):
+            raise FhirError(400, _("The attachment data is not valid base64.")) from None
+        raise FhirError(400, _validation_message(exc)) from None
+
+
+def create_document_reference(request, actor: Actor):
+    _check_request_size(request)
+    resource = parse_document_reference(_resource_body(request, "DocumentReference"))
+    prepared = prepare_document(actor, resource, if_none_exist=_if_none_exist_hash(request))
+    if prepared.existing is None:
+        try:
+            document = documents_publish(actor=actor, publications=[prepared.publication])[0]
+        except AccessRefused as exc:
+            raise service_refusal(exc) from None
+        except InvalidInput as exc:
+            if exc.code == InvalidInputCode.DUPLICATE:  # a race with another push of the same file
+                publication = prepared.publication
+                existing = _existing(actor, publication.record, digest=publication.checked.digest)
+                if existing is not None:
+                    return _document_answer(request, existing, duplicate=True)
+                raise FhirError(409, str(exc)) from None
+            raise FhirError(422, str(exc)) from None
+        created = True
+    else:
+        document, created = prepared.existing, False
+    if prepared.staged_binary is not None:
+        cache.delete(_cache_key(prepared.staged_binary))
+    return _document_answer(request, document, created=created, duplicate=not created)
+
+
+def update_document_reference(request, actor: Actor, document_id: int):
+    """An update (PUT) may change one thing: the status, to entered-in-error, which withdraws the
+    author's document (`document_withdraw`: the policy's rule for replacing). A new content is
+    a new version (`relatesTo` replaces); anything else is refused. `If-Match` guards it."""
+    document = get_document_for(actor, document_id)
+    resource = parse_document_reference(_resource_body(request, "DocumentReference"))
+    if resource.id is not None and resource.id != str(document.pk):
+        raise FhirError(400, _("The resource id does not match the URL."))
+    check_if_match(request.headers.get("If-Match"), document)
+    if resource.status != "entered-in-error":
+        raise FhirError(422, _("An update can only set the status to entered-in-error; publish a new version with "
+                               "relatesTo replaces to change a document."))
+    return fhir_response(document_resource(withdraw(actor, document)), headers=version_headers(document))
+
+
+def withdraw(actor: Actor, document: Document) -> Document:
+    try:
+        return document_withdraw(actor=actor, document=document)
+    except AccessRefused as exc:
+        raise service_refusal(exc) from None
     except InvalidInput as exc:
-        if exc.code == InvalidInputCode.DUPLICATE:  # a race with another push of the same file
-            answer = _existing_answer(request, actor, record, digest)
-            if answer is not None:
-                return answer
-            raise FhirError(409, str(exc)) from None
-        raise FhirError(422, str(exc)) from None
-    if binary_id is not None:
-        cache.delete(_cache_key(binary_id))
-    return _document_answer(request, document, created=True)
+        raise FhirError(409, str(exc)) from None
+
+
+def check_if_match(value: str | None, document: Document) -> None:
+    """`If-Match: W/"<version>"` (or the bare version): 412 if the document is no longer that."""
+    if value is None:
+        return
+    wanted = value.strip().removeprefix("W/").strip('"')
+    if wanted != str(document.version) or not document.is_latest_version:
+        raise FhirError(412, _("The document has changed since you read it (version %(version)s now).")
+                        % {"version": document.version})
+
+
+def document_version(actor: Actor, document: Document, version_id: str) -> Document:
+    """Version `version_id` of the document's versions chain (the history `_history/<vid>`
+    reads), if the actor may read it; 404 otherwise."""
+    if not version_id.isdigit() or len(version_id) > 6:
+        raise Http404
+    wanted = int(version_id)
+    current = document
+    while current.version > wanted and current.replaces_id is not None:
+        current = Document.objects.only("pk", "version", "replaces_id").get(pk=current.replaces_id)
+    while current.version < wanted:
+        newer = Document.objects.filter(replaces_id=current.pk).only("pk", "version", "replaces_id").first()
+        if newer is None:
+            raise Http404
+        current = newer
+    if current.version != wanted:
+        raise Http404
+    return current if current.pk == document.pk else get_document_for(actor, current.pk)
 
 
 # --- search ----------------------------------------------------------------------------------
@@ -659,7 +995,35 @@ class DocumentReferenceInstanceView(_Errors, FhirView):
     )
     def get(self, request, resource_id: str):
         document = get_document_for(Actor.from_request(request), _int_id(resource_id))
-        return fhir_response(document_resource(document))
+        return fhir_response(document_resource(document), headers=version_headers(document))
+
+    @extend_schema(
+        operation_id="fhir_documentreference_update", tags=["FHIR"],
+        summary="Withdraw your document as entered in error (status entered-in-error); If-Match supported",
+        parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER)],
+        request={FHIR_JSON: OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
+        responses={200: _FHIR_OBJECT, 400: _OUTCOME, 401: _OUTCOME, 403: _OUTCOME, 404: _OUTCOME,
+                   409: _OUTCOME, 412: _OUTCOME, 422: _OUTCOME},
+    )
+    def put(self, request, resource_id: str):
+        return update_document_reference(request, Actor.from_request(request), _int_id(resource_id))
+
+
+class DocumentReferenceVersionView(_Errors, FhirView):
+    """`DocumentReference/<id>/_history/<vid>`: version <vid> of the document's versions chain."""
+
+    @extend_schema(
+        operation_id="fhir_documentreference_vread", tags=["FHIR"],
+        summary="Read one version of a document (its versions chain: 1 is the first)",
+        responses={200: _FHIR_OBJECT, 401: _OUTCOME, 403: _OUTCOME, 404: _OUTCOME},
+    )
+    def get(self, request, resource_id: str, version_id: str):
+        actor = Actor.from_request(request)
+        version = document_version(actor, get_document_for(actor, _int_id(resource_id)), version_id)
+        headers = {**version_headers(version),
+                   "Content-Location": request.build_absolute_uri(
+                       f"/fhir/DocumentReference/{version.pk}/_history/{version.version}")}
+        return fhir_response(document_resource(version), headers=headers)
 
 
 def _wants_resource(request) -> bool:
@@ -729,6 +1093,8 @@ urlpatterns = [
     path("DocumentReference", DocumentReferenceTypeView.as_view(), name="documentreference"),
     path("DocumentReference/<str:resource_id>", DocumentReferenceInstanceView.as_view(),
          name="documentreference_read"),
+    path("DocumentReference/<str:resource_id>/_history/<str:version_id>", DocumentReferenceVersionView.as_view(),
+         name="documentreference_vread"),
     path("Binary", BinaryTypeView.as_view(), name="binary"),
     path("Binary/<str:resource_id>", BinaryInstanceView.as_view(), name="binary_read"),
 ]

@@ -61,6 +61,19 @@ RESOURCES: dict[str, dict] = {
                      "documentation": "Your own facility."},
 }
 
+# --- IHE MHD publishing (PDSm) and versions: dmp/api/fhir/mhd.py, documents.py ---------------
+# POST /fhir/ takes transaction and batch Bundles (ITI-65 Provide Document Bundle); a
+# DocumentReference is updated only to withdraw it (entered-in-error), and its versions chain
+# is its history (`_history/<vid>`, meta.versionId, ETag, If-Match).
+SYSTEM_INTERACTIONS = ["transaction", "batch"]
+RESOURCES["DocumentReference"]["interactions"] += ["update", "vread"]
+RESOURCES["DocumentReference"]["versioning"] = "versioned-update"
+RESOURCES["DocumentReference"]["documentation"] += (
+    " IHE MHD (ANS PDSm): publish with a transaction Bundle at the base (List submission set, DocumentReference, "
+    "Binary); masterIdentifier, identifiers, LOINC and DMP type codes and DMP visibility labels are kept; "
+    "relatesTo replaces makes a new version; PUT with status entered-in-error withdraws your own document.")
+# --- end of the MHD block ------------------------------------------------------------------
+
 
 def _search_params(spec: SearchSpec | None) -> list[dict] | None:
     if spec is None:
@@ -83,6 +96,8 @@ def capability_statement(base_url: str) -> CapabilityStatement:
         }
         if spec.get("conditional_create"):
             entry["conditionalCreate"] = True
+        if spec.get("versioning"):
+            entry["versioning"] = spec["versioning"]
         resources.append({k: v for k, v in entry.items() if v is not None})
     return CapabilityStatement(
         status="active",
@@ -105,6 +120,7 @@ def capability_statement(base_url: str) -> CapabilityStatement:
                                         "(health professionals with a second factor only). Each token has its own "
                                         "hourly request limit (429 with Retry-After beyond)."},
             "resource": resources,
+            "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
         }],
     )
 
