@@ -58,6 +58,20 @@ def django_on_a_bench_database() -> None:
     django.setup()
 
 
+def require_migrated() -> None:
+    """A kept dataset made before a release that adds a migration cannot serve its pages: say
+    which command brings it up to date, rather than fail on a missing column."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    if not executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        return
+    sys.exit("This dataset's database lacks migrations of this commit: run\n"
+             f"    DMP_ENV=test DATABASE_URL={os.environ['DATABASE_URL']} .venv/bin/python manage.py migrate\n"
+             "(it keeps the dataset), then this command again.")
+
+
 def fresh_database() -> None:
     """Drop the benchmark's database, create it again and migrate it."""
     import psycopg

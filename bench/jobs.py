@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _setup import ROOT, commit, django_on_a_bench_database
+from _setup import ROOT, commit, django_on_a_bench_database, require_migrated
 
 TIME = "/usr/bin/time"
 
@@ -143,6 +143,7 @@ def main() -> None:
     if not Path(TIME).exists():
         sys.exit("GNU time is missing: apt-get install -y time")
     django_on_a_bench_database()  # checks the database's name before anything runs on it
+    require_migrated()
     python, manage = sys.executable, str(ROOT / "manage.py")
     print(f"Batch jobs on the scale dataset, commit {commit()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
           f"load average {os.getloadavg()[0]:.1f}")

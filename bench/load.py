@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _setup import ROOT, commit, django_on_a_bench_database
+from _setup import ROOT, commit, django_on_a_bench_database, require_migrated
 from pages import MIDDLEWARE_FLOOR, PAGES, close_sessions, open_sessions, probe_records
 
 
@@ -96,6 +96,7 @@ def main() -> None:
     if shutil.which("ab") is None:
         sys.exit("ApacheBench is missing: apt-get install -y apache2-utils")
     django_on_a_bench_database()
+    require_migrated()
     from django.conf import settings
 
     (ROOT / "var").mkdir(exist_ok=True)

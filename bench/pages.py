@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from _setup import commit, django_on_a_bench_database
+from _setup import commit, django_on_a_bench_database, require_migrated
 
 DEFAULT_SIZES = (5, 500, 5_000)
 
@@ -220,6 +220,7 @@ def main() -> None:
                         help="probe records to measure, among 5, 50, 500, 5000")
     args = parser.parse_args()
     django_on_a_bench_database()
+    require_migrated()
     import os
 
     sizes = tuple(int(s) for s in args.sizes.split(","))
