@@ -66,11 +66,12 @@ test: deps-test system-test deps-node
 	$(VENV)/bin/ruff check .
 	@$(TEST_ENV) $(PY) -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
-# 1,586 tests in 2 min 49 s on two quiet cores (4 min 5 s of CPU in pytest's processes; with -n 4 it
-# was slower). The personas' world is built once per process and copied (tests/personas.py):
-# fixture setup fell from 77 to 30 worker-seconds. Under a minute is still to do: what is left is
-# the tests' own work (check --deploy subprocesses, the file inspector's child process per file,
-# PDF rendering, the query-plan tests' tables filled again for each test).
+# 1,747 tests in 3 min 33 s on two quiet cores (5 min 10 s of CPU in pytest's processes; with -n 4 it
+# was slower). The personas' world is built once per process and copied (tests/personas.py); the
+# query-plan tests fill their tables once per file; a kept database gets its matrix back once.
+# Under a minute is still to do: what is left is the tests' own work (manage.py subprocesses,
+# the file inspector's child process per file, PDF rendering, the IPS validator in Node, the
+# export of 300 MB, the S3 server's round trips).
 # Markers (pyproject.toml): browser, worker, slow; another subset with e.g.
 # `make test-fast MARKERS="not browser and not worker and not slow"`.
 MARKERS ?= not browser and not worker
