@@ -89,3 +89,26 @@ def fill_audit(cursor, *, entries: int, records: int, first_record_id: int, acto
         n=sql.Literal(entries),
     )
     cursor.execute(query)
+
+
+def stored_scan(record, n: int, megabytes: int):
+    """The record's `n`-th "scan": `megabytes` of random bytes (incompressible, as scanned PDFs
+    and photos are) written through the encrypted storage directly, without the upload checks
+    (not what an export's memory measures, and minutes of work on random bytes). For the export
+    benchmark (bench/jobs.py) and its test (tests/test_export_memory.py)."""
+    import hashlib
+    import os
+    from datetime import date
+
+    from django.core.files.base import ContentFile
+
+    from dmp.models import Document, DocumentType
+
+    content = os.urandom(megabytes * 2**20)
+    digest = hashlib.sha256(content).hexdigest()
+    document = Document(record=record, doc_type=DocumentType.IMAGING_REPORT, title=f"Scanner {n}",
+                        act_date=date(2025, 1, 1 + n % 28), author_kind=Document.AuthorKind.PATIENT,
+                        mime_type="image/jpeg", size=len(content), content_hash=digest)
+    document.file.save(digest, ContentFile(content), save=False)
+    document.save()
+    return document

@@ -87,25 +87,18 @@ BIG_DOCUMENT_MB = 8
 def big_record(megabytes: int):
     """A record of `megabytes` of incompressible documents (random bytes, as scans are) of
     8 MB each, written through the encrypted storage; made once, found again by its holder."""
-    import hashlib
     from datetime import date
 
-    from django.core.files.base import ContentFile
+    from fill import stored_scan
 
-    from dmp.models import Document, DocumentType, Record, User
+    from dmp.models import Document, Record, User
 
     user, _ = User.objects.get_or_create(username=BIG_HOLDER, defaults={"first_name": "Grand", "last_name": "Export"})
     record = Record.objects.filter(holder=user).first() or Record.objects.create(
         holder=user, family_name="Export", given_names="Grand", birth_date=date(1970, 1, 1))
     have = Document.objects.filter(record=record).count()
     for n in range(have, megabytes // BIG_DOCUMENT_MB):
-        content = os.urandom(BIG_DOCUMENT_MB * 2**20)
-        digest = hashlib.sha256(content).hexdigest()
-        document = Document(record=record, doc_type=DocumentType.IMAGING_REPORT, title=f"Scanner {n}",
-                            act_date=date(2025, 1, 1 + n % 28), author_kind=Document.AuthorKind.PATIENT,
-                            mime_type="image/jpeg", size=len(content), content_hash=digest)
-        document.file.save(digest, ContentFile(content), save=False)
-        document.save()
+        stored_scan(record, n, BIG_DOCUMENT_MB)
     return record
 
 

@@ -11,16 +11,15 @@ import subprocess
 import sys
 import textwrap
 import zipfile
-from datetime import date
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.files.base import ContentFile
 from django.db import connection
 from django.urls import reverse
 
-from dmp.models import Document, DocumentType, RecordExport
+from bench.fill import stored_scan
+from dmp.models import Document, RecordExport
 from dmp.services.export import document_path
 
 MB = 1024 * 1024
@@ -47,17 +46,7 @@ EXPORT = textwrap.dedent("""
 def _add_scans(record) -> list[Document]:
     """Documents written through the storage directly (the upload checks are not what is
     measured here, and would take minutes on random bytes)."""
-    documents = []
-    for n in range(DOCUMENTS):
-        content = os.urandom(MB)
-        digest = hashlib.sha256(content).hexdigest()
-        document = Document(record=record, doc_type=DocumentType.IMAGING_REPORT, title=f"Scanner {n}",
-                            act_date=date(2025, 1, 1 + n % 28), author_kind=Document.AuthorKind.PATIENT,
-                            mime_type="image/jpeg", size=len(content), content_hash=digest)
-        document.file.save(digest, ContentFile(content), save=False)
-        document.save()
-        documents.append(document)
-    return documents
+    return [stored_scan(record, n, 1) for n in range(DOCUMENTS)]
 
 
 def _test_database_url() -> str:
