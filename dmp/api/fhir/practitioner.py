@@ -8,7 +8,9 @@ see is missing (404 on a read, an empty Bundle on a search)."""
 
 from __future__ import annotations
 
-from django.http import Http404
+from collections.abc import Callable
+
+from django.http import Http404, QueryDict
 from django.urls import path, re_path, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -80,14 +82,13 @@ _SEARCH_PARAMETERS = [OpenApiParameter("_id", str, description="The logical id."
 
 
 class _TypeSearch(FhirView):
+    """A search by `_id` or `identifier`: at most the one resource the candidate id names, if
+    the actor may see it. Each type says how to find the candidate and how to load it."""
+
     spec: SearchSpec
     name = ""
-
-    def candidate(self, params) -> int | None:
-        raise NotImplementedError
-
-    def resource(self, actor: Actor, pk: int):
-        raise NotImplementedError
+    candidate: Callable[[QueryDict], int | None]
+    resource: Callable[[Actor, int], object | None]
 
     def get(self, request):
         params = request.query_params
@@ -123,12 +124,8 @@ class PractitionerSearch(_TypeSearch):
 
     spec = PRACTITIONER_SEARCH
     name = "Practitioner"
-
-    def candidate(self, params):
-        return _practitioner_candidate(params)
-
-    def resource(self, actor, pk):
-        return _practitioner(actor, pk)
+    candidate = staticmethod(_practitioner_candidate)
+    resource = staticmethod(_practitioner)
 
     @extend_schema(operation_id="Practitioner_search", summary="Find a professional you may see",
                    tags=["Practitioner"], parameters=_SEARCH_PARAMETERS, responses={200: _BUNDLE, 400: _NOT_FOUND})
@@ -141,12 +138,8 @@ class OrganizationSearch(_TypeSearch):
 
     spec = ORGANIZATION_SEARCH
     name = "Organization"
-
-    def candidate(self, params):
-        return _organization_candidate(params)
-
-    def resource(self, actor, pk):
-        return _organization(actor, pk)
+    candidate = staticmethod(_organization_candidate)
+    resource = staticmethod(_organization)
 
     @extend_schema(operation_id="Organization_search", summary="Find your facility", tags=["Organization"],
                    parameters=_SEARCH_PARAMETERS, responses={200: _BUNDLE, 400: _NOT_FOUND})
@@ -154,26 +147,35 @@ class OrganizationSearch(_TypeSearch):
         return super().get(request)
 
 
-class PractitionerRead(FhirView):
+class _TypeRead(FhirView):
+    """A read: the resource if the actor may see it, else the same 404 as a missing one."""
+
+    resource: Callable[[Actor, int], object | None]
+
+    def get(self, request, resource_id: str):
+        pk = _pk(resource_id)
+        found = self.resource(Actor.from_request(request), pk) if pk is not None else None
+        if found is None:
+            raise Http404
+        return fhir_response(found)
+
+
+class PractitionerRead(_TypeRead):
+    resource = staticmethod(_practitioner)
+
     @extend_schema(operation_id="Practitioner_read", summary="Read a professional you may see",
                    tags=["Practitioner"], responses={200: OpenApiTypes.OBJECT, 404: _NOT_FOUND})
     def get(self, request, resource_id: str):
-        pk = _pk(resource_id)
-        found = _practitioner(Actor.from_request(request), pk) if pk is not None else None
-        if found is None:
-            raise Http404
-        return fhir_response(found)
+        return super().get(request, resource_id)
 
 
-class OrganizationRead(FhirView):
+class OrganizationRead(_TypeRead):
+    resource = staticmethod(_organization)
+
     @extend_schema(operation_id="Organization_read", summary="Read your facility", tags=["Organization"],
                    responses={200: OpenApiTypes.OBJECT, 404: _NOT_FOUND})
     def get(self, request, resource_id: str):
-        pk = _pk(resource_id)
-        found = _organization(Actor.from_request(request), pk) if pk is not None else None
-        if found is None:
-            raise Http404
-        return fhir_response(found)
+        return super().get(request, resource_id)
 
 
 urlpatterns = [
