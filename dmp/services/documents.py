@@ -434,13 +434,7 @@ def document_visibility_set(*, actor: Actor, document: Document, hidden: bool) -
     """Hide a document (all its versions) from professionals, or show it to them again. The
     patient or their legal representative, at any time; the médecin traitant and the author
     still see a hidden document (the policy's document rule)."""
-    decision = permit(actor, Action.HIDE_DOCUMENT, document)
-    with transaction.atomic():
-        Document.objects.filter(pk__in=_versions_visible_to(actor, document)).update(
-            hidden_from_professionals=hidden, changed_at=timezone.now())
-        access_log.write(actor, Action.HIDE_DOCUMENT, decision, document, record=document.record)
-    document.hidden_from_professionals = hidden
-    return document
+    return _set_on_its_versions(actor, document, Action.HIDE_DOCUMENT, hidden_from_professionals=hidden)
 
 
 def document_representatives_visibility_set(*, actor: Actor, document: Document, hidden: bool) -> Document:
@@ -448,12 +442,19 @@ def document_representatives_visibility_set(*, actor: Actor, document: Document,
     again: the holder themselves only, a minor keeping their confidential care from their parents
     (DOMAIN.md §2, docs/minors.md). Hidden, it is absent from everything a representative reads:
     lists, counts, search, timeline, exports, history (the policy's document rule)."""
-    decision = permit(actor, Action.HIDE_FROM_REPRESENTATIVES, document)
+    return _set_on_its_versions(actor, document, Action.HIDE_FROM_REPRESENTATIVES, hidden_from_representatives=hidden)
+
+
+def _set_on_its_versions(actor: Actor, document: Document, action: str, **flags: bool) -> Document:
+    """`action` asked of the policy, then `flags` set on every version of the document the actor
+    sees, with the write's audit entry, in one transaction."""
+    decision = permit(actor, action, document)
     with transaction.atomic():
         Document.objects.filter(pk__in=_versions_visible_to(actor, document)).update(
-            hidden_from_representatives=hidden, changed_at=timezone.now())
-        access_log.write(actor, Action.HIDE_FROM_REPRESENTATIVES, decision, document, record=document.record)
-    document.hidden_from_representatives = hidden
+            **flags, changed_at=timezone.now())
+        access_log.write(actor, action, decision, document, record=document.record)
+    for name, value in flags.items():
+        setattr(document, name, value)
     return document
 
 
