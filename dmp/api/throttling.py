@@ -28,12 +28,10 @@ class ApiTokenThrottle(BaseThrottle):
         now = time.time()
         window = int(now // WINDOW)
         key = f"api-token-requests:{token.pk}:{window}"
-        cache.add(key, 0, timeout=WINDOW + 60)
         try:
             count = cache.incr(key)
-        except ValueError:  # the key expired between add and incr
-            cache.set(key, 1, timeout=WINDOW + 60)
-            count = 1
+        except ValueError:  # the window's first request (or two at once: one adds, the other counts)
+            count = 1 if cache.add(key, 1, timeout=WINDOW + 60) else cache.incr(key)
         self._wait = (window + 1) * WINDOW - now
         return count <= settings.API_TOKEN_REQUESTS_PER_HOUR
 
