@@ -360,7 +360,7 @@ class Facts:
         if who is None:
             return None
         if self.rows is not None:
-            return Q(pk__in=self.rows(at).filter(**who).values(self.key))
+            return Q(pk__in=self.ids(actor, at))
         return Q(**{self.field: who}) if self.field else Q(pk__isnull=False)  # every record
 
     def ids(self, actor: Actor, at: datetime) -> QuerySet | None:
