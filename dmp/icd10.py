@@ -15,18 +15,14 @@ once per process; a search then costs well under a millisecond (tests/test_icd10
 
 from __future__ import annotations
 
-import csv
-import gzip
 import heapq
 import re
 import warnings
 from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
-from django.utils.translation import get_language
-
+from .data import names_language, rows
 from .search_index import normalised_words
 
 with warnings.catch_warnings():
@@ -35,9 +31,8 @@ with warnings.catch_warnings():
 
 MAX_RESULTS = 20
 MIN_TERM_LENGTH = 2
-DATA = Path(__file__).resolve().parent / "data"
-FRENCH_TITLES = DATA / "cim10_fr.csv.gz"
-SYNONYMS = DATA / "icd10_synonyms.csv"
+FRENCH_TITLES = "cim10_fr.csv.gz"
+SYNONYMS = "icd10_synonyms.csv"
 _CODE_PREFIX = re.compile(r"^[A-Z]\d{0,2}(\.\d{0,2})?$")
 _CODE = re.compile(r"^([A-Z]\d\d)\.?(\d{1,2})?$")
 
@@ -67,22 +62,15 @@ class Diagnosis:
         return self.french if language == "fr" and self.french else self.english
 
 
-def _rows(path: Path) -> list[dict]:
-    """A data file's rows; lines starting with "#" are its header notes."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        return list(csv.DictReader(line for line in handle if not line.startswith("#")))
-
-
 @lru_cache(maxsize=1)
 def french_titles() -> dict[str, str]:
-    return {row["code"]: row["title"] for row in _rows(FRENCH_TITLES)}
+    return {row["code"]: row["title"] for row in rows(FRENCH_TITLES)}
 
 
 @lru_cache(maxsize=1)
 def synonyms() -> dict[str, tuple[str, ...]]:
     """What GPs type, folded ("diabete type 2"), → its codes, the usual one first."""
-    return {" ".join(normalised_words(row["term"])): tuple(row["codes"].split()) for row in _rows(SYNONYMS)}
+    return {" ".join(normalised_words(row["term"])): tuple(row["codes"].split()) for row in rows(SYNONYMS)}
 
 
 @lru_cache(maxsize=1)
@@ -130,12 +118,6 @@ def _order(language: str) -> tuple[tuple[bool, int, int], ...]:
     return tuple((not d.is_category, len(d.title(language)), n) for n, d in enumerate(_diagnoses()))
 
 
-def _language(language: str | None) -> str:
-    """French titles for French screens; English, the WHO's, for every other language (no
-    checked source of titles in the five others)."""
-    return "fr" if (language or get_language() or "").startswith("fr") else "en"
-
-
 def normalise(code: str) -> str:
     """"e119", " E11.9 " → "E11.9": the form the list and the record keep."""
     compact = "".join((code or "").split()).upper()
@@ -154,7 +136,7 @@ def is_diagnosis(code: str) -> bool:
 def label_of(code: str, language: str | None = None) -> str:
     """The code's title in `language` (the active one by default), "" for no diagnosis."""
     position = _position().get(normalise(code))
-    return "" if position is None else _diagnoses()[position].title(_language(language))
+    return "" if position is None else _diagnoses()[position].title(names_language(language))
 
 
 def shown_label(code: str, label: str, language: str | None = None) -> str:
@@ -164,7 +146,7 @@ def shown_label(code: str, label: str, language: str | None = None) -> str:
     if position is None:
         return label
     diagnosis = _diagnoses()[position]
-    return diagnosis.title(_language(language)) if label in (diagnosis.english, diagnosis.french) else label
+    return diagnosis.title(names_language(language)) if label in (diagnosis.english, diagnosis.french) else label
 
 
 def _starting_with(words: tuple[str, ...], prefix: str) -> range:
@@ -202,7 +184,7 @@ def search(term: str, *, limit: int = MAX_RESULTS, language: str | None = None) 
     """Diagnoses whose code starts with `term` ("E11", "e11.", "J4"), or named by every word
     of it in either language ("diabète type 2", "diab type 2", "asthma", "HTA"), titled in
     `language` (the active one by default)."""
-    term, language = " ".join((term or "").split()), _language(language)
+    term, language = " ".join((term or "").split()), names_language(language)
     if len(term) < MIN_TERM_LENGTH:
         return []
     compact = term.replace(" ", "").upper()
