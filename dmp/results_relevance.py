@@ -11,14 +11,16 @@ passes what it read. Treatments are stored as words — the synthesis' free text
 medicines' labels (their CIP13 codes name a box, not a substance, and no CIP → ATC table ships
 with the application) — so the words are matched, accents and case aside, against a small
 table of substances (French and English international non-proprietary names and a few French
-brand names) → WHO ATC codes (https://atcddd.fhi.no/atc_ddd_index/). ATC codes, when a caller
+brand names) → WHO ATC codes (dmp/data/atc_substances.csv). ATC codes, when a caller
 has them, are used as they are."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
+from .data import rows
 from .search_index import normalised_words
 
 DIABETES = ("E10", "E11", "E12", "E13", "E14")
@@ -59,52 +61,19 @@ RULES: tuple[Rule, ...] = (
     Rule("tsh", THYROID, LEVOTHYROXINE),
 )
 
-# Substances → WHO ATC, by the words a prescription or a dispensing label uses.
-SUBSTANCES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("A10BA02", ("metformine", "metformin", "glucophage", "stagid")),
-    ("A10BB09", ("gliclazide",)),
-    ("A10BH01", ("sitagliptine", "sitagliptin")),
-    ("A10BK01", ("dapagliflozine", "dapagliflozin")),
-    ("A10BK03", ("empagliflozine", "empagliflozin")),
-    ("A10A", ("insuline", "insulin")),
-    ("C09AA01", ("captopril",)),
-    ("C09AA02", ("enalapril",)),
-    ("C09AA03", ("lisinopril",)),
-    ("C09AA04", ("perindopril", "coversyl")),
-    ("C09AA05", ("ramipril", "triatec")),
-    ("C09AA06", ("quinapril",)),
-    ("C09AA07", ("benazepril",)),
-    ("C09AA09", ("fosinopril",)),
-    ("C09AA10", ("trandolapril",)),
-    ("C09CA01", ("losartan",)),
-    ("C09CA03", ("valsartan",)),
-    ("C09CA04", ("irbesartan",)),
-    ("C09CA06", ("candesartan",)),
-    ("C09CA07", ("telmisartan",)),
-    ("C09CA08", ("olmesartan",)),
-    ("C03AA03", ("hydrochlorothiazide",)),
-    ("C03BA11", ("indapamide",)),
-    ("C03CA01", ("furosemide", "lasilix")),
-    ("C03CA02", ("bumetanide",)),
-    ("C03DA01", ("spironolactone",)),
-    ("C03DA04", ("eplerenone",)),
-    ("C10AA01", ("simvastatine", "simvastatin")),
-    ("C10AA03", ("pravastatine", "pravastatin")),
-    ("C10AA04", ("fluvastatine", "fluvastatin")),
-    ("C10AA05", ("atorvastatine", "atorvastatin", "tahor")),
-    ("C10AA07", ("rosuvastatine", "rosuvastatin", "crestor")),
-    ("B01AA03", ("warfarine", "warfarin", "coumadine")),
-    ("B01AA07", ("acenocoumarol", "sintrom")),
-    ("B01AA12", ("fluindione", "previscan")),
-    ("H03AA01", ("levothyroxine", "levothyrox", "euthyrox")),
-)
-_ATC_BY_WORD = {word: atc for atc, words in SUBSTANCES for word in words}
+SUBSTANCES = "atc_substances.csv"
+
+
+@lru_cache(maxsize=1)
+def _atc_by_word() -> dict[str, str]:
+    return {word: row["atc"] for row in rows(SUBSTANCES) for word in row["names"].split()}
 
 
 def atc_of(text: str) -> tuple[str, ...]:
     """The ATC codes of every substance a line names ("Valsartan/hydrochlorothiazide 80/12,5 mg"
     → both), in the order written."""
-    return tuple(dict.fromkeys(_ATC_BY_WORD[w] for w in normalised_words(text) if w in _ATC_BY_WORD))
+    by_word = _atc_by_word()
+    return tuple(dict.fromkeys(by_word[w] for w in normalised_words(text) if w in by_word))
 
 
 def analyte_groups(*, problems: Iterable[str] = (), treatments: Iterable[str] = (),

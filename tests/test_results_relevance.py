@@ -3,11 +3,14 @@ and every group a rule names is a group of the LOINC table."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dmp import fhir, loinc
+from dmp.data import rows
 from dmp.demo import SYNTHESIS_FIELDS, SYNTHESIS_PROBLEMS
-from dmp.results_relevance import RULES, analyte_groups, atc_of
+from dmp.results_relevance import RULES, SUBSTANCES, analyte_groups, atc_of
 
 
 @pytest.mark.parametrize(("problems", "treatments", "expected"), [
@@ -56,3 +59,10 @@ def test_the_demo_patient_sees_hba1c_renal_function_potassium_and_ldl_in_that_or
 
 def test_every_group_a_rule_names_is_in_the_loinc_table():
     assert {rule.group for rule in RULES} <= set(loinc.groups())
+
+
+def test_the_substance_table_names_each_word_once_with_well_formed_atc_codes():
+    table = rows(SUBSTANCES)
+    words = [word for row in table for word in row["names"].split()]
+    assert len(words) == len(set(words)) and all(word == word.lower() for word in words)
+    assert all(re.fullmatch(r"[A-Z]\d\d[A-Z]{0,2}(\d\d)?", row["atc"]) for row in table)
