@@ -49,7 +49,7 @@ from ... import access_log, fhir
 from ...file_safety import check_file, sniff_mime_type
 from ...http import document_file_name, protected_file_response
 from ...models import ApiToken, Document, DocumentType, Record
-from ...models.documents import SPACE_OF_TYPE
+from ...models.documents import SPACE_OF_TYPE, documents_kept_once
 from ...policy import Action, Actor, decide
 from ...selectors import DocumentFilters, documents_matching, get_document_for, get_record_for
 from ...selectors.clinician import records_found_for
@@ -566,8 +566,8 @@ def _existing(actor: Actor, record: Record, *, digest: str | None = None,
               master: tuple[str, str] = ("", "")) -> Document | None:
     """The document of the record with this content or this client masterIdentifier, if the
     actor may read it; a 409 if it is there but not theirs to read, or if the masterIdentifier
-    is already another file's."""
-    documents = record.documents.all()
+    is already another file's. A withdrawn document is no copy (`documents_kept_once`)."""
+    documents = documents_kept_once(record)
     found = None
     if master[1]:
         found = documents.filter(master_identifier_system=master[0], master_identifier=master[1]).first()
