@@ -66,7 +66,7 @@ def test_metadata_is_a_public_capability_statement(client):
     assert {i.code for i in rest.interaction} == {"transaction", "batch"}
     assert {p.name for p in docs.searchParam} == {
         "patient", "subject", "patient.identifier", "status", "category", "type", "date", "period", "author",
-        "author.given", "author.family"}
+        "author.given", "author.family", "setting", "facility", "event", "security-label", "format", "related"}
     assert docs.conditionalCreate is True
     assert [p.name for p in resources["AuditEvent"].searchParam] == ["patient"]
 

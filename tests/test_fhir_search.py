@@ -144,8 +144,8 @@ def test_the_count_is_bounded_and_the_self_link_shows_only_what_was_applied(clie
 
 @pytest.mark.parametrize("url", [
     "/fhir/DocumentReference?patient={pk}&colour=blue", "/fhir/DocumentReference?patient={pk}&contenttype=x",
-    "/fhir/DocumentReference?patient={pk}&category:text=x", "/fhir/DocumentReference?patient={pk}&author.family:above=x",
-    "/fhir/DocumentReference?patient={pk}&related:not=x",
+    "/fhir/DocumentReference?patient={pk}&category:text=x", "/fhir/DocumentReference?patient={pk}&related:not=x",
+    "/fhir/DocumentReference?patient={pk}&author.family:above=x",
     "/fhir/DocumentReference?patient={pk}&_sort=title", "/fhir/DocumentReference?patient={pk}&_include=*",
     "/fhir/DocumentReference?patient={pk}&_revinclude=Provenance:target",
     "/fhir/DocumentReference?patient={pk}&_summary=true",

@@ -6,12 +6,15 @@ fewer of its documents, never more (the FHIR `DocumentReference` search, IHE MHD
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from ..models import Document, Professional
+from ..models import Document, Professional, Record
+from ..policy import Actor
+from .documents import DocumentFilters, documents_matching
+from .records import get_record_for
 
 # What a test of one document may look at: never the title, the text or the file.
 _CODED_FIELDS = ("pk", "space", "doc_type", "mime_type", "codings", "status", "is_latest_version",
@@ -58,3 +61,16 @@ def documents_by_author_name(documents: QuerySet[Document], tests: list[NameTest
     named = {pk for pk, first, last in authors
              if all(test.matches(first if test.field == "first_name" else last) for test in tests)}
     return documents.filter(author_professional_id__in=named)
+
+
+def newest_documents_of(actor: Actor, records: Iterable[Record], *, limit: int) -> list[Document]:
+    """The newest documents (by date of the act) the actor may read of each record, `limit`
+    in all: the documents a `Patient` search's `_revinclude` adds. Each record is read like a
+    documents search reads it (`get_record_for`: the policy, then one entry in its history)."""
+    found: list[Document] = []
+    for record in records:
+        if len(found) >= limit:
+            break
+        opened = get_record_for(actor, record.pk)
+        found += documents_matching(actor, opened, DocumentFilters()).select_related("record")[:limit - len(found)]
+    return found

@@ -1026,6 +1026,18 @@ def _included(base: str, record: Record, documents: list[Document], includes: tu
     return entries
 
 
+# The documents `_revinclude` adds to a Patient or Practitioner search, at most (newest first):
+# the rest is one DocumentReference search away.
+REVINCLUDE_MAX = 50
+
+
+def revincluded(request, documents: list[Document]) -> list[BundleEntry]:
+    """Documents a search adds with `_revinclude` (search.mode include), read already."""
+    base = request.build_absolute_uri("/fhir/")
+    return [BundleEntry(fullUrl=f"{base}DocumentReference/{document.pk}", resource=document_resource(document),
+                        search={"mode": "include"}) for document in documents]
+
+
 def search_documents(request, actor: Actor):
     """A page of the record's documents the professional may read: the portals' listing
     (`documents_matching`) under the search's filters, newest act first unless `_sort` says

@@ -10,6 +10,7 @@ found but closed to them is left out, so the answer never tells that it exists. 
 from __future__ import annotations
 
 from datetime import date
+from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -26,6 +27,7 @@ from ...models import ApiToken
 from ...models.record import normalise_nir, validate_nir
 from ...policy import Actor
 from ...selectors.clinician import PROVISIONAL_ID_RE, records_found_for
+from ...selectors.document_search import newest_documents_of
 from ...selectors.records import get_record_for
 from .base import FHIR_JSON, FhirView, Search, SearchSpec, fhir_response, operation_outcome, search_request
 
@@ -96,13 +98,27 @@ SEARCH = SearchSpec(
     parameters=(("identifier", "token", "Patient-identifier"), ("family", "string", "individual-family"),
                 ("given", "string", "individual-given"), ("birthdate", "date", "individual-birthdate")),
     default_count=MAX_COUNT, max_count=MAX_COUNT,
+    revincludes=("DocumentReference:patient", "DocumentReference:subject"),
 )
 
 
-def searchset(request, resources, *, self_url: str, search: Search) -> Bundle:
-    """A searchset Bundle of `resources` (the first `_count` of them), each with its absolute URL."""
+def _revincluded(request, actor: Actor, records: list, search: Search) -> list[BundleEntry]:
+    """`_revinclude=DocumentReference:patient`: the newest documents the professional may read
+    of the patients of the page (each record read in its history like a documents search)."""
+    if not search.revincludes or search.count_only:
+        return []
+    # Here, not at the top: the documents module reads patient identifiers from this one.
+    from .documents import REVINCLUDE_MAX, revincluded
+
+    return revincluded(request, newest_documents_of(actor, records[:search.page.count], limit=REVINCLUDE_MAX))
+
+
+def searchset(request, resources, *, self_url: str, search: Search, included=()) -> Bundle:
+    """A searchset Bundle of `resources` (the first `_count` of them), each with its absolute
+    URL, and the `included` entries after them."""
     page = [] if search.count_only else resources[:search.page.count]
-    query = "?_summary=count" if search.count_only else ""
+    applied = [*search.applied, ("_summary", "count")] if search.count_only else search.applied
+    query = f"?{urlencode(applied)}" if applied else ""
     return Bundle(
         type="searchset",
         timestamp=timezone.now(),
@@ -112,7 +128,7 @@ def searchset(request, resources, *, self_url: str, search: Search) -> Bundle:
             BundleEntry(fullUrl=request.build_absolute_uri(f"{reverse('fhir:patient-search')}/{r.id}"), resource=r,
                         search=BundleEntrySearch(mode="match"))
             for r in page
-        ] or None,
+        ] + list(included) or None,
     )
 
 
@@ -154,14 +170,15 @@ class _PatientSearchBase(FhirView):
             return operation_outcome(400, str(error))
         # Practice software on a token has its own limit (dmp/api/throttling.py); a person
         # searching from the browser's session has the humans' one.
-        result = records_found_for(Actor.from_request(request), **criteria,
-                                   human_limit=not isinstance(request.auth, ApiToken))
+        actor = Actor.from_request(request)
+        result = records_found_for(actor, **criteria, human_limit=not isinstance(request.auth, ApiToken))
         if result.limited:
             return operation_outcome(429, "Too many searches in the last hour; try again later.")
         resources = [patient_resource(record) for record in result.records]
         # The self link never repeats the criteria: they are personal data.
         return fhir_response(searchset(request, resources, search=search,
-                                       self_url=request.build_absolute_uri(reverse("fhir:patient-search"))))
+                                       self_url=request.build_absolute_uri(reverse("fhir:patient-search")),
+                                       included=_revincluded(request, actor, list(result.records), search)))
 
 
 class PatientSearch(_PatientSearchBase):
