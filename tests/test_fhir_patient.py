@@ -57,11 +57,12 @@ def test_metadata_is_a_public_capability_statement(client):
     assert set(resources) == {"Patient", "DocumentReference", "Binary", "AllergyIntolerance", "Condition",
                               "MedicationStatement", "Immunization", "AuditEvent", "Practitioner", "Organization"}
     patient = resources["Patient"]
-    assert {i.code for i in patient.interaction} == {"read", "search-type"}
+    assert {i.code for i in patient.interaction} == {"read", "search-type", "vread", "history-instance"}
     assert {p.name for p in patient.searchParam} == {"identifier", "family", "given", "birthdate"}
     assert [o.name for o in patient.operation] == ["summary"]
     docs = resources["DocumentReference"]
-    assert {i.code for i in docs.interaction} == {"create", "read", "search-type", "update", "vread"}
+    assert {i.code for i in docs.interaction} == {"create", "read", "search-type", "update", "vread",
+                                                  "history-instance"}
     assert docs.versioning == "versioned-update"
     assert {i.code for i in rest.interaction} == {"transaction", "batch"}
     assert {p.name for p in docs.searchParam} == {

@@ -755,6 +755,36 @@ def document_version(actor: Actor, document: Document, version_id: str) -> Docum
     return current if current.pk == document.pk else get_document_for(actor, current.pk)
 
 
+MAX_HISTORY = 100  # versions a history Bundle holds at most (a chain is a few versions long)
+
+
+def document_history(actor: Actor, document: Document) -> list[Document]:
+    """The versions of the document's chain the actor may read, newest first: what we keep of
+    its history. Each version is its own DocumentReference (its own id, `relatesTo` replaces
+    the one before); a change of status or visibility is not a version, only its state now."""
+    latest = document
+    while (newer := Document.objects.filter(replaces_id=latest.pk).only("pk", "version").first()) is not None:
+        latest = newer
+    versions = []
+    for version_id in range(latest.version, max(latest.version - MAX_HISTORY, 0), -1):
+        try:
+            versions.append(document_version(actor, document, str(version_id)))
+        except Http404:
+            continue  # a version the actor may not read is not in their history
+    return versions
+
+
+def history_bundle(request, resources: list[tuple[object, dict[str, str]]]) -> Bundle:
+    """A Bundle of type history: each (resource, its version headers), newest first."""
+    base = request.build_absolute_uri("/fhir/")
+    return Bundle(type="history", total=len(resources), entry=[
+        BundleEntry(fullUrl=f"{base}{resource.get_resource_type()}/{resource.id}", resource=resource,
+                    request={"method": "POST" if resource.meta.versionId == "1" else "PUT",
+                             "url": f"{resource.get_resource_type()}/{resource.id}"},
+                    response={"status": "200 OK", "etag": headers["ETag"]})
+        for resource, headers in resources] or None)
+
+
 # --- search ----------------------------------------------------------------------------------
 
 _DATE_VALUE = re.compile(r"(eq|ne|gt|lt|ge|le|sa|eb)?(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(T.*)?")
@@ -1176,6 +1206,20 @@ class DocumentReferenceVersionView(_Errors, FhirView):
         return fhir_response(document_resource(version), headers=headers)
 
 
+class DocumentReferenceHistoryView(_Errors, FhirView):
+    """`DocumentReference/<id>/_history`: the versions of its chain the professional may read."""
+
+    @extend_schema(
+        operation_id="fhir_documentreference_history", tags=["FHIR"],
+        summary="The versions of a document's chain you may read (a Bundle of type history)",
+        responses={200: _FHIR_OBJECT, 401: _OUTCOME, 403: _OUTCOME, 404: _OUTCOME},
+    )
+    def get(self, request, resource_id: str):
+        actor = Actor.from_request(request)
+        versions = document_history(actor, get_document_for(actor, _int_id(resource_id)))
+        return fhir_response(history_bundle(request, [(document_resource(v), version_headers(v)) for v in versions]))
+
+
 def _wants_resource(request) -> bool:
     accept = request.META.get("HTTP_ACCEPT", "").lower()
     fmt = request.query_params.get("_format", "").lower()
@@ -1243,6 +1287,8 @@ urlpatterns = [
     path("DocumentReference", DocumentReferenceTypeView.as_view(), name="documentreference"),
     path("DocumentReference/<str:resource_id>", DocumentReferenceInstanceView.as_view(),
          name="documentreference_read"),
+    path("DocumentReference/<str:resource_id>/_history", DocumentReferenceHistoryView.as_view(),
+         name="documentreference_history"),
     path("DocumentReference/<str:resource_id>/_history/<str:version_id>", DocumentReferenceVersionView.as_view(),
          name="documentreference_vread"),
     path("Binary", BinaryTypeView.as_view(), name="binary"),
