@@ -8,7 +8,8 @@ The rule: a professional sees
 - the author of the latest synthesis of a record whose synthesis they may read (the
   `recorder` of the Conditions, allergies and medications).
 Anyone else is missing (404, like an id that does not exist). Asking is not a read of a
-record: the policy is asked (`decide`), nothing is written to a patient's history."""
+record: the policy is asked (`decide`), nothing is written to a patient's history. Giving
+their documents (`documents_by_seen_by`, a search's `_revinclude`) is a read, and written."""
 
 from __future__ import annotations
 
