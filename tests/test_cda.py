@@ -107,7 +107,8 @@ def test_crbio_yields_its_loinc_values_with_both_units_of_a_value_given_in_two()
     assert [(q.value, q.unit) for q in glucose.quantities] == [(Decimal("5.9"), "mmol/L"), (Decimal("1.06"), "g/L")]
     assert (glucose.low.value, glucose.high.value, glucose.low.unit) == (Decimal("3.9"), Decimal("6.0"), "mmol/L")
     assert glucose.interpretation == "N" and glucose.effective.isoformat() == "2026-02-11T07:35:00+01:00"
-    assert (values["4548-4"].value, values["4548-4"].unit, values["4548-4"].interpretation) == (Decimal("7.4"), "%", "H")
+    hba1c = values["4548-4"]
+    assert (hba1c.value, hba1c.unit, hba1c.interpretation) == (Decimal("7.4"), "%", "H")
     assert values["3016-3"].display.startswith("TSH")
 
 

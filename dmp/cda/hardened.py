@@ -84,17 +84,9 @@ def embedded(root: etree._Element) -> tuple[str, str] | None:
 
 
 def narrative_text(root: etree._Element) -> str:
-    """The words of the structured body's section titles and narrative blocks, for the search."""
-    parts = []
-    length = 0
-    for element in root.iterfind(".//h:structuredBody//h:section", NS):
-        for child in (element.find("h:title", NS), element.find("h:text", NS)):
-            if child is None:
-                continue
-            words = re.sub(r"\s+", " ", " ".join(child.itertext())).strip()
-            if words:
-                parts.append(words)
-                length += len(words) + 1
-        if length >= TEXT_MAX_CHARS:
-            break
-    return "\n".join(parts)[:TEXT_MAX_CHARS]
+    """The words of the structured body (section titles and narrative blocks; entries carry
+    their values in attributes), for the search: at most TEXT_MAX_CHARS characters."""
+    body = root.find("h:component/h:structuredBody", NS)
+    if body is None:
+        return ""
+    return re.sub(r"\s+", " ", " ".join(body.itertext())).strip()[:TEXT_MAX_CHARS]
