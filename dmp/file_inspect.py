@@ -19,6 +19,11 @@ its wall-clock limit.
   right way up, without metadata: whatever was hidden in its chunks or after its end (a
   PNG/HTML polyglot) is gone.
 
+- A CDA R2 document (XML) is parsed by `dmp/cda/hardened.py` (no DTD, no entity, no network,
+  bounded depth) and must have the CDA header; a level-1 document's embedded PDF or image is
+  checked as above (never rewritten: the XML is kept as sent), a level-3 document's narrative
+  is its text.
+
 Answers: {"mime", "pages", "text", "content" (base64, images only)} or {"refused": code,
 "detail": text}. The parent turns the codes into translated messages.
 """
@@ -259,6 +264,45 @@ def inspect_image(content: bytes, mime: str, limits: dict) -> dict:
     return {"mime": mime, "pages": None, "text": "", "content": base64.b64encode(out.getvalue()).decode()}
 
 
+# --- CDA R2 ----------------------------------------------------------------------------------
+
+CDA_MIME = "application/xml"
+_EMBEDDED = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+
+
+def _hardened():
+    """dmp/cda/hardened.py, loaded by its path: this process imports nothing of the project's
+    package (whose import would start Django's pieces)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("cda_hardened", Path(__file__).parent / "cda" / "hardened.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def inspect_cda(content: bytes, limits: dict) -> dict:
+    hardened = _hardened()
+    try:
+        root = hardened.parse(content)
+        hardened.check_structure(root)
+    except hardened.CdaRefused as refusal:
+        raise Refused(refusal.code, refusal.detail) from None
+    body = hardened.embedded(root)
+    if body is None:
+        return {"mime": CDA_MIME, "pages": None, "text": hardened.narrative_text(root), "level": 3}
+    try:
+        inner = base64.b64decode("".join(body[1].split()), validate=True)
+    except ValueError:
+        raise Refused("cda_embedded") from None
+    mime = next((m for signature, m in _EMBEDDED if inner.startswith(signature)), None)
+    if mime is None:
+        raise Refused("cda_embedded")
+    verdict = inspect_pdf(inner, limits) if mime == "application/pdf" else inspect_image(inner, mime, limits)
+    return {"mime": CDA_MIME, "pages": verdict["pages"], "text": verdict["text"], "level": 1, "embedded": mime}
+
+
 # --- the process -----------------------------------------------------------------------------
 
 
@@ -271,6 +315,9 @@ def _limit_self(limits: dict) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # writes no file anywhere
 
 
+_INVALID = {"application/pdf": "pdf_invalid", CDA_MIME: "xml_invalid"}
+
+
 def main(argv: list[str]) -> int:
     mime, limits = argv[1], json.loads(argv[2])
     _limit_self(limits)
@@ -280,6 +327,8 @@ def main(argv: list[str]) -> int:
             verdict = inspect_pdf(content, limits)
         elif mime in _FORMATS:
             verdict = inspect_image(content, mime, limits)
+        elif mime == CDA_MIME:
+            verdict = inspect_cda(content, limits)
         else:
             raise Refused("format")
     except Refused as refusal:
@@ -287,7 +336,7 @@ def main(argv: list[str]) -> int:
     except (MemoryError, RecursionError):
         verdict = {"refused": "too_complex", "detail": ""}
     except Exception:  # a parser's error on a damaged file: not a valid file, not a crash
-        verdict = {"refused": "pdf_invalid" if mime == "application/pdf" else "image_invalid", "detail": ""}
+        verdict = {"refused": _INVALID.get(mime, "image_invalid"), "detail": ""}
     sys.stdout.write(json.dumps(verdict))
     sys.stdout.flush()
     return 0

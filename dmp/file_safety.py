@@ -8,11 +8,13 @@ patient's upload, a professional's add, a counter deposit, the insurer's feed, t
    set — always in production, the settings refuse to start without it. A file it finds is
    refused with the signature's name; a clamd that cannot be reached or answers an error
    refuses the file too ("cannot be checked now"): nothing is stored unscanned;
-3. the format by its first bytes (PDF, PNG, JPEG), never by the name the browser sent;
+3. the format by its first bytes (PDF, PNG, JPEG, XML for a CDA R2 document), never by the
+   name the browser sent;
 4. the parsing itself, in a child process (`dmp/file_inspect.py`) with no environment, a
    memory and a CPU limit and a wall-clock timeout: page count, decompressed size, pixel count,
    active content in PDFs (refused, never rewritten), images decoded and encoded again without
-   metadata, a PDF's words for the search. A child that runs out of time or memory is a
+   metadata, a PDF's words for the search; a CDA parsed without DTD or entities, its header
+   required, its embedded file checked as a PDF or image is (docs/cda.md). A child that runs out of time or memory is a
    refusal ("too complex"), not a server that stalls.
 
 The result carries the bytes to store (a re-encoded image, or the PDF as sent), their type,
@@ -37,6 +39,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from .cda.header import CdaHeader, header_of
 from .services import InvalidInput, InvalidInputCode
 
 logger = logging.getLogger(__name__)
@@ -51,10 +54,17 @@ _SIGNATURES = (
 )
 
 
+CDA_MIME = "application/xml"
+
+
 def sniff_mime_type(content: bytes) -> str | None:
     for signature, mime in _SIGNATURES:
         if content.startswith(signature):
             return mime
+    # XML (a CDA R2 document): a byte-order mark and blanks, then markup. The inspector decides
+    # whether it is a ClinicalDocument.
+    if content.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"<"):
+        return CDA_MIME
     return None
 
 
@@ -67,6 +77,7 @@ class CheckedFile:
     digest: str  # SHA-256 of `content`
     text: str  # a PDF's text layer (bounded), empty for images
     pages: int | None = None  # a PDF's page count
+    cda: CdaHeader | None = None  # a CDA document's header (`dmp/cda/header.py`)
 
 
 def check_file(content: bytes, *, scan: bool = True) -> CheckedFile:
@@ -83,12 +94,13 @@ def check_file(content: bytes, *, scan: bool = True) -> CheckedFile:
         antivirus_scan(content)
     mime = sniff_mime_type(content)
     if mime is None:
-        raise InvalidInput(_("Only PDF files and images (PNG, JPEG) can be added to a record."),
-                           code=InvalidInputCode.FILE_REFUSED)
+        raise InvalidInput(_refusal_message("format", ""), code=InvalidInputCode.FILE_REFUSED)
     verdict = _inspect(content, mime)
     stored = base64.b64decode(verdict["content"]) if verdict.get("content") else content
+    # A CDA passed the inspector's hardened parse: its header is read here, kept as sent.
+    header = header_of(content) if mime == CDA_MIME else None
     return CheckedFile(stored, mime, hashlib.sha256(stored).hexdigest(), verdict.get("text") or "",
-                       verdict.get("pages"))
+                       verdict.get("pages"), header)
 
 
 # --- the inspector process -------------------------------------------------------------------
@@ -161,6 +173,8 @@ def _refusal_message(code: str, detail: str) -> str:
     if code == "decompressed":
         return _("This PDF holds more data than it shows (over %(mb)d MB once opened): it was refused.") % {
             "mb": settings.DOCUMENT_MAX_DECOMPRESSED_BYTES // 2**20}
+    if code == "missing":
+        return _("This is not a complete CDA R2 document: its header has no %(missing)s.") % {"missing": detail}
     if code == "pixels":
         return _("This image is too large (%(size)s pixels, at most %(max)d million).") % {
             "size": detail or "?", "max": settings.DOCUMENT_MAX_PIXELS // 1_000_000}
@@ -169,7 +183,12 @@ def _refusal_message(code: str, detail: str) -> str:
         "pdf_no_page": _("This file is not a valid PDF (it has no page)."),
         "pdf_invalid": _("This file is not a valid PDF."),
         "image_invalid": _("This file is not a valid image."),
-        "format": _("Only PDF files and images (PNG, JPEG) can be added to a record."),
+        "format": _("Only PDF files, images (PNG, JPEG) and CDA R2 documents (XML) can be added to a record."),
+        "dtd": _("This XML file declares a DTD or entities, which a CDA document never does: it was refused."),
+        "xml_invalid": _("This file is not well-formed XML."),
+        "too_deep": _("This XML file is nested too deeply to be read safely: it was refused."),
+        "not_cda": _("This XML file is not a CDA R2 document (a ClinicalDocument in the HL7 v3 namespace)."),
+        "cda_embedded": _("The file inside this CDA document is not a PDF, PNG or JPEG file."),
     }
     return messages.get(code) or _(
         "This file is too complex to be checked safely (it takes too long or too much memory to open): "

@@ -15,6 +15,8 @@ from django.core.handlers.exception import response_for_exception
 from django.http import FileResponse, Http404, HttpResponse
 
 from .access_log import reads_logged_together
+from .cda.reading import is_cda
+from .cda.reading import opened as cda_opened
 from .policy import Action, Actor, portal_allowed
 from .selectors import get_document_for, get_record_for
 from .services import AccessRefused
@@ -85,9 +87,19 @@ def document_file_response(actor: Actor, pk: int) -> FileResponse:
     return document_response(get_document_for(actor, pk))
 
 
-def document_response(document) -> FileResponse:
-    """The decrypted file of a document the caller has already loaded through a selector,
-    always as a download (see `protected_file_response`)."""
+def document_response(document) -> FileResponse | HttpResponse:
+    """What opens for a document the caller has already loaded through a selector, always as a
+    download (see `protected_file_response`): its decrypted file, or for a CDA document the file
+    it wraps (level 1) or the PDF of its rendering (level 3, docs/cda.md)."""
+    if is_cda(document):
+        content, mime = cda_opened(document)
+        return protected_file_response(HttpResponse(content, content_type=mime),
+                                       f"document-{document.pk}.{_EXTENSIONS.get(mime, 'bin')}")
+    return document_original_response(document)
+
+
+def document_original_response(document) -> FileResponse:
+    """The document's stored file as it was sent (a CDA's XML byte for byte), as a download."""
     response = decrypted_file_response(document.file, document.mime_type)
     return protected_file_response(response, document_file_name(document))
 
@@ -104,8 +116,10 @@ def decrypted_file_response(stored, content_type: str) -> FileResponse:
 
 def document_file_name(document) -> str:
     """A file name that says nothing about the person or the content."""
-    extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}.get(document.mime_type, "bin")
-    return f"document-{document.pk}.{extension}"
+    return f"document-{document.pk}.{_EXTENSIONS.get(document.mime_type, 'bin')}"
+
+
+_EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg", "application/xml": "xml"}
 
 
 # Uploaded content is never active content on the application's origin: a PDF with a script or

@@ -376,8 +376,8 @@ def test_the_script_gets_json_when_all_went_well(client, world):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name, content, message", [
-    ("notes.txt", b"Just some words", "Only PDF files and images (PNG, JPEG) can be added to a record."),
-    ("scan.pdf", b"I am text pretending to be a PDF", "Only PDF files and images (PNG, JPEG)"),
+    ("notes.txt", b"Just some words", "Only PDF files, images (PNG, JPEG) and CDA R2 documents (XML)"),
+    ("scan.pdf", b"I am text pretending to be a PDF", "Only PDF files, images (PNG, JPEG) and CDA R2 documents (XML)"),
     ("broken.pdf", b"%PDF-1.4\nnothing of a PDF after this line\n%%EOF\n", "This file is not a valid PDF."),
     ("empty.pdf", b"", "The file is empty."),
 ])

@@ -351,7 +351,7 @@ def test_the_same_file_twice_is_refused_as_a_duplicate(client, world):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name, content, message", [
-    ("notes.txt", b"just text", "Only PDF files and images (PNG, JPEG) can be added to a record."),
+    ("notes.txt", b"just text", "Only PDF files, images (PNG, JPEG) and CDA R2 documents (XML)"),
     ("fake.pdf", b"%PDF-1.4 not really", "This file is not a valid PDF."),
     ("empty.pdf", b"", "The file is empty."),
 ])

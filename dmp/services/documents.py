@@ -7,7 +7,7 @@ import logging
 import shutil
 import subprocess  # pdftoppm draws PDF thumbnails: fixed arguments, no shell
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import PurePath
 
@@ -15,13 +15,16 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .. import access_log
-from ..file_safety import CheckedFile, check_file, limited
-from ..models import Document, DocumentSearchTerm, DocumentSelection, DocumentType, Record
+from ..cda.header import CdaHeader
+from ..cda.reading import read as cda_read
+from ..file_safety import CDA_MIME, CheckedFile, check_file, limited
+from ..models import SPACE_OF_TYPE, Document, DocumentSearchTerm, DocumentSelection, DocumentType, Record, Space
 from ..models.documents import documents_kept_once
 from ..notifications import notify_new_documents
-from ..policy import Action, Actor, document_scope, record_access
+from ..policy import Action, Actor, AuditMode, Decision, document_scope, record_access
 from ..search_index import document_terms, keyed_terms
 from . import InvalidInput, InvalidInputCode, permit
 
@@ -35,9 +38,15 @@ MAX_FILES_AT_ONCE = 20
 
 def make_thumbnail(content: bytes, mime: str) -> bytes | None:
     """A PNG about THUMBNAIL_WIDTH pixels wide of a PDF's first page (poppler's pdftoppm) or of
-    an image (Pillow). None when it cannot be made — the tool is missing, the file is odd —
-    never an error: the patient's thumbnail view then shows the document's type instead."""
+    an image (Pillow), or of the one a level-1 CDA wraps. None when it cannot be made — the
+    tool is missing, the file is odd — never an error: the patient's thumbnail view then shows
+    the document's type instead."""
     try:
+        if mime == CDA_MIME:  # a level-1 CDA shows the file it wraps; a level-3 one, its type
+            reading = cda_read(content)
+            content, mime = reading.embedded_content, reading.embedded_mime
+            if not content:
+                return None
         png = _pdf_thumbnail(content) if mime == "application/pdf" else _image_thumbnail(content)
     except Exception as exc:  # a thumbnail is a convenience: nothing about it may stop a document
         logger.info("no thumbnail (%s)", type(exc).__name__)
@@ -87,7 +96,9 @@ def _store(
     if not title.strip():
         raise InvalidInput(_("Give the document a title."), code=InvalidInputCode.MISSING)
     checked = checked or check_file(content)
-    content = checked.content  # what is stored: the PDF as sent, or the image encoded again
+    if checked.cda is not None:
+        doc_type, act_date = _cda_type_and_date(checked.cda, record, doc_type, act_date)
+    content = checked.content  # what is stored: the PDF as sent, the image encoded again, the CDA as sent
     digest = checked.digest
     if documents_kept_once(record).filter(content_hash=digest).exists():
         raise InvalidInput(_("This file is already in the record."), code=InvalidInputCode.DUPLICATE)
@@ -122,6 +133,39 @@ def _store(
         _delete_files(document)
         raise InvalidInput(_("This file is already in the record."), code=InvalidInputCode.DUPLICATE) from exc
     return document
+
+
+# A CDA document whose record target is not the record it was added to: a refused attempt,
+# written at once (a document about someone else is never filed, and someone should know).
+CDA_OTHER_PATIENT = Decision(False, "cda_other_patient", AuditMode.NONE,
+                             gettext_lazy("The document names another patient."))
+
+
+def _other_patient() -> InvalidInput:
+    return InvalidInput(_("This CDA document is about another patient (its INS or identifier does not match "
+                          "this record): it was not added."), code=InvalidInputCode.MISMATCH)
+
+
+def _refuse_other_patient(actor: Actor, action: str, record: Record, checked: CheckedFile) -> None:
+    """A CDA names its patient: one that is not this record's is refused, and the attempt
+    written in the access log before (outside) the write's transaction, so that it stays."""
+    if checked.cda is None or checked.cda.is_about(record):
+        return
+    access_log.refusal(actor, action, CDA_OTHER_PATIENT, record, record=record)
+    logger.warning("cda: record target does not match record=%s", record.pk)
+    raise _other_patient()
+
+
+def _cda_type_and_date(header: CdaHeader, record: Record, doc_type: str, act_date: date) -> tuple[str, date]:
+    """The type and date of the act a CDA states. Its type must be the one the policy was asked
+    about (the patient's own space keeps the patient's choice); its date wins over the form's.
+    The patient is checked again here, the last step before storing: never the wrong record."""
+    if not header.is_about(record):
+        raise _other_patient()
+    if header.doc_type and SPACE_OF_TYPE[doc_type] != Space.PERSONAL and header.doc_type != doc_type:
+        raise InvalidInput(_("This CDA document says it is a “%(type)s”: choose that type.")
+                           % {"type": DocumentType(header.doc_type).label}, code=InvalidInputCode.MISMATCH)
+    return doc_type, header.act_date or act_date
 
 
 @dataclass(frozen=True)
@@ -179,6 +223,8 @@ def document_add(
     if professional is None and withheld_until is not None:
         raise InvalidInput(_("Only the authoring professional can delay a result for the patient."),
                            code=InvalidInputCode.NOT_ALLOWED)
+    checked = checked or check_file(content)
+    _refuse_other_patient(actor, Action.ADD_DOCUMENT, record, checked)
     document = None
     try:
         # The document, its entry in the access log and the patient's notice stand or fall
@@ -222,13 +268,15 @@ def document_deposit(
     """A counter agent scans the person's papers into a record they onboarded. Write-only:
     the returned document is not readable by the agent."""
     decision = permit(actor, Action.DEPOSIT_DOCUMENT, record)
+    checked = check_file(content)
+    _refuse_other_patient(actor, Action.DEPOSIT_DOCUMENT, record, checked)
     document = None
     try:
         with transaction.atomic():  # the document and its entry in the access log
             document = _store(
                 record=record, content=content, doc_type=doc_type, title=title, act_date=act_date, actor=actor,
                 author_kind=Document.AuthorKind.COUNTER, system_source=actor.counter_agent.organisation.name,
-                hidden=doc_type in record.default_hidden_types,
+                hidden=doc_type in record.default_hidden_types, checked=checked,
             )
             access_log.write(actor, Action.DEPOSIT_DOCUMENT, decision, document, record=record)
     except Exception:
@@ -299,10 +347,11 @@ def document_add_many(
     ])
 
 
-def _checked_batch(record: Record, documents: Sequence[NewDocument], *,
+def _checked_batch(actor: Actor, action: str, record: Record, documents: Sequence[NewDocument], *,
                    refused: Callable[[NewDocument], str] | None = None) -> list[tuple[NewDocument, CheckedFile]]:
     """Check every file of a batch before any is stored: `check_file()` (size, antivirus,
-    format, limits, active content), the same file twice in the batch or already in the
+    format, limits, active content), a CDA about another patient (each such attempt logged as
+    `action` refused), the same file twice in the batch or already in the
     record, and `refused` (a message, or "" to accept). Raises
     InvalidFiles naming each refused file; nothing is half-saved."""
     errors: list[tuple[str, str]] = []
@@ -315,6 +364,7 @@ def _checked_batch(record: Record, documents: Sequence[NewDocument], *,
             continue
         try:
             result = check_file(new.content)
+            _refuse_other_patient(actor, action, record, result)
         except InvalidInput as exc:
             errors.append((new.name, str(exc)))
             continue
@@ -353,7 +403,7 @@ def document_add_batch(
     if professional is None and withheld_until is not None:
         raise InvalidInput(_("Only the authoring professional can delay a result for the patient."),
                            code=InvalidInputCode.NOT_ALLOWED)
-    checked = _checked_batch(record, documents)
+    checked = _checked_batch(actor, Action.ADD_DOCUMENT, record, documents)
     stored: list[Document] = []
     try:
         # All or nothing: one transaction for the rows, and the files already written are
@@ -510,6 +560,11 @@ def documents_publish(*, actor: Actor, publications: Sequence[Publication]) -> l
     """Add several documents as one act, all or nothing (an IHE MHD transaction): each through
     `document_add` (the policy, the checks, the access log, the notice), in one database
     transaction; if one is refused, none is kept, and the files already written are removed."""
+    # A CDA about another patient is refused, and logged, before the one transaction (which
+    # would take the refusal's entry with it).
+    publications = [replace(p, checked=p.checked or check_file(p.content)) for p in publications]
+    for publication in publications:
+        _refuse_other_patient(actor, Action.ADD_DOCUMENT, publication.record, publication.checked)
     stored: list[Document] = []
     try:
         with transaction.atomic():
@@ -608,7 +663,7 @@ def document_deposit_batch(*, actor: Actor, record: Record, documents: Sequence[
             return str(_("Choose the kind of paper."))
         return ""
 
-    checked = _checked_batch(record, documents, refused=refused_type)
+    checked = _checked_batch(actor, Action.DEPOSIT_DOCUMENT, record, documents, refused=refused_type)
     stored: list[Document] = []
     try:
         with transaction.atomic():

@@ -27,6 +27,8 @@ from django.utils import timezone, translation
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from .. import access_log, audit, fhir, verify_history
+from ..cda.reading import is_cda
+from ..cda.reading import opened as cda_opened
 from ..models import (
     AuditEntry,
     Document,
@@ -51,7 +53,7 @@ EXPORT_STALE_AFTER = timedelta(hours=1)
 # Progress is saved every so many documents, not for every byte.
 PROGRESS_EVERY = 10
 
-_EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
+_EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg", "application/xml": "xml"}
 _ACTIVE = (RecordExport.Status.PENDING, RecordExport.Status.RUNNING)
 SUMMARY_TEMPLATE = "portal_patient/export/summary.html"
 README_TEMPLATE = "portal_patient/export/readme.txt"
@@ -176,6 +178,8 @@ def _build_zip(export: RecordExport, spool) -> int:
     with zipfile.ZipFile(encrypted, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for n, document in enumerate(documents, start=1):
             sha1[document.pk] = _copy(document, archive, paths[document.pk])
+            if is_cda(document):
+                _write_cda_readable(document, archive, paths[document.pk])
             if n % PROGRESS_EVERY == 0:
                 _progress(export, 5 + 80 * n // len(documents))
         _progress(export, 85)
@@ -230,6 +234,14 @@ def document_path(document: Document) -> str:
     doc_type = document.doc_type.replace("_", "-")
     extension = _EXTENSIONS.get(document.mime_type, "bin")
     return f"documents/{document.space}/{document.act_date:%Y-%m-%d}-{doc_type}-{document.pk}.{extension}"
+
+
+def _write_cda_readable(document: Document, archive: zipfile.ZipFile, path: str) -> None:
+    """Beside a CDA's XML, what it shows (docs/cda.md): the file a level-1 document wraps, or
+    the PDF of a level-3 document's rendering, under the same name and its own extension."""
+    content, mime = cda_opened(document)
+    archive.writestr(f"{path.rsplit('.', 1)[0]}.{_EXTENSIONS.get(mime, 'bin')}", content,
+                     compress_type=zipfile.ZIP_STORED)
 
 
 def _copy(document: Document, archive: zipfile.ZipFile, path: str) -> bytes:

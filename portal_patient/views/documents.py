@@ -22,7 +22,14 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dmp import services
-from dmp.http import decrypted_file_response, document_response, portal_view, protected_file_response, record_view
+from dmp.cda.reading import is_cda, reading_of
+from dmp.http import (
+    decrypted_file_response,
+    document_original_response,
+    portal_view,
+    protected_file_response,
+    record_view,
+)
 from dmp.models import SPACE_OF_TYPE, DocumentType, Space
 from dmp.policy import Clause, Viewer, who_may_see
 from dmp.screens import documents as screen
@@ -111,6 +118,8 @@ def document(request, actor, pk: int, doc: int):
         "keeps_secret": offers_what_representatives_see(actor, document),
         "may_see": [row for row in viewers if row[0].decision.allowed],
         "may_not_see": [row for row in viewers if not row[0].decision.allowed],
+        # A CDA shows its rendering on this page (docs/cda.md); "Download" gives its XML as sent.
+        "reading": reading_of(document) if is_cda(document) else None,
         "back": safe_next(request, reverse("portal_patient:documents", args=[pk]), name="back"),
     }, section="documents")
 
@@ -118,7 +127,8 @@ def document(request, actor, pk: int, doc: int):
 @require_GET
 @portal_view("patient")
 def document_download(request, actor, pk: int, doc: int):
-    return document_response(get_record_document_for(actor, pk, doc))
+    """The file as it was sent (a CDA's XML byte for byte); "Open" gives what it shows."""
+    return document_original_response(get_record_document_for(actor, pk, doc))
 
 
 @require_GET

@@ -9,7 +9,9 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dmp.http import document_file_response, portal_view, record_view
+from dmp.cda.reading import is_cda, reading_of
+from dmp.http import document_file_response, document_original_response, document_response, portal_view, record_view
+from dmp.selectors import get_document_for
 from dmp.selectors.clinician import patient_screen
 
 from ._common import render_record_page
@@ -58,11 +60,33 @@ def _one_page_pdf(context: dict) -> bytes:
 @require_GET
 @portal_view("pro")
 def document_file(request, actor, pk: int):
+    """Open a document: its file, or a level-3 CDA's rendering as a page (docs/cda.md)."""
+    document = get_document_for(actor, pk)
+    reading = reading_of(document) if is_cda(document) else None
+    if reading is None or reading.embedded_content:
+        return document_response(document)
+    return render_record_page(request, "portal_pro/documents/cda.html", actor, document.record,
+                              {"document": document, "reading": reading}, section="documents")
+
+
+@require_GET
+@portal_view("pro")
+def document_print(request, actor, pk: int):
+    """A CDA's rendering as a PDF, or any other document's file."""
     return document_file_response(actor, pk)
+
+
+@require_GET
+@portal_view("pro")
+def document_original(request, actor, pk: int):
+    """The document as it was sent (a CDA's XML byte for byte)."""
+    return document_original_response(get_document_for(actor, pk))
 
 
 urlpatterns = [
     path("records/<int:pk>/", record, name="record"),
     path("records/<int:pk>/pdf/", record_pdf, name="record_pdf"),
     path("documents/<int:pk>/file/", document_file, name="document_file"),
+    path("documents/<int:pk>/print/", document_print, name="document_print"),
+    path("documents/<int:pk>/original/", document_original, name="document_original"),
 ]

@@ -79,7 +79,8 @@ LOINC_SYSTEM = "http://loinc.org"
 FORMAT_SYSTEM = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
 _MIME_TYPE_SUFFICIENT = (FORMAT_SYSTEM, "urn:ihe:iti:xds:2017:mimeTypeSufficient")
 MIME_SYSTEM = "urn:ietf:bcp:13"
-ACCEPTED_TYPES = ("application/pdf", "image/png", "image/jpeg")
+# CDA R2 documents come as XML (IHE: application/xml, also text/xml): docs/cda.md.
+ACCEPTED_TYPES = ("application/pdf", "image/png", "image/jpeg", "application/xml", "text/xml")
 BINARY_TTL = 3600  # seconds an uploaded Binary waits for its DocumentReference
 _BINARY_PREFIX = "upload-"
 _BINARY_ID = re.compile(r"upload-[0-9a-f]{32}")
@@ -453,7 +454,8 @@ def _checked_bytes(content: bytes, declared: str | None) -> None:
     sniffed = sniff_mime_type(content)
     if sniffed is None:
         raise FhirError(415, _("Only PDF files and images (PNG, JPEG) can be added to a record."))
-    if declared is not None and declared.split(";")[0].strip().lower() != sniffed:
+    declared_type = (declared or "").split(";")[0].strip().lower().replace("text/xml", "application/xml")
+    if declared is not None and declared_type != sniffed:
         raise FhirError(422, _("The content is not what contentType says (%(declared)s).") % {"declared": declared})
 
 

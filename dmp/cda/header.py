@@ -1,0 +1,134 @@
+"""What a CDA R2 header says of the document: its type (LOINC), dates, author, confidentiality
+and the patient it is about, read once the file check accepted the XML (`dmp/file_safety.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from lxml import etree
+
+from .hardened import NS, parse
+
+INS_NIR_ROOTS = ("1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.10")  # INS-NIR, and its test range
+# Our provisional identifier has no OID of its own: a CDA names it with the FHIR system's URI.
+PROVISIONAL_ID_ROOT = "urn:dmp:provisional-identifier"
+RPPS_ROOT = "1.2.250.1.71.4.2.1"  # the national directory's professionals: "8" + the RPPS number
+LOINC_ROOT = "2.16.840.1.113883.6.1"
+
+
+@dataclass(frozen=True)
+class CdaAuthor:
+    name: str
+    rpps: str
+    profession: str
+
+
+@dataclass(frozen=True)
+class CdaHeader:
+    """The header of a CDA document. `patient_ids`: (root, extension) of the record target."""
+
+    code: str
+    code_system: str
+    title: str
+    doc_type: str  # one of ours, or "" when the code is not in our value set
+    act_date: date | None
+    authors: tuple[CdaAuthor, ...]
+    confidentiality: str
+    patient_ids: tuple[tuple[str, str], ...]
+    level: int  # 1: an embedded file (nonXMLBody); 3: structured sections
+    templates: tuple[str, ...]
+
+    @property
+    def nir(self) -> str:
+        return next((ext for root, ext in self.patient_ids if root in INS_NIR_ROOTS), "")
+
+    @property
+    def provisional_id(self) -> str:
+        return next((ext for root, ext in self.patient_ids if root == PROVISIONAL_ID_ROOT), "")
+
+    def is_about(self, record) -> bool:
+        """The record target names this record: at least one identifier we know, each matching
+        (an INS-NIR the record's NIR, a provisional identifier the record's own)."""
+        nir, provisional = self.nir, self.provisional_id
+        if not nir and not provisional:
+            return False
+        return (not nir or nir == (record.nir or "")) and (not provisional or provisional == record.provisional_id)
+
+
+def hl7_date(value: str | None) -> date | None:
+    """The day of an HL7 TS ("20240104073500+0100"), None when it is not one."""
+    digits = (value or "")[:8]
+    if len(digits) < 8 or not digits.isdigit():
+        return None
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        return None
+
+
+def _text(element: etree._Element | None) -> str:
+    return " ".join("".join(element.itertext()).split()) if element is not None else ""
+
+
+def _person_name(person: etree._Element | None) -> str:
+    name = person.find("h:name", NS) if person is not None else None
+    if name is None:
+        return ""
+    parts = [_text(part) for tag in ("prefix", "given", "family") for part in name.findall(f"h:{tag}", NS)]
+    return " ".join(part for part in parts if part) or _text(name)
+
+
+def _author(element: etree._Element) -> CdaAuthor:
+    assigned = element.find("h:assignedAuthor", NS)
+    if assigned is None:
+        return CdaAuthor("", "", "")
+    rpps = next((ident.get("extension", "") for ident in assigned.findall("h:id", NS)
+                 if ident.get("root") == RPPS_ROOT), "")
+    code = assigned.find("h:code", NS)
+    return CdaAuthor(
+        _person_name(assigned.find("h:assignedPerson", NS)),
+        rpps[1:] if len(rpps) == 12 and rpps.startswith("8") else rpps,
+        (code.get("displayName") or code.get("code") or "") if code is not None else "",
+    )
+
+
+def _act_date(root: etree._Element) -> date | None:
+    """When the act took place: the main service event's start, else the document's date."""
+    event = root.find("h:documentationOf/h:serviceEvent/h:effectiveTime", NS)
+    if event is not None:
+        low = event.find("h:low", NS)
+        found = hl7_date(low.get("value") if low is not None else event.get("value"))
+        if found:
+            return found
+    effective = root.find("h:effectiveTime", NS)
+    return hl7_date(effective.get("value") if effective is not None else None)
+
+
+def read_header(root: etree._Element) -> CdaHeader:
+    """The header of a ClinicalDocument already checked by `hardened.check_structure()`."""
+    from ..api.fhir.documents import LOINC_TYPES  # the one LOINC → type table (import here: no cycle)
+
+    code = root.find("h:code", NS)
+    code_value = code.get("code", "") if code is not None else ""
+    code_system = code.get("codeSystem", "") if code is not None else ""
+    confidentiality = root.find("h:confidentialityCode", NS)
+    patient_ids = tuple(
+        (ident.get("root", ""), ident.get("extension", "").strip())
+        for ident in root.findall("h:recordTarget/h:patientRole/h:id", NS)
+    )
+    return CdaHeader(
+        code=code_value, code_system=code_system,
+        title=_text(root.find("h:title", NS))[:200],
+        doc_type=LOINC_TYPES.get(code_value, "") if code_system == LOINC_ROOT else "",
+        act_date=_act_date(root),
+        authors=tuple(_author(author) for author in root.findall("h:author", NS)),
+        confidentiality=confidentiality.get("code", "") if confidentiality is not None else "",
+        patient_ids=patient_ids,
+        level=1 if root.find("h:component/h:nonXMLBody", NS) is not None else 3,
+        templates=tuple(t.get("root", "") for t in root.findall("h:templateId", NS)),
+    )
+
+
+def header_of(content: bytes) -> CdaHeader:
+    return read_header(parse(content))
