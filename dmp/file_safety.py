@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import logging
 import shutil
 import socket
@@ -55,6 +56,7 @@ _SIGNATURES = (
 
 
 CDA_MIME = "application/xml"
+_WEB_PAGE = re.compile(rb"<(!doctype\s+html|html[\s>])", re.IGNORECASE)
 
 
 def sniff_mime_type(content: bytes) -> str | None:
@@ -62,8 +64,10 @@ def sniff_mime_type(content: bytes) -> str | None:
         if content.startswith(signature):
             return mime
     # XML (a CDA R2 document): a byte-order mark and blanks, then markup. The inspector decides
-    # whether it is a ClinicalDocument.
-    if content.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"<"):
+    # whether it is a ClinicalDocument. A web page is markup too, but never a CDA: it is told
+    # which formats are accepted rather than that it is not well-formed XML.
+    markup = content.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+    if markup.startswith(b"<") and not _WEB_PAGE.match(markup):
         return CDA_MIME
     return None
 

@@ -178,7 +178,8 @@ def test_professional_adds_a_document_once_and_types_hidden_by_default_arrive_hi
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"", "empty"), (b"PK\x03\x04 a word file", "Only PDF files and images"), (b"<html>", "Only PDF")],
+    [(b"", "empty"), (b"PK\x03\x04 a word file", "Only PDF files, images"), (b"<html>", "Only PDF"),
+     (b"<!DOCTYPE html><p>a web page", "Only PDF"), (b"<?xml version='1.0'?><note/>", "not a CDA R2 document")],
 )
 def test_other_formats_are_refused_with_a_clear_message(world, content, message):
     with pytest.raises(InvalidInput, match=message):
