@@ -1,11 +1,12 @@
 """Open an uploaded file in a process of its own, under limits, and say what it is.
 
-Run by `dmp.file_safety` as `python -I dmp/file_inspect.py <mime> <limits as JSON>`, the file
-on stdin; answers one JSON object on stdout. It imports nothing of Django and is given no
-environment (no secret, no database address): a file crafted to crash or take over a PDF or
-image parser then does so in a throwaway process that holds nothing, may use only
-`memory_bytes` of memory and `cpu_seconds` of processor time, and is killed by the parent at
-its wall-clock limit.
+Started by `dmp.file_safety` as `python -I dmp/file_inspect.py <fd>`: a small server that
+imports the parsers once, then for each file the parent passes it a socket over `<fd>` and
+forks a child that reads the request (mime, limits, the file) from that socket and answers
+one JSON object on it. It imports nothing of Django and is given no environment (no secret, no
+database address): a file crafted to crash or take over a PDF or image parser then does so in
+a throwaway child that holds nothing, may use only `memory_bytes` of memory and `cpu_seconds`
+of processor time, and is killed by the parent at its wall-clock limit.
 
 - A PDF must open (pikepdf), have at most `max_pages` pages, no active content (JavaScript,
   an action run on opening, a command launching a program, automatic actions, multimedia,
@@ -34,8 +35,12 @@ import base64
 import io
 import itertools
 import json
+import os
 import re
 import resource
+import signal
+import socket
+import struct
 import sys
 import zlib
 
@@ -318,29 +323,74 @@ def _limit_self(limits: dict) -> None:
 _INVALID = {"application/pdf": "pdf_invalid", CDA_MIME: "xml_invalid"}
 
 
-def main(argv: list[str]) -> int:
-    mime, limits = argv[1], json.loads(argv[2])
-    _limit_self(limits)
-    content = sys.stdin.buffer.read()
+def inspect(mime: str, limits: dict, content: bytes) -> dict:
+    """The verdict on one file: what it is, or why it is refused. Never raises."""
     try:
         if mime == "application/pdf":
-            verdict = inspect_pdf(content, limits)
-        elif mime in _FORMATS:
-            verdict = inspect_image(content, mime, limits)
-        elif mime == CDA_MIME:
-            verdict = inspect_cda(content, limits)
-        else:
-            raise Refused("format")
+            return inspect_pdf(content, limits)
+        if mime in _FORMATS:
+            return inspect_image(content, mime, limits)
+        if mime == CDA_MIME:
+            return inspect_cda(content, limits)
+        raise Refused("format")
     except Refused as refusal:
-        verdict = {"refused": refusal.code, "detail": refusal.detail}
+        return {"refused": refusal.code, "detail": refusal.detail}
     except (MemoryError, RecursionError):
-        verdict = {"refused": "too_complex", "detail": ""}
+        return {"refused": "too_complex", "detail": ""}
     except Exception:  # a parser's error on a damaged file: not a valid file, not a crash
-        verdict = {"refused": _INVALID.get(mime, "image_invalid"), "detail": ""}
-    sys.stdout.write(json.dumps(verdict))
-    sys.stdout.flush()
-    return 0
+        return {"refused": _INVALID.get(mime, "image_invalid"), "detail": ""}
+
+
+def _preload() -> None:
+    """The parsers, imported once in the server so that each child starts with them (a fork
+    costs milliseconds; importing pikepdf, pypdf and Pillow again costs a tenth of a second)."""
+    import pikepdf  # noqa: F401
+    import pypdf  # noqa: F401
+    from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin  # noqa: F401
+
+    _hardened()
+
+
+def _answer(conn: socket.socket) -> None:
+    """In a child: limit ourselves, read one request (a JSON line: mime, limits, size; then the
+    file), answer the verdict as JSON and close."""
+    with conn, conn.makefile("rb") as stream:
+        header = json.loads(stream.readline(4096))
+        limits = header["limits"]
+        _limit_self(limits)
+        # The parent gives up and kills us at cpu_seconds of wall-clock time; this is the
+        # backstop should it be gone.
+        signal.alarm(int(limits["cpu_seconds"]) + 2)
+        content = stream.read(int(header["size"]))
+        conn.sendall(json.dumps(inspect(header["mime"], limits, content)).encode())
+
+
+def serve(control_fd: int) -> int:
+    """The inspecting server: wait for a socket from the parent on `control_fd`, fork a child
+    that answers on it, tell the parent the child's pid (to kill it at its time limit). Ends
+    when the parent closes its end (it exited, or it started a new server)."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
+    _preload()
+    control = socket.socket(fileno=control_fd)
+    while True:
+        try:
+            message, fds, _flags, _address = socket.recv_fds(control, 1, 1)
+        except OSError:
+            return 0
+        if not message:
+            return 0
+        if not fds:
+            continue
+        pid = os.fork()
+        if pid == 0:  # the child: nothing of the server's but the parsers and its socket
+            control.close()
+            try:
+                _answer(socket.socket(fileno=fds[0]))
+            finally:
+                os._exit(0)
+        os.close(fds[0])
+        control.sendall(struct.pack("!q", pid))
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(serve(int(sys.argv[1])))

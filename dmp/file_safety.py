@@ -10,8 +10,9 @@ patient's upload, a professional's add, a counter deposit, the insurer's feed, t
    refuses the file too ("cannot be checked now"): nothing is stored unscanned;
 3. the format by its first bytes (PDF, PNG, JPEG, XML for a CDA R2 document), never by the
    name the browser sent;
-4. the parsing itself, in a child process (`dmp/file_inspect.py`) with no environment, a
-   memory and a CPU limit and a wall-clock timeout: page count, decompressed size, pixel count,
+4. the parsing itself, in a child process with no environment, a memory and a CPU limit and a
+   wall-clock timeout, forked for each file by the inspecting server (`dmp/file_inspect.py`,
+   started once per process with the parsers imported: a file costs a fork, not an interpreter): page count, decompressed size, pixel count,
    active content in PDFs (refused, never rewritten), images decoded and encoded again without
    metadata, a PDF's words for the search; a CDA parsed without DTD or entities, its header
    required, its embedded file checked as a PDF or image is (docs/cda.md). A child that runs out of time or memory is a
@@ -25,15 +26,20 @@ the batch code puts the file's name in front of it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
-import re
 import logging
+import os
+import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess  # the inspector: our own interpreter and script, fixed arguments, no shell
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,22 +136,108 @@ def limited(argv: list[str]) -> list[str]:
     return [prlimit, f"--as={limits['memory_bytes']}", f"--cpu={limits['cpu_seconds']}", "--core=0", "--", *argv]
 
 
+class _InspectingServer:
+    """The inspector (`dmp/file_inspect.py`) as a server of this process: started on first use
+    with no environment, it forks one child per file from parsers already imported. Started
+    again when it is gone, when this process is a fork of the one that started it (a
+    pre-forking web server), or when `INSPECTOR` names another script (the tests)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._control: socket.socket | None = None
+        self._started_by: tuple[int, Path] | None = None
+
+    def _start(self) -> socket.socket:
+        self._stop()
+        ours, theirs = socket.socketpair()
+        with theirs:
+            self._process = subprocess.Popen(  # noqa: S603 - our interpreter and script, fixed arguments
+                [sys.executable, "-I", str(INSPECTOR), str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+                env={}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._control, self._started_by = ours, (os.getpid(), INSPECTOR)
+        return ours
+
+    def _stop(self) -> None:
+        if self._control is not None:
+            self._control.close()  # the server reads the end of its input and exits
+        if self._process is not None and self._started_by and self._started_by[0] == os.getpid():
+            self._process.wait()
+        self._process = self._control = self._started_by = None
+
+    def _running(self) -> socket.socket:
+        alive = self._process is not None and self._process.poll() is None
+        if alive and self._started_by == (os.getpid(), INSPECTOR):
+            return self._control
+        return self._start()
+
+    def child(self) -> tuple[socket.socket, int]:
+        """A connected socket to a new child, and its pid. Raises OSError."""
+        ours, theirs = socket.socketpair()
+        with theirs, self._lock:
+            for attempt in (1, 2):  # a server that died since its last file is started again
+                control = self._running()
+                try:
+                    control.settimeout(_CONTROL_SECONDS)
+                    socket.send_fds(control, [b"F"], [theirs.fileno()])
+                    answer = control.recv(8)
+                    if len(answer) == 8:
+                        return ours, struct.unpack("!q", answer)[0]
+                except OSError:
+                    if attempt == 2:
+                        ours.close()
+                        raise
+                self._stop()
+        ours.close()
+        raise OSError("the file inspector did not start")
+
+
+_CONTROL_SECONDS = 5
+_SERVER = _InspectingServer()
+
+
+def _exchange(conn: socket.socket, request: bytes, seconds: float) -> bytes:
+    """Send the request, read the whole answer, within `seconds` in all. Raises TimeoutError."""
+    deadline = time.monotonic() + seconds
+    view, chunks = memoryview(request), []
+    while view:
+        conn.settimeout(max(deadline - time.monotonic(), 0.001))
+        view = view[conn.send(view):]
+    conn.shutdown(socket.SHUT_WR)
+    while True:
+        conn.settimeout(max(deadline - time.monotonic(), 0.001))
+        chunk = conn.recv(1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
 def _inspect(content: bytes, mime: str) -> dict:
+    limits = _limits()
+    header = json.dumps({"mime": mime, "limits": limits, "size": len(content)}).encode()
     try:
-        result = subprocess.run(  # noqa: S603 - our interpreter and script, fixed arguments
-            [sys.executable, "-I", str(INSPECTOR), mime, json.dumps(_limits())],
-            input=content, capture_output=True, env={}, timeout=settings.DOCUMENT_CHECK_SECONDS, check=False,
-        )
-    except subprocess.TimeoutExpired:
-        logger.warning("file check: %s took longer than %ds, refused", mime, settings.DOCUMENT_CHECK_SECONDS)
-        raise InvalidInput(_refusal_message("too_complex", ""), code=InvalidInputCode.FILE_REFUSED) from None
+        conn, pid = _SERVER.child()
+    except OSError:
+        logger.exception("file check: the inspector cannot start")
+        raise InvalidInput(_("This file cannot be checked right now: nothing was added, try again in a few "
+                             "minutes."), code=InvalidInputCode.UNAVAILABLE) from None
+    with conn:
+        try:
+            answer = _exchange(conn, header + b"\n" + content, settings.DOCUMENT_CHECK_SECONDS)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            logger.warning("file check: %s took longer than %ds, refused", mime, settings.DOCUMENT_CHECK_SECONDS)
+            raise InvalidInput(_refusal_message("too_complex", ""), code=InvalidInputCode.FILE_REFUSED) from None
+        except OSError:  # the child died while we were still sending: see below
+            answer = b""
     try:
-        verdict = json.loads(result.stdout) if result.returncode == 0 else None
+        verdict = json.loads(answer)
     except ValueError:
         verdict = None
     if not isinstance(verdict, dict):
         # Killed at its memory or CPU limit, or crashed inside a parser: the file is refused.
-        logger.warning("file check: %s inspector ended with %s, refused", mime, result.returncode)
+        logger.warning("file check: %s inspector ended without a verdict, refused", mime)
         raise InvalidInput(_refusal_message("too_complex", ""), code=InvalidInputCode.FILE_REFUSED)
     if "refused" in verdict:
         logger.info("file check: %s refused (%s)", mime, verdict["refused"])

@@ -85,7 +85,8 @@ def test_broken_documents_are_refused_with_a_message_that_names_why(name, messag
 
 
 def test_xml_that_is_not_a_clinical_document_is_refused():
-    for content, message in ((b'<html xmlns="http://www.w3.org/1999/xhtml"><body/></html>', "not a CDA R2 document"),
+    for content, message in ((b'<note xmlns="urn:example:notes"><body/></note>', "not a CDA R2 document"),
+                             (b'<html xmlns="http://www.w3.org/1999/xhtml"><body/></html>', "Only PDF files"),
                              (b"<ClinicalDocument><code/>", "not well-formed XML")):
         with pytest.raises(InvalidInput, match=message):
             check_file(content)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import re
 import shutil
 import socket
@@ -380,14 +381,55 @@ def test_the_fhir_api_refuses_a_pdf_with_javascript_and_dedupes_a_reencoded_imag
 
 @pytest.mark.django_db
 def test_an_inspection_past_its_time_is_killed_and_the_file_refused(world, settings, tmp_path, monkeypatch):
+    """An inspecting server whose children sleep: the parent gives up at the time limit and
+    kills the child."""
     slow = tmp_path / "slow_inspector.py"
-    slow.write_text("import time\ntime.sleep(60)\n")
+    slow.write_text(
+        "import importlib.util, sys, time\n"
+        f"spec = importlib.util.spec_from_file_location('file_inspect', {str(file_safety.INSPECTOR)!r})\n"
+        "file_inspect = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(file_inspect)\n"
+        "file_inspect.inspect = lambda mime, limits, content: time.sleep(60)\n"
+        "sys.exit(file_inspect.serve(int(sys.argv[1])))\n")
     monkeypatch.setattr(file_safety, "INSPECTOR", slow)
     settings.DOCUMENT_CHECK_SECONDS = 1
     started = time.monotonic()
     with pytest.raises(InvalidInput, match="too complex to be checked safely"):
         file_safety.check_file(text_pdf("lent"))
     assert time.monotonic() - started < 5
+
+
+def test_one_inspecting_server_forks_a_child_per_file_and_comes_back_when_killed():
+    first = file_safety.check_file(text_pdf("un"), scan=False)
+    server = file_safety._SERVER._process
+    assert first.text == "un" and server.poll() is None
+    assert file_safety.check_file(image_bytes("PNG"), scan=False).mime == "image/png"
+    assert file_safety._SERVER._process is server  # the same server: no interpreter per file
+    server.kill()
+    server.wait()
+    assert file_safety.check_file(text_pdf("deux"), scan=False).text == "deux"
+    assert file_safety._SERVER._process is not server and file_safety._SERVER._process.poll() is None
+
+
+def test_a_forked_web_worker_starts_its_own_inspecting_server():
+    """A pre-forking web server forks after the first check: the child must not share the
+    parent's server (their answers would cross)."""
+    file_safety.check_file(text_pdf("parent"), scan=False)
+    parent_server = file_safety._SERVER._process.pid
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the forked worker
+        os.close(read)
+        try:
+            text = file_safety.check_file(text_pdf("enfant"), scan=False).text
+            os.write(write, f"{text} {file_safety._SERVER._process.pid}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        text, child_server = answer.read().split()
+    os.waitpid(pid, 0)
+    assert text == "enfant" and int(child_server) != parent_server
+    assert file_safety.check_file(text_pdf("encore"), scan=False).text == "encore"
 
 
 @pytest.mark.django_db
