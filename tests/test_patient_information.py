@@ -461,7 +461,7 @@ def test_an_uploaded_directives_file_is_stored_as_advance_directives(alice, worl
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("name", "content", "signed_on", "message"), [
-    ("wishes.txt", b"I want everything", "2025-06-01", "Only PDF files and images"),
+    ("wishes.txt", b"I want everything", "2025-06-01", "Only PDF files, images"),
     ("d.pdf", None, (timezone.localdate() + timedelta(days=3)).isoformat(), "The date cannot be in the future."),
 ])
 def test_a_bad_directives_upload_is_refused_and_nothing_is_stored(alice, world, name, content, signed_on, message):
