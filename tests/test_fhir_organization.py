@@ -100,7 +100,8 @@ def test_a_professional_with_no_standing_on_the_authors_records_gets_404(client,
     for path in (f"/fhir/Organization/{clinic.pk}", f"/fhir/PractitionerRole/{world.dr_grant.pk}"):
         response = client.get(path, **stranger)
         assert response.status_code == 404 and response.json()["resourceType"] == "OperationOutcome"
-    for path, params in (("/fhir/Organization", {"identifier": "590000001"}), ("/fhir/Organization", {"_id": clinic.pk}),
+    for path, params in (("/fhir/Organization", {"identifier": "590000001"}),
+                         ("/fhir/Organization", {"_id": clinic.pk}),
                          ("/fhir/PractitionerRole", {"practitioner": f"Practitioner/{world.dr_grant.pk}"})):
         bundle = client.get(path, params, **stranger).json()
         assert bundle["total"] == 0 and "entry" not in bundle
