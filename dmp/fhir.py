@@ -37,8 +37,10 @@ from fhir.resources.R4B.immunization import Immunization
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.meta import Meta
 from fhir.resources.R4B.narrative import Narrative
+from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient, PatientCommunication
 from fhir.resources.R4B.practitioner import Practitioner, PractitionerQualification
+from fhir.resources.R4B.practitionerrole import PractitionerRole
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.relatedperson import RelatedPerson
 from fhir.resources.R4B.resource import Resource
@@ -47,6 +49,7 @@ from . import icd10
 from .models import (
     Document,
     EmergencyContact,
+    Organisation,
     PersonalProfile,
     Professional,
     Record,
@@ -59,6 +62,7 @@ from .models import (
 # National identifier systems (ANS, CI-SIS).
 INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"  # INS-NIR: the 15-character NIR, key included
 IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # health professionals: "8" + the RPPS number
+FINESS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"  # facilities: the FINESS number
 FR_IDENTIFIER_TYPES = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
 # International terminologies.
 ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
@@ -135,6 +139,28 @@ def practitioner(professional: Professional) -> Practitioner:
         name=[HumanName(family=user.last_name or None, given=[user.first_name] if user.first_name else None,
                         text=user.get_full_name() or None)],
         qualification=[PractitionerQualification(code=qualification)],
+    )
+
+
+def organization(organisation: Organisation) -> Organization:
+    """A facility: name, FINESS number and city."""
+    return Organization(
+        id=str(organisation.pk), name=organisation.name,
+        identifier=[Identifier(system=FINESS_SYSTEM, value=organisation.finess)] if organisation.finess else None,
+        address=[{"city": organisation.city}] if organisation.city else None,
+    )
+
+
+def practitioner_role(professional: Professional, *, practitioner: Reference,
+                      organization: Reference | None) -> PractitionerRole:
+    """A professional's role in their facility, as the French profiles link an author to the
+    institution they write for (FrPractitionerRole; the XDS authorInstitution): profession,
+    specialty, and references the caller gives (urn:uuid in a Bundle, REST in the API)."""
+    specialty = [_text(professional.specialty)] if professional.specialty else None
+    return PractitionerRole(
+        id=str(professional.pk), active=True, practitioner=practitioner, organization=organization,
+        code=[_concept(PROFESSION_SYSTEM, professional.profession, professional.get_profession_display())],
+        specialty=specialty,
     )
 
 

@@ -43,6 +43,7 @@ from fhir.resources.R4B.coding import Coding
 from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.identifier import Identifier
 from fhir.resources.R4B.meta import Meta
+from fhir.resources.R4B.practitionerrole import PractitionerRole
 from fhir.resources.R4B.reference import Reference
 from pydantic import ValidationError
 from rest_framework import status
@@ -50,7 +51,7 @@ from rest_framework import status
 from ... import access_log, fhir
 from ...file_safety import check_file, sniff_mime_type
 from ...http import document_file_name, protected_file_response
-from ...models import ApiToken, Document, DocumentType, Record
+from ...models import ApiToken, Document, DocumentType, Professional, Record
 from ...models.documents import SPACE_OF_TYPE, documents_kept_once
 from ...policy import Action, Actor, decide
 from ...selectors import DocumentFilters, documents_matching, get_document_for, get_record_for
@@ -277,6 +278,8 @@ def document_resource(document: Document, *, duplicate: bool = False) -> Documen
     resource.subject = Reference(reference=f"Patient/{document.record_id}")
     if author is not None:
         resource.author = [Reference(reference=f"Practitioner/{author.id}", display=author.name[0].text)]
+        if document.author_professional.facility_id:  # the author's institution, as PDSm gives it
+            resource.author.append(Reference(reference=f"PractitionerRole/{author.id}", type="PractitionerRole"))
     elif document.author_kind == Document.AuthorKind.PATIENT:
         resource.author = [Reference(reference=f"Patient/{document.record_id}")]
     content_hash = Identifier(system=CONTENT_HASH_SYSTEM, value=document.content_hash)
@@ -1044,17 +1047,37 @@ def _searched_record(request, actor: Actor, params) -> Record | None:
     return get_record_for(actor, record_id)  # the one audit entry of this search
 
 
+def author_role(professional: Professional) -> PractitionerRole:
+    """The PractitionerRole a DocumentReference's `author` points to: the professional in their
+    facility (loaded with them), with REST references."""
+    organization = Reference(reference=f"Organization/{professional.facility_id}",
+                             display=professional.facility.name) if professional.facility_id else None
+    return fhir.practitioner_role(professional, organization=organization, practitioner=Reference(
+        reference=f"Practitioner/{professional.pk}", display=professional.user.get_full_name() or None))
+
+
+def _author_entries(base: str, documents: list[Document]) -> list[BundleEntry]:
+    """What `DocumentReference:author` points to, once each: the professional authors, their
+    roles and their facilities (PDSm's author is a PractitionerRole whose organization is the
+    author's institution). Authors of documents the asker may read, so theirs to see."""
+    authors = sorted({d.author_professional_id: d.author_professional
+                      for d in documents if d.author_professional_id}.items())
+    facilities = dict(sorted({pro.facility_id: pro.facility for _pk, pro in authors if pro.facility_id}.items()))
+    resources = [("Practitioner", fhir.practitioner(pro)) for _pk, pro in authors]
+    resources += [("PractitionerRole", author_role(pro)) for _pk, pro in authors if pro.facility_id]
+    resources += [("Organization", fhir.organization(facility)) for facility in facilities.values()]
+    return [BundleEntry(fullUrl=f"{base}{kind}/{resource.id}", resource=resource, search={"mode": "include"})
+            for kind, resource in resources]
+
+
 def _included(base: str, record: Record, documents: list[Document], includes: tuple[str, ...]) -> list[BundleEntry]:
-    """The resources `_include` asks for, once each: the patient, the professional authors
-    (of documents the professional may read, so theirs to see)."""
+    """The resources `_include` asks for, once each: the patient, what the authors point to."""
     entries = []
     if {"DocumentReference:patient", "DocumentReference:subject"} & set(includes):
         entries.append(BundleEntry(fullUrl=f"{base}Patient/{record.pk}", resource=fhir.patient(record),
                                    search={"mode": "include"}))
     if "DocumentReference:author" in includes:
-        authors = {d.author_professional_id: d.author_professional for d in documents if d.author_professional_id}
-        entries += [BundleEntry(fullUrl=f"{base}Practitioner/{pk}", resource=fhir.practitioner(pro),
-                                search={"mode": "include"}) for pk, pro in sorted(authors.items())]
+        entries += _author_entries(base, documents)
     return entries
 
 
@@ -1095,7 +1118,8 @@ def search_documents(request, actor: Actor):
     total = documents.count()
     entries = []
     if not search.count_only:
-        page = list(search.page.of(documents.select_related("record", "author_professional__user")))
+        page = list(search.page.of(documents.select_related("record", "author_professional__user",
+                                                            "author_professional__facility")))
         entries = [BundleEntry(fullUrl=f"{base}DocumentReference/{document.pk}",
                                resource=document_resource(document), search={"mode": "match"})
                    for document in page]

@@ -63,7 +63,14 @@ RESOURCES: dict[str, dict] = {
                                       "DocumentReference:author adds their newest documents you may read "
                                       "(at most 50)."},
     "Organization": {"interactions": ["read", "search-type"], "search": practitioner.ORGANIZATION_SEARCH,
-                     "documentation": "Your own facility."},
+                     "documentation": "Your own facility, and the facilities of the professionals you may see "
+                                      "(the organization of their PractitionerRole); no listing of facilities."},
+    "PractitionerRole": {"interactions": ["read", "search-type"], "search": practitioner.PRACTITIONER_ROLE_SEARCH,
+                         "documentation": "A professional you may see in their facility (id = the Practitioner's "
+                                          "id; none for a professional without a facility): the second author of "
+                                          "their DocumentReferences, as the PDSm author's institution. "
+                                          "DocumentReference?_include=DocumentReference:author adds the "
+                                          "Practitioner, the PractitionerRole and its Organization."},
 }
 
 # --- IHE MHD publishing (PDSm) and versions: dmp/api/fhir/mhd.py, documents.py ---------------

@@ -1,10 +1,12 @@
-"""FHIR Practitioner and Organization: read, and search by `_id` or `identifier` (see
-dmp/api/fhir/__init__.py for the conventions).
+"""FHIR Practitioner, PractitionerRole and Organization: read, and search by `_id`, `identifier`
+or (PractitionerRole) `practitioner` (see dmp/api/fhir/__init__.py for the conventions).
 
-Only the professionals and facilities the records you may read point to, yourself and your own
-facility (dmp/selectors/professionals.py): every DocumentReference's `author` can be followed,
-and no search lists a directory — there is no search by name, and a professional you may not
-see is missing (404 on a read, an empty Bundle on a search)."""
+Only the professionals, roles and facilities the records you may read point to, yourself and
+your own facility (dmp/selectors/professionals.py): every DocumentReference's `author` can be
+followed (`Practitioner/{id}`, and `PractitionerRole/{id}` whose `organization` is the author's
+facility, as the French profiles link an author to their institution), and no search lists a
+directory — there is no search by name, and one you may not see is missing (404 on a read, an
+empty Bundle on a search)."""
 
 from __future__ import annotations
 
@@ -15,17 +17,19 @@ from django.urls import path, re_path, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
-from fhir.resources.R4B.identifier import Identifier
-from fhir.resources.R4B.organization import Organization
 
 from ... import fhir
 from ...models import Organisation, Professional
 from ...policy import Actor
-from ...selectors.professionals import documents_by_seen_by, organisation_seen_by, professional_seen_by
+from ...selectors.professionals import (
+    documents_by_seen_by,
+    organisation_seen_by,
+    practitioner_role_seen_by,
+    professional_seen_by,
+)
 from .base import FhirView, SearchError, SearchSpec, fhir_response, operation_outcome, search_request
-from .documents import REVINCLUDE_MAX, revincluded
+from .documents import REVINCLUDE_MAX, author_role, revincluded
 
-FINESS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"
 _MAX_ID_DIGITS = 10
 
 PRACTITIONER_SEARCH = SearchSpec(
@@ -36,19 +40,16 @@ ORGANIZATION_SEARCH = SearchSpec(
     parameters=(("_id", "token", "Resource-id"), ("identifier", "token", "Organization-identifier")),
     default_count=10, max_count=10,
 )
+PRACTITIONER_ROLE_SEARCH = SearchSpec(
+    parameters=(("_id", "token", "Resource-id"), ("practitioner", "reference", "PractitionerRole-practitioner")),
+    default_count=10, max_count=10,
+    includes=("PractitionerRole:practitioner", "PractitionerRole:organization"),
+)
 
 
 def _pk(value: str) -> int | None:
     value = (value or "").strip()
     return int(value) if value.isascii() and value.isdigit() and len(value) <= _MAX_ID_DIGITS else None
-
-
-def organization(organisation: Organisation) -> Organization:
-    return Organization(
-        id=str(organisation.pk), name=organisation.name,
-        identifier=[Identifier(system=FINESS_SYSTEM, value=organisation.finess)] if organisation.finess else None,
-        address=[{"city": organisation.city}] if organisation.city else None,
-    )
 
 
 def _token(value: str, system: str) -> str | None:
@@ -70,10 +71,17 @@ def _practitioner_candidate(params) -> int | None:
 def _organization_candidate(params) -> int | None:
     if params.get("_id"):
         return _pk(params["_id"])
-    finess = _token(params["identifier"], FINESS_SYSTEM) or ""
+    finess = _token(params["identifier"], fhir.FINESS_SYSTEM) or ""
     if not (finess.isascii() and finess.isalnum() and len(finess) == 9):
         return None
     return Organisation.objects.filter(finess=finess).values_list("pk", flat=True).first()
+
+
+def _practitioner_role_candidate(params) -> int | None:
+    """A role's id is its professional's: `_id`, or `practitioner` (Practitioner/{id} or the id)."""
+    if params.get("_id"):
+        return _pk(params["_id"])
+    return _pk(params["practitioner"].strip().removeprefix("Practitioner/"))
 
 
 _NOT_FOUND = OpenApiResponse(OpenApiTypes.OBJECT, description="OperationOutcome: missing, or not one you may see")
@@ -88,11 +96,16 @@ class _TypeSearch(FhirView):
 
     spec: SearchSpec
     name = ""
+    keys = ("_id", "identifier")  # the parameters that name the one candidate
     candidate: Callable[[QueryDict], int | None]
     resource: Callable[[Actor, int], object | None]
 
     def revincluded(self, request, pk: int, search) -> list[BundleEntry]:
         """The entries `_revinclude` adds after the one found (none unless the type says)."""
+        return []
+
+    def included(self, request, found, search) -> list[BundleEntry]:
+        """The entries `_include` adds after the one found (none unless the type says)."""
         return []
 
     def get(self, request):
@@ -101,15 +114,15 @@ class _TypeSearch(FhirView):
             search = search_request(request, params, self.spec)
         except SearchError as error:
             return operation_outcome(400, str(error))
-        if not (params.get("_id") or params.get("identifier")):
-            return operation_outcome(400, f"Search {self.name} by _id or identifier (there is no directory).")
+        if not any(params.get(key) for key in self.keys):
+            return operation_outcome(400, f"Search {self.name} by {' or '.join(self.keys)} (there is no directory).")
         pk = self.candidate(params)
         found = self.resource(Actor.from_request(request), pk) if pk is not None else None
         url = request.build_absolute_uri(reverse(f"fhir:{self.name.lower()}-search"))
-        kept = [(name, params[name]) for name in ("_id", "identifier") if params.get(name)]
+        kept = [(name, params[name]) for name in self.keys if params.get(name)]
         entries = [] if found is None or search.count_only or not search.page.count or search.page.offset else [
             BundleEntry(fullUrl=f"{url}/{found.id}", resource=found, search={"mode": "match"}),
-            *self.revincluded(request, pk, search)]
+            *self.included(request, found, search), *self.revincluded(request, pk, search)]
         total = 0 if found is None else 1
         return fhir_response(Bundle(type="searchset", total=total, link=search.links(url, kept, total),
                                     entry=entries or None))
@@ -122,7 +135,12 @@ def _practitioner(actor: Actor, pk: int):
 
 def _organization(actor: Actor, pk: int):
     organisation = organisation_seen_by(actor, pk)
-    return organization(organisation) if organisation is not None else None
+    return fhir.organization(organisation) if organisation is not None else None
+
+
+def _practitioner_role(actor: Actor, pk: int):
+    professional = practitioner_role_seen_by(actor, pk)
+    return author_role(professional) if professional is not None else None
 
 
 class PractitionerSearch(_TypeSearch):
@@ -155,8 +173,42 @@ class OrganizationSearch(_TypeSearch):
     candidate = staticmethod(_organization_candidate)
     resource = staticmethod(_organization)
 
-    @extend_schema(operation_id="Organization_search", summary="Find your facility", tags=["Organization"],
+    @extend_schema(operation_id="Organization_search", summary="Find a facility you may see", tags=["Organization"],
                    parameters=_SEARCH_PARAMETERS, responses={200: _BUNDLE, 400: _NOT_FOUND})
+    def get(self, request):
+        return super().get(request)
+
+
+class PractitionerRoleSearch(_TypeSearch):
+    """`GET /fhir/PractitionerRole?_id=…` or `?practitioner=Practitioner/…`: the role of a
+    professional you may see in their facility; `_include` adds the Practitioner and the
+    Organization it points to (both yours to see when the role is)."""
+
+    spec = PRACTITIONER_ROLE_SEARCH
+    name = "PractitionerRole"
+    keys = ("_id", "practitioner")
+    candidate = staticmethod(_practitioner_role_candidate)
+    resource = staticmethod(_practitioner_role)
+
+    def included(self, request, found, search) -> list[BundleEntry]:
+        base = request.build_absolute_uri("/fhir/")
+        actor = Actor.from_request(request)
+        targets = {"PractitionerRole:practitioner": ("Practitioner", found.practitioner, _practitioner),
+                   "PractitionerRole:organization": ("Organization", found.organization, _organization)}
+        entries = []
+        for include in search.includes:
+            kind, reference, load = targets[include]
+            resource = load(actor, int(reference.reference.rpartition("/")[2]))
+            if resource is not None:
+                entries.append(BundleEntry(fullUrl=f"{base}{kind}/{resource.id}", resource=resource,
+                                           search={"mode": "include"}))
+        return entries
+
+    @extend_schema(operation_id="PractitionerRole_search", summary="Find the role of a professional you may see",
+                   tags=["PractitionerRole"],
+                   parameters=[OpenApiParameter("_id", str, description="The logical id."),
+                               OpenApiParameter("practitioner", str, description="Practitioner/<id>.")],
+                   responses={200: _BUNDLE, 400: _NOT_FOUND})
     def get(self, request):
         return super().get(request)
 
@@ -186,8 +238,17 @@ class PractitionerRead(_TypeRead):
 class OrganizationRead(_TypeRead):
     resource = staticmethod(_organization)
 
-    @extend_schema(operation_id="Organization_read", summary="Read your facility", tags=["Organization"],
+    @extend_schema(operation_id="Organization_read", summary="Read a facility you may see", tags=["Organization"],
                    responses={200: OpenApiTypes.OBJECT, 404: _NOT_FOUND})
+    def get(self, request, resource_id: str):
+        return super().get(request, resource_id)
+
+
+class PractitionerRoleRead(_TypeRead):
+    resource = staticmethod(_practitioner_role)
+
+    @extend_schema(operation_id="PractitionerRole_read", summary="Read the role of a professional you may see",
+                   tags=["PractitionerRole"], responses={200: OpenApiTypes.OBJECT, 404: _NOT_FOUND})
     def get(self, request, resource_id: str):
         return super().get(request, resource_id)
 
@@ -199,4 +260,7 @@ urlpatterns = [
     path("Organization", OrganizationSearch.as_view(), name="organization-search"),
     re_path(r"^Organization/(?P<resource_id>[A-Za-z0-9\-.]{1,64})$", OrganizationRead.as_view(),
             name="organization-read"),
+    path("PractitionerRole", PractitionerRoleSearch.as_view(), name="practitionerrole-search"),
+    re_path(r"^PractitionerRole/(?P<resource_id>[A-Za-z0-9\-.]{1,64})$", PractitionerRoleRead.as_view(),
+            name="practitionerrole-read"),
 ]
