@@ -17,13 +17,14 @@ from .people import CounterAgent, Organisation, Profession, Professional, User
 from .personal import EmergencyContact, PersonalProfile, SelfDeclaredItem, Vaccination
 from .record import Consent, LegalRepresentative, Record
 from .reimbursement import ReimbursementLine
+from .results import Interpretation, LabObservation, LabReport, ResultStatus
 from .synthesis import Synthesis, SynthesisProblem
 
 __all__ = [
     "SPACE_OF_TYPE", "AdminRequest", "ApiToken", "AuditChainHead", "AuditCheckpoint", "AuditEntry", "AuditMode",
     "Block",
     "CareAuthorisation", "Consent", "CounterAgent", "CounterAgentCreationRequest", "CounterReset",
-    "DepositRight", "Document", "DocumentSearchTerm", "DocumentSelection", "DocumentType", "EmergencyContact",
+    "DepositRight", "Document", "Interpretation", "LabObservation", "LabReport", "ResultStatus", "DocumentSearchTerm", "DocumentSelection", "DocumentType", "EmergencyContact",
     "LegalRepresentative", "MatrixEntry", "Notification", "Organisation", "PersonalProfile", "PostalLetter",
     "Profession", "Professional", "ProfessionalCreationRequest", "Record", "RecordExport",
     "ReimbursementLine", "SecondFactorResetRequest", "SelfDeclaredItem", "Space", "Synthesis",
