@@ -24,9 +24,10 @@ __all__ = [
     "SPACE_OF_TYPE", "AdminRequest", "ApiToken", "AuditChainHead", "AuditCheckpoint", "AuditEntry", "AuditMode",
     "Block",
     "CareAuthorisation", "Consent", "CounterAgent", "CounterAgentCreationRequest", "CounterReset",
-    "DepositRight", "Document", "Interpretation", "LabObservation", "LabReport", "ResultStatus", "DocumentSearchTerm", "DocumentSelection", "DocumentType", "EmergencyContact",
+    "DepositRight", "Document", "DocumentSearchTerm", "DocumentSelection", "DocumentType", "EmergencyContact",
+    "Interpretation", "LabObservation", "LabReport",
     "LegalRepresentative", "MatrixEntry", "Notification", "Organisation", "PersonalProfile", "PostalLetter",
     "Profession", "Professional", "ProfessionalCreationRequest", "Record", "RecordExport",
-    "ReimbursementLine", "SecondFactorResetRequest", "SelfDeclaredItem", "Space", "Synthesis",
+    "ReimbursementLine", "ResultStatus", "SecondFactorResetRequest", "SelfDeclaredItem", "Space", "Synthesis",
     "SynthesisProblem", "TreatingDoctor", "User", "Vaccination",
 ]
