@@ -48,7 +48,7 @@ def test_values_are_listed_and_read_exactly_where_their_document_is(world, perso
                 continue
             readable = decide(actor, Action.VIEW_DOCUMENT, doc).allowed
             try:
-                get_lab_report_for(actor, record, reports[doc.pk])
+                get_lab_report_for(actor, reports[doc.pk], record=record)
                 read = True
             except Http404:
                 read = False
@@ -113,12 +113,12 @@ def test_the_matrix_cell_of_biology_decides_for_a_lab_report(world):
 def test_one_report_read_is_logged_as_its_documents_read_and_a_refusal_too(world):
     report = attach_report(world.docs["hidden"])
     before = AuditEntry.objects.count()
-    get_lab_report_for(Actor(world.dr_house.user), world.record, report.pk)
+    get_lab_report_for(Actor(world.dr_house.user), report.pk, record=world.record)
     entry = AuditEntry.objects.order_by("-seq").first()
     assert (entry.action, entry.object_type, entry.object_id) == (Action.VIEW_DOCUMENT, "document",
                                                                    str(world.docs["hidden"].pk))
     with pytest.raises(Http404):
-        get_lab_report_for(Actor(world.urgentist.user), world.record, report.pk)
+        get_lab_report_for(Actor(world.urgentist.user), report.pk)
     refused = AuditEntry.objects.order_by("-seq").first()
     assert not refused.allowed and refused.action == Action.VIEW_DOCUMENT
     with pytest.raises(Http404):

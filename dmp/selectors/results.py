@@ -138,11 +138,14 @@ def latest_results_for(actor: Actor, record: Record, *, codes: Iterable[str] | N
     return sorted(series.values(), key=lambda s: (s.latest.effective_at, s.code), reverse=True)
 
 
-def get_lab_report_for(actor: Actor, record: Record, pk: int) -> LabReport:
-    """Report `pk` of `record` with its values (in their order), if the actor may read its
-    document: one audit entry, the document's read. Refused and missing alike: Http404."""
-    report = (LabReport.objects.filter(record=record, pk=pk).exclude(status__in=NOT_SHOWN)
-              .select_related("document__record", "record").first())
+def get_lab_report_for(actor: Actor, pk: int, *, record: Record | None = None) -> LabReport:
+    """Report `pk` (of `record`, when given: a report of another record is missing), if the
+    actor may read its document: one audit entry, the document's read. Refused and missing
+    alike: Http404. Its values: `report_values()`."""
+    reports = LabReport.objects.filter(pk=pk).exclude(status__in=NOT_SHOWN)
+    if record is not None:
+        reports = reports.filter(record=record)
+    report = reports.select_related("document__record", "record").first()
     return _authorised(actor, report, f"labreport:{pk}")
 
 
