@@ -111,10 +111,10 @@ def _value_error(value: ResultValue) -> tuple[str, InvalidInputCode] | None:
     if value.quantity is None and not value.value_code and not value.value_text.strip():
         return _("The value of %(name)s is missing.") % {"name": name}, InvalidInputCode.MISSING
     if value.quantity is not None and not value.unit and value.code not in UNITLESS_CODES:
-        return (_("The value of %(name)s has no UCUM unit (system http://unitsofmeasure.org and its code).")
+        return (_("The value of %(name)s has no UCUM unit: give the unit's UCUM code.")
                 % {"name": name}, InvalidInputCode.MISSING)
     if value.comparator not in COMPARATORS or value.interpretation not in ("", *Interpretation.values):
-        return _("The comparator or the flag of %(name)s is not one FHIR knows.") % {"name": name}, \
+        return _("The comparator or the flag of %(name)s is not valid.") % {"name": name}, \
             InvalidInputCode.INVALID
     if value.status not in ResultStatus.values:
         return _("Unknown status of %(name)s.") % {"name": name}, InvalidInputCode.INVALID
