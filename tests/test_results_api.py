@@ -195,3 +195,39 @@ def test_a_search_on_a_record_one_may_not_open_is_404(client, world):
     assert _get(client, world.stranger, f"/fhir/Observation?patient={world.record.pk}").status_code == 404
     assert _get(client, world.stranger, f"/fhir/DiagnosticReport?patient={world.record.pk}").status_code == 404
     assert _get(client, world.dr_house, "/fhir/Observation").status_code == 400
+
+
+API_RULES = [
+    # (what the document is, persona, sees): the professional personas the API serves
+    ("visible", "dr_house", True),
+    ("visible", "regulator", True),  # SAMU
+    ("visible", "urgentist", True),  # break-glass reads what is not hidden
+    ("visible", "blocked_kine", False),  # blocked: not even the record
+    ("visible", "late_urgentist", False),  # expired break-glass
+    ("visible", "stranger", False),
+    ("hidden", "dr_house", True),  # the médecin traitant sees hidden documents
+    ("hidden", "dr_grant", True),  # so does their author
+    ("hidden", "urgentist", False),  # break-glass never reveals them
+    ("matrix refuses", "kine", False),
+    ("matrix allows", "kine", True),
+]
+
+
+@pytest.mark.parametrize(("case", "persona", "sees"), API_RULES, ids=[f"{c}-{p}" for c, p, _s in API_RULES])
+def test_through_the_api_values_are_found_exactly_where_the_report_document_is(client, world, case, persona, sees):
+    from dmp.models import MatrixEntry
+
+    report = _stored(client, world)
+    if case == "hidden":
+        Document.objects.filter(pk=report.document_id).update(hidden_from_professionals=True)
+    if case.startswith("matrix"):
+        MatrixEntry.objects.update_or_create(profession="physiotherapist", doc_type="lab_report",
+                                             defaults={"allowed": case == "matrix allows"})
+    pro = getattr(world, persona)
+    documents = _get(client, pro, f"/fhir/DocumentReference?patient={world.record.pk}")
+    listed = documents.status_code == 200 and any(
+        e["resource"]["id"] == str(report.document_id) for e in documents.json().get("entry", []))
+    values = _get(client, pro, f"/fhir/Observation?patient={world.record.pk}")
+    found = values.status_code == 200 and values.json()["total"] == 3
+    read = _get(client, pro, f"/fhir/DiagnosticReport/{report.pk}").status_code == 200
+    assert (listed, found, read) == (sees, sees, sees)
