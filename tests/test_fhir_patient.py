@@ -55,7 +55,8 @@ def test_metadata_is_a_public_capability_statement(client):
     assert rest.mode == "server"
     resources = {r.type: r for r in rest.resource}
     assert set(resources) == {"Patient", "DocumentReference", "Binary", "AllergyIntolerance", "Condition",
-                              "MedicationStatement", "Immunization", "AuditEvent", "Practitioner", "Organization"}
+                              "MedicationStatement", "Immunization", "AuditEvent", "Practitioner", "Organization",
+                              "Observation", "DiagnosticReport"}
     patient = resources["Patient"]
     assert {i.code for i in patient.interaction} == {"read", "search-type"}
     assert {p.name for p in patient.searchParam} == {"identifier", "family", "given", "birthdate"}
