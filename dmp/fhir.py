@@ -557,16 +557,15 @@ def medication_statements(
 # The International Patient Summary (HL7 IPS): the document's type and its sections' LOINC codes.
 # --- laboratory results (dmp/models/results.py) ------------------------------------------------
 
-def _quantity(value, unit: str) -> Quantity:
-    return Quantity(value=value, unit=unit or None, system=UCUM_SYSTEM if unit else None, code=unit or None)
+def _quantity(value, unit: str, comparator: str = "") -> Quantity:
+    return Quantity(value=value, comparator=comparator or None, unit=unit or None,
+                    system=UCUM_SYSTEM if unit else None, code=unit or None)
 
 
 def _value(value: LabObservation) -> dict:
     """The value[x] of an Observation: a quantity with its UCUM unit, a coded value, or text."""
     if value.kind == LabObservation.Kind.QUANTITY:
-        quantity = _quantity(value.quantity, value.unit)
-        quantity.comparator = value.comparator or None
-        return {"valueQuantity": quantity}
+        return {"valueQuantity": _quantity(value.quantity, value.unit, value.comparator)}
     if value.kind == LabObservation.Kind.CODED:
         return {"valueCodeableConcept": CodeableConcept(
             coding=[_coding(value.value_code_system or SNOMED_SYSTEM, value.value_code, value.value)],

@@ -53,6 +53,8 @@ def test_a_laboratory_transaction_creates_the_report_its_values_and_its_document
     assert answer.entry[0].response.location == f"DiagnosticReport/{report.pk}"
     assert report.document.doc_type == DocumentType.LAB_REPORT and report.document.mime_type == "application/pdf"
     assert report.document.author_professional == world.dr_grant
+    # No PDF was sent: the one rendered from the values (in French) is the document, and says them.
+    assert "LOINC 4548-4" in report.document.extracted_text and "7,4 %" in report.document.extracted_text
     assert [(v.code, v.quantity, v.unit) for v in report.observations.order_by("position")] == [
         (HBA1C, Decimal("7.4"), "%"), (CREATININE, Decimal("88"), "umol/L"), (POTASSIUM, Decimal("4.1"), "mmol/L")]
     assert report.laboratory == "Laboratoire du Beffroi" and report.identifier == "CR-0001"

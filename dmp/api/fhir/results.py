@@ -42,10 +42,10 @@ from ...models import DocumentType, Interpretation, LabReport, Record
 from ...policy import Actor
 from ...selectors import get_record_for
 from ...selectors.results import (
-    NOT_SHOWN,
     ResultFilters,
     get_lab_observation_for,
     get_lab_report_for,
+    report_values,
     reports_for,
     results_for,
 )
@@ -352,10 +352,7 @@ def _observation(value, subject):
 
 
 def _diagnostic_report(report: LabReport, subject):
-    for value in report.observations.all():
-        value.report = report  # loaded once, for each value's issued time and laboratory
-    values = [fhir.lab_observation(v, subject=subject) for v in report.observations.all()
-              if v.status not in NOT_SHOWN]
+    values = [fhir.lab_observation(value, subject=subject) for value in report_values(report)]
     return rest_references(fhir.diagnostic_report(report, values, subject=subject), subject, *values)
 
 
