@@ -155,6 +155,7 @@ def test_observation_search_by_patient_code_date_and_category_with_paging(client
     assert hba1c["total"] == 2 and {e["resource"]["code"]["coding"][0]["code"] for e in hba1c["entry"]} == {HBA1C}
     assert hba1c["entry"][0]["resource"]["subject"]["reference"] == f"Patient/{world.record.pk}"
     assert _get(client, world.dr_house, f"{base}&date=ge2026-01-01").json()["total"] == 3
+    assert _get(client, world.dr_house, f"{base}&date=ne2026-01-15").status_code == 400
     assert _get(client, world.dr_house, f"{base}&category=laboratory").json()["total"] == 6
     assert _get(client, world.dr_house, f"{base}&category=vital-signs").json()["total"] == 0
     page = _get(client, world.dr_house, f"{base}&_count=4").json()

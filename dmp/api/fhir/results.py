@@ -333,7 +333,9 @@ def _searched(request, actor: Actor, spec: SearchSpec, category: tuple[str, str]
         raise Http404
     record = get_record_for(actor, record_id)
     codes = frozenset(_token_codes(params.getlist("code"), fhir.LOINC_SYSTEM)) if params.getlist("code") else None
-    date_from, date_to, _excluded = _date_bounds(params.getlist("date"))
+    date_from, date_to, excluded = _date_bounds(params.getlist("date"))
+    if excluded:
+        raise FhirError(400, "date: the ne prefix is not supported here; use ge, gt, le, lt or eq.")
     if params.getlist("category") and category[1] not in _token_codes(params.getlist("category"), category[0]):
         codes = frozenset()  # another category than the laboratory's: nothing
     kept = [("patient", str(record.pk))] + [(n, v) for n in _KEPT for v in params.getlist(n)]
