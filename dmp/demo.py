@@ -15,9 +15,10 @@ fiction), addresses (example.org). Every demo account shares one documented pass
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -28,8 +29,10 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from . import fhir
 from .access_log import authorise_read
 from .accounts import second_factor_required
+from .api.fhir.results import lab_bundle_post
 from .models import (
     AuditEntry,
     Consent,
@@ -37,6 +40,7 @@ from .models import (
     Document,
     DocumentType,
     EmergencyContact,
+    LabReport,
     LegalRepresentative,
     Organisation,
     PersonalProfile,
@@ -80,6 +84,7 @@ PARENT = "parent.mineur"
 GP_TREATING, GP_OTHER = "dr.bernard", "dr.lefebvre"
 PHARMACIST, PHYSIO = "pharma.dubois", "kine.moreau"
 EMERGENCY, REGULATOR = "urgences.roux", "samu.girard"
+LABORATORY = "labo.garnier"
 CPAM_AGENT, CADA_WORKER = "guichet.cpam", "social.cada"
 CPAM_SECOND = "guichet.cpam2"
 ADMIN, ADMIN_SECOND = "admin.demo", "admin.second"
@@ -132,6 +137,8 @@ ORGANISATIONS: tuple[_OrgSpec, ...] = (
     _OrgSpec("cada", "CADA Les Oliviers", Organisation.Kind.RECEPTION_CENTRE, "Villeneuve-d'Ascq", "590000020"),
     _OrgSpec("hospital", "Centre hospitalier Lille-Métropole", Organisation.Kind.FACILITY, "Lille", "590000038"),
     _OrgSpec("samu", "SAMU 59 – Centre 15", Organisation.Kind.SAMU, "Lille", "590000046"),
+    _OrgSpec("laboratory", "Laboratoire de biologie médicale du Vieux-Lille", Organisation.Kind.FACILITY, "Lille",
+             "590000053"),
 )
 
 
@@ -200,6 +207,11 @@ PEOPLE: tuple[_PersonSpec, ...] = (
                 first_name="Nadia", last_name="Girard",
                 profession=Profession.GP, specialty="Médecine d'urgence", rpps10="1000000606",
                 organisation="samu", samu_regulator=True),
+    _PersonSpec(LABORATORY, "medical biologist (laboratory)",
+                f"sent {CHRONIC}'s laboratory results as FHIR Bundles, as a laboratory's software does",
+                "192.0.2.17", first_name="Hélène", last_name="Garnier",
+                profession=Profession.SPECIALIST, specialty="Biologie médicale", rpps10="1000000707",
+                organisation="laboratory"),
     _PersonSpec(CPAM_AGENT, "CPAM counter agent",
                 f"created {CHRONIC}; sees the administrative status only, no medical content", "198.51.100.10",
                 first_name="Isabelle", last_name="Petit", organisation="cpam", counter_agent=True),
@@ -308,6 +320,53 @@ _SYNTHESIS_LABELS = {
     "current_treatments": "Traitements en cours", "allergies": "Allergies et intolérances",
     "vaccinations": "Vaccinations", "points_of_attention": "Points de vigilance",
 }
+
+@dataclass(frozen=True)
+class _Analyte:
+    """A test the demo laboratory reports: LOINC code, its French words, UCUM unit, usual range."""
+
+    code: str
+    text: str
+    unit: str
+    low: str = ""
+    high: str = ""
+    reference_text: str = ""
+
+    def flag(self, value: str) -> str:
+        """The laboratory's flag, from its usual range (H above, L below, none inside)."""
+        if self.high and Decimal(value) > Decimal(self.high):
+            return "H"
+        if self.low and Decimal(value) < Decimal(self.low):
+            return "L"
+        return ""
+
+
+ANALYTES: dict[str, _Analyte] = {
+    "hba1c": _Analyte("4548-4", "Hémoglobine glyquée (HbA1c)", "%",
+                      reference_text="Objectif fixé par le médecin ; chez le non-diabétique 4,0 – 6,0 %"),
+    "creatinine": _Analyte("2160-0", "Créatinine", "umol/L", "59", "104"),
+    "egfr": _Analyte("62238-1", "Débit de filtration glomérulaire estimé (CKD-EPI)", "mL/min/{1.73_m2}", low="60"),
+    "potassium": _Analyte("2823-3", "Potassium", "mmol/L", "3.5", "5.0"),
+    "ldl": _Analyte("13457-7", "LDL-cholestérol (calculé)", "g/L", high="1.60"),
+}
+# patient.chronique's quarterly check over two years, oldest first (days ago, values): a type 2
+# diabetic on metformin and ramipril (HbA1c; creatinine, eGFR and potassium for the kidneys
+# under both; LDL every six months on atorvastatin). The eGFR follows the creatinine (CKD-EPI
+# 2021, a man in his sixties). One abnormal value: the last potassium, high under ramipril.
+LAB_RESULTS: tuple[tuple[int, dict[str, str]], ...] = tuple(
+    (20 + 91 * (7 - i), {k: v for k, v in zip(ANALYTES, row, strict=True) if v})
+    for i, row in enumerate((
+        ("7.6", "80", "95", "4.3", "1.32"),
+        ("7.4", "83", "91", "4.5", ""),
+        ("7.1", "82", "93", "4.4", "1.05"),
+        ("6.9", "86", "87", "4.6", ""),
+        ("7.0", "88", "85", "4.7", "0.98"),
+        ("6.8", "87", "86", "4.5", ""),
+        ("6.9", "91", "81", "4.8", "0.92"),
+        ("7.1", "94", "78", "5.4", "0.97"),
+    ))
+)
+
 
 CHRONIC_DOCUMENTS: tuple[_DocSpec, ...] = (
     _DocSpec(GP_TREATING, _T.RECORD_SYNTHESIS, "Volet de synthèse médicale", 20,
@@ -597,11 +656,62 @@ class _Seeder:
                         **SYNTHESIS_FIELDS)
         lines = self._reimbursements(record)
         self._add_documents(CHRONIC, CHRONIC_DOCUMENTS)
+        self._lab_results(record)
         self._add_document(CHRONIC, _DocSpec(
             SYSTEM, _T.REIMBURSEMENT_DATA, "Historique des remboursements – 24 derniers mois", 0,
             ("Soins remboursés et médicaments délivrés au cours des 24 derniers mois, par mois.",),
             issuer=INSURER, table=_reimbursement_table(lines),
         ))
+
+    def _lab_results(self, record: Record) -> None:
+        """The laboratory declares care when it takes the samples, then its software sends each
+        report as a FHIR transaction Bundle, through the API's own function: no PDF, so the
+        record renders one from the values, as for any laboratory that sends none."""
+        actor = self.actor(LABORATORY)
+        care_authorisation_declare(actor=actor, record=record)
+        for number, (days_ago, values) in enumerate(LAB_RESULTS, start=1):
+            response = lab_bundle_post(actor, self._lab_bundle(record, number, days_ago, values))
+            if response.status_code != 200:
+                raise RuntimeError(f"demo laboratory report {number} refused ({response.status_code})")
+        for report in LabReport.objects.filter(record=record).select_related("document"):
+            self.stored_files += [name for name in (report.document.file.name, report.document.thumbnail.name) if name]
+        _say(self.stdout, f"Sent {len(LAB_RESULTS)} laboratory reports (FHIR) for {CHRONIC}.")
+
+    def _lab_bundle(self, record: Record, number: int, days_ago: int, values: dict[str, str]) -> dict:
+        """A laboratory's transaction Bundle: the DiagnosticReport and one Observation per value."""
+        sampled = timezone.make_aware(datetime.combine(self.today - timedelta(days=days_ago), time(8, 10)))
+        at, patient = sampled.isoformat(), {"reference": f"Patient/{record.pk}"}
+        observations = []
+        for key, value in values.items():
+            analyte = ANALYTES[key]
+            observation = {
+                "resourceType": "Observation", "status": "final", "subject": patient, "effectiveDateTime": at,
+                "category": [{"coding": [{"system": fhir.OBSERVATION_CATEGORY, "code": "laboratory"}]}],
+                "code": {"coding": [{"system": fhir.LOINC_SYSTEM, "code": analyte.code}], "text": analyte.text},
+                "valueQuantity": {"value": float(value), "unit": analyte.unit, "system": fhir.UCUM_SYSTEM,
+                                  "code": analyte.unit},
+                "referenceRange": [{k: v for k, v in (
+                    ("low", {"value": float(analyte.low)} if analyte.low else None),
+                    ("high", {"value": float(analyte.high)} if analyte.high else None),
+                    ("text", analyte.reference_text or None)) if v}],
+            }
+            if flag := analyte.flag(value):
+                observation["interpretation"] = [{"coding": [{"system": fhir.INTERPRETATION_SYSTEM, "code": flag}]}]
+            observations.append((f"urn:uuid:{uuid.uuid4()}", observation))
+        report = {
+            "resourceType": "DiagnosticReport", "status": "final", "subject": patient,
+            "identifier": [{"system": "urn:oid:1.2.250.1.999.59.53", "value": f"LBM-VL-{record.pk}-{number:03d}"}],
+            "category": [{"coding": [{"system": fhir.DIAGNOSTIC_SERVICE, "code": "LAB"}]}],
+            "code": {"coding": [{"system": fhir.LOINC_SYSTEM, "code": "11502-2"}], "text": "Bilan biologique"},
+            "effectiveDateTime": at, "issued": (sampled + timedelta(hours=9)).isoformat(),
+            "performer": [{"display": self.organisations["laboratory"].name}],
+            "result": [{"reference": full_url} for full_url, _observation in observations],
+        }
+        entries = [(f"urn:uuid:{uuid.uuid4()}", "DiagnosticReport", report)]
+        entries += [(full_url, "Observation", observation) for full_url, observation in observations]
+        return {"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": full_url, "resource": resource, "request": {"method": "POST", "url": kind}}
+            for full_url, kind, resource in entries]}
 
     def _holder_edits(self, username: str, record: Record) -> None:
         """Personal data has no service yet: ask the policy the question a service would."""

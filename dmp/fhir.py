@@ -30,6 +30,7 @@ from fhir.resources.R4B.composition import Composition, CompositionSection
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.contactpoint import ContactPoint
 from fhir.resources.R4B.device import Device
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.documentreference import DocumentReference, DocumentReferenceContent
 from fhir.resources.R4B.humanname import HumanName
 from fhir.resources.R4B.identifier import Identifier
@@ -37,10 +38,12 @@ from fhir.resources.R4B.immunization import Immunization
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.meta import Meta
 from fhir.resources.R4B.narrative import Narrative
+from fhir.resources.R4B.observation import Observation, ObservationReferenceRange
 from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient, PatientCommunication
 from fhir.resources.R4B.practitioner import Practitioner, PractitionerQualification
 from fhir.resources.R4B.practitionerrole import PractitionerRole
+from fhir.resources.R4B.quantity import Quantity
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.relatedperson import RelatedPerson
 from fhir.resources.R4B.resource import Resource
@@ -49,6 +52,8 @@ from . import icd10
 from .models import (
     Document,
     EmergencyContact,
+    LabObservation,
+    LabReport,
     Organisation,
     PersonalProfile,
     Professional,
@@ -86,6 +91,10 @@ SPACE_SYSTEM = "urn:dmp:space"
 DOCUMENT_STATUS_SYSTEM = "urn:dmp:document-status"
 PROFESSION_SYSTEM = "urn:dmp:profession"
 RELATIONSHIP_SYSTEM = "urn:dmp:relationship"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+DIAGNOSTIC_SERVICE = "http://terminology.hl7.org/CodeSystem/v2-0074"
+INTERPRETATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+UCUM_SYSTEM = "http://unitsofmeasure.org"
 MEDICINE_CODE_SYSTEM = "urn:dmp:medicine-code"  # a dispensed medicine's code that is not a CIP13
 
 # Bundle entries are named by urn:uuid full URLs derived from the resource type and id, so the
@@ -577,6 +586,75 @@ def medication_statements(
 
 
 # The International Patient Summary (HL7 IPS): the document's type and its sections' LOINC codes.
+# --- laboratory results (dmp/models/results.py) ------------------------------------------------
+
+def _quantity(value, unit: str, comparator: str = "") -> Quantity:
+    return Quantity(value=value, comparator=comparator or None, unit=unit or None,
+                    system=UCUM_SYSTEM if unit else None, code=unit or None)
+
+
+def _value(value: LabObservation) -> dict:
+    """The value[x] of an Observation: a quantity with its UCUM unit, a coded value, or text."""
+    if value.kind == LabObservation.Kind.QUANTITY:
+        return {"valueQuantity": _quantity(value.quantity, value.unit, value.comparator)}
+    if value.kind == LabObservation.Kind.CODED:
+        return {"valueCodeableConcept": CodeableConcept(
+            coding=[_coding(value.value_code_system or SNOMED_SYSTEM, value.value_code, value.value)],
+            text=value.value or None)}
+    return {"valueString": value.value}
+
+
+def _reference_range(value: LabObservation) -> list[ObservationReferenceRange] | None:
+    low, high = value.low, value.high
+    if low is None and high is None and not value.reference_text:
+        return None
+    return [ObservationReferenceRange(
+        low=_quantity(low, value.unit) if low is not None else None,
+        high=_quantity(high, value.unit) if high is not None else None,
+        text=value.reference_text or None)]
+
+
+def _laboratory(report: LabReport) -> list[Reference]:
+    # The IPS wants a performer: the laboratory's name, or what it is when it gave none.
+    return [Reference(display=report.laboratory or "Laboratory")]
+
+
+def lab_observation(value: LabObservation, *, subject: Patient) -> Observation:
+    """One laboratory value (its report loaded with it) as an Observation of the IPS results
+    profile: the laboratory category, its LOINC code (or the laboratory's words alone when it
+    sent no LOINC code), its value, range and flag, the laboratory as performer."""
+    report = value.report
+    return Observation(
+        id=str(value.pk), status=value.status,
+        category=[_concept(OBSERVATION_CATEGORY, "laboratory", "Laboratory")],
+        code=CodeableConcept(coding=[_coding(LOINC_SYSTEM, value.code)] if value.code else None,
+                             text=value.text or value.code),
+        subject=reference_to(subject), effectiveDateTime=_aware(value.effective_at),
+        issued=_aware(report.issued_at) if report.issued_at else None,
+        performer=_laboratory(report), **_value(value),
+        interpretation=[_concept(INTERPRETATION_SYSTEM, value.interpretation)] if value.interpretation else None,
+        referenceRange=_reference_range(value),
+    )
+
+
+def diagnostic_report(report: LabReport, values: Iterable[Observation], *, subject: Patient) -> DiagnosticReport:
+    """A laboratory report: its code, times, laboratory, its values (`values`, already built)
+    and its document (the legal copy) as `presentedForm`, read at Binary/<document id>."""
+    identifier = ([Identifier(system=report.identifier_system or None, value=report.identifier)]
+                  if report.identifier else None)
+    return DiagnosticReport(
+        id=str(report.pk), identifier=identifier, status=report.status,
+        category=[_concept(DIAGNOSTIC_SERVICE, "LAB", "Laboratory")],
+        code=CodeableConcept(coding=[_coding(LOINC_SYSTEM, report.code)] if report.code else None,
+                             text=report.text or report.code or "Laboratory report"),
+        subject=reference_to(subject), effectiveDateTime=_aware(report.effective_at),
+        issued=_aware(report.issued_at) if report.issued_at else None,
+        performer=_laboratory(report), result=[reference_to(v) for v in values] or None,
+        presentedForm=[Attachment(contentType=report.document.mime_type, url=f"Binary/{report.document_id}",
+                                  title=report.text or None)],
+    )
+
+
 IPS_DOCUMENT = ("60591-5", "Patient summary Document")
 IPS_PROBLEMS = ("11450-4", "Problem list - Reported")
 IPS_MEDICATIONS = ("10160-0", "History of Medication use Narrative")
@@ -665,8 +743,8 @@ def patient_summary(
 
     For a doctor who does not know the patient: the medications are the current treatments
     and, per dispensed medicine, its last dispensing only; an allergy both the synthesis and the
-    patient state is said once (the synthesis'). `results` are FHIR Observations or
-    DiagnosticReports already built for the summary (none exist yet: the section is ready).
+    patient state is said once (the synthesis'). `results` are FHIR Observations already
+    built for the summary (`lab_observation`: the recent values).
 
     Like `record_bundle`, it formats: the caller passes only what the actor may read."""
     at = _aware(at or timezone.now())

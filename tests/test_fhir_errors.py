@@ -32,7 +32,7 @@ def _outcome(response, status: int) -> OperationOutcome:
 
 
 @pytest.mark.parametrize(("method", "path"), [
-    ("get", "/fhir/Observation"), ("get", "/fhir/Observation/1"), ("get", "/fhir/Encounter?patient=1"),
+    ("get", "/fhir/Encounter"), ("get", "/fhir/Procedure/1"), ("get", "/fhir/Encounter?patient=1"),
     ("get", "/fhir/Patient/1/$everything"), ("post", "/fhir/Patient/$match"), ("get", "/fhir/$export"),
     ("get", "/fhir/.well-known/smart-configuration"), ("get", "/fhir/Patient/1/extra/segments"),
     ("delete", "/fhir/Unknown/1"), ("get", "/fhir/patient"), ("get", "/fhir/Patient/"),

@@ -56,7 +56,7 @@ def test_metadata_is_a_public_capability_statement(client):
     resources = {r.type: r for r in rest.resource}
     assert set(resources) == {"Patient", "DocumentReference", "Binary", "AllergyIntolerance", "Condition",
                               "MedicationStatement", "Immunization", "AuditEvent", "Practitioner", "PractitionerRole",
-                              "Organization"}
+                              "Organization", "Observation", "DiagnosticReport"}
     patient = resources["Patient"]
     assert {i.code for i in patient.interaction} == {"read", "search-type", "vread", "history-instance"}
     assert {p.name for p in patient.searchParam} == {"identifier", "family", "given", "birthdate"}

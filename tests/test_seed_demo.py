@@ -84,10 +84,12 @@ def test_seed_demo_builds_the_demo_world_once():
 def check_cast(seeded: demo.DemoSummary) -> None:
     assert seeded.created
     assert Record.objects.count() == seeded.records == 3
-    expected_documents = len(demo.CHRONIC_DOCUMENTS) + 1 + len(demo.MINOR_DOCUMENTS) + len(demo.ASYLUM_DOCUMENTS)
-    assert Document.objects.count() == seeded.documents == expected_documents  # +1: the insurer's import
+    expected_documents = (len(demo.CHRONIC_DOCUMENTS) + 1 + len(demo.LAB_RESULTS) + len(demo.MINOR_DOCUMENTS)
+                          + len(demo.ASYLUM_DOCUMENTS))
+    # +1: the insurer's import; each laboratory report has its document
+    assert Document.objects.count() == seeded.documents == expected_documents
     assert seeded.audit_entries == AuditEntry.objects.count() > 0
-    assert Professional.objects.count() == 6
+    assert Professional.objects.count() == 7
     assert CounterAgent.objects.count() == 3
     assert set(Organisation.objects.values_list("kind", flat=True)) == {
         "cpam_counter", "pharmacy", "reception_centre", "facility", "samu"
@@ -129,6 +131,25 @@ def check_demo_code_command() -> None:
     assert totp.validate_code(code)
 
 
+def check_lab_results(record: Record) -> None:
+    """Two years of quarterly results, sent by the laboratory's account through the FHIR path,
+    each report with its document; the médecin traitant reads the latest values; one abnormal."""
+    from dmp.models import LabObservation, LabReport
+    from dmp.selectors.results import latest_results_for
+
+    reports = LabReport.objects.filter(record=record).select_related("document__author_professional__user")
+    assert reports.count() == len(demo.LAB_RESULTS)
+    assert {r.document.author_professional.user.username for r in reports} == {demo.LABORATORY}
+    assert (timezone.now() - min(r.effective_at for r in reports)).days < 730
+    assert list(LabObservation.objects.filter(record=record, interpretation__in=["H", "L", "HH", "LL", "A"])
+                .values_list("code", flat=True)) == ["2823-3"]
+    doctor = Actor(User.objects.get(username=demo.GP_TREATING))
+    latest = {s.code: s for s in latest_results_for(doctor, record, codes=["4548-4", "2160-0", "62238-1", "2089-1",
+                                                                             "13457-7", "2823-3"])}
+    assert set(latest) == {"4548-4", "2160-0", "62238-1", "13457-7", "2823-3"}
+    assert len(latest["4548-4"].values) == len(demo.LAB_RESULTS)
+
+
 def check_chronic_patient() -> None:
     record = record_of(demo.CHRONIC)
     validate_nir(record.nir)
@@ -138,6 +159,7 @@ def check_chronic_patient() -> None:
     assert profile.organ_donation != "not_stated"
     assert record.emergency_contacts.exists() and record.vaccinations.exists()
     assert record.self_declared.filter(kind="allergy").exists()
+    check_lab_results(record)
     synthesis = record.syntheses.latest()
     assert synthesis.author.user.username == demo.GP_TREATING
     assert {"E11.9", "I10"} <= set(synthesis.problems.values_list("icd10", flat=True))

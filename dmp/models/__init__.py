@@ -17,6 +17,7 @@ from .people import CounterAgent, Organisation, Profession, Professional, User
 from .personal import EmergencyContact, PersonalProfile, SelfDeclaredItem, Vaccination
 from .record import Consent, LegalRepresentative, Record
 from .reimbursement import ReimbursementLine
+from .results import Interpretation, LabObservation, LabReport, ResultStatus
 from .synthesis import Synthesis, SynthesisProblem
 
 __all__ = [
@@ -24,8 +25,9 @@ __all__ = [
     "Block",
     "CareAuthorisation", "Consent", "CounterAgent", "CounterAgentCreationRequest", "CounterReset",
     "DepositRight", "Document", "DocumentSearchTerm", "DocumentSelection", "DocumentType", "EmergencyContact",
+    "Interpretation", "LabObservation", "LabReport",
     "LegalRepresentative", "MatrixEntry", "Notification", "Organisation", "PersonalProfile", "PostalLetter",
     "Profession", "Professional", "ProfessionalCreationRequest", "Record", "RecordExport",
-    "ReimbursementLine", "SecondFactorResetRequest", "SelfDeclaredItem", "Space", "Synthesis",
+    "ReimbursementLine", "ResultStatus", "SecondFactorResetRequest", "SelfDeclaredItem", "Space", "Synthesis",
     "SynthesisProblem", "TreatingDoctor", "User", "Vaccination",
 ]

@@ -5,18 +5,22 @@ load afterwards is the same (`_content`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from django.http import Http404
+from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 
 from .. import fhir
 from ..access_log import authorise_read
-from ..models import Professional, Record, ReimbursementLine, SelfDeclaredItem, Synthesis, Vaccination
+from ..models import LabObservation, Professional, Record, ReimbursementLine, SelfDeclaredItem, Synthesis, Vaccination
 from ..policy import Action, Actor
 from .patient_data import declared_allergies, dispensed_medicines, personal_profile, recent_medicines, vaccinations_of
 from .records import get_record_for, synthesis_for
+from .results import latest_results_for
+
+RECENT_RESULTS_DAYS = 365  # the IPS results section: each test's latest value of the last year
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class SummaryContent:
     vaccinations: list[Vaccination] = field(default_factory=list)
     dispensed: list[ReimbursementLine] = field(default_factory=list)
     advance_directives: str = ""
+    results: list[LabObservation] = field(default_factory=list)  # each with its report loaded
 
     def bundle(self, *, at: datetime | None = None) -> Bundle:
         """The IPS document Bundle (`fhir.patient_summary`)."""
@@ -37,6 +42,7 @@ class SummaryContent:
             self.record, synthesis=self.synthesis, treating_doctor=self.treating_doctor,
             declared_allergies=self.declared_allergies, vaccinations=self.vaccinations, dispensed=self.dispensed,
             advance_directives=self.advance_directives, at=at,
+            results=[fhir.lab_observation(value, subject=fhir.patient(self.record)) for value in self.results],
         )
 
 
@@ -67,7 +73,11 @@ def summary_for_api(actor: Actor, record: Record) -> SummaryContent:
     if not authorise_read(actor, Action.VIEW_PERSONAL_DATA, record):
         raise Http404
     # dispensed_medicines asks VIEW_REIMBURSEMENTS and logs the read itself.
-    return _content(record, synthesis=synthesis, dispensed=dispensed_medicines(actor, record))
+    content = _content(record, synthesis=synthesis, dispensed=dispensed_medicines(actor, record))
+    # The values of the reports whose document the professional may read (dmp/selectors/results.py).
+    since = timezone.localdate() - timedelta(days=RECENT_RESULTS_DAYS)
+    latest = latest_results_for(actor, record, length=1, since=since)
+    return replace(content, results=[series.latest for series in latest])
 
 
 def summary_to_print(actor: Actor, pk: int) -> SummaryContent:

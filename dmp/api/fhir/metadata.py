@@ -16,7 +16,7 @@ from drf_spectacular.views import SpectacularJSONAPIView
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from rest_framework.permissions import AllowAny
 
-from . import audit, clinical, documents, patient, practitioner
+from . import audit, clinical, documents, patient, practitioner, results
 from .base import FHIR_JSON, FhirView, SearchSpec, fhir_response
 
 FHIR_VERSION = "4.0.1"
@@ -72,6 +72,21 @@ RESOURCES: dict[str, dict] = {
                                           "DocumentReference?_include=DocumentReference:author adds the "
                                           "Practitioner, the PractitionerRole and its Organization."},
 }
+
+# --- laboratory results: dmp/api/fhir/results.py ---------------------------------------------
+RESOURCES["Observation"] = {
+    "interactions": ["read", "search-type"], "search": results.OBSERVATION_SEARCH,
+    "documentation": "Laboratory values, each visible exactly where its report's document is. Search by patient "
+                     "(required), code (LOINC), date (effective) and category (laboratory); newest first. Created "
+                     "with their DiagnosticReport in a transaction Bundle at the base."}
+RESOURCES["DiagnosticReport"] = {
+    "interactions": ["read", "search-type"], "search": results.REPORT_SEARCH,
+    "documentation": "Laboratory reports (category LAB); presentedForm is the report's document (Binary/<id>), "
+                     "the legal copy. A laboratory posts a transaction Bundle at the base: DiagnosticReport, its "
+                     "Observations (a quantity needs its UCUM unit) and its PDF as presentedForm or a "
+                     "DocumentReference (+ Binary); without a PDF one is rendered from the values. The same report "
+                     "twice (identifier, or content) is stored once."}
+# --- end of the laboratory results block -----------------------------------------------------
 
 # --- IHE MHD publishing (PDSm) and versions: dmp/api/fhir/mhd.py, documents.py ---------------
 # POST /fhir/ takes transaction and batch Bundles (ITI-65 Provide Document Bundle); a

@@ -39,6 +39,7 @@ from ...models import Document
 from ...policy import Actor
 from ...selectors import get_document_for
 from ...services import AccessRefused, InvalidInput, documents_publish
+from . import results
 from .base import FHIR_JSON, FhirView, fhir_response, operation_outcome
 from .documents import (
     ACCEPTED_TYPES,
@@ -328,6 +329,8 @@ class BundleView(FhirView):
         if bundle_type not in ("transaction", "batch"):
             raise FhirError(422, _("Only Bundles of type transaction or batch can be posted here."))
         entries = _entries(data)
+        if bundle_type == "transaction" and results.is_lab_transaction(entries):
+            return results.lab_transaction(actor, entries)  # a laboratory's report (dmp/api/fhir/results.py)
         if bundle_type == "transaction":
             return _transaction(request, actor, entries)
         return _batch(request, actor, entries)

@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from . import audit, clinical, documents, metadata, mhd, patient, practitioner, summary
+from . import audit, clinical, documents, metadata, mhd, patient, practitioner, results, summary
 from .base import UnknownPath
 
 app_name = "fhir"
@@ -9,6 +9,7 @@ urlpatterns = [
     *patient.urlpatterns,
     *documents.urlpatterns,
     *clinical.urlpatterns,
+    *results.urlpatterns,
     *audit.urlpatterns,
     *summary.urlpatterns,
     *practitioner.urlpatterns,

@@ -1,0 +1,247 @@
+"""Adding laboratory results: a report with its values and its document, as one act.
+
+Plain Python values in (`LabReportInput`, `ResultValue`), whatever the way the laboratory sent
+them: a FHIR transaction (dmp/api/fhir/results.py), later a CDA CR-BIO. The document goes
+through `document_add` (the policy's `add_document`, the file checks, the access log, the
+patient's notice), so a report is never stored without the document that carries its policy;
+when the laboratory sends no PDF, one is rendered from the values (`render_lab_report_pdf`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
+
+from ..models import DocumentType, Interpretation, LabObservation, LabReport, Record, ResultStatus
+from ..policy import Action, Actor
+from . import InvalidInput, InvalidInputCode, permit
+from .documents import ClientMetadata, _delete_files, document_add
+
+LOINC_CODE = re.compile(r"\d{1,7}-\d")
+COMPARATORS = ("", "<", "<=", ">=", ">")
+# Analytes whose quantity has no unit (a ratio, a pH, a density): a value of any other code
+# needs its UCUM unit. UCUM's own "1" is always accepted for a unitless value.
+UNITLESS_CODES = frozenset({
+    "6301-6", "34714-6", "46418-0",  # INR
+    "2744-1", "11558-4", "2753-2",  # pH (arterial, blood, urine)
+    "2965-2", "5811-5", "53326-5",  # specific gravity of urine
+})
+MAX_VALUES = 200  # values of one report: a full panel is a few dozen
+
+
+class InvalidResult(InvalidInput):
+    """A value turned down: `position` is its index in the report's values (the FHIR layer
+    names the Bundle entry it came from)."""
+
+    def __init__(self, message, *, code: InvalidInputCode, position: int) -> None:
+        super().__init__(message, code=code)
+        self.position = position
+
+
+@dataclass(frozen=True)
+class ResultValue:
+    """One value as a laboratory sends it. Exactly one of: `quantity` (with its UCUM `unit`),
+    `value_code` (a coded value, `value_text` its words), or `value_text` alone. `code` is the
+    LOINC code ("" when the laboratory sent only its own code); `text`, its name of the test."""
+
+    code: str
+    text: str
+    quantity: Decimal | None = None
+    comparator: str = ""
+    unit: str = ""
+    value_code_system: str = ""
+    value_code: str = ""
+    value_text: str = ""
+    reference_low: Decimal | None = None
+    reference_high: Decimal | None = None
+    reference_text: str = ""
+    interpretation: str = ""
+    effective_at: datetime | None = None  # None: the report's
+    status: str = ResultStatus.FINAL
+
+
+@dataclass(frozen=True)
+class LabReportInput:
+    """One report: its LOINC code and words, when it was sampled (`effective_at`) and issued,
+    the laboratory, its own identifier, its values, and its PDF if the laboratory sent one."""
+
+    effective_at: datetime
+    values: tuple[ResultValue, ...]
+    code: str = ""
+    text: str = ""
+    issued_at: datetime | None = None
+    status: str = ResultStatus.FINAL
+    laboratory: str = ""
+    identifier_system: str = ""
+    identifier: str = ""
+    pdf: bytes | None = None
+    withheld_until: datetime | None = None
+    codings: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LabReportAdded:
+    report: LabReport
+    created: bool  # False: the same report was already in the record, nothing written
+
+
+def _kind(value: ResultValue) -> str:
+    if value.quantity is not None:
+        return LabObservation.Kind.QUANTITY
+    return LabObservation.Kind.CODED if value.value_code else LabObservation.Kind.TEXT
+
+
+def _value_error(value: ResultValue) -> tuple[str, InvalidInputCode] | None:
+    """What is wrong with one value, if anything (the message names its code)."""
+    name = value.code or value.text[:60]
+    if not value.code and not value.text.strip():
+        return _("A value needs its LOINC code or the name of the test."), InvalidInputCode.MISSING
+    if value.code and not LOINC_CODE.fullmatch(value.code):
+        return _("%(code)s is not a LOINC code.") % {"code": value.code[:32]}, InvalidInputCode.INVALID
+    if value.quantity is None and not value.value_code and not value.value_text.strip():
+        return _("The value of %(name)s is missing.") % {"name": name}, InvalidInputCode.MISSING
+    if value.quantity is not None and not value.unit and value.code not in UNITLESS_CODES:
+        return (_("The value of %(name)s has no UCUM unit: give the unit's UCUM code.")
+                % {"name": name}, InvalidInputCode.MISSING)
+    if value.comparator not in COMPARATORS or value.interpretation not in ("", *Interpretation.values):
+        return _("The comparator or the flag of %(name)s is not valid.") % {"name": name}, \
+            InvalidInputCode.INVALID
+    if value.status not in ResultStatus.values:
+        return _("Unknown status of %(name)s.") % {"name": name}, InvalidInputCode.INVALID
+    return None
+
+
+def lab_report_check(report: LabReportInput) -> None:
+    """The input checked in full before anything is written (InvalidInput, or InvalidResult
+    naming the value): the way in may ask first, to say which of its parts is wrong."""
+    if not report.values:
+        raise InvalidInput(_("A laboratory report needs at least one value."), code=InvalidInputCode.MISSING)
+    if len(report.values) > MAX_VALUES:
+        raise InvalidInput(_("A laboratory report holds at most %(n)d values.") % {"n": MAX_VALUES},
+                           code=InvalidInputCode.LIMIT)
+    if report.status not in ResultStatus.values or (report.code and not LOINC_CODE.fullmatch(report.code)):
+        raise InvalidInput(_("The report's status or code is not valid."), code=InvalidInputCode.INVALID)
+    for position, value in enumerate(report.values):
+        if (error := _value_error(value)) is not None:
+            raise InvalidResult(error[0], code=error[1], position=position)
+
+
+def results_fingerprint(record: Record, report: LabReportInput) -> str:
+    """A keyed hash of what the report says (its code, time and values): the same report sent
+    twice, even without its identifier, has the same one."""
+    values = [[v.code, v.text, str(v.quantity) if v.quantity is not None else "", v.unit, v.value_code,
+               v.value_text, (v.effective_at or report.effective_at).isoformat()] for v in report.values]
+    canonical = json.dumps([record.pk, report.code, report.effective_at.isoformat(), sorted(values)])
+    return salted_hmac("dmp.results.fingerprint", canonical, algorithm="sha256").hexdigest()
+
+
+def _existing(record: Record, report: LabReportInput, fingerprint: str) -> LabReport | None:
+    if report.identifier:
+        same = LabReport.objects.filter(record=record, identifier_system=report.identifier_system,
+                                        identifier=report.identifier).first()
+        if same is not None:
+            return same
+    return LabReport.objects.filter(record=record, fingerprint=fingerprint).first()
+
+
+def _local(moment: datetime) -> datetime:
+    return timezone.localtime(moment) if timezone.is_aware(moment) else moment
+
+
+def render_lab_report_pdf(record: Record, report: LabReportInput) -> bytes:
+    """The legal copy of a report the laboratory sent without one: its values as a table, in the
+    record's default language (French), saying it was made from the values."""
+    import weasyprint  # heavy: loaded on the first report without a PDF only
+
+    rows = [{"value": v, "kind": _kind(v), "effective_at": _local(v.effective_at or report.effective_at),
+             "flag": str(Interpretation(v.interpretation).label) if v.interpretation else ""}
+            for v in report.values]
+    with translation.override(settings.LANGUAGE_CODE):
+        html = render_to_string("documents/lab_report.html", {
+            "record": record, "report": report, "rows": rows,
+            "effective_at": _local(report.effective_at),
+            "issued_at": _local(report.issued_at) if report.issued_at else None,
+        })
+    return weasyprint.HTML(string=html).write_pdf()
+
+
+def _title(report: LabReportInput) -> str:
+    with translation.override(settings.LANGUAGE_CODE):
+        return (report.text.strip() or _("Laboratory results"))[:200]
+
+
+def _observations(lab_report: LabReport, report: LabReportInput) -> list[LabObservation]:
+    def number(value: Decimal | None) -> str:
+        return "" if value is None else str(value)
+
+    return [LabObservation(
+        report=lab_report, record=lab_report.record, position=position, code=v.code, text=v.text.strip(),
+        kind=_kind(v), value=number(v.quantity) if v.quantity is not None else v.value_text.strip(),
+        comparator=v.comparator, unit=v.unit, value_code_system=v.value_code_system, value_code=v.value_code,
+        reference_low=number(v.reference_low), reference_high=number(v.reference_high),
+        reference_text=v.reference_text.strip(), interpretation=v.interpretation,
+        effective_at=v.effective_at or report.effective_at, status=v.status,
+    ) for position, v in enumerate(report.values)]
+
+
+def lab_report_add(*, actor: Actor, record: Record, report: LabReportInput) -> LabReportAdded:
+    """Add a laboratory report to the record: its document (the laboratory's PDF, or one
+    rendered from the values), the report and its values, in one transaction, with the
+    document's entry in the access log. The same report again (its identifier, else the same
+    content) writes nothing and answers the one already there. `add_document` on the record
+    is asked first; the values are checked in full before anything is written."""
+    permit(actor, Action.ADD_DOCUMENT, record, doc_type=DocumentType.LAB_REPORT)
+    lab_report_check(report)
+    fingerprint = results_fingerprint(record, report)
+    if (existing := _existing(record, report, fingerprint)) is not None:
+        return LabReportAdded(existing, created=False)
+    content = report.pdf if report.pdf is not None else render_lab_report_pdf(record, report)
+    identifiers = ({"system": report.identifier_system, "value": report.identifier},) if report.identifier else ()
+    document = None
+    try:
+        with transaction.atomic():
+            document = document_add(
+                actor=actor, record=record, content=content, doc_type=DocumentType.LAB_REPORT,
+                title=_title(report), act_date=_local(report.effective_at).date(),
+                withheld_until=report.withheld_until,
+                client=ClientMetadata(identifiers=identifiers, codings=dict(report.codings)),
+            )
+            lab_report = LabReport.objects.create(
+                record=record, document=document, code=report.code, text=report.text.strip(),
+                effective_at=report.effective_at, issued_at=report.issued_at, status=report.status,
+                laboratory=report.laboratory.strip(), identifier_system=report.identifier_system,
+                identifier=report.identifier, fingerprint=fingerprint,
+            )
+            LabObservation.objects.bulk_create(_observations(lab_report, report))
+    except IntegrityError as exc:  # the same report, sent twice at the same moment
+        if document is not None:
+            _delete_files(document)
+        raise InvalidInput(_("This laboratory report is already in the record."),
+                           code=InvalidInputCode.DUPLICATE) from exc
+    return LabReportAdded(lab_report, created=True)
+
+
+def lab_reports_add(*, actor: Actor, reports: Sequence[tuple[Record, LabReportInput]]) -> list[LabReportAdded]:
+    """Several reports as one act, all or nothing (a FHIR transaction): if one is refused, none
+    is kept, and the files already written are removed."""
+    added: list[LabReportAdded] = []
+    try:
+        with transaction.atomic():
+            for record, report in reports:
+                added.append(lab_report_add(actor=actor, record=record, report=report))
+    except Exception:
+        for result in added:
+            if result.created:
+                _delete_files(result.report.document)
+        raise
+    return added
