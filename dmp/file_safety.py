@@ -12,7 +12,8 @@ patient's upload, a professional's add, a counter deposit, the insurer's feed, t
    name the browser sent;
 4. the parsing itself, in a child process with no environment, a memory and a CPU limit and a
    wall-clock timeout, forked for each file by the inspecting server (`dmp/file_inspect.py`,
-   started once per process with the parsers imported: a file costs a fork, not an interpreter): page count, decompressed size, pixel count,
+   started once per process with the parsers imported: a file costs a fork, not an
+   interpreter): page count, decompressed size, pixel count,
    active content in PDFs (refused, never rewritten), images decoded and encoded again without
    metadata, a PDF's words for the search; a CDA parsed without DTD or entities, its header
    required, its embedded file checked as a PDF or image is (docs/cda.md). A child that runs out of time or memory is a

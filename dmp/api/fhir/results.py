@@ -68,7 +68,7 @@ from .documents import (
     _int_id,
     _record_to_add_to,
     _subject_record_id,
-    _token_codes,
+    _tokens,
     _validation_message,
     service_refusal,
 )
@@ -332,14 +332,21 @@ def _searched(request, actor: Actor, spec: SearchSpec, category: tuple[str, str]
     if record_id is None:
         raise Http404
     record = get_record_for(actor, record_id)
-    codes = frozenset(_token_codes(params.getlist("code"), fhir.LOINC_SYSTEM)) if params.getlist("code") else None
+    codes = frozenset(_codes(params.getlist("code"), "code", fhir.LOINC_SYSTEM)) if params.getlist("code") else None
     date_from, date_to, excluded = _date_bounds(params.getlist("date"))
     if excluded:
         raise FhirError(400, "date: the ne prefix is not supported here; use ge, gt, le, lt or eq.")
-    if params.getlist("category") and category[1] not in _token_codes(params.getlist("category"), category[0]):
+    if params.getlist("category") and category[1] not in _codes(params.getlist("category"), "category", category[0]):
         codes = frozenset()  # another category than the laboratory's: nothing
     kept = [("patient", str(record.pk))] + [(n, v) for n in _KEPT for v in params.getlist(n)]
     return search, record, ResultFilters(codes=codes, date_from=date_from, date_to=date_to), kept
+
+
+def _codes(values: list[str], name: str, system: str) -> set[str]:
+    """The codes a token parameter asks for in `system` (`code`, `system|code`; `|code` and a
+    code of another system ask for nothing of ours)."""
+    return {token.code for value in values for token in _tokens(value, name)
+            if token.code and token.system in (None, system)}
 
 
 def _searchset(request, name: str, search, kept, total: int, resources: list) -> Bundle:
