@@ -46,6 +46,7 @@ from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.relatedperson import RelatedPerson
 from fhir.resources.R4B.resource import Resource
 
+from . import icd10
 from .models import (
     Document,
     EmergencyContact,
@@ -325,13 +326,17 @@ def vaccine_code(text: str) -> CodeableConcept:
 
 
 def conditions(synthesis: Synthesis, *, subject: Patient, recorder: Practitioner) -> list[Condition]:
-    """The synthesis' current problems, ICD-10 coded, recorded by the médecin traitant."""
+    """The synthesis' current problems, ICD-10 coded, recorded by the médecin traitant. The
+    coding's display is the WHO's English title, the one the WHO ICD-10 system defines (the
+    French CIM-10 FR title is the ATIH's edition, another system); the label the doctor wrote
+    or picked is the concept's text."""
     return [
         Condition(
             id=str(problem.pk),
             clinicalStatus=_concept(CONDITION_CLINICAL, "active", "Active"),
             category=[_concept(CONDITION_CATEGORY, "problem-list-item", "Problem List Item")],
-            code=CodeableConcept(coding=[_coding(ICD10_SYSTEM, problem.icd10, problem.label)], text=problem.label),
+            code=CodeableConcept(coding=[_coding(ICD10_SYSTEM, problem.icd10, icd10.label_of(problem.icd10, "en"))],
+                                 text=problem.label),
             subject=reference_to(subject),
             onsetDateTime=problem.since,
             recordedDate=_aware(synthesis.created_at),

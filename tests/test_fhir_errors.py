@@ -185,6 +185,8 @@ def test_the_capability_statement_matches_the_routes_and_the_search_parameters(c
             interactions |= {"create"} if "post" in methods and rest == "" else set()
         elif "_history/" in rest:
             interactions |= {"vread"} if "get" in methods else set()
+        elif rest.endswith("_history"):
+            interactions |= {"history-instance"} if "get" in methods else set()
         else:
             interactions |= {"read"} if "get" in methods else set()
             interactions |= {"update"} if "put" in methods else set()
@@ -197,6 +199,7 @@ def test_the_capability_statement_matches_the_routes_and_the_search_parameters(c
         search = spec.get("search")
         assert names == ({n for n, _t, _d in search.parameters} if search else set())
         assert set(declared[kind].searchInclude or []) == set(search.includes if search else ())
+        assert set(declared[kind].searchRevInclude or []) == set(search.revincludes if search else ())
     headers = {**_bearer(world.dr_house), "HTTP_PREFER": "handling=strict"}
     probes = {"patient": world.record.pk, "subject": world.record.pk, "_id": world.dr_house.pk}
     for kind in ("DocumentReference", "AuditEvent", "Condition", "Immunization", "Practitioner"):

@@ -320,3 +320,29 @@ def test_a_refusal_met_while_storing_rolls_back_the_documents_and_files_already_
     assert "author" in _outcome(_post(client, headers, body), 403)
     assert Document.objects.count() == count
     assert sorted(Path(settings.MEDIA_ROOT).rglob("*")) == files
+
+
+def test_a_withdrawn_document_is_no_copy_its_file_can_be_published_again(client, nir_world):
+    """The author withdraws a document published by mistake, then publishes the same Bundle
+    (the same file, the same masterIdentifier) again: a new current document, the withdrawn
+    one kept as it was."""
+    headers, body = _bearer(nir_world.dr_house), pdsm_bundle(nir_world.dr_house, text_pdf("Retiré puis republié"))
+    first = Bundle.model_validate(_post(client, headers, body).json())
+    withdrawn_id = first.entry[1].response.location.split("/")[1]
+    read = client.get(f"{DR}/{withdrawn_id}", **headers).json()
+    response = client.put(f"{DR}/{withdrawn_id}", {**read, "status": "entered-in-error"}, content_type=FHIR_JSON,
+                          **headers)
+    assert response.status_code == 200, response.content[:500]
+    again = Bundle.model_validate(_post(client, headers, body).json())
+    assert [e.response.status for e in again.entry] == ["200 OK", "201 Created", "201 Created"]
+    republished = Document.objects.get(pk=int(again.entry[1].response.location.split("/")[1]))
+    withdrawn = Document.objects.get(pk=int(withdrawn_id))
+    assert republished.pk != withdrawn.pk and republished.content_hash == withdrawn.content_hash
+    assert republished.status == Document.Status.CURRENT and withdrawn.status == Document.Status.ENTERED_IN_ERROR
+    with withdrawn.file.open("rb") as old, republished.file.open("rb") as new:
+        assert old.read() == new.read()
+    # The same Bundle a third time: now the republished document is the copy, nothing stored.
+    count = Document.objects.count()
+    third = Bundle.model_validate(_post(client, headers, body).json())
+    assert [e.response.status for e in third.entry] == ["200 OK", "200 OK", "200 OK"]
+    assert Document.objects.count() == count

@@ -57,16 +57,17 @@ def test_metadata_is_a_public_capability_statement(client):
     assert set(resources) == {"Patient", "DocumentReference", "Binary", "AllergyIntolerance", "Condition",
                               "MedicationStatement", "Immunization", "AuditEvent", "Practitioner", "Organization"}
     patient = resources["Patient"]
-    assert {i.code for i in patient.interaction} == {"read", "search-type"}
+    assert {i.code for i in patient.interaction} == {"read", "search-type", "vread", "history-instance"}
     assert {p.name for p in patient.searchParam} == {"identifier", "family", "given", "birthdate"}
     assert [o.name for o in patient.operation] == ["summary"]
     docs = resources["DocumentReference"]
-    assert {i.code for i in docs.interaction} == {"create", "read", "search-type", "update", "vread"}
+    assert {i.code for i in docs.interaction} == {"create", "read", "search-type", "update", "vread",
+                                                  "history-instance"}
     assert docs.versioning == "versioned-update"
     assert {i.code for i in rest.interaction} == {"transaction", "batch"}
     assert {p.name for p in docs.searchParam} == {
         "patient", "subject", "patient.identifier", "status", "category", "type", "date", "period", "author",
-        "author.given", "author.family"}
+        "author.given", "author.family", "setting", "facility", "event", "security-label", "format", "related"}
     assert docs.conditionalCreate is True
     assert [p.name for p in resources["AuditEvent"].searchParam] == ["patient"]
 

@@ -143,10 +143,9 @@ def test_the_count_is_bounded_and_the_self_link_shows_only_what_was_applied(clie
 # --- strict and lenient handling ------------------------------------------------------------
 
 @pytest.mark.parametrize("url", [
-    "/fhir/DocumentReference?patient={pk}&colour=blue", "/fhir/DocumentReference?patient={pk}&setting=408443003",
-    "/fhir/DocumentReference?patient={pk}&facility=x", "/fhir/DocumentReference?patient={pk}&event=y",
-    "/fhir/DocumentReference?patient={pk}&security-label=N", "/fhir/DocumentReference?patient={pk}&format=f",
-    "/fhir/DocumentReference?patient={pk}&related=r", "/fhir/DocumentReference?patient={pk}&category:not=x",
+    "/fhir/DocumentReference?patient={pk}&colour=blue", "/fhir/DocumentReference?patient={pk}&contenttype=x",
+    "/fhir/DocumentReference?patient={pk}&category:text=x", "/fhir/DocumentReference?patient={pk}&related:not=x",
+    "/fhir/DocumentReference?patient={pk}&author.family:above=x",
     "/fhir/DocumentReference?patient={pk}&_sort=title", "/fhir/DocumentReference?patient={pk}&_include=*",
     "/fhir/DocumentReference?patient={pk}&_revinclude=Provenance:target",
     "/fhir/DocumentReference?patient={pk}&_summary=true",

@@ -195,11 +195,13 @@ class Document(models.Model):
         verbose_name = _("document")
         verbose_name_plural = _("documents")
         constraints = [
-            # The same file is never stored twice in a record.
-            models.UniqueConstraint(fields=["record", "content_hash"], name="document_unique_content_per_record"),
+            # The same file is never stored twice in a record; a document withdrawn as entered in
+            # error no longer counts (`documents_kept_once`): its author may publish it again.
+            models.UniqueConstraint(fields=["record", "content_hash"], condition=~models.Q(status="entered_in_error"),
+                                    name="document_unique_content_per_record"),
             # The same client document (its masterIdentifier) is never stored twice in a record.
             models.UniqueConstraint(fields=["record", "master_identifier_system", "master_identifier"],
-                                    condition=~models.Q(master_identifier=""),
+                                    condition=~models.Q(master_identifier="") & ~models.Q(status="entered_in_error"),
                                     name="document_unique_master_identifier_per_record"),
             models.CheckConstraint(
                 condition=~models.Q(author_kind="professional") | models.Q(author_professional__isnull=False),
@@ -250,6 +252,13 @@ class Document(models.Model):
         """When the row last changed (added, or status and visibility since): the API's
         `meta.lastUpdated`."""
         return self.changed_at or self.added_at
+
+
+def documents_kept_once(record: Record) -> models.QuerySet[Document]:
+    """The record's documents a new one may not repeat (the same file, the same client
+    masterIdentifier): all of them but those withdrawn as entered in error, which are kept for
+    the audit log only, so that their author can publish the corrected document again."""
+    return record.documents.exclude(status=Document.Status.ENTERED_IN_ERROR)
 
 
 class DocumentSearchTerm(models.Model):

@@ -79,18 +79,12 @@ class DocumentFilters:
     date_to: date | None = None
     text: str = ""
     doc_type: str = ""  # one document type (the professionals' filter); unknown: none
-    spaces: frozenset[str] | None = None
-    doc_types: frozenset[str] | None = None
     author_professionals: frozenset[int] | None = None
     excluded_periods: tuple[tuple[date, date], ...] = ()
     # When the document was added to the record (FHIR's DocumentReference.date), in local days.
     added_from: date | None = None
     added_to: date | None = None
     added_excluded: tuple[tuple[date, date], ...] = ()
-    # The professional author's family and given names: (value, exact). Not exact: the name
-    # starts with the value, case ignored (FHIR's string search); exact: the whole name.
-    author_family: tuple[str, bool] | None = None
-    author_given: tuple[str, bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -147,17 +141,8 @@ def documents_matching(actor: Actor, record: Record, filters: DocumentFilters) -
     for first, last in filters.excluded_periods:
         listed = listed.exclude(act_date__gte=first, act_date__lte=last)
     listed = _by_added_at(listed, filters)
-    for name_field, wanted in (("last_name", filters.author_family), ("first_name", filters.author_given)):
-        if wanted is not None:
-            value, exact = wanted
-            lookup = "exact" if exact else "istartswith"
-            listed = listed.filter(**{f"author_professional__user__{name_field}__{lookup}": value})
     if filters.doc_type:
         listed = listed.filter(doc_type=filters.doc_type)
-    if filters.doc_types is not None:
-        listed = listed.filter(doc_type__in=filters.doc_types)
-    if filters.spaces is not None:
-        listed = listed.filter(space__in=filters.spaces)
     if filters.author_professionals is not None:
         listed = listed.filter(author_professional_id__in=filters.author_professionals)
     if filters.text.strip():

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from .. import access_log
 from ..file_safety import CheckedFile, check_file, limited
 from ..models import Document, DocumentSearchTerm, DocumentSelection, DocumentType, Record
+from ..models.documents import documents_kept_once
 from ..notifications import notify_new_documents
 from ..policy import Action, Actor, document_scope, record_access
 from ..search_index import document_terms, keyed_terms
@@ -88,7 +89,7 @@ def _store(
     checked = checked or check_file(content)
     content = checked.content  # what is stored: the PDF as sent, or the image encoded again
     digest = checked.digest
-    if record.documents.filter(content_hash=digest).exists():
+    if documents_kept_once(record).filter(content_hash=digest).exists():
         raise InvalidInput(_("This file is already in the record."), code=InvalidInputCode.DUPLICATE)
     client = client or ClientMetadata()
     thumbnail = make_thumbnail(content, checked.mime)
@@ -322,7 +323,8 @@ def _checked_batch(record: Record, documents: Sequence[NewDocument], *,
             continue
         seen[result.digest] = new.name
         checked.append((new, result))
-    already = set(record.documents.filter(content_hash__in=list(seen)).values_list("content_hash", flat=True))
+    already = set(documents_kept_once(record).filter(content_hash__in=list(seen))
+                  .values_list("content_hash", flat=True))
     errors += [(new.name, _("This file is already in the record.")) for new, result in checked
                if result.digest in already]
     if errors:

@@ -227,7 +227,8 @@ def synthesis_edit(request, actor, record):
 def icd10_search(request, actor):
     """ICD-10 diagnoses matching a code fragment ("E11") or words ("diabetes"), for the
     picker: JSON. The term is POSTed (it may be a diagnosis); nothing about a patient is read.
-    The labels are the WHO's, in English: the package has no French ones."""
+    The labels are in the doctor's language: French (CIM-10 FR) on French screens where the
+    French title was checked, the WHO's English one otherwise (dmp/icd10.py)."""
     term = request.POST.get("term", "")[:100]
     return JsonResponse({"results": [code.as_json() for code in icd10.search(term)]})
 

@@ -221,9 +221,7 @@ def handling_strict(request) -> bool:
 class SearchSpec:
     """What one search endpoint accepts: its parameters (a modifier is its own entry:
     "author.family:exact"), the `_sort` and `_include` values it honours and its paging. The
-    CapabilityStatement is written from these, so it says exactly what the code takes.
-    `unsupported`: FHIR parameters of the resource that do not map to our data, named in the
-    statement's documentation (strict: 400; lenient: ignored, like any unknown one)."""
+    CapabilityStatement is written from these, so it says exactly what the code takes."""
 
     parameters: tuple[tuple[str, str, str], ...]  # (name, FHIR type, SearchParameter definition)
     default_count: int
@@ -232,7 +230,6 @@ class SearchSpec:
     includes: tuple[str, ...] = ()
     revincludes: tuple[str, ...] = ()
     modifiers: tuple[str, ...] = ()  # "name:modifier" pairs accepted besides the plain names
-    unsupported: tuple[str, ...] = ()
 
     @property
     def names(self) -> frozenset[str]:

@@ -21,12 +21,14 @@ import base64
 import binascii
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.urls import path
 from django.utils import timezone
@@ -49,10 +51,11 @@ from ... import access_log, fhir
 from ...file_safety import check_file, sniff_mime_type
 from ...http import document_file_name, protected_file_response
 from ...models import ApiToken, Document, DocumentType, Record
-from ...models.documents import SPACE_OF_TYPE
+from ...models.documents import SPACE_OF_TYPE, documents_kept_once
 from ...policy import Action, Actor, decide
 from ...selectors import DocumentFilters, documents_matching, get_document_for, get_record_for
 from ...selectors.clinician import records_found_for
+from ...selectors.document_search import NameTest, documents_by_author_name, documents_where
 from ...services import (
     AccessRefused,
     ClientMetadata,
@@ -71,6 +74,11 @@ CONTENT_HASH_SYSTEM = "urn:dmp:content-sha256"
 WITHHELD_UNTIL_URL = "urn:dmp:withheld-until"
 OUTCOME_SYSTEM = "urn:dmp:api-outcome"
 LOINC_SYSTEM = "http://loinc.org"
+# A document's format (`content.format`, the XDS formatCode): the client's, else IHE's "the
+# mime type says it all" (PDF, PNG, JPEG carry no structure of their own); and the mime type.
+FORMAT_SYSTEM = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
+_MIME_TYPE_SUFFICIENT = (FORMAT_SYSTEM, "urn:ihe:iti:xds:2017:mimeTypeSufficient")
+MIME_SYSTEM = "urn:ietf:bcp:13"
 ACCEPTED_TYPES = ("application/pdf", "image/png", "image/jpeg")
 BINARY_TTL = 3600  # seconds an uploaded Binary waits for its DocumentReference
 _BINARY_PREFIX = "upload-"
@@ -244,6 +252,18 @@ def _with_client_codings(concept: CodeableConcept, codings: list[dict]) -> Codea
     return CodeableConcept(coding=[*(concept.coding or []), *extra], text=concept.text)
 
 
+def _with_client_context(resource: DocumentReference, codings: dict) -> None:
+    """The context and format codings the client sent, where it put them; the format is IHE's
+    "mime type sufficient" when it sent none."""
+    for key, element in (("setting", "practiceSetting"), ("facility", "facilityType")):
+        if codings.get(key):
+            setattr(resource.context, element, CodeableConcept(coding=[Coding(**c) for c in codings[key]]))
+    if codings.get("event"):
+        resource.context.event = [CodeableConcept(coding=[Coding(**c)]) for c in codings["event"]]
+    formats = codings.get("format") or [dict(zip(("system", "code"), _MIME_TYPE_SUFFICIENT, strict=True))]
+    resource.content[0].format = Coding(**formats[0])
+
+
 def document_resource(document: Document, *, duplicate: bool = False) -> DocumentReference:
     """A document as the API gives it: dmp/fhir.py's DocumentReference, with REST references
     (Patient/…, Practitioner/…, Binary/…), the client's masterIdentifier (else the content
@@ -269,6 +289,7 @@ def document_resource(document: Document, *, duplicate: bool = False) -> Documen
     codings = document.codings or {}
     resource.type = _with_client_codings(resource.type, codings.get("type", []))
     resource.category = [_with_client_codings(resource.category[0], codings.get("category", []))]
+    _with_client_context(resource, codings)
     resource.status = _status(document)
     resource.securityLabel = _security_labels(document)
     if document.replaces_id:
@@ -320,13 +341,23 @@ def _doc_type(resource: DocumentReference) -> str:
 
 
 def _client_codings(resource: DocumentReference) -> dict:
-    """The type and class codings the client sent, as given (system, code, display), to be read
-    back; ours (urn:dmp:…) are not kept twice."""
-    def kept(concepts) -> list[dict]:
+    """The codings the client sent, as given (system, code, display), to be read back and
+    searched: type and class, the context's practice setting, facility type and events, the
+    content's format; ours (urn:dmp:…) are not kept twice."""
+    def kept(codings) -> list[dict]:
         return [{k: v for k, v in (("system", c.system), ("code", c.code), ("display", c.display)) if v}
-                for concept in concepts for c in (concept.coding or [])
-                if c.system not in (fhir.DOCUMENT_TYPE_SYSTEM, fhir.SPACE_SYSTEM) and c.code]
-    codings = {"type": kept([resource.type] if resource.type else []), "category": kept(resource.category or [])}
+                for c in codings if c is not None and c.system not in (fhir.DOCUMENT_TYPE_SYSTEM, fhir.SPACE_SYSTEM)
+                and c.code]
+
+    def of(concepts) -> list:
+        return [coding for concept in concepts if concept is not None for coding in concept.coding or []]
+
+    context = resource.context
+    codings = {"type": kept(of([resource.type])), "category": kept(of(resource.category or [])),
+               "setting": kept(of([context.practiceSetting] if context else [])),
+               "facility": kept(of([context.facilityType] if context else [])),
+               "event": kept(of(context.event or [] if context else [])),
+               "format": kept([content.format for content in resource.content or []])}
     return {key: value for key, value in codings.items() if value}
 
 
@@ -566,8 +597,8 @@ def _existing(actor: Actor, record: Record, *, digest: str | None = None,
               master: tuple[str, str] = ("", "")) -> Document | None:
     """The document of the record with this content or this client masterIdentifier, if the
     actor may read it; a 409 if it is there but not theirs to read, or if the masterIdentifier
-    is already another file's."""
-    documents = record.documents.all()
+    is already another file's. A withdrawn document is no copy (`documents_kept_once`)."""
+    documents = documents_kept_once(record)
     found = None
     if master[1]:
         found = documents.filter(master_identifier_system=master[0], master_identifier=master[1]).first()
@@ -724,6 +755,36 @@ def document_version(actor: Actor, document: Document, version_id: str) -> Docum
     return current if current.pk == document.pk else get_document_for(actor, current.pk)
 
 
+MAX_HISTORY = 100  # versions a history Bundle holds at most (a chain is a few versions long)
+
+
+def document_history(actor: Actor, document: Document) -> list[Document]:
+    """The versions of the document's chain the actor may read, newest first: what we keep of
+    its history. Each version is its own DocumentReference (its own id, `relatesTo` replaces
+    the one before); a change of status or visibility is not a version, only its state now."""
+    latest = document
+    while (newer := Document.objects.filter(replaces_id=latest.pk).only("pk", "version").first()) is not None:
+        latest = newer
+    versions = []
+    for version_id in range(latest.version, max(latest.version - MAX_HISTORY, 0), -1):
+        try:
+            versions.append(document_version(actor, document, str(version_id)))
+        except Http404:
+            continue  # a version the actor may not read is not in their history
+    return versions
+
+
+def history_bundle(request, resources: list[tuple[object, dict[str, str]]]) -> Bundle:
+    """A Bundle of type history: each (resource, its version headers), newest first."""
+    base = request.build_absolute_uri("/fhir/")
+    return Bundle(type="history", total=len(resources), entry=[
+        BundleEntry(fullUrl=f"{base}{resource.get_resource_type()}/{resource.id}", resource=resource,
+                    request={"method": "POST" if resource.meta.versionId == "1" else "PUT",
+                             "url": f"{resource.get_resource_type()}/{resource.id}"},
+                    response={"status": "200 OK", "etag": headers["ETag"]})
+        for resource, headers in resources] or None)
+
+
 # --- search ----------------------------------------------------------------------------------
 
 _DATE_VALUE = re.compile(r"(eq|ne|gt|lt|ge|le|sa|eb)?(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(T.*)?")
@@ -773,59 +834,162 @@ def _date_bounds(values: list[str]) -> tuple[date | None, date | None, tuple[tup
     return date_from, date_to, tuple(excluded)
 
 
-def _token_codes(values: list[str], system: str) -> set[str]:
-    """Codes of a token parameter ("code" or "system|code", comma = or); a code of another
-    system matches nothing."""
-    codes = set()
-    for value in values:
-        for item in value.split(","):
-            item_system, sep, code = item.rpartition("|")
-            if not (sep and item_system and item_system != system):
-                codes.add(code.strip())
-    return codes
+@dataclass(frozen=True)
+class _Token:
+    """One value of a token parameter: `code` (any system), `system|code`, `|code` (a coding
+    without a system) or `system|` (any code of the system). None: anything goes."""
+
+    system: str | None
+    code: str | None
+
+    def matches(self, codings: set[tuple[str, str]]) -> bool:
+        return any((self.system is None or system == self.system) and (self.code is None or code == self.code)
+                   for system, code in codings)
 
 
-def _name_filter(params, name: str) -> tuple[str, bool] | None:
-    """`author.family=Mar` (starts with, case ignored) or `author.family:exact=Martin`."""
-    for key, exact in ((f"{name}:exact", True), (name, False)):
-        value = params.get(key, "").strip()
-        if value:
-            if len(value) > 150:
-                raise FhirError(400, f"{key}: too long.")
-            return value, exact
-    return None
+def _tokens(value: str, name: str) -> tuple[_Token, ...]:
+    """The values of one occurrence of a token parameter (comma = or)."""
+    tokens = []
+    for item in value.split(","):
+        system, sep, code = item.strip().rpartition("|")
+        if not code and not system or len(item) > 300:
+            raise FhirError(400, f"{name}: a code, system|code, |code or system| is required.")
+        tokens.append(_Token(system=system if sep else None, code=code or None))
+    return tuple(tokens)
+
+
+def _missing(value: str, name: str) -> bool:
+    if value not in ("true", "false"):
+        raise FhirError(400, f"{name}:missing takes true or false.")
+    return value == "true"
+
+
+# The codings each token parameter of the search compares, per document: ours (the space, the
+# type and the LOINC and French codes that are filed under it, the visibility flags, the file's
+# type), and those the client sent, kept as given (category, type, context, format).
+_CODES_OF_TYPE: dict[str, set[tuple[str, str]]] = {}
+for _code, _type in LOINC_TYPES.items():
+    _CODES_OF_TYPE.setdefault(_type, set()).add((LOINC_SYSTEM, _code))
+for _code, _type in FR_TYPES.items():
+    _CODES_OF_TYPE.setdefault(_type, set()).update((system, _code) for system in FR_TYPE_SYSTEMS)
+
+
+def _kept(document: Document, key: str) -> set[tuple[str, str]]:
+    return {(c.get("system", ""), c.get("code", "")) for c in (document.codings or {}).get(key, [])}
+
+
+def _labels(document: Document) -> set[tuple[str, str]]:
+    return {(label.coding[0].system, label.coding[0].code) for label in _security_labels(document)}
+
+
+_DOCUMENT_CODINGS: dict[str, Callable[[Document], set[tuple[str, str]]]] = {
+    "status": lambda d: {(STATUS_SYSTEM, _status(d))},
+    "category": lambda d: {(fhir.SPACE_SYSTEM, d.space)} | _kept(d, "category"),
+    "type": lambda d: {(fhir.DOCUMENT_TYPE_SYSTEM, d.doc_type)} | _CODES_OF_TYPE.get(d.doc_type, set())
+    | _kept(d, "type"),
+    "security-label": _labels,
+    "setting": lambda d: _kept(d, "setting"),
+    "facility": lambda d: _kept(d, "facility"),
+    "event": lambda d: _kept(d, "event"),
+    "format": lambda d: {(MIME_SYSTEM, d.mime_type), *(_kept(d, "format") or {_MIME_TYPE_SUFFICIENT})},
+}
+TOKEN_PARAMETERS = tuple(_DOCUMENT_CODINGS)
+_TOKEN_MODIFIERS = ("not", "missing")
+
+
+@dataclass(frozen=True)
+class _TokenTest:
+    """One occurrence of a token parameter on a document's codings: any token matches (plain),
+    none does (`:not`), or it has no coding at all (`:missing=true`) or some (`false`)."""
+
+    codings_of: Callable[[Document], set[tuple[str, str]]]
+    tokens: tuple[_Token, ...] = ()
+    negated: bool = False
+    missing: bool | None = None
+
+    def __call__(self, document: Document) -> bool:
+        codings = self.codings_of(document)
+        if self.missing is not None:
+            return (not codings) == self.missing
+        return any(token.matches(codings) for token in self.tokens) != self.negated
+
+
+def _token_tests(params) -> list[_TokenTest]:
+    """One test per occurrence of a token parameter (repeated = and)."""
+    tests = []
+    for name, codings_of in _DOCUMENT_CODINGS.items():
+        tests += [_TokenTest(codings_of, _tokens(value, name)) for value in params.getlist(name)]
+        tests += [_TokenTest(codings_of, _tokens(value, name), negated=True) for value in params.getlist(f"{name}:not")]
+        tests += [_TokenTest(codings_of, missing=_missing(value, name)) for value in params.getlist(f"{name}:missing")]
+    return tests
+
+
+_NAME_FIELDS = {"author.family": "last_name", "author.given": "first_name"}
+_NAME_MODIFIERS = ("", "exact", "contains")
+
+
+def _name_tests(params) -> list[NameTest]:
+    """`author.family=mar` (starts with, case and accents ignored), `:exact` (the whole name,
+    as written), `:contains` (anywhere, case and accents ignored)."""
+    tests = []
+    for name, field in _NAME_FIELDS.items():
+        for modifier in _NAME_MODIFIERS:
+            key = f"{name}:{modifier}" if modifier else name
+            for value in params.getlist(key):
+                if len(value) > 150:
+                    raise FhirError(400, f"{key}: too long.")
+                if value.strip():
+                    tests.append(NameTest(field=field, value=value.strip(), modifier=modifier))
+    return tests
+
+
+def _related_ids(params) -> frozenset[int] | None:
+    """`related`: the documents that replace DocumentReference/<id> (relatesTo)."""
+    values = [item for value in params.getlist("related") for item in value.split(",")]
+    if not values:
+        return None
+    return frozenset(i for i in (_id_of(v, "DocumentReference") for v in values) if i is not None)
 
 
 def search_filters(params) -> DocumentFilters:
-    """The ITI-67 search parameters as the filters of the portals' documents screen: the
-    search answers what `documents_matching` lists. `date` is DocumentReference.date (when the
-    document was added to the record), `period` the date of the act (context.period)."""
-    spaces = doc_types = authors = None
-    if params.getlist("category"):
-        spaces = frozenset(_token_codes(params.getlist("category"), fhir.SPACE_SYSTEM))
-    if params.getlist("type"):
-        codes = _token_codes(params.getlist("type"), fhir.DOCUMENT_TYPE_SYSTEM)
-        codes |= {LOINC_TYPES[c] for c in _token_codes(params.getlist("type"), LOINC_SYSTEM) if c in LOINC_TYPES}
-        doc_types = frozenset(codes)
-    if params.getlist("status") and "current" not in _token_codes(params.getlist("status"), STATUS_SYSTEM):
-        # Searches list the current documents only: superseded and withdrawn ones match nothing.
-        spaces = frozenset()
+    """The search parameters SQL answers, as the filters of the portals' documents screen:
+    `date` is DocumentReference.date (when the document was added to the record), `period`
+    the date of the act (context.period). The token and name parameters are `narrowed`."""
+    authors = None
     if params.getlist("author"):
         ids = {_id_of(value, "Practitioner") for value in params.getlist("author")}
         authors = frozenset(i for i in ids if i is not None)
     act_from, act_to, act_excluded = _date_bounds(params.getlist("period"))
     added_from, added_to, added_excluded = _date_bounds(params.getlist("date"))
-    return DocumentFilters(spaces=spaces, doc_types=doc_types, author_professionals=authors,
-                           date_from=act_from, date_to=act_to, excluded_periods=act_excluded,
-                           added_from=added_from, added_to=added_to, added_excluded=added_excluded,
-                           author_family=_name_filter(params, "author.family"),
-                           author_given=_name_filter(params, "author.given"))
+    return DocumentFilters(author_professionals=authors, date_from=act_from, date_to=act_to,
+                           excluded_periods=act_excluded, added_from=added_from, added_to=added_to,
+                           added_excluded=added_excluded)
+
+
+def narrowing(params) -> Callable[[QuerySet[Document]], QuerySet[Document]]:
+    """What keeps a listing to the token, name and `related` parameters: read and checked
+    here, before anything is (a malformed one is a 400), applied to the listing later."""
+    tokens, names, related = _token_tests(params), _name_tests(params), _related_ids(params)
+    missing = params.get("related:missing")
+    no_predecessor = None if missing is None else _missing(missing, "related")
+
+    def narrowed(documents: QuerySet[Document]) -> QuerySet[Document]:
+        if no_predecessor is not None:
+            documents = documents.filter(replaces__isnull=no_predecessor)
+        if related is not None:
+            documents = documents.filter(replaces_id__in=related)
+        if names:
+            documents = documents_by_author_name(documents, names)
+        if tokens:
+            documents = documents_where(documents, lambda d: all(test(d) for test in tokens))
+        return documents
+
+    return narrowed
 
 
 STATUS_SYSTEM = "http://hl7.org/fhir/document-reference-status"
 _DEFINITION = "DocumentReference-"
-# What the DocumentReference search accepts (IHE MHD ITI-67 as the ANS PDSm guide profiles it),
-# and the ITI-67 parameters our data cannot answer.
+# What the DocumentReference search accepts (IHE MHD ITI-67 as the ANS PDSm guide profiles it).
 SEARCH = SearchSpec(
     parameters=(
         ("patient", "reference", f"{_DEFINITION}patient"), ("subject", "reference", f"{_DEFINITION}subject"),
@@ -834,19 +998,23 @@ SEARCH = SearchSpec(
         ("date", "date", f"{_DEFINITION}date"), ("period", "date", f"{_DEFINITION}period"),
         ("author", "reference", f"{_DEFINITION}author"), ("author.given", "string", "individual-given"),
         ("author.family", "string", "individual-family"),
+        ("setting", "token", f"{_DEFINITION}setting"), ("facility", "token", f"{_DEFINITION}facility"),
+        ("event", "token", f"{_DEFINITION}event"), ("security-label", "token", f"{_DEFINITION}security-label"),
+        ("format", "token", f"{_DEFINITION}format"), ("related", "reference", f"{_DEFINITION}related"),
     ),
-    modifiers=("author.given:exact", "author.family:exact"),
+    modifiers=(*(f"{name}:{modifier}" for name in TOKEN_PARAMETERS for modifier in _TOKEN_MODIFIERS),
+               *(f"{name}:{modifier}" for name in _NAME_FIELDS for modifier in _NAME_MODIFIERS if modifier),
+               "related:missing"),
     default_count=DEFAULT_COUNT, max_count=MAX_COUNT,
     sorts=("date", "-date", "period", "-period"),
     includes=("DocumentReference:patient", "DocumentReference:subject", "DocumentReference:author"),
-    unsupported=("setting", "facility", "event", "security-label", "format", "related"),
 )
 _ORDER = {"": ("-act_date", "-pk"), "-period": ("-act_date", "-pk"), "period": ("act_date", "pk"),
           "date": ("added_at", "pk"), "-date": ("-added_at", "-pk")}
 # The parameters the search applies, carried by its Bundle's links as they were given (the
 # patient is `patient`, given once as its id); nothing else of the query string is.
-_KEPT_SEARCH_PARAMETERS = ("status", "category", "type", "date", "period", "author", "author.family",
-                           "author.family:exact", "author.given", "author.given:exact")
+_KEPT_SEARCH_PARAMETERS = tuple(name for name, _type, _definition in SEARCH.parameters
+                                if name not in ("patient", "subject", "patient.identifier")) + SEARCH.modifiers
 
 
 def _searched_record(request, actor: Actor, params) -> Record | None:
@@ -888,6 +1056,18 @@ def _included(base: str, record: Record, documents: list[Document], includes: tu
     return entries
 
 
+# The documents `_revinclude` adds to a Patient or Practitioner search, at most (newest first):
+# the rest is one DocumentReference search away.
+REVINCLUDE_MAX = 50
+
+
+def revincluded(request, documents: list[Document]) -> list[BundleEntry]:
+    """Documents a search adds with `_revinclude` (search.mode include), read already."""
+    base = request.build_absolute_uri("/fhir/")
+    return [BundleEntry(fullUrl=f"{base}DocumentReference/{document.pk}", resource=document_resource(document),
+                        search={"mode": "include"}) for document in documents]
+
+
 def search_documents(request, actor: Actor):
     """A page of the record's documents the professional may read: the portals' listing
     (`documents_matching`) under the search's filters, newest act first unless `_sort` says
@@ -898,7 +1078,7 @@ def search_documents(request, actor: Actor):
         search = search_request(request, params, SEARCH)
     except SearchError as error:
         raise FhirError(400, str(error)) from None
-    filters = search_filters(params)
+    filters, narrowed = search_filters(params), narrowing(params)
     record = _searched_record(request, actor, params)
     base = request.build_absolute_uri("/fhir/")
     kept = [("patient", str(record.pk))] if record is not None else []
@@ -909,7 +1089,7 @@ def search_documents(request, actor: Actor):
         return fhir_response(Bundle(type="searchset", total=0,
                                     link=search.links(f"{base}DocumentReference", kept, 0)))
     # Ordered explicitly, whatever the selector's default: the pages must not overlap.
-    documents = documents_matching(actor, record, filters).order_by(*_ORDER[search.sort])
+    documents = narrowed(documents_matching(actor, record, filters)).order_by(*_ORDER[search.sort])
     total = documents.count()
     entries = []
     if not search.count_only:
@@ -1026,6 +1206,20 @@ class DocumentReferenceVersionView(_Errors, FhirView):
         return fhir_response(document_resource(version), headers=headers)
 
 
+class DocumentReferenceHistoryView(_Errors, FhirView):
+    """`DocumentReference/<id>/_history`: the versions of its chain the professional may read."""
+
+    @extend_schema(
+        operation_id="fhir_documentreference_history", tags=["FHIR"],
+        summary="The versions of a document's chain you may read (a Bundle of type history)",
+        responses={200: _FHIR_OBJECT, 401: _OUTCOME, 403: _OUTCOME, 404: _OUTCOME},
+    )
+    def get(self, request, resource_id: str):
+        actor = Actor.from_request(request)
+        versions = document_history(actor, get_document_for(actor, _int_id(resource_id)))
+        return fhir_response(history_bundle(request, [(document_resource(v), version_headers(v)) for v in versions]))
+
+
 def _wants_resource(request) -> bool:
     accept = request.META.get("HTTP_ACCEPT", "").lower()
     fmt = request.query_params.get("_format", "").lower()
@@ -1093,6 +1287,8 @@ urlpatterns = [
     path("DocumentReference", DocumentReferenceTypeView.as_view(), name="documentreference"),
     path("DocumentReference/<str:resource_id>", DocumentReferenceInstanceView.as_view(),
          name="documentreference_read"),
+    path("DocumentReference/<str:resource_id>/_history", DocumentReferenceHistoryView.as_view(),
+         name="documentreference_history"),
     path("DocumentReference/<str:resource_id>/_history/<str:version_id>", DocumentReferenceVersionView.as_view(),
          name="documentreference_vread"),
     path("Binary", BinaryTypeView.as_view(), name="binary"),

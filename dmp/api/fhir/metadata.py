@@ -44,8 +44,11 @@ RESOURCES: dict[str, dict] = {
                          "content pushed twice for the same patient returns the existing DocumentReference. "
                          "If-None-Exist is supported. Category: the nine spaces (urn:dmp:space). Search (IHE MHD "
                          "ITI-67): date is when the document was added to the record, period the date of the "
-                         "act; status lists current documents only. Not supported (400 with Prefer: "
-                         "handling=strict, ignored otherwise): " + ", ".join(documents.SEARCH.unsupported) + ".",
+                         "act; status lists current documents only; setting, facility, event and format match the "
+                         "codings the client sent (format also the mime type, urn:ietf:bcp:13); security-label the "
+                         "visibility (TRE_A07 codes, v3-Confidentiality N); related the version a document "
+                         "replaces. Tokens: code, system|code, |code, system|, :not, :missing; names: starts with "
+                         "(case and accents ignored), :exact, :contains.",
     },
     "Binary": {"interactions": ["create", "read"],
                "documentation": "A document's file."},
@@ -56,7 +59,9 @@ RESOURCES: dict[str, dict] = {
                                     "professionals."},
     "Practitioner": {"interactions": ["read", "search-type"], "search": practitioner.PRACTITIONER_SEARCH,
                      "documentation": "Yourself, the authors of the documents you may read and of the syntheses "
-                                      "you may read; no search by name (not a directory)."},
+                                      "you may read; no search by name (not a directory). _revinclude "
+                                      "DocumentReference:author adds their newest documents you may read "
+                                      "(at most 50)."},
     "Organization": {"interactions": ["read", "search-type"], "search": practitioner.ORGANIZATION_SEARCH,
                      "documentation": "Your own facility."},
 }
@@ -81,8 +86,14 @@ RESOURCES["DiagnosticReport"] = {
 # DocumentReference is updated only to withdraw it (entered-in-error), and its versions chain
 # is its history (`_history/<vid>`, meta.versionId, ETag, If-Match).
 SYSTEM_INTERACTIONS = ["transaction", "batch"]
-RESOURCES["DocumentReference"]["interactions"] += ["update", "vread"]
+RESOURCES["DocumentReference"]["interactions"] += ["update", "vread", "history-instance"]
 RESOURCES["DocumentReference"]["versioning"] = "versioned-update"
+RESOURCES["Patient"]["interactions"] += ["vread", "history-instance"]
+RESOURCES["Patient"]["versioning"] = "versioned"
+RESOURCES["Patient"]["documentation"] += (
+    " Versions: the current one only (meta.versionId is a digest of the resource, ETag the same; lastUpdated "
+    "and Last-Modified when the identity last changed); _history holds it alone. _revinclude "
+    "DocumentReference:patient adds the newest documents you may read (at most 50).")
 RESOURCES["DocumentReference"]["documentation"] += (
     " IHE MHD (ANS PDSm): publish with a transaction Bundle at the base (List submission set, DocumentReference, "
     "Binary); masterIdentifier, identifiers, LOINC and DMP type codes and DMP visibility labels are kept; "

@@ -9,15 +9,20 @@ found but closed to them is left out, so the answer never tells that it exists. 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
+from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.urls import path, re_path, reverse
 from django.utils import timezone
+from django.utils.http import http_date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from fhir.resources.R4B.bundle import Bundle, BundleEntry, BundleEntrySearch, BundleLink
+from fhir.resources.R4B.meta import Meta
+from fhir.resources.R4B.patient import Patient
 from rest_framework.parsers import FormParser
 
 from ...fhir import INS_NIR_SYSTEM, PROVISIONAL_ID_SYSTEM
@@ -26,6 +31,8 @@ from ...models import ApiToken
 from ...models.record import normalise_nir, validate_nir
 from ...policy import Actor
 from ...selectors.clinician import PROVISIONAL_ID_RE, records_found_for
+from ...selectors.document_search import newest_documents_of
+from ...selectors.record_versions import record_last_changed
 from ...selectors.records import get_record_for
 from .base import FHIR_JSON, FhirView, Search, SearchSpec, fhir_response, operation_outcome, search_request
 
@@ -96,13 +103,27 @@ SEARCH = SearchSpec(
     parameters=(("identifier", "token", "Patient-identifier"), ("family", "string", "individual-family"),
                 ("given", "string", "individual-given"), ("birthdate", "date", "individual-birthdate")),
     default_count=MAX_COUNT, max_count=MAX_COUNT,
+    revincludes=("DocumentReference:patient", "DocumentReference:subject"),
 )
 
 
-def searchset(request, resources, *, self_url: str, search: Search) -> Bundle:
-    """A searchset Bundle of `resources` (the first `_count` of them), each with its absolute URL."""
+def _revincluded(request, actor: Actor, records: list, search: Search) -> list[BundleEntry]:
+    """`_revinclude=DocumentReference:patient`: the newest documents the professional may read
+    of the patients of the page (each record read in its history like a documents search)."""
+    if not search.revincludes or search.count_only:
+        return []
+    # Here, not at the top: the documents module reads patient identifiers from this one.
+    from .documents import REVINCLUDE_MAX, revincluded
+
+    return revincluded(request, newest_documents_of(actor, records[:search.page.count], limit=REVINCLUDE_MAX))
+
+
+def searchset(request, resources, *, self_url: str, search: Search, included=()) -> Bundle:
+    """A searchset Bundle of `resources` (the first `_count` of them), each with its absolute
+    URL, and the `included` entries after them."""
     page = [] if search.count_only else resources[:search.page.count]
-    query = "?_summary=count" if search.count_only else ""
+    applied = [*search.applied, ("_summary", "count")] if search.count_only else search.applied
+    query = f"?{urlencode(applied)}" if applied else ""
     return Bundle(
         type="searchset",
         timestamp=timezone.now(),
@@ -112,7 +133,7 @@ def searchset(request, resources, *, self_url: str, search: Search) -> Bundle:
             BundleEntry(fullUrl=request.build_absolute_uri(f"{reverse('fhir:patient-search')}/{r.id}"), resource=r,
                         search=BundleEntrySearch(mode="match"))
             for r in page
-        ] or None,
+        ] + list(included) or None,
     )
 
 
@@ -130,6 +151,17 @@ SEARCH_PARAMETERS = [
 ]
 
 
+def versioned_patient(record) -> tuple[Patient, dict[str, str]]:
+    """The Patient with `meta.versionId` and `meta.lastUpdated`, and its ETag and Last-Modified.
+    The record keeps its current identity only: the version is a digest of what the resource
+    says, so it changes whenever the identity does, and the only version is the current one."""
+    resource = patient_resource(record)
+    digest = hashlib.sha256(resource.model_dump_json(exclude_none=True).encode()).hexdigest()[:16]
+    changed = record_last_changed(record)
+    resource.meta = Meta(versionId=digest, lastUpdated=changed)
+    return resource, {"ETag": f'W/"{digest}"', "Last-Modified": http_date(changed.timestamp())}
+
+
 class PatientRead(FhirView):
     """`GET /fhir/Patient/{id}`."""
 
@@ -139,8 +171,32 @@ class PatientRead(FhirView):
         responses={(200, FHIR_JSON): OpenApiResponse(OpenApiTypes.OBJECT, description="Patient"), **ERRORS},
     )
     def get(self, request, pk: str):
-        record = get_record_for(Actor.from_request(request), record_pk(pk))
-        return fhir_response(patient_resource(record))
+        resource, headers = versioned_patient(get_record_for(Actor.from_request(request), record_pk(pk)))
+        return fhir_response(resource, headers=headers)
+
+
+class PatientVersionRead(FhirView):
+    """`GET /fhir/Patient/{id}/_history/{vid}`: the current version only (the one we keep)."""
+
+    @extend_schema(operation_id="Patient_vread", summary="Read a version of a Patient (the current one)",
+                   tags=["Patient"], responses={(200, FHIR_JSON): OpenApiTypes.OBJECT, **ERRORS})
+    def get(self, request, pk: str, version_id: str):
+        resource, headers = versioned_patient(get_record_for(Actor.from_request(request), record_pk(pk)))
+        if version_id != resource.meta.versionId:
+            raise Http404
+        return fhir_response(resource, headers=headers)
+
+
+class PatientHistory(FhirView):
+    """`GET /fhir/Patient/{id}/_history`: a history Bundle holding the current version alone."""
+
+    @extend_schema(operation_id="Patient_history", summary="The versions of a Patient we keep (the current one)",
+                   tags=["Patient"], responses={(200, FHIR_JSON): OpenApiTypes.OBJECT, **ERRORS})
+    def get(self, request, pk: str):
+        from .documents import history_bundle  # (see _revincluded)
+
+        versioned = versioned_patient(get_record_for(Actor.from_request(request), record_pk(pk)))
+        return fhir_response(history_bundle(request, [versioned]))
 
 
 class _PatientSearchBase(FhirView):
@@ -154,14 +210,15 @@ class _PatientSearchBase(FhirView):
             return operation_outcome(400, str(error))
         # Practice software on a token has its own limit (dmp/api/throttling.py); a person
         # searching from the browser's session has the humans' one.
-        result = records_found_for(Actor.from_request(request), **criteria,
-                                   human_limit=not isinstance(request.auth, ApiToken))
+        actor = Actor.from_request(request)
+        result = records_found_for(actor, **criteria, human_limit=not isinstance(request.auth, ApiToken))
         if result.limited:
             return operation_outcome(429, "Too many searches in the last hour; try again later.")
         resources = [patient_resource(record) for record in result.records]
         # The self link never repeats the criteria: they are personal data.
         return fhir_response(searchset(request, resources, search=search,
-                                       self_url=request.build_absolute_uri(reverse("fhir:patient-search"))))
+                                       self_url=request.build_absolute_uri(reverse("fhir:patient-search")),
+                                       included=_revincluded(request, actor, list(result.records), search)))
 
 
 class PatientSearch(_PatientSearchBase):
@@ -196,4 +253,7 @@ urlpatterns = [
     path("Patient/_search", PatientSearchPost.as_view(), name="patient-search-post"),
     # A FHIR id ([A-Za-z0-9-.]{1,64}): "Patient/$match" and the like fall to the catch-all 404.
     re_path(r"^Patient/(?P<pk>[A-Za-z0-9\-.]{1,64})$", PatientRead.as_view(), name="patient-read"),
+    re_path(r"^Patient/(?P<pk>[A-Za-z0-9\-.]{1,64})/_history$", PatientHistory.as_view(), name="patient-history"),
+    re_path(r"^Patient/(?P<pk>[A-Za-z0-9\-.]{1,64})/_history/(?P<version_id>[A-Za-z0-9\-.]{1,64})$",
+            PatientVersionRead.as_view(), name="patient-vread"),
 ]

@@ -21,15 +21,16 @@ from fhir.resources.R4B.organization import Organization
 from ... import fhir
 from ...models import Organisation, Professional
 from ...policy import Actor
-from ...selectors.professionals import organisation_seen_by, professional_seen_by
+from ...selectors.professionals import documents_by_seen_by, organisation_seen_by, professional_seen_by
 from .base import FhirView, SearchError, SearchSpec, fhir_response, operation_outcome, search_request
+from .documents import REVINCLUDE_MAX, revincluded
 
 FINESS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"
 _MAX_ID_DIGITS = 10
 
 PRACTITIONER_SEARCH = SearchSpec(
     parameters=(("_id", "token", "Resource-id"), ("identifier", "token", "Practitioner-identifier")),
-    default_count=10, max_count=10,
+    default_count=10, max_count=10, revincludes=("DocumentReference:author",),
 )
 ORGANIZATION_SEARCH = SearchSpec(
     parameters=(("_id", "token", "Resource-id"), ("identifier", "token", "Organization-identifier")),
@@ -90,6 +91,10 @@ class _TypeSearch(FhirView):
     candidate: Callable[[QueryDict], int | None]
     resource: Callable[[Actor, int], object | None]
 
+    def revincluded(self, request, pk: int, search) -> list[BundleEntry]:
+        """The entries `_revinclude` adds after the one found (none unless the type says)."""
+        return []
+
     def get(self, request):
         params = request.query_params
         try:
@@ -103,7 +108,8 @@ class _TypeSearch(FhirView):
         url = request.build_absolute_uri(reverse(f"fhir:{self.name.lower()}-search"))
         kept = [(name, params[name]) for name in ("_id", "identifier") if params.get(name)]
         entries = [] if found is None or search.count_only or not search.page.count or search.page.offset else [
-            BundleEntry(fullUrl=f"{url}/{found.id}", resource=found, search={"mode": "match"})]
+            BundleEntry(fullUrl=f"{url}/{found.id}", resource=found, search={"mode": "match"}),
+            *self.revincluded(request, pk, search)]
         total = 0 if found is None else 1
         return fhir_response(Bundle(type="searchset", total=total, link=search.links(url, kept, total),
                                     entry=entries or None))
@@ -120,12 +126,20 @@ def _organization(actor: Actor, pk: int):
 
 
 class PractitionerSearch(_TypeSearch):
-    """`GET /fhir/Practitioner?_id=…` or `?identifier=urn:oid:1.2.250.1.71.4.2.1|8<RPPS>`."""
+    """`GET /fhir/Practitioner?_id=…` or `?identifier=urn:oid:1.2.250.1.71.4.2.1|8<RPPS>`;
+    `_revinclude=DocumentReference:author` adds their newest documents you may read."""
 
     spec = PRACTITIONER_SEARCH
     name = "Practitioner"
     candidate = staticmethod(_practitioner_candidate)
     resource = staticmethod(_practitioner)
+
+    def revincluded(self, request, pk: int, search) -> list[BundleEntry]:
+        if not search.revincludes:
+            return []
+        actor = Actor.from_request(request)
+        professional = professional_seen_by(actor, pk)
+        return revincluded(request, documents_by_seen_by(actor, professional, limit=REVINCLUDE_MAX))
 
     @extend_schema(operation_id="Practitioner_search", summary="Find a professional you may see",
                    tags=["Practitioner"], parameters=_SEARCH_PARAMETERS, responses={200: _BUNDLE, 400: _NOT_FOUND})
