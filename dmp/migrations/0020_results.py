@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dmp', '0018_document_client_metadata'),
+        ('dmp', '0019_withdrawn_documents_not_copies'),
     ]
 
     operations = [
