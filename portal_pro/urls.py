@@ -1,4 +1,4 @@
-from .views import documents, history, home, record, synthesis, tokens
+from .views import documents, history, home, record, results, synthesis, tokens
 
 app_name = "portal_pro"
 urlpatterns = [
@@ -6,6 +6,7 @@ urlpatterns = [
     *record.urlpatterns,
     *documents.urlpatterns,
     *synthesis.urlpatterns,
+    *results.urlpatterns,
     *history.urlpatterns,
     *tokens.urlpatterns,
 ]

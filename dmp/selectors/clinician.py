@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Max
 from django.http import Http404
 from django.utils import timezone
 
-from .. import access_log
+from .. import access_log, loinc
 from ..accounts.lockout import record_search_allowed
 from ..models import (
     CareAuthorisation,
@@ -38,7 +38,9 @@ from ..models import (
 )
 from ..models.record import normalise_nir
 from ..policy import Action, Actor, Decision, RecordAccess, Standing, decide, record_access
+from ..results_relevance import analyte_groups
 from ..services.access import _fold  # the same folding as the break-glass identity check
+from ..trend import trend_svg
 from .patient_data import (
     declared_allergies,
     dispensed_medicines_read,
@@ -48,6 +50,7 @@ from .patient_data import (
 )
 from .personal import declared_in_order
 from .records import documents_visible_to
+from .results import ResultSeries, results_that_matter_for
 
 security_log = logging.getLogger("dmp.security")
 
@@ -59,6 +62,8 @@ MAX_MEDICINES = 40
 MAX_VACCINATIONS = 30
 MAX_CONTACTS = 5
 MAX_DECLARED_ALLERGIES = 15
+MAX_RESULTS = 8
+ABNORMAL_WINDOW = timedelta(days=92)  # "an abnormal value of the last three months"
 
 
 # --- Opening a record ----------------------------------------------------------------------------
@@ -251,6 +256,44 @@ def _dispensed_medicines(lines) -> list[DispensedMedicine]:
 
 
 @dataclass(frozen=True)
+class ResultTile:
+    """One analyte on the patient screen: its latest value, and the trend of the values in
+    the latest one's unit (a trend never mixes units)."""
+
+    name: str
+    series: ResultSeries
+    trend: str
+
+    @property
+    def latest(self):
+        return self.series.latest
+
+
+def _results_that_matter(actor: Actor, record: Record, problems: list[SynthesisProblem],
+                         treatments: list[str], today: date) -> list[ResultTile]:
+    """The analytes that matter for this patient (`analyte_groups` over the problems and the
+    treatments the screen shows), then any other with a value flagged in the last three months,
+    the most recent first: one tile each, from the group's code measured last. One query."""
+    groups = analyte_groups(problems=[p.icd10 for p in problems], treatments=treatments)
+    found = results_that_matter_for(actor, record, codes=[c for g in groups for c in loinc.codes_of(g)],
+                                    abnormal_since=today - ABNORMAL_WINDOW)
+    by_key: dict[str, ResultSeries] = {}
+    for code, series in found.items():
+        key = loinc.analyte_of(code) or code
+        if key not in by_key or series.latest.effective_at > by_key[key].latest.effective_at:
+            by_key[key] = series
+    flagged = sorted((k for k in by_key if k not in groups), key=lambda k: by_key[k].latest.effective_at, reverse=True)
+    tiles = []
+    for key in [g for g in groups if g in by_key] + flagged:
+        series = by_key[key]
+        group = loinc.groups().get(key)
+        name = group.name() if group else loinc.display(series.code, fallback=series.latest.text)
+        same_unit = [v for v in series.oldest_first if v.unit == series.latest.unit]
+        tiles.append(ResultTile(name, series, trend_svg(name, same_unit)))
+    return tiles[:MAX_RESULTS]
+
+
+@dataclass(frozen=True)
 class PatientScreen:
     """Everything the one-screen patient view shows, each part as the policy allows it."""
 
@@ -270,6 +313,7 @@ class PatientScreen:
     spaces: list[SpaceDocuments]
     may_add_documents: bool
     problems: list[SynthesisProblem] = field(default_factory=list)
+    results: list[ResultTile] = field(default_factory=list)
 
     @property
     def document_count(self) -> int:
@@ -296,7 +340,8 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
     """The one-screen patient view of `record` for a professional. The caller has authorised,
     and so logged, the record read, which covers the identity, the personal data (the policy
     answers VIEW_PERSONAL_DATA with the record's own rule) and the list of documents (through
-    `documents_visible_to`). The synthesis and the reimbursement history, which the matrix
+    `documents_visible_to`, and the laboratory values of those documents). The synthesis and
+    the reimbursement history, which the matrix
     governs apart, are shown only where it lets the profession read them, and then logged as
     their own reads (a part the screen does not show is not a refused attempt). A fixed number
     of queries whatever the number of documents, reimbursement lines or synthesis versions."""
@@ -340,6 +385,9 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
     spaces = [SpaceDocuments(space.value, str(space.label), by_space[space.value], totals[space.value])
               for space in Space if space.value in by_space]
 
+    problems = list(synthesis.problems.all()) if synthesis else []
+    treatments = [*(synthesis.current_treatments.splitlines() if synthesis else ()), *(m.label for m in medicines)]
+
     emergency_until = None
     if access.standing is Standing.BREAK_GLASS:
         emergency_until = CareAuthorisation.objects.active().filter(
@@ -358,7 +406,8 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
         directives_document=directives_document,
         synthesis_allowed=synthesis_decision.allowed,
         synthesis=synthesis,
-        problems=list(synthesis.problems.all()) if synthesis else [],
+        problems=problems,
+        results=_results_that_matter(actor, record, problems, treatments, today),
         reimbursements_allowed=reimbursements_decision.allowed,
         medicines=medicines,
         spaces=spaces,
