@@ -14,11 +14,12 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from dmp.fhir import INS_NIR_SYSTEM, PROVISIONAL_ID_SYSTEM
-from dmp.models import AuditEntry, Document, Vaccination
+from dmp.models import AuditEntry, Document, DocumentType, Organisation, Vaccination
 from dmp.models.record import nir_key
 from dmp.policy import Actor
 from dmp.services import api_token_create
 from tests.personas import make_document
+from tests.results_helpers import CREATININE, HBA1C, attach_report
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +71,15 @@ def _walk(client, url: str, headers: dict) -> tuple[list[str], Bundle, int]:
 
 
 @pytest.fixture
+def lab_reports(world) -> list:
+    """Seven laboratory reports of dr House's, two values each, a day apart."""
+    return [attach_report(make_document(world.record, f"bilan {n}", DocumentType.LAB_REPORT, author=world.dr_house),
+                          values=((HBA1C, f"7.{n}", "%"), (CREATININE, f"8{n}", "umol/L")),
+                          at=timezone.now() - timedelta(days=n + 1))
+            for n in range(7)]
+
+
+@pytest.fixture
 def vaccinations(world) -> list[Vaccination]:
     return [Vaccination.objects.create(record=world.record, vaccine=f"Vaccin {n}", date=date(2020, 1, 1) + timedelta(n))
             for n in range(9)]
@@ -78,8 +88,11 @@ def vaccinations(world) -> list[Vaccination]:
 # --- paging, _summary=count and total on every search -----------------------------------------
 
 @pytest.mark.parametrize("url", ["/fhir/DocumentReference?patient={pk}&_count=3",
-                                 "/fhir/Immunization?patient={pk}&_count=2"])
-def test_the_next_links_of_every_search_reach_every_result_exactly_once(client, world, vaccinations, url):
+                                 "/fhir/Immunization?patient={pk}&_count=2",
+                                 "/fhir/Observation?patient={pk}&_count=4",
+                                 "/fhir/DiagnosticReport?patient={pk}&_count=3"])
+def test_the_next_links_of_every_search_reach_every_result_exactly_once(client, world, vaccinations, lab_reports,
+                                                                       url):
     headers = _bearer(world.dr_house)
     client.get(f"/fhir/Patient/{world.record.pk}", **headers)  # some history for AuditEvent
     url = url.format(pk=world.record.pk)
@@ -109,10 +122,16 @@ def test_the_access_history_pages_follow_one_another(client, world):
 
 @pytest.mark.parametrize("url", ["/fhir/DocumentReference?patient={pk}", "/fhir/AuditEvent?patient={pk}",
                                  "/fhir/Immunization?patient={pk}", "/fhir/Patient?identifier={pid}",
-                                 "/fhir/Practitioner?_id={grant}"])
-def test_summary_count_answers_the_total_without_entries(client, world, vaccinations, url):
+                                 "/fhir/Practitioner?_id={grant}", "/fhir/PractitionerRole?_id={house}",
+                                 "/fhir/Organization?_id={facility}", "/fhir/Observation?patient={pk}",
+                                 "/fhir/DiagnosticReport?patient={pk}"])
+def test_summary_count_answers_the_total_without_entries(client, world, vaccinations, lab_reports, url):
+    world.dr_house.facility = Organisation.objects.create(name="Maison de santé", kind=Organisation.Kind.FACILITY,
+                                                          finess="590000003", city="Lille")
+    world.dr_house.save(update_fields=["facility"])
     headers = _bearer(world.dr_house)
-    url = url.format(pk=world.record.pk, pid=world.record.provisional_id, grant=world.dr_grant.pk)
+    url = url.format(pk=world.record.pk, pid=world.record.provisional_id, grant=world.dr_grant.pk,
+                     house=world.dr_house.pk, facility=world.dr_house.facility_id)
     full = _bundle(client.get(url, **headers))
     counted = _bundle(client.get(f"{url}&_summary=count", **headers))
     if "AuditEvent" in url:  # the first search is in the history the second one counts
