@@ -19,7 +19,7 @@ from tests.test_patient_export import _download, eager  # noqa: F401 - the fixtu
 pytestmark = pytest.mark.django_db
 
 
-def test_the_export_holds_each_cda_byte_for_byte_with_its_rendering_or_the_file_it_wraps(client, alice, eager):
+def test_the_export_holds_each_cda_byte_for_byte_with_its_rendering_or_the_file_it_wraps(client, alice, eager):  # noqa: F811
     level3 = _crbio(alice)
     assert _pro_add(client, alice.dr_grant, alice.record, "crbio", level3, DocumentType.LAB_REPORT).status_code == 302
     level1 = cda("level1_pdf")

@@ -6,10 +6,7 @@ refuse leave the document stored and readable, with no values (docs/cda.md)."""
 
 from __future__ import annotations
 
-import base64
-import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -17,7 +14,7 @@ from django.urls import reverse
 from dmp.models import Document, DocumentType, LabObservation, LabReport
 from dmp.policy import Actor
 from dmp.selectors.results import results_for
-from tests.test_cda import FHIR_JSON, NIR, _bearer, _crbio, _pro_add, alice, cda  # noqa: F401 - the fixture
+from tests.test_cda import FHIR_JSON, _bearer, _crbio, _pro_add, alice, iti65_with_crbio  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +26,7 @@ def _observations(client, pro, record) -> dict:
             e["resource"]["valueQuantity"]["value"] for e in response.json().get("entry", [])}
 
 
-def test_a_gp_adds_a_crbio_and_its_values_are_the_results_of_that_document(client, alice):
+def test_a_gp_adds_a_crbio_and_its_values_are_the_results_of_that_document(client, alice):  # noqa: F811
     documents_before = alice.record.documents.count()
     assert _pro_add(client, alice.dr_grant, alice.record, "crbio", _crbio(alice),
                     DocumentType.LAB_REPORT).status_code == 302
@@ -50,7 +47,7 @@ def test_a_gp_adds_a_crbio_and_its_values_are_the_results_of_that_document(clien
     assert _observations(client, alice.dr_house, alice.record)[("4548-4", "%")] == 7.4
 
 
-def test_the_same_crbio_twice_is_one_document_and_one_report(client, alice):
+def test_the_same_crbio_twice_is_one_document_and_one_report(client, alice):  # noqa: F811
     for _ in range(2):
         response = _pro_add(client, alice.dr_grant, alice.record, "crbio", _crbio(alice), DocumentType.LAB_REPORT)
     assert "already in the record" in response.content.decode()
@@ -59,7 +56,7 @@ def test_the_same_crbio_twice_is_one_document_and_one_report(client, alice):
     assert LabObservation.objects.filter(record=alice.record).count() == 4
 
 
-def test_values_the_results_checks_refuse_leave_the_document_stored_and_readable_without_values(client, alice):
+def test_values_the_results_checks_refuse_leave_the_document_stored_and_readable_without_values(client, alice):  # noqa: F811
     content = _crbio(alice).replace(b'value="72" unit="umol/L"', b'value="72"')  # creatinine without unit
     assert _pro_add(client, alice.dr_grant, alice.record, "crbio", content, DocumentType.LAB_REPORT).status_code == 302
     document = alice.record.documents.get(mime_type="application/xml")
@@ -69,7 +66,7 @@ def test_values_the_results_checks_refuse_leave_the_document_stored_and_readable
     assert "Créatinine" in page and "72 µmol/L" in page
 
 
-def test_a_crbio_kept_in_the_patients_own_space_feeds_no_results(client, alice):
+def test_a_crbio_kept_in_the_patients_own_space_feeds_no_results(client, alice):  # noqa: F811
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     client.force_login(alice.alice)
@@ -80,21 +77,9 @@ def test_a_crbio_kept_in_the_patients_own_space_feeds_no_results(client, alice):
     assert not LabReport.objects.filter(record=alice.record).exists()
 
 
-def _iti65(alice) -> dict:
-    content = _crbio(alice)
-    text = (Path(__file__).parent / "data" / "pdsm_iti65_submission.json").read_text(encoding="utf-8")
-    text = (text.replace("{{NIR}}", NIR).replace("{{IDNPS}}", f"8{alice.dr_house.rpps}")
-            .replace("{{PDF_BASE64}}", base64.b64encode(content).decode())
-            .replace('"application/pdf"', '"application/xml"').replace('"11488-4"', '"11502-2"')
-            .replace("urn:ihe:iti:xds-sd:pdf:2008", "urn:asip:ci-sis:cr-bio:2024"))
-    body = json.loads(text)
-    body["entry"][1]["resource"]["category"] = [
-        c for c in body["entry"][1]["resource"].get("category", []) if "11488-4" not in json.dumps(c)]
-    return body
-
-
-def test_the_iti65_transaction_feeds_the_values_seen_exactly_where_the_document_is(client, alice):
-    response = client.post("/fhir/", _iti65(alice), content_type=FHIR_JSON, **_bearer(alice.dr_house))
+def test_the_iti65_transaction_feeds_the_values_seen_exactly_where_the_document_is(client, alice):  # noqa: F811
+    response = client.post("/fhir/", iti65_with_crbio(alice, _crbio(alice)), content_type=FHIR_JSON,
+                           **_bearer(alice.dr_house))
     assert response.status_code == 200, response.content[:1500]
     document = alice.record.documents.get(mime_type="application/xml")
     assert document.lab_report.observations.count() == 4
