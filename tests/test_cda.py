@@ -248,17 +248,23 @@ def test_fhir_refuses_a_cda_about_another_patient(client, alice):
     assert AuditEntry.objects.filter(rule="cda_other_patient", allowed=False).count() == 1
 
 
-def test_the_iti65_transaction_carrying_a_cda_publishes_it(client, alice):
-    content = _crbio(alice)
+def iti65_with_crbio(world, content: bytes) -> dict:
+    """The ANS's PDSm ITI-65 example carrying the CR-BIO `content`, published by the médecin traitant."""
     text = (Path(__file__).parent / "data" / "pdsm_iti65_submission.json").read_text(encoding="utf-8")
-    text = (text.replace("{{NIR}}", NIR).replace("{{IDNPS}}", f"8{alice.dr_house.rpps}")
+    text = (text.replace("{{NIR}}", NIR).replace("{{IDNPS}}", f"8{world.dr_house.rpps}")
             .replace("{{PDF_BASE64}}", base64.b64encode(content).decode())
             .replace('"application/pdf"', '"application/xml"').replace('"11488-4"', '"11502-2"')
             .replace("urn:ihe:iti:xds-sd:pdf:2008", "urn:asip:ci-sis:cr-bio:2024"))
     body = json.loads(text)
     body["entry"][1]["resource"]["category"] = [
         c for c in body["entry"][1]["resource"].get("category", []) if "11488-4" not in json.dumps(c)]
-    response = client.post("/fhir/", body, content_type=FHIR_JSON, **_bearer(alice.dr_house))
+    return body
+
+
+def test_the_iti65_transaction_carrying_a_cda_publishes_it(client, alice):
+    content = _crbio(alice)
+    response = client.post("/fhir/", iti65_with_crbio(alice, content), content_type=FHIR_JSON,
+                           **_bearer(alice.dr_house))
     assert response.status_code == 200, response.content[:1500]
     document = alice.record.documents.get(mime_type="application/xml")
     assert _stored(document) == content and document.doc_type == DocumentType.LAB_REPORT

@@ -19,7 +19,7 @@ _XSI_TYPE = f"{{{NS['xsi']}}}type"
 @dataclass(frozen=True)
 class Quantity:
     value: Decimal
-    unit: str  # UCUM
+    unit: str  # UCUM, "" when the sender gave none
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ def _quantity(element: etree._Element | None, unit_attribute: str = "unit") -> Q
         return None
     if not value.is_finite():
         return None
-    return Quantity(value, (element.get(unit_attribute) or "1").strip())
+    # No unit stays no unit (HL7 would read "1"): the results check decides if one was needed.
+    return Quantity(value, (element.get(unit_attribute) or "").strip())
 
 
 def hl7_datetime(value: str | None) -> datetime | None:
@@ -99,3 +100,32 @@ def lab_values(root: etree._Element) -> list[LabValue]:
     """Every LOINC-coded observation with a physical quantity in the structured body, in order."""
     found = (_lab_value(o) for o in root.iterfind(".//h:structuredBody//h:observation", NS))
     return [value for value in found if value is not None]
+
+
+@dataclass(frozen=True)
+class LabReportFacts:
+    """What a laboratory report's header says of the report as a whole: its own id (root and
+    extension), when the samples were taken (the service event's start), when it was issued
+    (the document's time) and the laboratory (the author's organisation)."""
+
+    id_root: str
+    id_extension: str
+    sampled: datetime | None
+    issued: datetime | None
+    laboratory: str
+
+
+def _value_of(element: etree._Element | None) -> str | None:
+    return element.get("value") if element is not None else None
+
+
+def report_facts(root: etree._Element) -> LabReportFacts:
+    ident = root.find("h:id", NS)
+    laboratory = root.find("h:author/h:assignedAuthor/h:representedOrganization/h:name", NS)
+    return LabReportFacts(
+        id_root=ident.get("root", "") if ident is not None else "",
+        id_extension=ident.get("extension", "") if ident is not None else "",
+        sampled=hl7_datetime(_value_of(root.find("h:documentationOf/h:serviceEvent/h:effectiveTime/h:low", NS))),
+        issued=hl7_datetime(_value_of(root.find("h:effectiveTime", NS))),
+        laboratory=" ".join("".join(laboratory.itertext()).split())[:200] if laboratory is not None else "",
+    )

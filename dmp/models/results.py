@@ -118,6 +118,10 @@ class LabObservation(models.Model):
     value = EncryptedTextField(blank=True, default="")  # the quantity (a decimal), or the text
     comparator = models.CharField(max_length=2, blank=True, default="")  # <, <=, >=, >
     unit = models.CharField(max_length=40, blank=True, default="")  # UCUM code
+    # The same quantity in a second unit, when the laboratory gave both (a CDA PQ's
+    # `translation`: glucose in mmol/L and g/L). One value, so a trend stays in one unit.
+    alternative_value = EncryptedTextField(blank=True, default="")
+    alternative_unit = models.CharField(max_length=40, blank=True, default="")
     value_code_system = models.CharField(max_length=255, blank=True, default="")
     value_code = EncryptedTextField(blank=True, default="")
     reference_low = EncryptedTextField(blank=True, default="")
@@ -141,6 +145,10 @@ class LabObservation(models.Model):
     @property
     def quantity(self) -> Decimal | None:
         return _decimal(self.value) if self.kind == self.Kind.QUANTITY else None
+
+    @property
+    def alternative_quantity(self) -> Decimal | None:
+        return _decimal(self.alternative_value)
 
     @property
     def low(self) -> Decimal | None:

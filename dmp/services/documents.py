@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
@@ -18,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .. import access_log
+from ..cda.hardened import parse as cda_parse
 from ..cda.header import CdaHeader
 from ..cda.reading import read as cda_read
 from ..file_safety import CDA_MIME, CheckedFile, check_file, limited
@@ -27,6 +29,9 @@ from ..notifications import notify_new_documents
 from ..policy import Action, Actor, AuditMode, Decision, document_scope, record_access
 from ..search_index import document_terms, keyed_terms
 from . import InvalidInput, InvalidInputCode, permit
+
+if TYPE_CHECKING:
+    from .results import LabReportInput
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +108,7 @@ def _store(
     if documents_kept_once(record).filter(content_hash=digest).exists():
         raise InvalidInput(_("This file is already in the record."), code=InvalidInputCode.DUPLICATE)
     client = client or ClientMetadata()
+    lab_report = _cda_lab_report(checked, doc_type)
     thumbnail = make_thumbnail(content, checked.mime)
     document = Document(
         record=record, doc_type=doc_type, title=title.strip()[:200], act_date=act_date, author_kind=author_kind,
@@ -129,10 +135,29 @@ def _store(
                 replaces.is_latest_version = False
                 replaces.changed_at = document.added_at
             document_search_index_build(document)
+            if lab_report is not None:
+                _cda_values_attach(record, document, lab_report)
     except IntegrityError as exc:
         _delete_files(document)
         raise InvalidInput(_("This file is already in the record."), code=InvalidInputCode.DUPLICATE) from exc
     return document
+
+
+def _cda_lab_report(checked: CheckedFile, doc_type: str) -> LabReportInput | None:
+    """The values a laboratory's level-3 CDA carries, checked before the document's transaction
+    (None: none, or refused by the results checks; the document is stored all the same)."""
+    if checked.cda is None or checked.cda.level != 3 or doc_type != DocumentType.LAB_REPORT:
+        return None
+    from .results import cda_lab_report  # the results service builds on this one: imported here
+
+    return cda_lab_report(cda_parse(checked.content), checked.cda)
+
+
+def _cda_values_attach(record: Record, document: Document, report: LabReportInput) -> None:
+    """The values bound to the CDA document itself, in the transaction that stores it."""
+    from .results import lab_report_attach
+
+    lab_report_attach(record=record, document=document, report=report)
 
 
 # A CDA document whose record target is not the record it was added to: a refused attempt,

@@ -1,7 +1,8 @@
 """Adding laboratory results: a report with its values and its document, as one act.
 
 Plain Python values in (`LabReportInput`, `ResultValue`), whatever the way the laboratory sent
-them: a FHIR transaction (dmp/api/fhir/results.py), later a CDA CR-BIO. The document goes
+them: a FHIR transaction (dmp/api/fhir/results.py), or a CDA CR-BIO whose values are bound to
+the CDA document itself as it is stored (`cda_lab_report`, `lab_report_attach`). The document goes
 through `document_add` (the policy's `add_document`, the file checks, the access log, the
 patient's notice), so a report is never stored without the document that carries its policy;
 when the laboratory sends no PDF, one is rendered from the values (`render_lab_report_pdf`)."""
@@ -9,6 +10,7 @@ when the laboratory sends no PDF, one is rendered from the values (`render_lab_r
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,11 +23,16 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
+from lxml import etree
 
+from ..cda.crbio import LabReportFacts, LabValue, lab_values, report_facts
+from ..cda.header import LOINC_ROOT, CdaHeader
 from ..models import DocumentType, Interpretation, LabObservation, LabReport, Record, ResultStatus
 from ..policy import Action, Actor
 from . import InvalidInput, InvalidInputCode, permit
 from .documents import ClientMetadata, _delete_files, document_add
+
+logger = logging.getLogger(__name__)
 
 LOINC_CODE = re.compile(r"\d{1,7}-\d")
 COMPARATORS = ("", "<", "<=", ">=", ">")
@@ -68,6 +75,8 @@ class ResultValue:
     interpretation: str = ""
     effective_at: datetime | None = None  # None: the report's
     status: str = ResultStatus.FINAL
+    alternative_quantity: Decimal | None = None  # the same quantity in a second unit (a CDA translation)
+    alternative_unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -187,11 +196,25 @@ def _observations(lab_report: LabReport, report: LabReportInput) -> list[LabObse
     return [LabObservation(
         report=lab_report, record=lab_report.record, position=position, code=v.code, text=v.text.strip(),
         kind=_kind(v), value=number(v.quantity) if v.quantity is not None else v.value_text.strip(),
-        comparator=v.comparator, unit=v.unit, value_code_system=v.value_code_system, value_code=v.value_code,
+        comparator=v.comparator, unit=v.unit, alternative_value=number(v.alternative_quantity),
+        alternative_unit=v.alternative_unit if v.alternative_quantity is not None else "",
+        value_code_system=v.value_code_system, value_code=v.value_code,
         reference_low=number(v.reference_low), reference_high=number(v.reference_high),
         reference_text=v.reference_text.strip(), interpretation=v.interpretation,
         effective_at=v.effective_at or report.effective_at, status=v.status,
     ) for position, v in enumerate(report.values)]
+
+
+def _report_create(record: Record, document, report: LabReportInput, fingerprint: str) -> LabReport:
+    """The report and its values, bound to `document` (inside the caller's transaction)."""
+    lab_report = LabReport.objects.create(
+        record=record, document=document, code=report.code, text=report.text.strip(),
+        effective_at=report.effective_at, issued_at=report.issued_at, status=report.status,
+        laboratory=report.laboratory.strip(), identifier_system=report.identifier_system,
+        identifier=report.identifier, fingerprint=fingerprint,
+    )
+    LabObservation.objects.bulk_create(_observations(lab_report, report))
+    return lab_report
 
 
 def lab_report_add(*, actor: Actor, record: Record, report: LabReportInput) -> LabReportAdded:
@@ -216,13 +239,7 @@ def lab_report_add(*, actor: Actor, record: Record, report: LabReportInput) -> L
                 withheld_until=report.withheld_until,
                 client=ClientMetadata(identifiers=identifiers, codings=dict(report.codings)),
             )
-            lab_report = LabReport.objects.create(
-                record=record, document=document, code=report.code, text=report.text.strip(),
-                effective_at=report.effective_at, issued_at=report.issued_at, status=report.status,
-                laboratory=report.laboratory.strip(), identifier_system=report.identifier_system,
-                identifier=report.identifier, fingerprint=fingerprint,
-            )
-            LabObservation.objects.bulk_create(_observations(lab_report, report))
+            lab_report = _report_create(record, document, report, fingerprint)
     except IntegrityError as exc:  # the same report, sent twice at the same moment
         if document is not None:
             _delete_files(document)
@@ -245,3 +262,63 @@ def lab_reports_add(*, actor: Actor, reports: Sequence[tuple[Record, LabReportIn
                 _delete_files(result.report.document)
         raise
     return added
+
+
+# --- A laboratory's CDA CR-BIO (docs/cda.md) ------------------------------------------------------
+
+
+def _cda_value(value: LabValue) -> ResultValue:
+    """One CDA observation as a value: the quantity as sent, its first translation as the
+    alternative unit; a flag outside ours is left out, as the FHIR way in does."""
+    alternative = value.quantities[1] if len(value.quantities) > 1 else None
+    return ResultValue(
+        code=value.loinc, text=value.display[:200], quantity=value.value, unit=value.unit,
+        alternative_quantity=alternative.value if alternative else None,
+        alternative_unit=alternative.unit if alternative else "",
+        reference_low=value.low.value if value.low else None,
+        reference_high=value.high.value if value.high else None,
+        interpretation=value.interpretation if value.interpretation in Interpretation.values else "",
+        effective_at=value.effective,
+    )
+
+
+def _cda_identifier(facts: LabReportFacts) -> tuple[str, str]:
+    """The CDA's own id as (system, value): an OID root with its extension, else the root alone."""
+    if facts.id_extension:
+        return f"urn:oid:{facts.id_root}", facts.id_extension[:255]
+    return ("urn:ietf:rfc:3986", f"urn:oid:{facts.id_root}") if facts.id_root else ("", "")
+
+
+def cda_lab_report(root: etree._Element, header: CdaHeader) -> LabReportInput | None:
+    """A level-3 laboratory report's LOINC-coded quantities as a report, checked in full
+    (`lab_report_check`); None when it carries none, or when the checks refuse them: the
+    document is stored all the same and its rendering shows the values, but no value of it
+    feeds the results (a report is all or nothing, as through FHIR)."""
+    values = lab_values(root)
+    facts = report_facts(root)
+    effective = facts.sampled or next((v.effective for v in values if v.effective), None) or facts.issued
+    if not values or effective is None:
+        return None
+    system, identifier = _cda_identifier(facts)
+    report = LabReportInput(
+        effective_at=effective, values=tuple(_cda_value(v) for v in values),
+        code=header.code if header.code_system == LOINC_ROOT else "", text=header.title,
+        issued_at=facts.issued, laboratory=facts.laboratory, identifier_system=system, identifier=identifier,
+    )
+    try:
+        lab_report_check(report)
+    except InvalidInput as refused:
+        logger.info("cda: laboratory values not kept (%s)", refused.code)
+        return None
+    return report
+
+
+def lab_report_attach(*, record: Record, document, report: LabReportInput) -> LabReport | None:
+    """The values of a laboratory's CDA bound to the document being stored (the CDA itself: no
+    second document), inside the storing's transaction; `report` was checked by
+    `cda_lab_report`. The same report already in the record (its id, else its values) is not
+    written twice: None."""
+    fingerprint = results_fingerprint(record, report)
+    if _existing(record, report, fingerprint) is not None:
+        return None
+    return _report_create(record, document, report, fingerprint)

@@ -52,6 +52,7 @@ from .documents import (
     parse_document_reference,
     prepare_document,
     service_refusal,
+    unsupported_format,
     version_tag,
     withdraw,
 )
@@ -127,8 +128,7 @@ def _binaries(entries: list[_Entry]) -> dict[str, tuple[bytes, str]]:
             if binary.data is None:
                 raise _at(entry.index, FhirError(400, _("Binary.data (base64) is required.")))
             if binary.contentType.split(";")[0].strip().lower() not in ACCEPTED_TYPES:
-                raise _at(entry.index, FhirError(415, _("Only PDF files and images (PNG, JPEG) can be added to a "
-                                                        "record.")))
+                raise _at(entry.index, unsupported_format())
             try:
                 content = binary.data if isinstance(binary.data, bytes) else _decode(binary.data)
             except (binascii.Error, ValueError):
