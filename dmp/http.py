@@ -18,7 +18,7 @@ from .access_log import reads_logged_together
 from .cda.reading import is_cda
 from .cda.reading import opened as cda_opened
 from .policy import Action, Actor, portal_allowed
-from .selectors import get_document_for, get_record_for
+from .selectors import get_document_for, get_record_for, synthesis_for
 from .services import AccessRefused
 from .storage import CHUNK
 
@@ -136,6 +136,19 @@ def protected_file_response(response, filename: str):
     response["Content-Security-Policy"] = FILE_CSP
     response["Cache-Control"] = "no-store"
     return response
+
+
+def synthesis_cda_response(actor: Actor, record) -> HttpResponse:
+    """The latest synthesis as a CDA R2 VSM document (docs/cda.md), for whoever may read the
+    synthesis: the read is logged as one (Action.VIEW_SYNTHESIS); refused, or none written yet,
+    is 404. A download like every stored file, named by its version only."""
+    from .cda.vsm import vsm_document
+
+    synthesis = synthesis_for(actor, record)
+    if synthesis is None:
+        raise Http404
+    response = HttpResponse(vsm_document(synthesis), content_type="application/xml")
+    return protected_file_response(response, f"synthesis-v{synthesis.version}.xml")
 
 
 def patient_summary_response(content) -> HttpResponse:

@@ -15,6 +15,7 @@ INS_NIR_ROOTS = ("1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.10")  # INS-NIR, and 
 PROVISIONAL_ID_ROOT = "urn:dmp:provisional-identifier"
 RPPS_ROOT = "1.2.250.1.71.4.2.1"  # the national directory's professionals: "8" + the RPPS number
 LOINC_ROOT = "2.16.840.1.113883.6.1"
+FR_TYPE_ROOT = "1.2.250.1.213.1.1.4.12"  # TRE_A05-TypeDocComplementaire: the ANS VSM's "SYNTH"
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,16 @@ def _act_date(root: etree._Element) -> date | None:
     return hl7_date(effective.get("value") if effective is not None else None)
 
 
+def _doc_type(code: str, system: str, loinc_types: dict[str, str], fr_types: dict[str, str]) -> str:
+    """Our type for the document's code: a LOINC code of the DMP's value set, or a code of the
+    French complement (TRE_A05: the ANS's VSM example is coded "SYNTH" there); else ""."""
+    table = {LOINC_ROOT: loinc_types, FR_TYPE_ROOT: fr_types}.get(system, {})
+    return table.get(code, "")
+
+
 def read_header(root: etree._Element) -> CdaHeader:
     """The header of a ClinicalDocument already checked by `hardened.check_structure()`."""
-    from ..api.fhir.documents import LOINC_TYPES  # the one LOINC → type table (import here: no cycle)
+    from ..api.fhir.documents import FR_TYPES, LOINC_TYPES  # the one code → type table (import here: no cycle)
 
     code = root.find("h:code", NS)
     code_value = code.get("code", "") if code is not None else ""
@@ -120,7 +128,7 @@ def read_header(root: etree._Element) -> CdaHeader:
     return CdaHeader(
         code=code_value, code_system=code_system,
         title=_text(root.find("h:title", NS))[:200],
-        doc_type=LOINC_TYPES.get(code_value, "") if code_system == LOINC_ROOT else "",
+        doc_type=_doc_type(code_value, code_system, LOINC_TYPES, FR_TYPES),
         act_date=_act_date(root),
         authors=tuple(_author(author) for author in root.findall("h:author", NS)),
         confidentiality=confidentiality.get("code", "") if confidentiality is not None else "",

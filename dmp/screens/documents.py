@@ -47,7 +47,8 @@ STATUSES = (
 )
 COMMON_FILTERS = ("text", "author", "profession", "date_from", "date_to")
 DOC_TYPE = "doc_type"  # the one extra filter a portal may offer
-FILE_TYPES = ".pdf,.png,.jpg,.jpeg,application/pdf,image/png,image/jpeg"
+# What the file picker offers: the formats the file check accepts (a CDA R2 document is XML).
+FILE_TYPES = ".pdf,.png,.jpg,.jpeg,.xml,application/pdf,image/png,image/jpeg,application/xml,text/xml"
 
 
 class FilterForm(forms.Form):

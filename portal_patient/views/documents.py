@@ -200,7 +200,7 @@ def document_select(request, actor, pk: int, doc: int):
 
 
 class UploadForm(forms.Form):
-    files = screen.MultipleFileField(label=gettext_lazy("Files (PDF, JPEG or PNG)"), error_messages={
+    files = screen.MultipleFileField(label=gettext_lazy("Files (PDF, JPEG, PNG or CDA XML)"), error_messages={
         "required": gettext_lazy("Choose at least one file."),
     })
     doc_type = forms.ChoiceField(label=gettext_lazy("Type"), choices=PERSONAL_TYPES, widget=forms.RadioSelect,

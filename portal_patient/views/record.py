@@ -6,7 +6,13 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET
 
-from dmp.http import document_file_response, patient_summary_response, portal_view, record_view
+from dmp.http import (
+    document_file_response,
+    patient_summary_response,
+    portal_view,
+    record_view,
+    synthesis_cda_response,
+)
 from dmp.paging import page_number, page_of, page_urls
 from dmp.selectors import records_acted_for, synthesis_for
 from dmp.selectors.patient import patient_home
@@ -44,6 +50,13 @@ def synthesis(request, actor, rec):
 
 
 @require_GET
+@record_view("patient")
+def synthesis_cda(request, actor, rec):
+    """The synthesis as a CDA VSM document, to hand to a doctor's software."""
+    return synthesis_cda_response(actor, rec)
+
+
+@require_GET
 @portal_view("patient")
 def summary_pdf(request, actor, pk: int):
     """The International Patient Summary as a PDF, to carry to a doctor abroad: always a
@@ -62,6 +75,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("records/<int:pk>/", record, name="record"),
     path("records/<int:pk>/synthesis/", synthesis, name="synthesis"),
+    path("records/<int:pk>/synthesis/vsm.xml", synthesis_cda, name="synthesis_cda"),
     path("records/<int:pk>/summary.pdf", summary_pdf, name="summary_pdf"),
     path("documents/<int:pk>/file/", document_file, name="document_file"),
 ]

@@ -102,7 +102,7 @@ class AddDocumentsForm(forms.Form):
     `file_date`, in the files' order); without it, `doc_type` and `act_date` apply to every
     file, and where they are left empty the server suggests from each file's name."""
 
-    files = screen.MultipleFileField(label=gettext_lazy("Files (PDF, JPEG or PNG)"), error_messages={
+    files = screen.MultipleFileField(label=gettext_lazy("Files (PDF, JPEG, PNG or CDA XML)"), error_messages={
         "required": gettext_lazy("Choose at least one file."),
     })
     doc_type = forms.ChoiceField(

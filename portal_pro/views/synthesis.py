@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from dmp import icd10, services
 from dmp.forms import ComparedLine
-from dmp.http import portal_view, record_view
+from dmp.http import portal_view, record_view, synthesis_cda_response
 from dmp.policy import Action, decide
 from dmp.selectors import synthesis_for_editing, synthesis_page_for
 from dmp.services.synthesis import Problem
@@ -46,6 +46,13 @@ def synthesis(request, actor, record, version: int | None = None):
         "synthesis": page.shown,
         "may_edit": decide(actor, Action.EDIT_SYNTHESIS, record).allowed,
     }, section="synthesis")
+
+
+@require_GET
+@record_view("pro")
+def synthesis_cda(request, actor, record):
+    """The latest synthesis as a CDA VSM document, for the professional's software."""
+    return synthesis_cda_response(actor, record)
 
 
 class SynthesisForm(forms.Form):
@@ -237,5 +244,6 @@ urlpatterns = [
     path("records/<int:pk>/synthesis/", synthesis, name="synthesis"),
     path("records/<int:pk>/synthesis/versions/<int:version>/", synthesis, name="synthesis_version"),
     path("records/<int:pk>/synthesis/edit/", synthesis_edit, name="synthesis_edit"),
+    path("records/<int:pk>/synthesis/vsm.xml", synthesis_cda, name="synthesis_cda"),
     path("synthesis/icd10/", icd10_search, name="icd10_search"),
 ]

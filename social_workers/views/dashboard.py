@@ -69,7 +69,7 @@ class _MultipleFileInput(forms.ClearableFileInput):
 
 class _MultipleFileField(forms.FileField):
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", _MultipleFileInput(attrs={"accept": ".pdf,image/*"}))
+        kwargs.setdefault("widget", _MultipleFileInput(attrs={"accept": ".pdf,image/*,.xml,application/xml,text/xml"}))
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
