@@ -131,7 +131,8 @@ def test_problems_show_their_french_title_on_a_french_screen(client, world):
 
 
 @pytest.mark.django_db
-def test_the_patient_reads_her_problems_french_titles_on_her_synthesis_and_her_export(client, world, eager):
+def test_the_patient_reads_her_problems_french_titles_on_her_synthesis_and_her_export(
+        client, world, eager):  # noqa: F811 - eager: a fixture
     synthesis_write(actor=Actor(world.dr_house.user), record=world.record, problems=[
         Problem("E11.9", "Type 2 diabetes mellitus without complications"), Problem("I10", "HTA bien équilibrée")])
     User.objects.filter(pk=world.alice.pk).update(preferred_language="fr")
