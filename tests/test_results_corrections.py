@@ -126,3 +126,16 @@ def test_a_correction_without_an_identifier_is_a_new_report(client, world):
         assert _post(client, world.dr_grant, bundle).status_code == 200
     assert list(LabReport.objects.values_list("version", flat=True)) == [1, 1]
     assert sorted(_hba1c_values(client, world, world.dr_house)) == [6.4, 9.4]
+
+
+def test_a_correction_of_a_withheld_report_is_withheld_until_the_same_day(client, world):
+    _send(client, world, "9.4")
+    until = timezone.now() + timedelta(days=7)
+    Document.objects.filter(pk=LabReport.objects.get().document_id).update(withheld_from_patient_until=until)
+    _send(client, world, "6.4", ResultStatus.CORRECTED)
+    assert LabReport.objects.get(version=2).document.withheld_from_patient_until == until
+    client.force_login(world.alice)
+    response = client.get(reverse("portal_patient:results", args=[world.record.pk]))
+    assert response.status_code == 200
+    page = html.unescape(response.content.decode())
+    assert "6.4" not in page and "6,4" not in page and "9.4" not in page
