@@ -79,6 +79,6 @@ def test_dr_bernard_sees_the_demo_patients_latest_results_on_the_screen_and_its_
     assert len(reader.pages) == 1
     text = " ".join(reader.pages[0].extract_text().split())
     assert "Derniers résultats" in text
-    assert f"HbA1c {_fr(LAST['hba1c'])} % {_last_day()}" in text
+    assert f"HbA1c {_fr(LAST['hba1c'])} % {_last_day()} avant : {_fr(BEFORE['hba1c'])}" in text
     assert f"Créatinine {_fr(LAST['creatinine'])} µmol/L {_last_day()}" in text
     assert f"{_fr(LAST['potassium'])} mmol/L ↑" in text
