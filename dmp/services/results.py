@@ -297,8 +297,7 @@ def lab_report_add(*, actor: Actor, record: Record, report: LabReportInput) -> L
 
 def lab_reports_add(*, actor: Actor, reports: Sequence[tuple[Record, LabReportInput]]) -> list[LabReportAdded]:
     """Several reports as one act, all or nothing (a FHIR transaction): if one is refused, none
-    is kept, and the files already written are removed. The caller checked each report
-    (`lab_report_check`)."""
+    is kept, and the files already written are removed."""
     added: list[LabReportAdded] = []
     for record, report in reports:
         # Corrections asked first, outside the transaction: a refusal stays in the log when
