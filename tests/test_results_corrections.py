@@ -17,7 +17,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from dmp.models import AuditEntry, Document, LabObservation, LabReport, ResultStatus
 from dmp.policy import Action, Actor
-from dmp.services import document_visibility_set, synthesis_write
+from dmp.services import document_archive_set, document_visibility_set, synthesis_write
 from dmp.services.synthesis import Problem
 from tests.results_helpers import CREATININE, HBA1C, lab_bundle, quantity
 from tests.test_results_api import _get, _post
@@ -139,3 +139,11 @@ def test_a_correction_of_a_withheld_report_is_withheld_until_the_same_day(client
     assert response.status_code == 200
     page = html.unescape(response.content.decode())
     assert "6.4" not in page and "6,4" not in page and "9.4" not in page
+
+
+def test_a_correction_of_a_report_the_patient_archived_is_refused(client, world):
+    """An archived document is frozen (docs/results.md, "Not done yet"): the laboratory is told."""
+    _send(client, world, "9.4")
+    document_archive_set(actor=Actor(world.alice), document=LabReport.objects.get().document, archived=True)
+    response = _post(client, world.dr_grant, _bundle(world, "6.4", ResultStatus.CORRECTED))
+    assert response.status_code == 403 and LabReport.objects.count() == 1
