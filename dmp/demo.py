@@ -681,6 +681,7 @@ class _Seeder:
         """A laboratory's transaction Bundle: the DiagnosticReport and one Observation per value."""
         sampled = timezone.make_aware(datetime.combine(self.today - timedelta(days=days_ago), time(8, 10)))
         at, patient = sampled.isoformat(), {"reference": f"Patient/{record.pk}"}
+        # Decimals, not floats: the values keep the laboratory's precision ("94 µmol/L", never "94,0").
         observations = []
         for key, value in values.items():
             analyte = ANALYTES[key]
@@ -688,11 +689,11 @@ class _Seeder:
                 "resourceType": "Observation", "status": "final", "subject": patient, "effectiveDateTime": at,
                 "category": [{"coding": [{"system": fhir.OBSERVATION_CATEGORY, "code": "laboratory"}]}],
                 "code": {"coding": [{"system": fhir.LOINC_SYSTEM, "code": analyte.code}], "text": analyte.text},
-                "valueQuantity": {"value": float(value), "unit": analyte.unit, "system": fhir.UCUM_SYSTEM,
+                "valueQuantity": {"value": Decimal(value), "unit": analyte.unit, "system": fhir.UCUM_SYSTEM,
                                   "code": analyte.unit},
                 "referenceRange": [{k: v for k, v in (
-                    ("low", {"value": float(analyte.low)} if analyte.low else None),
-                    ("high", {"value": float(analyte.high)} if analyte.high else None),
+                    ("low", {"value": Decimal(analyte.low)} if analyte.low else None),
+                    ("high", {"value": Decimal(analyte.high)} if analyte.high else None),
                     ("text", analyte.reference_text or None)) if v}],
             }
             if flag := analyte.flag(value):

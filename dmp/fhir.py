@@ -588,15 +588,26 @@ def medication_statements(
 # The International Patient Summary (HL7 IPS): the document's type and its sections' LOINC codes.
 # --- laboratory results (dmp/models/results.py) ------------------------------------------------
 
-def _quantity(value, unit: str, comparator: str = "") -> Quantity:
+# FHIR R4's core extension on a Quantity for "the same quantity in another unit" (ISO 21090's
+# PQ translation, which a CDA PQ's `translation` is): glucose in mmol/L and in g/L.
+PQ_TRANSLATION = "http://hl7.org/fhir/StructureDefinition/iso21090-PQ-translation"
+
+
+def _quantity(value, unit: str, comparator: str = "", extension: list | None = None) -> Quantity:
     return Quantity(value=value, comparator=comparator or None, unit=unit or None,
-                    system=UCUM_SYSTEM if unit else None, code=unit or None)
+                    system=UCUM_SYSTEM if unit else None, code=unit or None, extension=extension)
 
 
 def _value(value: LabObservation) -> dict:
-    """The value[x] of an Observation: a quantity with its UCUM unit, a coded value, or text."""
+    """The value[x] of an Observation: a quantity with its UCUM unit (and the laboratory's
+    second unit, if it gave one, as a PQ-translation extension: the value stays one quantity
+    that every reader understands), a coded value, or text."""
     if value.kind == LabObservation.Kind.QUANTITY:
-        return {"valueQuantity": _quantity(value.quantity, value.unit, value.comparator)}
+        alternative = value.alternative_quantity
+        translation = ([{"url": PQ_TRANSLATION, "valueQuantity": _quantity(
+            alternative, value.alternative_unit, value.comparator)}]
+            if alternative is not None and value.alternative_unit else None)
+        return {"valueQuantity": _quantity(value.quantity, value.unit, value.comparator, translation)}
     if value.kind == LabObservation.Kind.CODED:
         return {"valueCodeableConcept": CodeableConcept(
             coding=[_coding(value.value_code_system or SNOMED_SYSTEM, value.value_code, value.value)],

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
 from datetime import date, timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
+from pypdf import PdfReader
 
 from dmp.models import (
     SPACE_OF_TYPE,
@@ -23,6 +25,7 @@ from dmp.models import (
     LabObservation,
     LabReport,
     MatrixEntry,
+    RecordExport,
     TreatingDoctor,
     User,
 )
@@ -32,6 +35,7 @@ from dmp.services import synthesis_write
 from dmp.services.synthesis import Problem
 from tests.personas import make_document, make_record
 from tests.results_helpers import CREATININE, HBA1C, POTASSIUM, attach_report
+from tests.test_patient_export import _download, eager  # noqa: F401 (a fixture)
 from tests.test_pro_patient_screen import SCREEN_QUERIES
 
 LAB = DocumentType.LAB_REPORT
@@ -124,6 +128,24 @@ def test_problems_show_their_french_title_on_a_french_screen(client, world):
     page = _page(client.get(reverse("portal_pro:record", args=[world.record.pk])))
     problems = page.split('class="ps-box ps-problems"')[1].split("</section>")[0]
     assert "Diabète sucré de type 2" in problems
+
+
+@pytest.mark.django_db
+def test_the_patient_reads_her_problems_french_titles_on_her_synthesis_and_her_export(
+        client, world, eager):  # noqa: F811 - eager: a fixture
+    synthesis_write(actor=Actor(world.dr_house.user), record=world.record, problems=[
+        Problem("E11.9", "Type 2 diabetes mellitus without complications"), Problem("I10", "HTA bien équilibrée")])
+    User.objects.filter(pk=world.alice.pk).update(preferred_language="fr")
+    client.force_login(world.alice)
+    page = _page(client.get(reverse("portal_patient:synthesis", args=[world.record.pk])))
+    problems = page.split('class="synthesis"')[1].split("</dd>")[0]
+    assert "Diabète sucré de type 2, sans complication" in problems and "mellitus" not in problems
+    assert "HTA bien équilibrée" in problems  # the doctor's own words stay theirs
+
+    eager(client, world.record)  # the export's one-page summary, in the record's language (French)
+    _response, archive = _download(client, RecordExport.objects.get(record=world.record))
+    text = " ".join(PdfReader(io.BytesIO(archive.read("summary.pdf"))).pages[0].extract_text().split())
+    assert "Diabète sucré de type 2, sans complication" in text and "mellitus" not in text
 
 
 # --- The professional's results page -------------------------------------------------------------

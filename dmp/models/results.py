@@ -84,14 +84,17 @@ class LabReport(models.Model):
     # without an identifier is recognised. Keyed, since values are few and a plain hash of
     # them could be guessed back.
     fingerprint = models.CharField(max_length=64)
+    # 1, then one more for each correction the laboratory sent (`corrected`, `amended`): each
+    # version is bound to its own version of the document, and only the latest is listed.
+    version = models.PositiveSmallIntegerField(default=1)
     added_at = models.DateTimeField(default=timezone.now)
     key_id = KeyIdField()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["record", "identifier_system", "identifier"],
+            models.UniqueConstraint(fields=["record", "identifier_system", "identifier", "version"],
                                     condition=~models.Q(identifier=""), name="lab_report_unique_identifier"),
-            models.UniqueConstraint(fields=["record", "fingerprint"], name="lab_report_unique_content"),
+            models.UniqueConstraint(fields=["record", "fingerprint", "version"], name="lab_report_unique_content"),
         ]
 
     def __str__(self) -> str:

@@ -27,7 +27,7 @@ from lxml import etree
 
 from ..cda.crbio import LabReportFacts, LabValue, lab_values, report_facts
 from ..cda.header import LOINC_ROOT, CdaHeader
-from ..models import DocumentType, Interpretation, LabObservation, LabReport, Record, ResultStatus
+from ..models import Document, DocumentType, Interpretation, LabObservation, LabReport, Record, ResultStatus
 from ..policy import Action, Actor
 from . import InvalidInput, InvalidInputCode, permit
 from .documents import ClientMetadata, _delete_files, document_add
@@ -155,12 +155,27 @@ def results_fingerprint(record: Record, report: LabReportInput) -> str:
 
 
 def _existing(record: Record, report: LabReportInput, fingerprint: str) -> LabReport | None:
+    """The report already in the record (its latest version): by the laboratory's identifier,
+    else by what it says."""
     if report.identifier:
-        same = LabReport.objects.filter(record=record, identifier_system=report.identifier_system,
-                                        identifier=report.identifier).first()
+        same = (LabReport.objects.filter(record=record, identifier_system=report.identifier_system,
+                                         identifier=report.identifier)
+                .select_related("document").order_by("-version").first())
         if same is not None:
             return same
-    return LabReport.objects.filter(record=record, fingerprint=fingerprint).first()
+    return LabReport.objects.filter(record=record, fingerprint=fingerprint).order_by("-version").first()
+
+
+CORRECTIONS = (ResultStatus.CORRECTED, ResultStatus.AMENDED)
+
+
+def _corrects(existing: LabReport, report: LabReportInput, fingerprint: str) -> bool:
+    """Whether `report` is the laboratory's correction of `existing`: the same identifier, a
+    correction's status and other values. A `final` report sent again is a duplicate whatever
+    it says, and the same correction twice says nothing new."""
+    return (report.status in CORRECTIONS and bool(report.identifier)
+            and (existing.identifier_system, existing.identifier) == (report.identifier_system, report.identifier)
+            and existing.fingerprint != fingerprint)
 
 
 def _local(moment: datetime) -> datetime:
@@ -205,41 +220,73 @@ def _observations(lab_report: LabReport, report: LabReportInput) -> list[LabObse
     ) for position, v in enumerate(report.values)]
 
 
-def _report_create(record: Record, document, report: LabReportInput, fingerprint: str) -> LabReport:
+def _previous(actor: Actor, record: Record, report: LabReportInput, fingerprint: str) -> LabReport | None:
+    """The report already in the record that `report` repeats or corrects (None: it is new).
+    Correcting it is replacing its document: `replace_document` is asked here (its author
+    only, a current version), a refusal logged at once and raised."""
+    existing = _existing(record, report, fingerprint)
+    if existing is not None and _corrects(existing, report, fingerprint):
+        permit(actor, Action.REPLACE_DOCUMENT, existing.document)
+    return existing
+
+
+def _report_create(record: Record, document, report: LabReportInput, fingerprint: str, version: int = 1) -> LabReport:
     """The report and its values, bound to `document` (inside the caller's transaction)."""
     lab_report = LabReport.objects.create(
         record=record, document=document, code=report.code, text=report.text.strip(),
         effective_at=report.effective_at, issued_at=report.issued_at, status=report.status,
         laboratory=report.laboratory.strip(), identifier_system=report.identifier_system,
-        identifier=report.identifier, fingerprint=fingerprint,
+        identifier=report.identifier, fingerprint=fingerprint, version=version,
     )
     LabObservation.objects.bulk_create(_observations(lab_report, report))
     return lab_report
+
+
+def _kept_choices(replaced: Document | None) -> dict:
+    """What the patient chose for the report being corrected (hidden from professionals, from
+    representatives) and a release date still to come: the correction keeps them, so a value
+    never shows where the report it corrects did not."""
+    if replaced is None:
+        return {}
+    withheld = replaced.withheld_from_patient_until
+    return {"hidden_from_professionals": replaced.hidden_from_professionals,
+            "hidden_from_representatives": replaced.hidden_from_representatives,
+            "withheld_until": withheld if withheld and withheld > timezone.now() else None}
 
 
 def lab_report_add(*, actor: Actor, record: Record, report: LabReportInput) -> LabReportAdded:
     """Add a laboratory report to the record: its document (the laboratory's PDF, or one
     rendered from the values), the report and its values, in one transaction, with the
     document's entry in the access log. The same report again (its identifier, else the same
-    content) writes nothing and answers the one already there. `add_document` on the record
-    is asked first; the values are checked in full before anything is written."""
+    content) writes nothing and answers the one already there. A correction (the same
+    identifier, status `corrected` or `amended`, other values) is a new version of the
+    report's document (`replace_document`: its author only), bound to a new version of the
+    report; the values it corrects are then listed nowhere. `add_document` on the record is
+    asked first; the values are checked in full before anything is written."""
     permit(actor, Action.ADD_DOCUMENT, record, doc_type=DocumentType.LAB_REPORT)
     lab_report_check(report)
     fingerprint = results_fingerprint(record, report)
-    if (existing := _existing(record, report, fingerprint)) is not None:
-        return LabReportAdded(existing, created=False)
+    replaced = None
+    if (existing := _previous(actor, record, report, fingerprint)) is not None:
+        if not _corrects(existing, report, fingerprint):
+            return LabReportAdded(existing, created=False)
+        replaced = existing
     content = report.pdf if report.pdf is not None else render_lab_report_pdf(record, report)
     identifiers = ({"system": report.identifier_system, "value": report.identifier},) if report.identifier else ()
+    choices = _kept_choices(replaced.document if replaced else None)
+    withheld_until = report.withheld_until or choices.pop("withheld_until", None)
     document = None
     try:
         with transaction.atomic():
             document = document_add(
                 actor=actor, record=record, content=content, doc_type=DocumentType.LAB_REPORT,
                 title=_title(report), act_date=_local(report.effective_at).date(),
-                withheld_until=report.withheld_until,
-                client=ClientMetadata(identifiers=identifiers, codings=dict(report.codings)),
+                withheld_until=withheld_until,
+                replaces=replaced.document if replaced else None,
+                client=ClientMetadata(identifiers=identifiers, codings=dict(report.codings), **choices),
             )
-            lab_report = _report_create(record, document, report, fingerprint)
+            lab_report = _report_create(record, document, report, fingerprint,
+                                        version=replaced.version + 1 if replaced else 1)
     except IntegrityError as exc:  # the same report, sent twice at the same moment
         if document is not None:
             _delete_files(document)
@@ -252,6 +299,10 @@ def lab_reports_add(*, actor: Actor, reports: Sequence[tuple[Record, LabReportIn
     """Several reports as one act, all or nothing (a FHIR transaction): if one is refused, none
     is kept, and the files already written are removed."""
     added: list[LabReportAdded] = []
+    for record, report in reports:
+        # Corrections asked first, outside the transaction: a refusal stays in the log when
+        # the transaction rolls back.
+        _previous(actor, record, report, results_fingerprint(record, report))
     try:
         with transaction.atomic():
             for record, report in reports:

@@ -134,11 +134,25 @@ def _number(value) -> Decimal | None:
         return None
 
 
+def _ucum(quantity) -> str:
+    return quantity.code if quantity.system == fhir.UCUM_SYSTEM and quantity.code else ""
+
+
+def _translation(quantity) -> dict:
+    """The same quantity in a second UCUM unit (the PQ-translation extension), if sent: kept
+    beside the value, never instead of it."""
+    for extension in quantity.extension or []:
+        second = extension.valueQuantity if extension.url == fhir.PQ_TRANSLATION else None
+        if second is not None and _ucum(second) and _number(second.value) is not None:
+            return {"alternative_quantity": _number(second.value), "alternative_unit": _ucum(second)}
+    return {}
+
+
 def _observed_value(observation: Observation, index: int) -> dict:
     """value[x] as `ResultValue`'s fields; a quantity's unit only when it is UCUM."""
     if (quantity := observation.valueQuantity) is not None:
-        unit = quantity.code if quantity.system == fhir.UCUM_SYSTEM and quantity.code else ""
-        return {"quantity": _number(quantity.value), "unit": unit, "comparator": quantity.comparator or ""}
+        return {"quantity": _number(quantity.value), "unit": _ucum(quantity), "comparator": quantity.comparator or "",
+                **_translation(quantity)}
     if observation.valueInteger is not None:
         return {"quantity": Decimal(observation.valueInteger)}
     if (concept := observation.valueCodeableConcept) is not None:
