@@ -1,7 +1,7 @@
 """The constructs met in the ANS's own example documents (docs/cda.md "Checked against the ANS
 corpus"), each in a small document written for the project: a CR-BIO whose values sit in an
 untitled sub-chapter beside a value under a local code only, with CRLF line ends; a rapid
-diagnostic test (BIO-TROD) whose code is not in the DMP's value set; a CDA Release 1 document.
+diagnostic test (BIO-TROD, filed as a laboratory report); a CDA Release 1 document.
 Each through the professional's add and the FHIR API, refusals as much as acceptances."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_the_same_crbio_through_fhir_feeds_the_same_value(client, alice):  # noq
     assert list(LabObservation.objects.filter(record=alice.record).values_list("code", flat=True)) == ["3016-3"]
 
 
-def test_a_rapid_test_of_a_code_outside_the_value_set_is_filed_by_a_professional_and_readable(client, alice):  # noqa: F811
+def test_a_rapid_test_is_filed_by_a_professional_and_readable(client, alice):  # noqa: F811
     assert _pro_add(client, alice.dr_grant, alice.record, "trod", cda("trod"),
                     DocumentType.LAB_REPORT).status_code == 302
     document = alice.record.documents.get(mime_type="application/xml")
@@ -67,10 +67,15 @@ def test_a_rapid_test_of_a_code_outside_the_value_set_is_filed_by_a_professional
     assert not LabObservation.objects.filter(record=alice.record).exists()  # a coded result, no quantity
 
 
-def test_fhir_refuses_a_rapid_test_code_outside_the_value_set_by_name_never_a_500(client, alice):  # noqa: F811
-    response = _fhir_add(client, alice.dr_house, alice.record, cda("trod"), "96173-0")
-    assert response.status_code == 422 and "96173-0" in response.content.decode()
+def test_fhir_files_a_rapid_test_as_a_laboratory_report_and_refuses_a_code_it_cannot_file(client, alice):  # noqa: F811
+    """96173-0 (TROD) is in the DMP's type value set: a laboratory report. A code that is not
+    is refused by name, never a 500, and nothing is stored."""
+    refused = _fhir_add(client, alice.dr_house, alice.record, cda("trod"), "99999-9")
+    assert refused.status_code == 422 and "99999-9" in refused.content.decode()
     assert not alice.record.documents.filter(mime_type="application/xml").exists()
+    response = _fhir_add(client, alice.dr_house, alice.record, cda("trod"), "96173-0")
+    assert response.status_code == 201, response.content[:800]
+    assert alice.record.documents.get(mime_type="application/xml").doc_type == DocumentType.LAB_REPORT
 
 
 def test_a_cda_release_1_document_is_refused_with_a_message_that_says_so(client, alice):  # noqa: F811

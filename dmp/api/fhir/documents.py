@@ -103,6 +103,7 @@ LOINC_TYPES = {
     "11490-0": _T.DISCHARGE_LETTER,  # Lettre de liaison à la sortie d'un établissement de soins
     "18842-5": _T.DISCHARGE_LETTER,  # Discharge summary
     "11502-2": _T.LAB_REPORT,  # CR d'examens biologiques
+    "96173-0": _T.LAB_REPORT,  # Test rapide d'orientation diagnostique (TROD: the ANS's BIO-TROD model)
     "11505-5": _T.THERAPEUTIC_ACT_REPORT,  # CR d'acte thérapeutique (autre)
     "11506-3": _T.AUXILIARY_CARE_REPORT,  # CR ou fiche de suivi de soins par auxiliaire médical
     "15507-7": _T.EMERGENCY_REPORT,  # CR de passage aux urgences
