@@ -66,12 +66,13 @@ test: deps-test system-test deps-node
 	$(VENV)/bin/ruff check .
 	@$(TEST_ENV) $(PY) -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
-# 1,747 tests in 3 min 33 s on two quiet cores (5 min 10 s of CPU in pytest's processes; with -n 4 it
-# was slower). The personas' world is built once per process and copied (tests/personas.py); the
-# query-plan tests fill their tables once per file; a kept database gets its matrix back once.
-# Under a minute is still to do: what is left is the tests' own work (manage.py subprocesses,
-# the file inspector's child process per file, PDF rendering, the IPS validator in Node, the
-# export of 300 MB, the S3 server's round trips).
+# 2,036 tests in 2 min 37 s on two quiet cores (4 min 7 s of CPU in pytest's processes; 2 min 16 s
+# without the `slow` ones; with -n 4 it was slower). The personas' world is built once per
+# process and copied (tests/personas.py); the query-plan tests fill their tables once per file; a
+# kept database gets its matrix back once; files are checked by a child forked from one
+# inspecting server per process (dmp/file_safety.py), not a new interpreter each.
+# Under a minute is still to do: about 70 ms of wall time per test on average is left, most of
+# it the tests' own requests (sessions, policy, audit appends) rather than any one slow test.
 # Markers (pyproject.toml): browser, worker, slow; another subset with e.g.
 # `make test-fast MARKERS="not browser and not worker and not slow"`.
 MARKERS ?= not browser and not worker
