@@ -26,6 +26,7 @@ from dmp.services import (
     treating_doctor_designate,
 )
 from dmp.services.synthesis import Problem
+from tests.personas import make_professional
 from tests.sample_files import image_bytes, text_pdf
 
 PNG = image_bytes("PNG")  # a real image: a file that only starts like one is refused
@@ -185,6 +186,33 @@ def test_other_formats_are_refused_with_a_clear_message(world, content, message)
     with pytest.raises(InvalidInput, match=message):
         document_add(actor=Actor(world.dr_grant.user), record=world.record, content=content,
                      doc_type=DocumentType.CONSULTATION_REPORT, title="x", act_date=date(2026, 1, 1))
+
+
+@pytest.mark.django_db
+def test_a_new_version_keeps_what_the_patient_chose_for_the_one_it_replaces(world):
+    """Hidden from professionals, hidden from representatives, a release still to come: an
+    author's new version shows nowhere the version it replaces did not."""
+    samu = make_professional("samu_regulator", is_samu_regulator=True)
+    hidden = world.docs["hidden"]
+    assert decide(Actor(samu.user), Action.VIEW_DOCUMENT, world.docs["consultation"]).allowed
+    assert not decide(Actor(samu.user), Action.VIEW_DOCUMENT, hidden).allowed
+    new = document_add(actor=Actor(world.dr_grant.user), record=world.record, content=text_pdf("v2 cachée"),
+                       doc_type=hidden.doc_type, title="v2", act_date=hidden.act_date, replaces=hidden)
+    assert new.hidden_from_professionals
+    assert not decide(Actor(samu.user), Action.VIEW_DOCUMENT, new).allowed
+
+    withheld = world.docs["withheld"]
+    new = document_add(actor=Actor(world.dr_grant.user), record=world.record, content=text_pdf("v2 retenue"),
+                       doc_type=withheld.doc_type, title="v2", act_date=withheld.act_date, replaces=withheld)
+    assert new.withheld_from_patient_until == withheld.withheld_from_patient_until
+    assert not decide(Actor(world.alice), Action.VIEW_DOCUMENT, new).allowed
+
+    confidential = world.docs["leo_confidential"]
+    new = document_add(actor=Actor(world.dr_house.user), record=confidential.record,
+                       content=text_pdf("v2 confidentielle"), doc_type=confidential.doc_type, title="v2",
+                       act_date=confidential.act_date, replaces=confidential)
+    assert new.hidden_from_representatives
+    assert not decide(Actor(world.mother), Action.VIEW_DOCUMENT, new).allowed
 
 
 @pytest.mark.django_db

@@ -108,6 +108,15 @@ def _store(
     if documents_kept_once(record).filter(content_hash=digest).exists():
         raise InvalidInput(_("This file is already in the record."), code=InvalidInputCode.DUPLICATE)
     client = client or ClientMetadata()
+    hidden_from_representatives = client.hidden_from_representatives
+    if replaces is not None:
+        # A new version keeps what the patient chose for the one it replaces, and a release
+        # date still to come: it never shows where the version it replaces did not.
+        hidden = hidden or replaces.hidden_from_professionals
+        hidden_from_representatives = hidden_from_representatives or replaces.hidden_from_representatives
+        still_withheld = replaces.withheld_from_patient_until
+        if withheld_until is None and still_withheld and still_withheld > timezone.now():
+            withheld_until = still_withheld
     lab_report = _cda_lab_report(checked, doc_type)
     thumbnail = make_thumbnail(content, checked.mime)
     document = Document(
@@ -115,7 +124,7 @@ def _store(
         author_professional=author_professional, added_by=actor.user, system_source=system_source,
         mime_type=checked.mime, size=len(content), content_hash=digest,
         hidden_from_professionals=hidden or client.hidden_from_professionals,
-        hidden_from_representatives=client.hidden_from_representatives,
+        hidden_from_representatives=hidden_from_representatives,
         withheld_from_patient_until=withheld_until, replaces=replaces,
         version=replaces.version + 1 if replaces else 1, extracted_text=checked.text,
         master_identifier_system=client.master_identifier_system, master_identifier=client.master_identifier,

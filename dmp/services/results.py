@@ -27,7 +27,7 @@ from lxml import etree
 
 from ..cda.crbio import LabReportFacts, LabValue, lab_values, report_facts
 from ..cda.header import LOINC_ROOT, CdaHeader
-from ..models import Document, DocumentType, Interpretation, LabObservation, LabReport, Record, ResultStatus
+from ..models import DocumentType, Interpretation, LabObservation, LabReport, Record, ResultStatus
 from ..policy import Action, Actor
 from . import InvalidInput, InvalidInputCode, permit
 from .documents import ClientMetadata, _delete_files, document_add
@@ -242,18 +242,6 @@ def _report_create(record: Record, document, report: LabReportInput, fingerprint
     return lab_report
 
 
-def _kept_choices(replaced: Document | None) -> dict:
-    """What the patient chose for the report being corrected (hidden from professionals, from
-    representatives) and a release date still to come: the correction keeps them, so a value
-    never shows where the report it corrects did not."""
-    if replaced is None:
-        return {}
-    withheld = replaced.withheld_from_patient_until
-    return {"hidden_from_professionals": replaced.hidden_from_professionals,
-            "hidden_from_representatives": replaced.hidden_from_representatives,
-            "withheld_until": withheld if withheld and withheld > timezone.now() else None}
-
-
 def lab_report_add(*, actor: Actor, record: Record, report: LabReportInput) -> LabReportAdded:
     """Add a laboratory report to the record: its document (the laboratory's PDF, or one
     rendered from the values), the report and its values, in one transaction, with the
@@ -273,17 +261,15 @@ def lab_report_add(*, actor: Actor, record: Record, report: LabReportInput) -> L
         replaced = existing
     content = report.pdf if report.pdf is not None else render_lab_report_pdf(record, report)
     identifiers = ({"system": report.identifier_system, "value": report.identifier},) if report.identifier else ()
-    choices = _kept_choices(replaced.document if replaced else None)
-    withheld_until = report.withheld_until or choices.pop("withheld_until", None)
     document = None
     try:
         with transaction.atomic():
             document = document_add(
                 actor=actor, record=record, content=content, doc_type=DocumentType.LAB_REPORT,
                 title=_title(report), act_date=_local(report.effective_at).date(),
-                withheld_until=withheld_until,
-                replaces=replaced.document if replaced else None,
-                client=ClientMetadata(identifiers=identifiers, codings=dict(report.codings), **choices),
+                withheld_until=report.withheld_until,
+                replaces=replaced.document if replaced else None,  # keeps what the patient chose for it
+                client=ClientMetadata(identifiers=identifiers, codings=dict(report.codings)),
             )
             lab_report = _report_create(record, document, report, fingerprint,
                                         version=replaced.version + 1 if replaced else 1)
