@@ -1,7 +1,8 @@
 """The constructs met in the ANS's own example documents (docs/cda.md "Checked against the ANS
 corpus"), each in a small document written for the project: a CR-BIO whose values sit in an
 untitled sub-chapter beside a value under a local code only, with CRLF line ends; a rapid
-diagnostic test (BIO-TROD, filed as a laboratory report); a CDA Release 1 document.
+diagnostic test (BIO-TROD, filed as a laboratory report); a CDA Release 1 document; a report written
+by the laboratory's software rather than a person.
 Each through the professional's add and the FHIR API, refusals as much as acceptances."""
 
 from __future__ import annotations
@@ -88,3 +89,17 @@ def test_a_cda_release_1_document_is_refused_with_a_message_that_says_so(client,
 def test_fhir_refuses_a_cda_release_1_document_by_name(client, alice):  # noqa: F811
     response = _fhir_add(client, alice.dr_house, alice.record, cda("cda_r1"), "11502-2")
     assert response.status_code == 422 and "not a CDA R2 document" in response.content.decode()
+
+
+def test_a_report_written_by_software_names_its_organisation_and_no_false_rpps(client, alice):  # noqa: F811
+    """The ANS's CR-BIO TSH_2 and CNAM-HR are written by a device: no person, and (CNAM-HR) an
+    organisation's identifier under the directory's root. The page named no one ("–") and showed
+    that identifier as an RPPS number."""
+    content = cda("software_author")
+    assert _pro_add(client, alice.dr_grant, alice.record, "sgl", content, DocumentType.LAB_REPORT).status_code == 302
+    document = alice.record.documents.get(mime_type="application/xml")
+    page = client.get(reverse("portal_pro:document_file", args=[document.pk])).content.decode()
+    author = page.split("<dt>Author</dt>", 1)[1].split("</dd>", 1)[0]
+    assert "Laboratoire des Tilleuls (SGL), Dispositif médical" in author
+    assert "RPPS" not in author and "375000123400041" not in page
+    assert list(LabObservation.objects.filter(record=alice.record).values_list("code", flat=True)) == ["3016-3"]
