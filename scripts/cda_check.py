@@ -45,8 +45,9 @@ def outcome(content: bytes, *, pdf: bool = False) -> str:
     if pdf and header.level == 3:
         shown += f", PDF {len(rendering_pdf(reading, title=header.title))} bytes"
     kind = header.doc_type or f"unknown:{header.code}"
-    author = header.authors[0].rpps if header.authors else "-"
-    return (f"accepted: level {header.level}, type {kind}, act {header.act_date}, author RPPS {author or '-'}, "
+    author = header.authors[0] if header.authors else None
+    named = f"{author.name or '-'} (RPPS {author.rpps or '-'})" if author else "-"
+    return (f"accepted: level {header.level}, type {kind}, act {header.act_date}, author {named}, "
             f"{shown}, {len(lab_values(parse(content)))} LOINC values")
 
 

@@ -1,7 +1,8 @@
 """The constructs met in the ANS's own example documents (docs/cda.md "Checked against the ANS
 corpus"), each in a small document written for the project: a CR-BIO whose values sit in an
 untitled sub-chapter beside a value under a local code only, with CRLF line ends; a rapid
-diagnostic test (BIO-TROD, filed as a laboratory report); a CDA Release 1 document.
+diagnostic test (BIO-TROD, filed as a laboratory report); a CDA Release 1 document; a report written
+by the laboratory's software rather than a person; a child's measures (CSE-MDE, 29274-8).
 Each through the professional's add and the FHIR API, refusals as much as acceptances."""
 
 from __future__ import annotations
@@ -88,3 +89,40 @@ def test_a_cda_release_1_document_is_refused_with_a_message_that_says_so(client,
 def test_fhir_refuses_a_cda_release_1_document_by_name(client, alice):  # noqa: F811
     response = _fhir_add(client, alice.dr_house, alice.record, cda("cda_r1"), "11502-2")
     assert response.status_code == 422 and "not a CDA R2 document" in response.content.decode()
+
+
+def test_a_report_written_by_software_names_its_organisation_and_no_false_rpps(client, alice):  # noqa: F811
+    """The ANS's CR-BIO TSH_2 and CNAM-HR are written by a device: no person, and (CNAM-HR) an
+    organisation's identifier under the directory's root. The page named no one ("–") and showed
+    that identifier as an RPPS number."""
+    content = cda("software_author")
+    assert _pro_add(client, alice.dr_grant, alice.record, "sgl", content, DocumentType.LAB_REPORT).status_code == 302
+    document = alice.record.documents.get(mime_type="application/xml")
+    page = client.get(reverse("portal_pro:document_file", args=[document.pk])).content.decode()
+    author = page.split("<dt>Author</dt>", 1)[1].split("</dd>", 1)[0]
+    assert "Laboratoire des Tilleuls (SGL), Dispositif médical" in author
+    assert "RPPS" not in author and "375000123400041" not in page
+    assert list(LabObservation.objects.filter(record=alice.record).values_list("code", flat=True)) == ["3016-3"]
+
+
+def test_fhir_files_a_childs_measures_as_a_consultation_report_and_keeps_no_lab_values(client, alice):  # noqa: F811
+    """29274-8 ("Mesures de signes vitaux", the ANS's CSE-MDE) is in the DMP's type value set: FHIR
+    refused it (422) and the portal took any type for it. Its weight and heights are quantities
+    but no laboratory results."""
+    response = _fhir_add(client, alice.dr_house, alice.record, cda("vital_signs"), "29274-8")
+    assert response.status_code == 201, response.content[:800]
+    assert alice.record.documents.get(mime_type="application/xml").doc_type == DocumentType.CONSULTATION_REPORT
+    assert not LabObservation.objects.filter(record=alice.record).exists()
+
+
+def test_a_childs_measures_cannot_be_filed_as_a_laboratory_report(client, alice):  # noqa: F811
+    """Filed as a lab report, the weight, height and head circumference would have become results."""
+    refused = _pro_add(client, alice.dr_grant, alice.record, "mde", cda("vital_signs"), DocumentType.LAB_REPORT)
+    assert refused.status_code == 400 and "choose that type" in refused.content.decode()
+    assert not alice.record.documents.filter(mime_type="application/xml").exists()
+    assert _pro_add(client, alice.dr_grant, alice.record, "mde", cda("vital_signs"),
+                    DocumentType.CONSULTATION_REPORT).status_code == 302
+    document = alice.record.documents.get(mime_type="application/xml")
+    page = client.get(reverse("portal_pro:document_file", args=[document.pk])).content.decode()
+    assert '<th colspan="2">Mesures</th>' in page and "Périmètre crânien" in page and "3900 g" in page
+    assert not LabObservation.objects.filter(record=alice.record).exists()

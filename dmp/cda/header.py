@@ -80,16 +80,36 @@ def _person_name(person: etree._Element | None) -> str:
     return " ".join(part for part in parts if part) or _text(name)
 
 
+def _rpps(assigned: etree._Element) -> str:
+    """The RPPS number of an author identified in the national directory ("8" + 11 digits).
+    Another identifier under that root (the insurer's "518003502400041/…" in the ANS's CNAM-HR)
+    is no RPPS number and is not shown as one."""
+    for ident in assigned.findall("h:id", NS):
+        extension = (ident.get("extension") or "").strip()
+        if ident.get("root") == RPPS_ROOT and len(extension) == 12 and extension.startswith("8") \
+                and extension.isdigit():
+            return extension[1:]
+    return ""
+
+
+def _device_name(assigned: etree._Element) -> str:
+    """Who wrote a document no person wrote: a laboratory's or an insurer's software
+    (`assignedAuthoringDevice`), named by its organisation, then the software."""
+    organisation = _text(assigned.find("h:representedOrganization/h:name", NS))
+    software = _text(assigned.find("h:assignedAuthoringDevice/h:softwareName", NS))
+    if organisation and software and software != organisation:
+        return f"{organisation} ({software})"
+    return organisation or software
+
+
 def _author(element: etree._Element) -> CdaAuthor:
     assigned = element.find("h:assignedAuthor", NS)
     if assigned is None:
         return CdaAuthor("", "", "")
-    rpps = next((ident.get("extension", "") for ident in assigned.findall("h:id", NS)
-                 if ident.get("root") == RPPS_ROOT), "")
     code = assigned.find("h:code", NS)
     return CdaAuthor(
-        _person_name(assigned.find("h:assignedPerson", NS)),
-        rpps[1:] if len(rpps) == 12 and rpps.startswith("8") else rpps,
+        _person_name(assigned.find("h:assignedPerson", NS)) or _device_name(assigned),
+        _rpps(assigned),
         (code.get("displayName") or code.get("code") or "") if code is not None else "",
     )
 

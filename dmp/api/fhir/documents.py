@@ -100,6 +100,7 @@ LOINC_TYPES = {
     "34108-1": _T.CONSULTATION_REPORT,  # Outpatient note
     "34117-2": _T.CONSULTATION_REPORT,  # History and physical note
     "78513-9": _T.CONSULTATION_REPORT,  # CR de consultation en ophtalmologie
+    "29274-8": _T.CONSULTATION_REPORT,  # Mesures de signes vitaux (CSE-MDE: a child's measures at a consultation)
     "11490-0": _T.DISCHARGE_LETTER,  # Lettre de liaison à la sortie d'un établissement de soins
     "18842-5": _T.DISCHARGE_LETTER,  # Discharge summary
     "11502-2": _T.LAB_REPORT,  # CR d'examens biologiques
