@@ -38,3 +38,30 @@ def test_dr_bernard_reads_the_last_hba1c_without_a_click_and_opens_the_results(l
     page.wait_for_url(f"**/pro/records/{record.pk}/results/")
     assert page.locator(".result-analyte h2", has_text="HbA1c").is_visible()
     assert page.locator(".result-analyte", has_text="HbA1c").locator("svg.trend").is_visible()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_a_phone_the_patient_reads_each_value_and_opens_its_report(live_server, page):
+    """A phone hides a wide table's second and fifth columns (static/css/dmp.css): the results
+    table stacks its cells instead, so her value and the link to its report stay."""
+    from dmp import demo
+    from dmp.models import LabObservation, Record, User
+
+    demo.seed_demo()
+    record = Record.objects.get(holder__username=demo.CHRONIC)
+    last = LabObservation.objects.filter(record=record, code="2823-3").order_by("-effective_at").first()
+    with translation.override("fr"):
+        value = formats.localize(last.quantity)
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    client = Client()
+    client.force_login(User.objects.get(username=demo.CHRONIC))
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    page.goto(f"{live_server.url}/patient/records/{record.pk}/results/")
+    potassium = page.locator(".result-analyte", has_text="Potassium")
+    first = potassium.locator("tbody tr").first
+    assert first.locator(".result-value").is_visible()
+    assert value in first.locator(".result-value").inner_text()
+    assert first.get_by_role("link", name="Ouvrir le compte rendu").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing off the side
