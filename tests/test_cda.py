@@ -135,6 +135,14 @@ def test_a_gp_adds_a_crbio_kept_byte_for_byte_read_and_rendered(client, alice, d
     original = client.get(reverse("portal_pro:document_original", args=[document.pk]))
     assert b"".join(original.streaming_content) == content and original["Content-Type"] == "application/xml"
 
+    # Its narrative's words are searchable; a word it does not hold finds nothing.
+    url = reverse("portal_pro:documents", args=[alice.record.pk])
+    opens = reverse("portal_pro:document_file", args=[document.pk])
+    client.post(url, {"text": "creatinine"})
+    assert opens in client.get(url).content.decode()
+    client.post(url, {"text": "echographie"})
+    assert opens not in client.get(url).content.decode()
+
 
 def test_the_type_the_document_states_must_be_the_one_chosen(client, alice):
     response = _pro_add(client, alice.dr_grant, alice.record, "crbio", _crbio(alice), DocumentType.CERTIFICATE)
