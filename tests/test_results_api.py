@@ -6,6 +6,7 @@ DiagnosticReport read and search under the document's rule, logged like document
 from __future__ import annotations
 
 import base64
+import json
 from decimal import Decimal
 
 import pytest
@@ -64,6 +65,16 @@ def test_a_laboratory_transaction_creates_the_report_its_values_and_its_document
     assert [e.response.status for e in Bundle.model_validate(again.json()).entry] == ["200 OK"] * 4
     assert LabReport.objects.count() == 1 and LabObservation.objects.count() == 3
     assert Document.objects.filter(record=world.record, doc_type=DocumentType.LAB_REPORT).count() == 3  # 2 + 1
+
+
+def test_a_decimal_keeps_the_places_the_laboratory_sent(client, world):
+    """In FHIR a decimal's precision is part of its value: 7.40 is stored as 7.40, not as the
+    float 7.4, and shown so on the screens."""
+    text = json.dumps(lab_bundle(world.record.pk, [quantity(HBA1C, "7.4", "%")])).replace('"value": 7.4', '"value": 7.40')
+    assert '"value": 7.40' in text
+    assert client.post("/fhir/", text, content_type=FHIR_JSON, **_bearer(world.dr_grant)).status_code == 200
+    value = LabObservation.objects.get(record=world.record)
+    assert str(value.quantity) == "7.40"
 
 
 def test_the_same_content_without_an_identifier_is_one_report(client, world):

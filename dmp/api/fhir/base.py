@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, QueryDict
 from django.utils.translation import gettext as _
@@ -17,6 +20,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.resource import Resource
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -36,7 +40,24 @@ class FhirJSONRenderer(JSONRenderer):
     format = "fhir+json"
 
 
-class FhirJSONParser(JSONParser):
+class DecimalJSONParser(JSONParser):
+    """JSON whose decimals are read as decimals: in FHIR a decimal's precision is part of its
+    value (a laboratory's 7.10 is not 7.1), which a float would drop."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.load(codecs.getreader(encoding)(stream), parse_float=Decimal,
+                             parse_constant=_no_constant)
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class FhirJSONParser(DecimalJSONParser):
     media_type = FHIR_JSON
 
 
@@ -109,7 +130,7 @@ class FhirView(APIView):
     second factor only, OperationOutcome errors, each API token within its own hourly limit."""
 
     renderer_classes = [FhirJSONRenderer, JSONRenderer]
-    parser_classes = [FhirJSONParser, JSONParser]
+    parser_classes = [FhirJSONParser, DecimalJSONParser]
     authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated, ProfessionalWithSecondFactor]
     throttle_classes = [ApiTokenThrottle]
