@@ -70,7 +70,8 @@ def test_a_laboratory_transaction_creates_the_report_its_values_and_its_document
 def test_a_decimal_keeps_the_places_the_laboratory_sent(client, world):
     """In FHIR a decimal's precision is part of its value: 7.40 is stored as 7.40, not as the
     float 7.4, and shown so on the screens."""
-    text = json.dumps(lab_bundle(world.record.pk, [quantity(HBA1C, "7.4", "%")])).replace('"value": 7.4', '"value": 7.40')
+    sent = json.dumps(lab_bundle(world.record.pk, [quantity(HBA1C, "7.4", "%")]))
+    text = sent.replace('"value": 7.4', '"value": 7.40')
     assert '"value": 7.40' in text
     assert client.post("/fhir/", text, content_type=FHIR_JSON, **_bearer(world.dr_grant)).status_code == 200
     value = LabObservation.objects.get(record=world.record)
