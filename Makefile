@@ -70,7 +70,7 @@ test: deps-test system-test deps-node
 	$(VENV)/bin/ruff check .
 	@$(TEST_ENV) $(PY) -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
-# 2,036 tests in 2 min 37 s on two quiet cores (4 min 7 s of CPU in pytest's processes; 2 min 16 s
+# 2,040 tests in 2 min 32 s on two quiet cores (3 min 59 s of CPU in pytest's processes; 2 min 16 s
 # without the `slow` ones; with -n 4 it was slower). The personas' world is built once per
 # process and copied (tests/personas.py); the query-plan tests fill their tables once per file; a
 # kept database gets its matrix back once; files are checked by a child forked from one
