@@ -117,6 +117,19 @@ class ResultSeries:
         return self.values[::-1]
 
 
+def _series_by_code(values: QuerySet[LabObservation], length: int) -> dict[str, ResultSeries]:
+    """Each coded value's series, its `length` newest values, in ONE query whatever the number
+    of reports: a window numbers each code's values, newest first, and only the first `length`
+    come back."""
+    ranked = values.exclude(code="").annotate(rank=Window(
+        RowNumber(), partition_by=[F("code")], order_by=[F("effective_at").desc(), F("pk").desc()],
+    )).filter(rank__lte=length).select_related("report").order_by("code", "rank")
+    series: dict[str, ResultSeries] = {}
+    for value in ranked:
+        series.setdefault(value.code, ResultSeries(value.code)).values.append(value)
+    return series
+
+
 def latest_results_for(actor: Actor, record: Record, *, codes: Iterable[str] | None = None,
                        length: int = TREND_LENGTH, since: date | None = None) -> list[ResultSeries]:
     """For each code (of `codes`, in their order; else every code, the most recent first), its
@@ -127,12 +140,7 @@ def latest_results_for(actor: Actor, record: Record, *, codes: Iterable[str] | N
     wanted = list(dict.fromkeys(codes)) if codes is not None else None
     values = _filtered(_visible_values(actor, record),
                        ResultFilters(codes=frozenset(wanted) if wanted is not None else None, date_from=since))
-    values = values.exclude(code="").annotate(rank=Window(
-        RowNumber(), partition_by=[F("code")], order_by=[F("effective_at").desc(), F("pk").desc()],
-    )).filter(rank__lte=length).select_related("report").order_by("code", "rank")
-    series: dict[str, ResultSeries] = {}
-    for value in values:
-        series.setdefault(value.code, ResultSeries(value.code)).values.append(value)
+    series = _series_by_code(values, length)
     if wanted is not None:
         return [series[code] for code in wanted if code in series]
     return sorted(series.values(), key=lambda s: (s.latest.effective_at, s.code), reverse=True)
@@ -189,11 +197,4 @@ def results_that_matter_for(actor: Actor, record: Record, *, codes: Iterable[str
     The caller has authorised the record read."""
     visible = _visible_values(actor, record)
     flagged = _filtered(visible, ResultFilters(date_from=abnormal_since, abnormal_only=True)).values("code")
-    chosen = visible.filter(Q(code__in=sorted(set(codes))) | Q(code__in=flagged)).exclude(code="")
-    ranked = chosen.annotate(rank=Window(
-        RowNumber(), partition_by=[F("code")], order_by=[F("effective_at").desc(), F("pk").desc()],
-    )).filter(rank__lte=length).select_related("report").order_by("code", "rank")
-    series: dict[str, ResultSeries] = {}
-    for value in ranked:
-        series.setdefault(value.code, ResultSeries(value.code)).values.append(value)
-    return series
+    return _series_by_code(visible.filter(Q(code__in=sorted(set(codes))) | Q(code__in=flagged)), length)
