@@ -8,12 +8,14 @@ from datetime import date
 
 from lxml import etree
 
+from ..fhir import IDNPS_SYSTEM, INS_NIR_SYSTEM, PROVISIONAL_ID_SYSTEM
 from .hardened import NS, parse
 
-INS_NIR_ROOTS = ("1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.10")  # INS-NIR, and its test range
+# The identifier systems are the FHIR API's (dmp/fhir.py); a CDA writes an OID bare.
+INS_NIR_ROOTS = (INS_NIR_SYSTEM.removeprefix("urn:oid:"), "1.2.250.1.213.1.4.10")  # INS-NIR, and its test range
 # Our provisional identifier has no OID of its own: a CDA names it with the FHIR system's URI.
-PROVISIONAL_ID_ROOT = "urn:dmp:provisional-identifier"
-RPPS_ROOT = "1.2.250.1.71.4.2.1"  # the national directory's professionals: "8" + the RPPS number
+PROVISIONAL_ID_ROOT = PROVISIONAL_ID_SYSTEM
+RPPS_ROOT = IDNPS_SYSTEM.removeprefix("urn:oid:")  # the national directory's professionals: "8" + the RPPS number
 LOINC_ROOT = "2.16.840.1.113883.6.1"
 FR_TYPE_ROOT = "1.2.250.1.213.1.1.4.12"  # TRE_A05-TypeDocComplementaire: the ANS VSM's "SYNTH"
 

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from django.utils import timezone
 from lxml import etree
 
+from ..fhir import FINESS_SYSTEM
 from ..models import Professional, Record, Synthesis
 from ..models.people import Profession
 from .hardened import HL7, NS
@@ -26,7 +27,7 @@ XSI = NS["xsi"]
 PROFESSION_ROOT = "1.2.250.1.213.1.1.4.5"  # RPPS profession/specialty (G15_10/SM54…)
 ICD10_ROOT = "2.16.840.1.113883.6.3"
 SNOMED_ROOT = "2.16.840.1.113883.6.96"
-FINESS_ROOT = "1.2.250.1.71.4.2.2"
+FINESS_ROOT = FINESS_SYSTEM.removeprefix("urn:oid:")
 # The record's host keeps the document; its identifier, as our other test documents give it.
 CUSTODIAN_ROOT = "1.2.250.1.213.4.1"
 DOCUMENT_TEMPLATES = (("2.16.840.1.113883.2.8.2.1", None), ("1.2.250.1.213.1.1.1.1", None),
