@@ -46,11 +46,25 @@ def reading_of(document) -> CdaReading:
 def read(content: bytes) -> CdaReading:
     root = parse(content)
     header = read_header(root)
+    wrapped = _wrapped(root)
+    if wrapped is None:
+        return CdaReading(header, body_html(root))
+    inner, mime = wrapped
+    return CdaReading(header, SafeString(""), mime, inner)
+
+
+def wrapped_file(content: bytes) -> tuple[bytes, str] | None:
+    """The file a level-1 CDA wraps and its type; None for a level-3 document, whose narrative
+    is not rendered for that (the thumbnail asks only this)."""
+    return _wrapped(parse(content))
+
+
+def _wrapped(root) -> tuple[bytes, str] | None:
     body = embedded(root)
     if body is None:
-        return CdaReading(header, body_html(root))
+        return None
     inner = base64.b64decode("".join(body[1].split()))
-    return CdaReading(header, SafeString(""), _sniffed(inner), inner)
+    return inner, _sniffed(inner)
 
 
 def _sniffed(content: bytes) -> str:

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from .. import access_log
 from ..cda.hardened import parse as cda_parse
 from ..cda.header import CdaHeader
-from ..cda.reading import read as cda_read
+from ..cda.reading import wrapped_file as cda_wrapped_file
 from ..file_safety import CDA_MIME, CheckedFile, check_file, limited
 from ..models import SPACE_OF_TYPE, Document, DocumentSearchTerm, DocumentSelection, DocumentType, Record, Space
 from ..models.documents import documents_kept_once
@@ -48,10 +48,10 @@ def make_thumbnail(content: bytes, mime: str) -> bytes | None:
     the document's type instead."""
     try:
         if mime == CDA_MIME:  # a level-1 CDA shows the file it wraps; a level-3 one, its type
-            reading = cda_read(content)
-            content, mime = reading.embedded_content, reading.embedded_mime
-            if not content:
+            wrapped = cda_wrapped_file(content)
+            if wrapped is None:
                 return None
+            content, mime = wrapped
         png = _pdf_thumbnail(content) if mime == "application/pdf" else _image_thumbnail(content)
     except Exception as exc:  # a thumbnail is a convenience: nothing about it may stop a document
         logger.info("no thumbnail (%s)", type(exc).__name__)
