@@ -82,11 +82,11 @@ def synonyms() -> dict[str, tuple[str, ...]]:
 @lru_cache(maxsize=1)
 def _diagnoses() -> tuple[Diagnosis, ...]:
     """Every category and subcategory, in the classification's order (about 12,000)."""
-    french = french_titles()
+    french, icd = french_titles(), who()
     return tuple(
-        Diagnosis(code, who().get_description(code), french.get(code, ""))
-        for code in who().get_all_codes(True)
-        if who().is_category_or_subcategory(code)
+        Diagnosis(code, icd.get_description(code), french.get(code, ""))
+        for code in icd.get_all_codes(True)
+        if icd.is_category_or_subcategory(code)
     )
 
 
@@ -136,7 +136,8 @@ def normalise(code: str) -> str:
 def is_diagnosis(code: str) -> bool:
     """A category or subcategory of the list (not a chapter or a block, not made up)."""
     code = normalise(code)
-    return who().is_valid_item(code) and who().is_category_or_subcategory(code)
+    icd = who()
+    return icd.is_valid_item(code) and icd.is_category_or_subcategory(code)
 
 
 def label_of(code: str, language: str | None = None) -> str:
