@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -73,15 +77,30 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "locale": "fr-FR"}
 
 
-@pytest.fixture(autouse=True)
-def _document_storage(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "documents"
+_scratch: dict[str, Path] = {}
+_test_numbers = itertools.count(1)
+
+
+def scratch_folder() -> Path:
+    """This process's folder for the tests' files, in memory where the system offers it
+    (/dev/shm): thousands of tests write and delete documents and checkpoints there, which a
+    disk's file system makes several times slower. Removed when the session ends."""
+    if "root" not in _scratch:
+        shm = Path("/dev/shm")  # noqa: S108 - a private folder is made in it (mkdtemp, mode 0700)
+        base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+        _scratch["root"] = Path(tempfile.mkdtemp(prefix="dmp-tests-", dir=base))
+    return _scratch["root"]
 
 
 @pytest.fixture(autouse=True)
-def _audit_checkpoints(settings, tmp_path):
-    """Each test signs its audit checkpoints into a folder of its own."""
-    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
+def _test_files(settings):
+    """Each test stores its documents and signs its audit checkpoints into folders of its own,
+    created when first written to and removed when the test ends."""
+    folder = scratch_folder() / f"test-{next(_test_numbers)}"
+    settings.MEDIA_ROOT = folder / "documents"
+    settings.AUDIT_CHECKPOINT_DIR = folder / "audit-checkpoints"
+    yield
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -112,27 +131,46 @@ _FLUSHED = pytest.StashKey[bool]()
 def django_db_setup(django_db_setup, django_db_blocker):
     """A kept test database (`--reuse-db`, the fast loop) may have been left emptied by a
     transactional test that ran last in the previous run: the matrix is put back once, committed,
-    before any test's transaction, instead of inside every test's."""
-    from dmp.models import MatrixEntry
+    before any test's transaction, instead of inside every test's. One that a run stopped midway
+    left with its committed world (tests/personas.py) is emptied first."""
+    from django.core.management import call_command
+
+    from dmp.models import MatrixEntry, User
+    from tests import personas
 
     with django_db_blocker.unblock():
+        if User.objects.exists():
+            call_command("flush", interactive=False, verbosity=0)
         if not MatrixEntry.objects.exists():
             _put_back_matrix()
+    yield
+    with django_db_blocker.unblock():
+        personas.remove_committed_world()
+    personas.close_side_connection()
 
 
 @pytest.fixture(autouse=True)
 def _migration_data(request):
     """Transactional tests (live server, on_commit) empty every table after they run, rows
     written by data migrations included: put back the default matrix, as migration 0002 writes
-    it (the audit chain heads are created by the first append to each chain)."""
+    it (the audit chain heads are created by the first append to each chain). A test that does
+    not ask for the committed world (tests/personas.py) does not see it."""
     marker = request.node.get_closest_marker("django_db")
     transactional = "live_server" in request.fixturenames or (marker and marker.kwargs.get("transaction"))
     uses_db = transactional or marker is not None or "db" in request.fixturenames
     if not uses_db:
         return
     from dmp.models import MatrixEntry
+    from tests import personas
 
     request.getfixturevalue("transactional_db" if transactional else "db")
+    if personas.committed_world_present():
+        browser = "live_server" in request.fixturenames or "page" in request.fixturenames
+        english_world = "world" in request.fixturenames and not browser
+        if transactional and not english_world:
+            personas.remove_committed_world()
+        elif not transactional and "world" not in request.fixturenames:
+            personas.hide_committed_world()
     if transactional:
         request.node.stash[_FLUSHED] = True  # put back again after its teardown: see below
     # pytest may run a transactional test (a browser test, grouped with the others by its
@@ -145,16 +183,21 @@ def _migration_data(request):
 def pytest_runtest_teardown(item, nextitem):
     """After a transactional test has emptied the tables, the matrix is put back once and
     committed, as the migration left it: otherwise every later test of the process would put it
-    back inside its own transaction (273 rows, rolled back each time)."""
+    back inside its own transaction (273 rows, rolled back each time). The committed world went
+    with the rest: the next test that asks for it commits it again."""
     try:
         return (yield)
     finally:
-        # After the process's last test the test database is already gone: nothing to put back.
-        if item.stash.get(_FLUSHED, False) and nextitem is not None:
-            from pytest_django.plugin import blocking_manager_key
+        if item.stash.get(_FLUSHED, False):
+            from tests import personas
 
-            with item.config.stash[blocking_manager_key].unblock():
-                _put_back_matrix()
+            personas.forget_committed_world()
+            # After the process's last test the test database is already gone: nothing to put back.
+            if nextitem is not None:
+                from pytest_django.plugin import blocking_manager_key
+
+                with item.config.stash[blocking_manager_key].unblock():
+                    _put_back_matrix()
 
 
 @pytest.fixture(autouse=True)
@@ -222,6 +265,8 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if "root" in _scratch:
+        shutil.rmtree(_scratch["root"], ignore_errors=True)
     # In CI nothing may be skipped: a skipped test is a test that did not prove anything.
     if CI and _skipped and session.exitstatus == 0:
         session.exitstatus = 1

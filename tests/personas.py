@@ -218,12 +218,25 @@ def user_of(world: World, persona: str) -> User:
 # --- the world, built once per test process -------------------------------------------------
 #
 # Most tests start from the same world, and building it (about 250 inserts, eleven files) took
-# more time than many of the tests themselves. As Django's TestCase.setUpTestData does, it is
-# built for real once, by the first test that asks for it; its rows are then copied by
-# PostgreSQL itself into every later test's transaction (one INSERT … SELECT per table, the
-# same primary keys, every timestamp moved forward by the time elapsed since the build, as if
-# built at that test's start), its files written into that test's MEDIA_ROOT, and each test
-# receives its own copy of the objects (a test may change them freely).
+# more time than many of the tests themselves; copying its rows into every test's transaction
+# still cost 10 to 30 ms a test. So, as Django's TestCase.setUpTestData does, it is built for
+# real once per test process, by the first test that asks for it (in that test's transaction);
+# from the second on it is committed, once, by a connection of its own (`_side_connection`),
+# and every test that asks for it sees it and rolls back what it changed. Its files are written
+# into each test's MEDIA_ROOT, and each test receives its own copy of the objects (a test may
+# change them freely).
+#
+# - A test without the world does not see it: its rows are deleted inside that test's
+#   transaction (`hide_committed_world`), which its rollback undoes.
+# - Its timestamps are moved forward, committed, whenever it is more than WORLD_MAX_AGE old:
+#   a test finds it as if built a moment before it started.
+# - A transactional test (live server, threads) empties every table when it ends: the world is
+#   committed again for the next test that asks for it. One that runs without the world, or
+#   with the French one of the browser tests, has it deleted first; the French world is copied
+#   from its build into each test (one INSERT … SELECT per table, the same primary keys, every
+#   timestamp moved forward by the time elapsed since the build).
+
+WORLD_MAX_AGE = timedelta(seconds=30)
 
 
 @dataclass
@@ -231,6 +244,8 @@ class _Table:
     name: str
     rows: str  # the new rows as a JSON array, as PostgreSQL's json_agg wrote them
     insert: str  # INSERT … SELECT from json_populate_recordset, timestamps shifted
+    delete: str  # DELETE of these rows, found by their key
+    shift: str | None  # UPDATE moving these rows' timestamps, None without a timestamp column
 
 
 @dataclass
@@ -244,9 +259,20 @@ class _Snapshot:
 _snapshots: dict[str, _Snapshot] = {}
 
 
-def _tables() -> list[tuple[str, str | None]]:
-    """(table, primary key column) of every model, the column None where the key is not a
-    single integer (the search terms' composite key)."""
+@dataclass
+class _Committed:
+    """The English world as committed in this process's test database, if it is."""
+
+    present: bool = False
+    shift: timedelta = timedelta(0)  # how far its timestamps were moved since the build
+
+
+_committed = _Committed()
+
+
+def _tables() -> list[tuple[str, str | None, tuple[str, ...]]]:
+    """(table, primary key column, key columns) of every model, the primary key column None
+    where the key is not a single integer (the search terms' composite key)."""
     from django.apps import apps
     from django.db import models
 
@@ -256,7 +282,8 @@ def _tables() -> list[tuple[str, str | None]]:
         if meta.proxy or not meta.managed:
             continue
         integer = isinstance(meta.pk, models.AutoField | models.BigAutoField | models.SmallAutoField)
-        tables.add((meta.db_table, meta.pk.column if integer else None))
+        key = tuple(field.column for field in meta.pk_fields)
+        tables.add((meta.db_table, meta.pk.column if integer else None, key))
     return sorted(tables, key=lambda table: table[0])
 
 
@@ -278,7 +305,7 @@ def _snapshot(build) -> tuple[World, _Snapshot]:
     tables = _tables()
     with connection.cursor() as cursor:
         before = {}
-        for table, pk in tables:
+        for table, pk, _key in tables:
             if pk is None:  # a copy of the rows, to tell the new ones by difference
                 cursor.execute(f'CREATE TEMPORARY TABLE "before_{table}" AS SELECT * FROM "{table}"')
             else:
@@ -292,7 +319,7 @@ def _snapshot(build) -> tuple[World, _Snapshot]:
     built_at = timezone.now()
     captured = []
     with connection.cursor() as cursor:
-        for table, pk in tables:
+        for table, pk, key in tables:
             if pk is None:
                 cursor.execute(f'SELECT json_agg(t)::text FROM (SELECT * FROM "{table}"'  # noqa: S608
                                f' EXCEPT SELECT * FROM "before_{table}") t')
@@ -318,7 +345,13 @@ def _snapshot(build) -> tuple[World, _Snapshot]:
             )
             insert = (f'INSERT INTO "{table}" ({names}) SELECT {values}'  # noqa: S608 - our table names
                       f' FROM json_populate_recordset(NULL::"{table}", %(rows)s)')
-            captured.append(_Table(table, rows, insert))
+            keys = ", ".join(f'"{column}"' for column in key)
+            these = f'({keys}) IN (SELECT {keys} FROM json_populate_recordset(NULL::"{table}", %(rows)s))'
+            delete = f'DELETE FROM "{table}" WHERE {these}'  # noqa: S608 - our table names
+            moved = ", ".join(f'"{name}" = "{name}" + %(shift)s' for name, kind in columns
+                              if kind == "timestamp with time zone")
+            shift = f'UPDATE "{table}" SET {moved} WHERE {these}' if moved else None  # noqa: S608
+            captured.append(_Table(table, rows, insert, delete, shift))
     files = {name: content for name, content in _media_files(settings.MEDIA_ROOT).items() if name not in files_before}
     return world, _Snapshot(built_at, pickle.dumps(world), captured, files)
 
@@ -348,12 +381,27 @@ def _shift_instances(world: World, shift: timedelta) -> None:
             visit(item)
 
 
-def _restore(snapshot: _Snapshot) -> World:
-    """The snapshot's rows and files in this test's database and MEDIA_ROOT, and a fresh copy
-    of its objects."""
+def _write_files(snapshot: _Snapshot) -> None:
     from pathlib import Path
 
     from django.conf import settings
+
+    root = Path(settings.MEDIA_ROOT)
+    for name, content in snapshot.files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def _copy_of_objects(snapshot: _Snapshot, shift: timedelta) -> World:
+    world = pickle.loads(snapshot.world)  # noqa: S301 - our own objects, pickled by this process
+    _shift_instances(world, shift)
+    return world
+
+
+def _restore(snapshot: _Snapshot) -> World:
+    """The snapshot's rows and files in this test's database and MEDIA_ROOT, and a fresh copy
+    of its objects."""
     from django.db import connection, transaction
 
     shift = timezone.now() - snapshot.built_at
@@ -362,25 +410,117 @@ def _restore(snapshot: _Snapshot) -> World:
     with transaction.atomic(), connection.cursor() as cursor:
         for table in snapshot.tables:
             cursor.execute(table.insert, {"shift": shift, "rows": table.rows})
-    root = Path(settings.MEDIA_ROOT)
-    for name, content in snapshot.files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    world = pickle.loads(snapshot.world)  # noqa: S301 - our own objects, pickled by this process
-    _shift_instances(world, shift)
-    return world
+    _write_files(snapshot)
+    return _copy_of_objects(snapshot, shift)
+
+
+_side: dict = {}
+
+
+def _side_connection():
+    """A connection of this process's own to its test database, beside Django's: what it
+    commits, a test's transaction already open sees from its next statement on (PostgreSQL's
+    READ COMMITTED), so the world is committed while the test's transaction stays as it is."""
+    import psycopg
+    from django.db import connection
+
+    side = _side.get("connection")
+    if side is None or side.closed:
+        params = connection.settings_dict
+        side = psycopg.connect(
+            dbname=params["NAME"], user=params["USER"] or None, password=params["PASSWORD"] or None,
+            host=params["HOST"] or None, port=params["PORT"] or None, autocommit=True,
+            cursor_factory=psycopg.ClientCursor,
+            # Waiting on a row a test's transaction holds would wait for ever: fail instead.
+            options="-c lock_timeout=10s",
+        )
+        _side["connection"] = side
+    return side
+
+
+def close_side_connection() -> None:
+    """Before the test database is dropped, which refuses while a connection is open."""
+    side = _side.pop("connection", None)
+    if side is not None:
+        side.close()
+
+
+def _run_each(statement_of, snapshot: _Snapshot, shift: timedelta = timedelta(0), *, committed: bool) -> None:
+    """One statement per table of the snapshot, in one transaction (the foreign keys are checked
+    at its end): committed by the side connection, or inside the test's own transaction."""
+    from django.db import connection, transaction
+
+    params = {"shift": shift}
+    if committed:
+        side = _side_connection()
+        context = side.transaction()
+        cursor = side.cursor()
+    else:
+        context = transaction.atomic()
+        cursor = connection.cursor()
+    with context, cursor:
+        for table in snapshot.tables:
+            statement = statement_of(table)
+            if statement is not None:
+                cursor.execute(statement, params | {"rows": table.rows})
+
+
+def _commit_world(snapshot: _Snapshot) -> None:
+    _committed.shift = timezone.now() - snapshot.built_at
+    _run_each(lambda table: table.insert, snapshot, _committed.shift, committed=True)
+    _committed.present = True
+
+
+def _refresh_committed_world(snapshot: _Snapshot) -> None:
+    """Move the committed world's timestamps to now when it is older than WORLD_MAX_AGE."""
+    late = timezone.now() - (snapshot.built_at + _committed.shift)
+    if late > WORLD_MAX_AGE:
+        _run_each(lambda table: table.shift, snapshot, late, committed=True)
+        _committed.shift += late
+
+
+def committed_world_present() -> bool:
+    return _committed.present
+
+
+def hide_committed_world() -> None:
+    """Delete the committed world's rows inside the current test's transaction: its rollback
+    brings them back."""
+    if _committed.present:
+        _run_each(lambda table: table.delete, _snapshots["en"], committed=False)
+
+
+def remove_committed_world() -> None:
+    """Delete the committed world's rows for good: before a transactional test that runs
+    without it, and when the session ends (a kept database starts the next run empty)."""
+    if _committed.present:
+        _run_each(lambda table: table.delete, _snapshots["en"], committed=True)
+        _committed.present = False
+
+
+def forget_committed_world() -> None:
+    """A transactional test emptied every table, the committed world's rows with them."""
+    _committed.present = False
 
 
 def world_for_test() -> World:
-    """The world of tests/conftest.py's `world` fixture: built for real by the first test of
-    the process (per persona language), copied from that build afterwards."""
+    """The world of tests/conftest.py's `world` fixture: built for real by the first test of the
+    process that asks for it (per persona language); afterwards the English one is committed
+    (once, and again after a transactional test emptied the tables) and the French one of the
+    browser tests copied from its build into each test."""
     from django.db import connection
 
     if connection.vendor != "postgresql":  # the copy is PostgreSQL's (json_populate_recordset)
         return build_world()
     language = PERSONA_LANGUAGE["code"]
     snapshot = _snapshots.get(language)
+    if language == "en" and snapshot is not None:
+        if _committed.present:
+            _refresh_committed_world(snapshot)
+        else:
+            _commit_world(snapshot)
+        _write_files(snapshot)
+        return _copy_of_objects(snapshot, _committed.shift)
     if snapshot is None:
         world, _snapshots[language] = _snapshot(build_world)
         return world
