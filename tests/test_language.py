@@ -143,18 +143,18 @@ LANGUAGE_NAMES = {"fr": "Français", "en": "English", "ar": "العربية", "r
                   "sq": "Shqip", "fa": "فارسی"}
 
 
-@pytest.mark.parametrize(("persona", "page"), [
+@pytest.mark.parametrize(("persona", "address"), [
     (None, LOGIN),
     (None, "/no-such-page/"),
     ("alice", PATIENT_HOME),
     ("agent", reverse("social_workers:home")),
     ("dr_house", reverse("portal_pro:home")),
 ])
-def test_every_page_has_the_labelled_switch_working_without_javascript(client, world, persona, page):
+def test_every_page_has_the_labelled_switch_working_without_javascript(client, world, persona, address):
     if persona:
         client.force_login({"alice": world.alice, "agent": world.agent.user,
                             "dr_house": world.dr_house.user}[persona])
-    response = client.get(page, follow=True)
+    response = client.get(address, follow=True)
     html = response.content.decode()
     form = re.search(r'<form method="post" action="([^"]+)" class="lang">(.*?)</form>', html, re.S)
     assert form and form.group(1) == SWITCH
