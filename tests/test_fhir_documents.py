@@ -19,6 +19,7 @@ from dmp.models import AuditEntry, Document, DocumentType
 from dmp.policy import Actor
 from dmp.selectors import DocumentFilters, documents_matching
 from dmp.services import api_token_create, api_token_revoke
+from tests._fhirs_support import make_documents
 from tests.personas import enrol_totp, make_document, make_professional
 from tests.sample_files import image_bytes, text_pdf
 
@@ -403,9 +404,8 @@ def many_documents(world) -> set[int]:
     """120 more documents in Alice's record that Dr House may read, several on the same act
     date (the ordering must still be total)."""
     start = timezone.localdate() - timedelta(days=400)
-    documents = [make_document(world.record, f"lettre {n}", author=world.dr_house) for n in range(120)]
-    for n, document in enumerate(documents):
-        Document.objects.filter(pk=document.pk).update(act_date=start + timedelta(days=n // 3))
+    documents = make_documents(world.record, [f"lettre {n}" for n in range(120)], author=world.dr_house,
+                               act_dates=[start + timedelta(days=n // 3) for n in range(120)])
     return {document.pk for document in documents}
 
 

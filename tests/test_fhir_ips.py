@@ -6,9 +6,12 @@ scripts/fhir-validate/validate_ips.mjs (make deps-node)."""
 
 from __future__ import annotations
 
+import atexit
 import json
+import select
 import shutil
 import subprocess
+import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -27,23 +30,53 @@ VALIDATOR = Path(__file__).resolve().parent.parent / "scripts" / "fhir-validate"
 METFORMIN_CIP13 = "3400930000001"
 
 
-def validate(tmp_path: Path, bundles: dict[str, dict]) -> dict[str, dict]:
-    """Each bundle's errors and warnings under the IPS profiles, from the Node validator."""
-    node = shutil.which("node")
-    if node is None or not (VALIDATOR.parent / "node_modules" / "@medplum" / "core").is_dir():
-        message = "the IPS validator is not installed: run `make deps-node` (Node 20.19+ and npm)"
-        if CI:
-            pytest.fail(message)  # in CI a validator that did not run proves nothing
-        pytest.skip(message)
-    files = {}
-    for name, bundle in bundles.items():
-        files[name] = tmp_path / f"{name}.json"
-        files[name].write_text(json.dumps(bundle))
-    result = subprocess.run([node, str(VALIDATOR), *map(str, files.values())],  # noqa: S603 - our script
-                            capture_output=True, text=True, timeout=120, check=False)
-    assert result.stdout, result.stderr[-2000:]
-    report = json.loads(result.stdout)
-    return {name: report[str(path)] for name, path in files.items()}
+class _Validator:
+    """The Node validator in its `--lines` mode, started by the first validation of the test
+    process and kept for the next ones: indexing the IPS profiles costs Node a second, paid once
+    rather than once per validation. One line of named Bundles out, one line of reports back."""
+
+    process: subprocess.Popen | None = None
+
+    def __call__(self, bundles: dict[str, dict]) -> dict[str, dict]:
+        if self.process is None or self.process.poll() is not None:
+            self.process = self._start()
+        self.process.stdin.write(json.dumps(bundles) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], 120)
+        line = self.process.stdout.readline() if ready else ""
+        if not line:
+            self.process.kill()
+            self.process.stderr.seek(0)
+            raise AssertionError(self.process.stderr.read()[-2000:] or "the validator gave no answer")
+        report = json.loads(line)
+        return {name: report[name] for name in bundles}
+
+    def _start(self) -> subprocess.Popen:
+        node = shutil.which("node")
+        if node is None or not (VALIDATOR.parent / "node_modules" / "@medplum" / "core").is_dir():
+            message = "the IPS validator is not installed: run `make deps-node` (Node 20.19+ and npm)"
+            if CI:
+                pytest.fail(message)  # in CI a validator that did not run proves nothing
+            pytest.skip(message)
+        # stderr to a file: a pipe nobody reads could fill up and stop the validator.
+        process = subprocess.Popen([node, str(VALIDATOR), "--lines"],  # noqa: S603 - our script
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=tempfile.TemporaryFile(mode="w+"), text=True)
+        atexit.register(self._stop, process)
+        return process
+
+    @staticmethod
+    def _stop(process: subprocess.Popen) -> None:
+        if process.poll() is None:
+            process.stdin.close()  # the end of its input: it exits
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+# Each Bundle's errors and warnings under the IPS profiles.
+validate = _Validator()
 
 
 def _bearer(pro) -> dict[str, str]:
@@ -114,24 +147,24 @@ def _lab_result(subject_url: str) -> dict:
 # --- Validation against the IPS profiles ----------------------------------------------------------
 
 @pytest.mark.django_db
-def test_alices_summary_validates_against_the_ips_profiles_with_no_error(client, world, chart, tmp_path):
+def test_alices_summary_validates_against_the_ips_profiles_with_no_error(client, world, chart):
     bundles = {"doctor": _summary(client, world.record, world.dr_house),
                # the physiotherapist does not read the reimbursements: no dispensed medicine
                "physiotherapist": _summary(client, world.record, world.kine)}
-    for name, result in validate(tmp_path, bundles).items():
+    for name, result in validate(bundles).items():
         assert result["errors"] == [], name
 
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_the_demo_chronic_patients_summary_validates_against_the_ips_profiles_with_no_error(client, tmp_path):
+def test_the_demo_chronic_patients_summary_validates_against_the_ips_profiles_with_no_error(client):
     from dmp import demo
     from dmp.models import Record, User
 
     demo.seed_demo()
     record = Record.objects.get(holder__username=demo.CHRONIC)
     bundle = _summary(client, record, User.objects.get(username=demo.GP_TREATING).professional)
-    assert validate(tmp_path, {"chronic": bundle})["chronic"]["errors"] == []
+    assert validate({"chronic": bundle})["chronic"]["errors"] == []
     # 3 treatments of the synthesis and the 3 medicines dispensed every month, each once: not 73.
     medications = _section(bundle, fhir.IPS_MEDICATIONS[0])
     assert len(medications) == 6
@@ -144,7 +177,7 @@ def test_the_demo_chronic_patients_summary_validates_against_the_ips_profiles_wi
 
 
 @pytest.mark.django_db
-def test_a_results_section_validates_when_there_are_results(world, chart, tmp_path):
+def test_a_results_section_validates_when_there_are_results(world, chart):
     from fhir.resources.R4B.observation import Observation
 
     from dmp.selectors.summary import summary_for_api
@@ -159,11 +192,11 @@ def test_a_results_section_validates_when_there_are_results(world, chart, tmp_pa
     data = json.loads(fhir.bundle_json(bundle))
     [result] = _section(data, fhir.IPS_RESULTS[0])
     assert result["code"]["text"] == "HbA1c"
-    assert validate(tmp_path, {"results": data})["results"]["errors"] == []
+    assert validate({"results": data})["results"]["errors"] == []
 
 
 @pytest.mark.django_db
-def test_the_validator_refuses_what_the_ips_profiles_forbid(client, world, chart, tmp_path):
+def test_the_validator_refuses_what_the_ips_profiles_forbid(client, world, chart):
     """The validation proves something: a summary missing effective[x], the medications section
     or its Patient is refused, and the Bundles the IPS package gives as examples pass."""
     bundle = _summary(client, world.record, world.dr_house)
@@ -181,7 +214,7 @@ def test_the_validator_refuses_what_the_ips_profiles_forbid(client, world, chart
                      if s["code"]["coding"][0]["code"] == "48765-2")
     allergies["entry"].append({"reference": fhir.full_url("Patient", str(world.record.pk))})
     examples = sorted((VALIDATOR.parent / "node_modules" / "hl7.fhir.uv.ips" / "example").glob("Bundle-*.json"))
-    report = validate(tmp_path, {"no_effective": no_effective, "no_section": no_section, "no_patient": no_patient,
+    report = validate({"no_effective": no_effective, "no_section": no_section, "no_patient": no_patient,
                                  "wrong_section": wrong_section,
                                  **{p.stem: json.loads(p.read_text()) for p in examples}})
     assert any("effective[x]" in str(e["expression"]) for e in report["no_effective"]["errors"])

@@ -31,7 +31,7 @@ def _send(client, world, identifier: str, days_ago: int, hba1c: str) -> None:
     assert response.status_code == 200, response.content[:600]
 
 
-def test_the_summary_holds_each_tests_latest_value_and_validates(client, world, chart, tmp_path):  # noqa: F811
+def test_the_summary_holds_each_tests_latest_value_and_validates(client, world, chart):  # noqa: F811
     _send(client, world, "CR-1", 200, "7.9")
     _send(client, world, "CR-2", 20, "7.2")
     bundle = _summary(client, world.record, world.dr_house)
@@ -40,7 +40,7 @@ def test_the_summary_holds_each_tests_latest_value_and_validates(client, world, 
         (CREATININE, 91.0), (HBA1C, 7.2)]
     hba1c = next(r for r in results if r["code"]["coding"][0]["code"] == HBA1C)
     assert hba1c["interpretation"][0]["coding"][0]["code"] == "H" and hba1c["referenceRange"][0]["high"]["value"] == 6
-    assert validate(tmp_path, {"results": bundle})["results"]["errors"] == []
+    assert validate({"results": bundle})["results"]["errors"] == []
 
 
 def test_a_value_of_a_hidden_report_is_not_in_a_break_glass_summary(client, world, chart):  # noqa: F811
@@ -55,7 +55,7 @@ def test_a_value_of_a_hidden_report_is_not_in_a_break_glass_summary(client, worl
 
 
 def test_a_value_in_two_units_keeps_its_second_unit_as_a_pq_translation_and_validates(
-        client, world, chart, tmp_path):  # noqa: F811
+        client, world, chart):  # noqa: F811
     """Glucose in mmol/L and g/L (as a CDA gives it with a `translation`): one quantity, the
     second unit in FHIR R4's PQ-translation extension, on the way in and on the way out."""
     effective = (timezone.now() - timedelta(days=20)).isoformat(timespec="seconds")
@@ -76,7 +76,7 @@ def test_a_value_in_two_units_keeps_its_second_unit_as_a_pq_translation_and_vali
     summary = _summary(client, world.record, world.dr_house)
     [value] = _section(summary, fhir.IPS_RESULTS[0])
     assert value["valueQuantity"]["extension"][0]["valueQuantity"]["code"] == "g/L"
-    assert validate(tmp_path, {"results": summary})["results"]["errors"] == []
+    assert validate({"results": summary})["results"]["errors"] == []
 
 
 def test_a_value_in_one_unit_has_no_translation(client, world):

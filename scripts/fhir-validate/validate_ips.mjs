@@ -8,6 +8,13 @@
 // Prints {"<file>": {"errors": [...], "warnings": [...]}, "gaps": [...]} and exits 1 when any
 // Bundle has an error. Installed by `make deps-node` (npm ci in this folder).
 //
+//   node validate_ips.mjs --lines
+//
+// Reads one JSON object of named Bundles per line on stdin ({"<name>": Bundle, ...}) and
+// answers each with one line, {"<name>": {"errors": [...], "warnings": [...]}, "gaps": [...]},
+// until stdin closes: a caller with many Bundles to check (the test suite) pays the second of
+// indexing the profiles once, not once per check.
+//
 // What @medplum/core 4.5.2 cannot do, and what this script does in its place (docs/api.md):
 // - it refuses slicing by `profile` ("Unsupported slicing discriminator type: profile"), used
 //   by Bundle-uv-ips (Bundle.entry) and Composition-uv-ips (each section's entry). Those slicings
@@ -144,14 +151,24 @@ function validateBundle(bundle) {
   };
 }
 
-const files = process.argv.slice(2);
-const inputs = files.length ? files : [0];
-const report = { gaps };
-let failed = false;
-for (const input of inputs) {
-  const result = validateBundle(JSON.parse(readFileSync(input, 'utf8')));
-  report[input === 0 ? 'stdin' : input] = result;
-  failed ||= result.errors.length > 0;
+if (process.argv[2] === '--lines') {
+  const { createInterface } = await import('node:readline');
+  for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+    if (!line.trim()) continue;
+    const report = { gaps };
+    for (const [name, bundle] of Object.entries(JSON.parse(line))) report[name] = validateBundle(bundle);
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+  }
+} else {
+  const files = process.argv.slice(2);
+  const inputs = files.length ? files : [0];
+  const report = { gaps };
+  let failed = false;
+  for (const input of inputs) {
+    const result = validateBundle(JSON.parse(readFileSync(input, 'utf8')));
+    report[input === 0 ? 'stdin' : input] = result;
+    failed ||= result.errors.length > 0;
+  }
+  process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
+  process.exitCode = failed ? 1 : 0; // not process.exit(): it would cut a long report short
 }
-process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
-process.exitCode = failed ? 1 : 0; // not process.exit(): it would cut a long report short
