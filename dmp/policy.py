@@ -736,7 +736,12 @@ class DocumentScope:
 
 def document_scope(actor: Actor, record: Record, *, at: datetime | None = None) -> DocumentScope:
     """Which of the record's documents the actor may read."""
-    access = record_access(actor, record, at=at)
+    return _document_scope_of(actor, record_access(actor, record, at=at), at)
+
+
+def _document_scope_of(actor: Actor, access: RecordAccess, at: datetime | None) -> DocumentScope:
+    """`document_scope` from a standing already answered: a question about another moment than
+    now is not cached, and `decide()` would otherwise ask the database for it twice."""
     # The matrix is read only for a standing it governs (not the patient's side nor the médecin
     # traitant's): a query the others never need.
     types = None if access.bypasses_matrix or access.standing.acts_for_patient else actor.matrix_types
@@ -937,7 +942,7 @@ def _decide_document(actor: Actor, action: str, doc: Document, at: datetime | No
     access = record_access(actor, record, at=at)
     if not access.decision.allowed:
         return access.decision
-    clause = document_scope(actor, record, at=at).clause(doc)
+    clause = _document_scope_of(actor, access, at).clause(doc)
     if not clause.admits:
         return _deny("document_not_visible", _("This document is not visible to you."), access.mode, clause=clause)
     decision = DOCUMENT_ACTIONS.get(action, _document_no_rule)(actor, action, access, doc)

@@ -23,6 +23,7 @@ from dmp.policy import Actor
 from dmp.selectors import DocumentFilters, documents_listing
 from dmp.services import api_token_create
 from dmp.services.documents import documents_release_due
+from tests._pages_support import world_for_module
 from tests.plans import plan_nodes, selects_on
 
 pytestmark = [
@@ -54,8 +55,7 @@ def _documents(record: Record, author, count: int, *, start: int = 0) -> list[Do
     ]
 
 
-@pytest.fixture
-def busy_table(world):
+def _fill_busy_table(world) -> None:
     """Alice's record with 300 more documents, a third of them replaced by a second version
     and a third of those by a third, and 400 other records of 25 documents each: 10,400
     documents analysed, so the planner chooses as with a large table, where one record is a
@@ -79,7 +79,11 @@ def busy_table(world):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE dmp_document")
         cursor.execute("ANALYZE dmp_record")
-    return world
+
+
+# Filled once for the module (filling it is most of this file's time), each test in its own
+# savepoint.
+busy_table = world_for_module(_fill_busy_table)
 
 
 def _new_versions(olders: list[Document], newers: list[Document]) -> list[Document]:
@@ -164,8 +168,8 @@ REQUESTS = [
 
 
 def test_no_document_list_reads_the_whole_table(client, busy_table):
-    # Every request on one filled table (filling it is most of this file's time): a failure
-    # names each request and each plan that read the whole table.
+    # Every request on one filled table: a failure names each request and each plan that read
+    # the whole table.
     requests = {**_requests(client, busy_table),
                 # `documents_release_due()` runs every few minutes over the whole table: it reads
                 # the partial index of the results withheld and not told yet, never the table.

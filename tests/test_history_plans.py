@@ -18,6 +18,7 @@ from dmp.access_log import authorise_read
 from dmp.models import AuditEntry
 from dmp.policy import Action, Actor
 from dmp.services import api_token_create
+from tests._pages_support import world_for_module
 from tests.plans import plan_nodes, selects_on
 
 pytestmark = [
@@ -28,8 +29,7 @@ pytestmark = [
 OTHER_RECORDS = 10**9  # record ids far from the test's own
 
 
-@pytest.fixture
-def busy_log(world):
+def _fill_busy_log(world) -> None:
     """A log of 21,000 analysed entries, so the planner chooses as in production: 1,000 old
     entries of Alice's record, 20,000 of 200 other records, then Alice's recent ones (a few
     dozen, some emergency, some refused). Alice's record holds 5 % of the log, in its oldest
@@ -45,7 +45,11 @@ def busy_log(world):
         authorise_read(Actor(world.stranger.user), Action.VIEW_RECORD, world.record)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE dmp_auditentry")
-    return world
+
+
+# Filled once for the module (filling it is most of this file's time), each test in its own
+# savepoint.
+busy_log = world_for_module(_fill_busy_log)
 
 
 def _bearer(pro) -> dict[str, str]:
@@ -117,8 +121,8 @@ HISTORY_REQUESTS = [
 
 
 def test_every_history_query_is_an_index_lookup_on_the_record(client, busy_log):
-    # Every request on one filled log (filling it is most of this file's time): a failure names
-    # each request and each plan that read the whole log.
+    # Every request on one filled log: a failure names each request and each plan that read the
+    # whole log.
     requests = _history_requests(client, busy_log)
     assert list(requests) == HISTORY_REQUESTS
     unread, scans = [], {}

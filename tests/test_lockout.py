@@ -143,9 +143,30 @@ def test_attempts_refused_during_a_delay_are_not_counted_towards_the_ceiling(cli
 # --- The lockout cannot be aimed ------------------------------------------------------------
 
 
-def test_a_named_doctor_cannot_be_locked_out_by_wrong_passwords_from_another_address(client, world, clocks, settings):
+def test_the_ceiling_per_account_is_the_login_limiter_configured_next_to_the_delays():
+    from dmp.settings import (
+        ACCOUNT_RATE_LIMITS,
+        LOGIN_ACCOUNT_WINDOW_HOURS,
+        LOGIN_ADDRESS_WINDOW_MINUTES,
+        LOGIN_FAILURES_PER_ACCOUNT,
+        LOGIN_FAILURES_PER_ADDRESS,
+    )
+
+    assert ACCOUNT_RATE_LIMITS["login_failed"] == (
+        f"{LOGIN_FAILURES_PER_ADDRESS}/{LOGIN_ADDRESS_WINDOW_MINUTES}m/ip,"
+        f"{LOGIN_FAILURES_PER_ACCOUNT}/{LOGIN_ACCOUNT_WINDOW_HOURS}h/key")
+    assert (LOGIN_FAILURES_PER_ACCOUNT, LOGIN_ACCOUNT_WINDOW_HOURS) == (100, 24)
+
+
+def test_a_named_doctor_cannot_be_locked_out_by_wrong_passwords_from_another_address(
+        client, world, clocks, settings, low_limits):
     """Up to the ceiling minus one, from one address, each wrong password typed as soon as the
     delay allows; the doctor, from the practice, then logs in (password and authenticator)."""
+    # A ceiling of 20, not 100 (the production ceiling, asserted above): the same limiter and
+    # the same boundary, past the point where the delay reaches its one-hour cap (15 failures).
+    settings.LOGIN_FAILURES_PER_ACCOUNT = 20
+    low_limits(per_account=settings.LOGIN_FAILURES_PER_ACCOUNT)
+    assert lockout.delay_after(settings.LOGIN_FAILURES_PER_ACCOUNT - 2) == settings.LOGIN_DELAY_MAX_SECONDS
     # The shifted clock packs days of attempts into a second: allauth's plain request limit
     # (60 logins a minute per address), which real time would never reach here, is lifted.
     settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login": "1000/m/ip"}

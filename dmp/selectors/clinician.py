@@ -368,10 +368,15 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
     # the record's documents by date; not a ranking of all the record's documents, whose cost
     # grew with the record.
     totals = dict(visible.order_by().values_list("space").annotate(n=Count("pk")))
+    # The branches choose ids only, and the documents with their authors are loaded around them
+    # in the same statement: compiling each branch's ordering against the dozens of columns of
+    # a document and its author cost more than the rest of the screen's SQL.
     newest_first = ("-act_date", "-pk")
-    branches = [visible.filter(space=space).order_by(*newest_first)[:PER_SPACE] for space in totals]
-    branches.append(visible.filter(doc_type=DocumentType.ADVANCE_DIRECTIVES).order_by(*newest_first)[:1])
-    latest = list(branches[0].union(*branches[1:], all=True)) if len(branches) > 1 else list(branches[0])
+    branches = [visible.filter(space=space).order_by(*newest_first).values("pk")[:PER_SPACE] for space in totals]
+    branches.append(visible.filter(doc_type=DocumentType.ADVANCE_DIRECTIVES).order_by(*newest_first)
+                    .values("pk")[:1])
+    chosen = branches[0].union(*branches[1:], all=True) if len(branches) > 1 else branches[0]
+    latest = list(visible.filter(pk__in=chosen))
     directives = [d for d in latest if d.doc_type == DocumentType.ADVANCE_DIRECTIVES]
     directives_document = max(directives, key=lambda d: (d.act_date, d.pk)) if directives else None
     seen: set[int] = set()
