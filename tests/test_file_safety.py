@@ -41,9 +41,10 @@ from dmp.services import (
     document_import,
 )
 from dmp.services.documents import document_deposit_batch
+from tests._procs_support import manage_each
 from tests.personas import titled
 from tests.sample_files import image_bytes, text_pdf
-from tests.test_deployment import _manage, _production_environment
+from tests.test_deployment import _production_environment
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 CLAMD = "/usr/sbin/clamd"  # Debian's clamav-daemon, installed by `make test`
@@ -556,12 +557,15 @@ def test_an_antivirus_that_cannot_be_reached_refuses_the_file_and_stores_nothing
 
 
 def test_production_refuses_to_start_without_an_antivirus():
-    for value, complaint in ((None, "CLAMD_ADDRESS is required in production"),
-                             ("", "CLAMD_ADDRESS is required in production"),
-                             ("clamd.example.org", "CLAMD_ADDRESS must be tcp://host:port")):
-        result = _manage("check", environment=_production_environment(CLAMD_ADDRESS=value))
+    refused = ((None, "CLAMD_ADDRESS is required in production"),
+               ("", "CLAMD_ADDRESS is required in production"),
+               ("clamd.example.org", "CLAMD_ADDRESS must be tcp://host:port"))
+    # Each configuration a fresh start of its own, forked from one interpreter.
+    *results, fine = manage_each(
+        *((["check"], _production_environment(CLAMD_ADDRESS=value)) for value, _ in refused),
+        (["check"], _production_environment(CLAMD_ADDRESS="unix:///run/clamav/clamd.ctl")))
+    for (_, complaint), result in zip(refused, results, strict=True):
         assert result.returncode != 0 and complaint in result.stderr, result.stderr[-1000:]
-    fine = _manage("check", environment=_production_environment(CLAMD_ADDRESS="unix:///run/clamav/clamd.ctl"))
     assert fine.returncode == 0, fine.stderr[-2000:]
 
 
