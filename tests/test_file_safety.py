@@ -9,6 +9,7 @@ every response carrying a stored file is a sandboxed download."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import os
 import re
@@ -126,6 +127,12 @@ def pdf_opening_at_its_first_page() -> bytes:
 
 def pdf_bomb(megabytes: int = 400) -> bytes:
     """One page whose content stream is 400 MB of spaces, deflated to a few hundred KB."""
+    return _pdf_bomb(megabytes)
+
+
+# Built once per process: deflating 400 MB takes two seconds, and each test sends the same bytes.
+@functools.cache
+def _pdf_bomb(megabytes: int) -> bytes:
     deflate = zlib.compressobj(9)
     block = b" " * 2**20
     data = b"".join(deflate.compress(block) for _ in range(megabytes)) + deflate.flush()
@@ -155,6 +162,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+@functools.cache  # as the PDF bomb: the same bytes for every test
 def png_pixel_bomb(side: int = 20000) -> bytes:
     """A valid 20000×20000 black-and-white PNG: 400 megapixels in about 60 KB."""
     deflate = zlib.compressobj(9)
