@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from io import StringIO
 
 import pytest
@@ -359,15 +360,30 @@ def _in_thread(target):
     return thread
 
 
+def _blocked_by(pid: int, waiter: threading.Thread, timeout: float = 10) -> bool:
+    """Whether some backend comes to wait on a lock `pid` holds while `waiter` still runs."""
+    deadline = time.monotonic() + timeout
+    while waiter.is_alive() and time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", [pid])
+            if cursor.fetchone()[0]:
+                return True
+        time.sleep(0.01)
+    return False
+
+
 @pytest.mark.django_db(transaction=True)
 def test_appends_to_different_records_do_not_wait_and_one_records_order_is_kept():
     if connection.vendor != "postgresql":
         pytest.skip("needs concurrent connections")
-    holding, release, done = threading.Event(), threading.Event(), []
+    holding, release, done, holder_pid = threading.Event(), threading.Event(), [], []
 
     def hold_record_1():
         with transaction.atomic():
             _append(900001, "first")
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                holder_pid.append(cursor.fetchone()[0])
             holding.set()
             release.wait(20)
 
@@ -377,7 +393,8 @@ def test_appends_to_different_records_do_not_wait_and_one_records_order_is_kept(
     other.join(5)
     assert done, "an append to another record waited for record 900001's open transaction"
     same = _in_thread(lambda: done.append(_append(900001, "second")))
-    same.join(1)
+    # PostgreSQL says when a backend waits on the holder's lock: no fixed delay to sit out.
+    assert _blocked_by(holder_pid[0], same), "an append to the same record must wait for the chain's lock"
     assert same.is_alive(), "an append to the same record must wait for the chain's lock"
     release.set()
     holder.join(10)

@@ -27,6 +27,7 @@ from django.urls import path, reverse
 from dmp import settings as dmp_settings
 from dmp.models import Record
 from dmp.views import error_500
+from tests._procs_support import manage_each, settings_in, settings_values
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SETTINGS_FILE = BASE_DIR / "dmp" / "settings.py"
@@ -102,9 +103,9 @@ def test_production_settings_pass_check_deploy_with_nothing_silenced():
     assert "System check identified no issues (0 silenced)." in result.stdout, output
 
 
-@pytest.mark.parametrize(
-    "overrides",
-    [
+# Each configuration production must refuse, by the name its test is reported under.
+REFUSED = {
+    param.id: param.values[0] for param in [
         pytest.param({"SECRET_KEY": None}, id="no-secret-key"),
         pytest.param({"SECRET_KEY": dmp_settings._DEV_SECRET}, id="development-secret-key"),
         pytest.param({"DOCUMENT_ENCRYPTION_KEYS": dmp_settings._DEV_FILE_KEY}, id="development-fernet-key"),
@@ -134,15 +135,26 @@ def test_production_settings_pass_check_deploy_with_nothing_silenced():
         pytest.param({"AUDIT_SIGNING_KEY": dmp_settings._DEV_AUDIT_SIGNING_KEY}, id="development-audit-signing-key"),
         pytest.param({"AUDIT_SIGNING_KEY": "bm90LTMyLWJ5dGVz"}, id="malformed-audit-signing-key"),
         pytest.param({"AUDIT_CHECKPOINT_DIR": None}, id="no-audit-checkpoint-folder"),
-    ],
-)
-def test_production_refuses_to_start_without_its_own_keys(overrides):
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def refusals():
+    """`manage.py check` under each configuration of REFUSED, every one a fresh start of its own
+    (forked from one interpreter: tests/_procs_support.py), by the configuration's name."""
+    runs = manage_each(*((["check"], _production_environment(**overrides)) for overrides in REFUSED.values()))
+    return dict(zip(REFUSED, runs, strict=True))
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_production_refuses_to_start_without_its_own_keys(refusals, case):
     """The development keys are public (they are in settings.py): a server running on them
     would have a forgeable session key and documents anyone can decrypt."""
-    for name, value in overrides.items():
+    for name, value in REFUSED[case].items():
         if value is None and _dotenv_defines(name):
             pytest.skip(f"the local .env defines {name}")
-    result = _manage("check", environment=_production_environment(**overrides))
+    result = refusals[case]
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr, result.stderr
 
@@ -155,11 +167,10 @@ def test_make_run_serves_without_debug_pages():
     environment["DATABASE_URL"] = "sqlite:///:memory:"
     if _dotenv_defines("DEBUG"):
         pytest.skip("this checkout's .env sets DEBUG")
-    show = ("shell", "--no-imports", "-c", "from django.conf import settings; print(settings.DEBUG)")
-    shown = _manage(*show, environment=environment)
-    assert shown.stdout.split()[-1:] == ["False"], shown.stderr
-    shown = _manage(*show, environment=environment | {"DEBUG": "true"})
-    assert shown.stdout.split()[-1:] == ["True"], shown.stderr
+    # DEBUG is the settings module's alone: evaluated in a process of its own per environment.
+    default, asked = settings_in(["DEBUG"], environment, environment | {"DEBUG": "true"})
+    assert settings_values(default) == {"DEBUG": False}
+    assert settings_values(asked) == {"DEBUG": True}
 
 
 def test_env_example_documents_every_variable_settings_reads():

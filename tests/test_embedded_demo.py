@@ -32,15 +32,19 @@ from tests.test_deployment import _variables_read_by_settings
 BASE_DIR = Path(__file__).resolve().parent.parent
 PEOPLE = 20
 
-# Seeds the demo, then opens one session per person for the demo's chronic patient, as her
-# login would (the login itself is two steps with an SMS code: not what this test is about).
+# Migrates and seeds the demo as `make run` does (one process instead of two: the same
+# commands, one interpreter start less), then opens one session per person for the demo's
+# chronic patient, as her login would (the login itself is two steps with an SMS code: not
+# what this test is about).
 SEED_AND_LOG_IN = f"""
 import io
 from django.conf import settings
+from django.core.management import call_command
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.cached_db import SessionStore
 from dmp.demo import CHRONIC, seed_demo
 
+call_command("migrate", "--noinput", verbosity=0)
 seed_demo(stdout=io.StringIO())
 user = get_user_model().objects.get(username=CHRONIC)
 print(settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME, user.record.pk)
@@ -98,10 +102,11 @@ def _wait_until_live(url: str, server: subprocess.Popen) -> None:
     raise AssertionError("runserver did not answer /healthz in 30 s")
 
 
+# A worker test: it serves the demo with runserver, a long-lived process of its own.
 @pytest.mark.slow
+@pytest.mark.worker
 def test_twenty_requests_at_once_on_the_embedded_demo_all_succeed(tmp_path):
     environment = _embedded_environment(tmp_path)
-    _manage("migrate", "--noinput", environment=environment)
     cookie_name, csrf_cookie_name, record, *sessions = _manage(
         "shell", "--no-imports", "-c", SEED_AND_LOG_IN, environment=environment).split()[-PEOPLE - 3:]
     with sqlite3.connect(tmp_path / "db.sqlite3") as database:

@@ -281,11 +281,9 @@ def test_the_export_is_stored_encrypted_and_downloads_whole(client, world, stora
 def test_the_environment_chooses_the_object_store(moto_endpoint, tmp_path):
     """DMP_STORAGE=s3 and its variables, read by dmp/settings.py in a process of its own: what
     that process saves is in the bucket, as ciphertext; a wrong DMP_STORAGE stops it."""
-    import subprocess
-    import sys
-
     import boto3
-    from django.conf import settings as django_settings
+
+    from tests._procs_support import manage_each
 
     client = boto3.client("s3", endpoint_url=moto_endpoint, aws_access_key_id="testing",
                           aws_secret_access_key="testing", region_name="us-east-1")  # noqa: S106
@@ -301,12 +299,9 @@ def test_the_environment_chooses_the_object_store(moto_endpoint, tmp_path):
             "print(default_storage.__class__.__name__,"
             " default_storage.save('records/9/f', ContentFile(b'compte rendu')))")
 
-    def manage(env):
-        return subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c", save],  # noqa: S603 - our own interpreter
-                              cwd=django_settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
-                              check=False)
-
-    done = manage(environment)
+    # Two fresh starts, forked from one interpreter (tests/_procs_support.py).
+    shell = ["shell", "-v", "0", "-c", save]
+    done, refused = manage_each((shell, environment), (shell, {**environment, "DMP_STORAGE": "nfs"}))
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["EncryptedS3Storage", "records/9/f"]
@@ -314,7 +309,6 @@ def test_the_environment_chooses_the_object_store(moto_endpoint, tmp_path):
     assert stored["ContentType"] == "application/octet-stream"
     body = stored["Body"].read()
     assert body.startswith(MAGIC) and b"compte rendu" not in body
-    refused = manage({**environment, "DMP_STORAGE": "nfs"})
     assert refused.returncode != 0 and "DMP_STORAGE must be filesystem or s3" in refused.stderr
 
 

@@ -9,6 +9,7 @@ every response carrying a stored file is a sandboxed download."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import os
 import re
@@ -41,9 +42,10 @@ from dmp.services import (
     document_import,
 )
 from dmp.services.documents import document_deposit_batch
+from tests._procs_support import manage_each
 from tests.personas import titled
 from tests.sample_files import image_bytes, text_pdf
-from tests.test_deployment import _manage, _production_environment
+from tests.test_deployment import _production_environment
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 CLAMD = "/usr/sbin/clamd"  # Debian's clamav-daemon, installed by `make test`
@@ -125,6 +127,12 @@ def pdf_opening_at_its_first_page() -> bytes:
 
 def pdf_bomb(megabytes: int = 400) -> bytes:
     """One page whose content stream is 400 MB of spaces, deflated to a few hundred KB."""
+    return _pdf_bomb(megabytes)
+
+
+# Built once per process: deflating 400 MB takes two seconds, and each test sends the same bytes.
+@functools.cache
+def _pdf_bomb(megabytes: int) -> bytes:
     deflate = zlib.compressobj(9)
     block = b" " * 2**20
     data = b"".join(deflate.compress(block) for _ in range(megabytes)) + deflate.flush()
@@ -154,6 +162,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+@functools.cache  # as the PDF bomb: the same bytes for every test
 def png_pixel_bomb(side: int = 20000) -> bytes:
     """A valid 20000×20000 black-and-white PNG: 400 megapixels in about 60 KB."""
     deflate = zlib.compressobj(9)
@@ -556,12 +565,15 @@ def test_an_antivirus_that_cannot_be_reached_refuses_the_file_and_stores_nothing
 
 
 def test_production_refuses_to_start_without_an_antivirus():
-    for value, complaint in ((None, "CLAMD_ADDRESS is required in production"),
-                             ("", "CLAMD_ADDRESS is required in production"),
-                             ("clamd.example.org", "CLAMD_ADDRESS must be tcp://host:port")):
-        result = _manage("check", environment=_production_environment(CLAMD_ADDRESS=value))
+    refused = ((None, "CLAMD_ADDRESS is required in production"),
+               ("", "CLAMD_ADDRESS is required in production"),
+               ("clamd.example.org", "CLAMD_ADDRESS must be tcp://host:port"))
+    # Each configuration a fresh start of its own, forked from one interpreter.
+    *results, fine = manage_each(
+        *((["check"], _production_environment(CLAMD_ADDRESS=value)) for value, _ in refused),
+        (["check"], _production_environment(CLAMD_ADDRESS="unix:///run/clamav/clamd.ctl")))
+    for (_, complaint), result in zip(refused, results, strict=True):
         assert result.returncode != 0 and complaint in result.stderr, result.stderr[-1000:]
-    fine = _manage("check", environment=_production_environment(CLAMD_ADDRESS="unix:///run/clamav/clamd.ctl"))
     assert fine.returncode == 0, fine.stderr[-2000:]
 
 

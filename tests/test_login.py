@@ -427,21 +427,25 @@ def test_changing_the_password_ends_every_other_session(client, django_user_mode
     assert other_device.get(reverse("portal_patient:record", args=[world.record.pk])).status_code == 302
 
 
-def test_passwords_are_hashed_with_argon2_outside_tests(settings):
-    from tests.test_deployment import _manage, _production_environment
+@pytest.fixture(scope="module")
+def production_settings():
+    """The production settings, evaluated once in a process of their own (the suite runs on the
+    test settings): the values the tests below read."""
+    from tests._procs_support import settings_in, settings_values
+    from tests.test_deployment import _production_environment
 
-    code = "from django.conf import settings; print(settings.PASSWORD_HASHERS[0])"
-    result = _manage("shell", "--no-imports", "-c", code, environment=_production_environment())
-    assert result.stdout.strip() == "django.contrib.auth.hashers.Argon2PasswordHasher", result.stderr
+    names = ["PASSWORD_HASHERS", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY", "CSRF_COOKIE_SECURE"]
+    [result] = settings_in(names, _production_environment())
+    return settings_values(result)
 
 
-def test_production_session_cookies_are_secure_and_http_only():
-    from tests.test_deployment import _manage, _production_environment
+def test_passwords_are_hashed_with_argon2_outside_tests(production_settings):
+    assert production_settings["PASSWORD_HASHERS"][0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
 
-    code = ("from django.conf import settings as s; "
-            "print(s.SESSION_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, s.CSRF_COOKIE_SECURE)")
-    result = _manage("shell", "--no-imports", "-c", code, environment=_production_environment())
-    assert result.stdout.split() == ["True", "True", "True"], result.stderr
+
+def test_production_session_cookies_are_secure_and_http_only(production_settings):
+    assert [production_settings[name] for name in ("SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY",
+                                                   "CSRF_COOKIE_SECURE")] == [True, True, True]
 
 
 # --- What is not offered -------------------------------------------------------------------

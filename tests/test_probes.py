@@ -61,7 +61,7 @@ def test_probes_accept_get_and_head_only_and_need_no_csrf(client):
     assert client.post("/readyz").status_code == 405
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_readyz_names_the_checks_that_passed(client, redis_url, settings):
     settings.CELERY_BROKER_URL = redis_url
     response = client.get("/readyz")
@@ -70,7 +70,7 @@ def test_readyz_names_the_checks_that_passed(client, redis_url, settings):
     assert response["Cache-Control"] == "no-store"
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_readyz_in_the_embedded_default_checks_the_memory_cache_and_broker(client, settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.CELERY_BROKER_URL = "memory://"
@@ -85,7 +85,7 @@ def _assert_names_only(response, failed: list[str]) -> None:
     assert "127.0.0.1" not in body and "a-redis-password" not in body and "redis" not in body
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_readyz_answers_503_naming_only_the_cache_when_redis_is_away(client, redis_url, settings, caplog):
     settings.CACHES = {"default": {**settings.CACHES["default"], "BACKEND": "dmp.cache.DegradingRedisCache",
                                    "LOCATION": CLOSED_PORT}}
@@ -96,7 +96,7 @@ def test_readyz_answers_503_naming_only_the_cache_when_redis_is_away(client, red
                for r in caplog.records)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_readyz_answers_503_naming_only_the_broker_when_it_is_away(client, redis_url, settings):
     settings.CACHES = {"default": {**settings.CACHES["default"], "BACKEND": "dmp.cache.DegradingRedisCache",
                                    "LOCATION": redis_url}}
@@ -104,7 +104,7 @@ def test_readyz_answers_503_naming_only_the_broker_when_it_is_away(client, redis
     _assert_names_only(client.get("/readyz"), ["broker"])
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_readyz_answers_503_naming_only_the_database_when_it_is_away(client, redis_url, settings, monkeypatch):
     closed = {**settings.DATABASES["default"], "HOST": "127.0.0.1", "PORT": "1", "PASSWORD": "a-redis-password"}
     monkeypatch.setattr(probes, "connections", ConnectionHandler({"default": closed}))
