@@ -194,7 +194,8 @@ def _migration_data(request):
     request.getfixturevalue("transactional_db" if transactional else "db")
     if personas.committed_world_present():
         browser = "live_server" in request.fixturenames or "page" in request.fixturenames
-        english_world = "world" in request.fixturenames and not browser
+        uses_world = "world" in request.fixturenames or not personas.MODULE_WORLDS.isdisjoint(request.fixturenames)
+        english_world = uses_world and not browser
         if transactional and not english_world:
             personas.remove_committed_world()
         elif not transactional and not english_world:

@@ -7,10 +7,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import pickle
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+import pytest
 from django.core.files.base import ContentFile
+from django.db import transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from dmp.models import (
@@ -19,6 +23,7 @@ from dmp.models import (
     CounterAgent,
     DepositRight,
     Document,
+    DocumentSearchTerm,
     DocumentType,
     LegalRepresentative,
     Organisation,
@@ -27,7 +32,9 @@ from dmp.models import (
     TreatingDoctor,
     User,
 )
+from dmp.models.documents import SPACE_OF_TYPE
 from dmp.models.people import rpps_with_key
+from dmp.search_index import document_terms, keyed_terms
 from dmp.services import document_search_index_build
 
 _counter = itertools.count(1)
@@ -107,6 +114,34 @@ def make_document(record: Record, label: str, doc_type: str = DocumentType.CONSU
     doc.save()
     document_search_index_build(doc)  # found by its title, like a document stored by the services
     return doc
+
+
+def make_documents(record: Record, labels: Sequence[str], *, author: Professional,
+                   act_dates: Sequence[date] | None = None,
+                   doc_type: str = DocumentType.CONSULTATION_REPORT) -> list[Document]:
+    """One document per label by `author`, as `make_document` makes it (the same file per
+    label, found by its title), on `act_dates` (one per label) or `make_document`'s date: its
+    rows, files and search index in three queries instead of five per document, for the tests
+    of paging and query ceilings (200 documents took a second and a half one by one)."""
+    documents = []
+    for n, label in enumerate(labels):
+        content = pdf_bytes(f"{record.pk}-{label}")
+        digest = hashlib.sha256(content).hexdigest()
+        document = Document(
+            record=record, doc_type=doc_type, space=SPACE_OF_TYPE[doc_type], title=label,
+            act_date=act_dates[n] if act_dates is not None else date(2026, 1, 10),
+            author_kind=Document.AuthorKind.PROFESSIONAL, author_professional=author,
+            mime_type="application/pdf", size=len(content), content_hash=digest,
+        )
+        document.file.save(digest, ContentFile(content), save=False)
+        documents.append(document)
+    Document.objects.bulk_create(documents)
+    DocumentSearchTerm.objects.bulk_create([
+        DocumentSearchTerm(document=document, term=term)
+        for document in documents
+        for term in sorted(keyed_terms(record.pk, document_terms(document.title, document.extracted_text)))
+    ], batch_size=1000)
+    return documents
 
 
 def titled(documents, *titles: str) -> list[Document]:
@@ -525,3 +560,46 @@ def world_for_test() -> World:
         world, _snapshots[language] = _snapshot(build_world)
         return world
     return _restore(snapshot)
+
+
+def _committed_world() -> World:
+    """The committed English world's objects, outside any test's transaction: built the first
+    time in a transaction rolled back once its snapshot is taken, then committed."""
+    language, PERSONA_LANGUAGE["code"] = PERSONA_LANGUAGE["code"], "en"
+    try:
+        if "en" not in _snapshots:
+            with transaction.atomic():
+                _world, _snapshots["en"] = _snapshot(build_world)
+                transaction.set_rollback(True)
+        return world_for_test()
+    finally:
+        PERSONA_LANGUAGE["code"] = language
+
+
+# The module fixtures of world_for_module: their tests see the committed world, as a test with
+# the `world` fixture does (tests/conftest.py does not delete it for them).
+MODULE_WORLDS: set[str] = set()
+
+
+def world_for_module(fill: Callable[[World], None], name: str) -> Callable[..., Iterator[World]]:
+    """A module fixture `name` yielding the world after `fill(world)`, as Django's
+    TestCase.setUpClass does: what `fill` adds (thousands of rows for the query-plan tests) is
+    written once for the module, in a transaction rolled back after its last test; each test
+    runs in a savepoint inside it (pytest-django's own transaction, nested). Its tests use it
+    instead of the `world` fixture."""
+    MODULE_WORLDS.add(name)
+
+    @pytest.fixture(scope="module", name=name)
+    def fixture(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[World]:
+        files = tmp_path_factory.mktemp("module-world")
+        # The files and audit checkpoints written meanwhile stay out of the repository's
+        # folders; each test still writes its own in its own folder (tests/conftest.py).
+        with (django_db_blocker.unblock(),
+              override_settings(MEDIA_ROOT=files / "documents", AUDIT_CHECKPOINT_DIR=files / "audit-checkpoints")):
+            world = _committed_world()
+            with transaction.atomic():
+                fill(world)
+                yield world
+                transaction.set_rollback(True)
+
+    return fixture

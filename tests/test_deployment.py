@@ -27,7 +27,7 @@ from django.urls import path, reverse
 from dmp import settings as dmp_settings
 from dmp.models import Record
 from dmp.views import error_500
-from tests._procs_support import manage_each, settings_in, settings_values
+from tests.fresh_starts import manage_each, settings_in, settings_values
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SETTINGS_FILE = BASE_DIR / "dmp" / "settings.py"

@@ -23,7 +23,7 @@ from dmp.policy import Actor
 from dmp.selectors import DocumentFilters, documents_listing
 from dmp.services import api_token_create
 from dmp.services.documents import documents_release_due
-from tests._pages_support import world_for_module
+from tests.personas import world_for_module
 from tests.plans import plan_nodes, selects_on
 
 pytestmark = [
@@ -83,7 +83,7 @@ def _fill_busy_table(world) -> None:
 
 # Filled once for the module (filling it is most of this file's time), each test in its own
 # savepoint.
-busy_table = world_for_module(_fill_busy_table)
+busy_table = world_for_module(_fill_busy_table, "busy_table")
 
 
 def _new_versions(olders: list[Document], newers: list[Document]) -> list[Document]:

@@ -283,7 +283,7 @@ def test_the_environment_chooses_the_object_store(moto_endpoint, tmp_path):
     that process saves is in the bucket, as ciphertext; a wrong DMP_STORAGE stops it."""
     import boto3
 
-    from tests._procs_support import manage_each
+    from tests.fresh_starts import manage_each
 
     client = boto3.client("s3", endpoint_url=moto_endpoint, aws_access_key_id="testing",
                           aws_secret_access_key="testing", region_name="us-east-1")  # noqa: S106

@@ -19,8 +19,7 @@ from dmp.models import AuditEntry, Document, DocumentType
 from dmp.policy import Actor
 from dmp.selectors import DocumentFilters, documents_matching
 from dmp.services import api_token_create, api_token_revoke
-from tests._fhirs_support import make_documents
-from tests.personas import enrol_totp, make_document, make_professional
+from tests.personas import enrol_totp, make_document, make_documents, make_professional
 from tests.sample_files import image_bytes, text_pdf
 
 pytestmark = pytest.mark.django_db

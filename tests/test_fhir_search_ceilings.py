@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from dmp.models import Organisation
 from dmp.policy import Actor
 from dmp.services import api_token_create
-from tests._fhirs_support import make_documents
+from tests.personas import make_documents
 
 pytestmark = pytest.mark.django_db
 

@@ -42,7 +42,7 @@ from dmp.services import (
     document_import,
 )
 from dmp.services.documents import document_deposit_batch
-from tests._procs_support import manage_each
+from tests.fresh_starts import manage_each
 from tests.personas import titled
 from tests.sample_files import image_bytes, text_pdf
 from tests.test_deployment import _production_environment

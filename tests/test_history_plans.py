@@ -18,7 +18,7 @@ from dmp.access_log import authorise_read
 from dmp.models import AuditEntry
 from dmp.policy import Action, Actor
 from dmp.services import api_token_create
-from tests._pages_support import world_for_module
+from tests.personas import world_for_module
 from tests.plans import plan_nodes, selects_on
 
 pytestmark = [
@@ -49,7 +49,7 @@ def _fill_busy_log(world) -> None:
 
 # Filled once for the module (filling it is most of this file's time), each test in its own
 # savepoint.
-busy_log = world_for_module(_fill_busy_log)
+busy_log = world_for_module(_fill_busy_log, "busy_log")
 
 
 def _bearer(pro) -> dict[str, str]:

@@ -431,7 +431,7 @@ def test_changing_the_password_ends_every_other_session(client, django_user_mode
 def production_settings():
     """The production settings, evaluated once in a process of their own (the suite runs on the
     test settings): the values the tests below read."""
-    from tests._procs_support import settings_in, settings_values
+    from tests.fresh_starts import settings_in, settings_values
     from tests.test_deployment import _production_environment
 
     names = ["PASSWORD_HASHERS", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY", "CSRF_COOKIE_SECURE"]
