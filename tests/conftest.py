@@ -143,13 +143,20 @@ def _persona_language(request):
     personas.PERSONA_LANGUAGE["code"] = "en"
 
 
-def _put_back_matrix() -> None:
+# Whether the matrix is committed in this process's test database: true from the session's
+# start, false from a transactional test's start (it empties the tables) until its teardown puts
+# the matrix back, so that the other tests need not ask the database before each of them.
+_matrix = {"committed": False}
+
+
+def _put_back_matrix(*, committed: bool = False) -> None:
     from dmp.matrix_defaults import default_cells
     from dmp.models import MatrixEntry
 
     MatrixEntry.objects.bulk_create(
         [MatrixEntry(profession=p, doc_type=t, allowed=a) for p, t, a in default_cells()], ignore_conflicts=True
     )
+    _matrix["committed"] = committed
 
 
 _FLUSHED = pytest.StashKey[bool]()
@@ -171,6 +178,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
             call_command("flush", interactive=False, verbosity=0)
         if not MatrixEntry.objects.exists():
             _put_back_matrix()
+        _matrix["committed"] = True
     yield
     with django_db_blocker.unblock():
         personas.remove_committed_world()
@@ -188,7 +196,6 @@ def _migration_data(request):
     uses_db = transactional or marker is not None or "db" in request.fixturenames
     if not uses_db:
         return
-    from dmp.models import MatrixEntry
     from tests import personas
 
     request.getfixturevalue("transactional_db" if transactional else "db")
@@ -204,7 +211,7 @@ def _migration_data(request):
         request.node.stash[_FLUSHED] = True  # put back again after its teardown: see below
     # pytest may run a transactional test (a browser test, grouped with the others by its
     # browser parameter) before ordinary ones: they too find the matrix put back.
-    if transactional or not MatrixEntry.objects.exists():
+    if transactional or not _matrix["committed"]:
         _put_back_matrix()
 
 
@@ -226,7 +233,7 @@ def pytest_runtest_teardown(item, nextitem):
                 from pytest_django.plugin import blocking_manager_key
 
                 with item.config.stash[blocking_manager_key].unblock():
-                    _put_back_matrix()
+                    _put_back_matrix(committed=True)
 
 
 @pytest.fixture(autouse=True)
