@@ -29,7 +29,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from . import fhir
+from . import fhir, pdf
 from .access_log import authorise_read
 from .accounts import second_factor_required
 from .api.fhir.results import lab_bundle_post
@@ -497,11 +497,8 @@ def _month_start(today: date, months_back: int) -> date:
 
 
 def render_pdf(context: dict) -> bytes:
-    """One shared French template for every demo document; WeasyPrint is imported here so that
-    merely importing this module (e.g. listing commands) does not need pango."""
-    import weasyprint
-
-    return weasyprint.HTML(string=render_to_string("demo/document.html", context)).write_pdf()
+    """One shared French template for every demo document."""
+    return pdf.write_pdf(render_to_string("demo/document.html", context))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ DMP_STORAGE=s3 (dmp/settings.py); imported only then, so the embedded default ne
 from __future__ import annotations
 
 import tempfile
+import threading
 
 from botocore.exceptions import ClientError
 from django.utils.deconstruct import deconstructible
@@ -13,6 +14,11 @@ from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
 from .storage import EncryptedStorageMixin, Sealed
+
+# boto3 sessions by credentials, per thread (a session is not safe to share between threads). A
+# new session re-reads botocore's service and endpoint descriptions, about as long as a small
+# request, and every storage object opened its own: one per thread is read once.
+_sessions = threading.local()
 
 
 @deconstructible
@@ -29,6 +35,17 @@ class EncryptedS3Storage(EncryptedStorageMixin, S3Storage):
             "file_overwrite": False,
             "object_parameters": {"ContentType": "application/octet-stream"},
         }
+
+    def _create_session(self):
+        # The same session as django-storages would make (a profile wins over keys), made once.
+        key = (self.session_profile, self.access_key, self.secret_key, self.security_token)
+        by_credentials = getattr(_sessions, "by_credentials", None)
+        if by_credentials is None:
+            by_credentials = _sessions.by_credentials = {}
+        session = by_credentials.get(key)
+        if session is None:
+            session = by_credentials[key] = super()._create_session()
+        return session
 
     def _open_stored(self, name: str):
         # A streaming GET: django-storages' S3File would first copy the whole object into memory.

@@ -22,7 +22,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from . import fhir
+from . import fhir, pdf
 from .selectors.summary import SummaryContent
 
 TEMPLATE = "documents/patient_summary.html"
@@ -125,8 +125,6 @@ def _entry(resource) -> Entry:
 def summary_pdf(content: SummaryContent, *, at: datetime | None = None) -> bytes:
     """The PDF of `content`'s International Patient Summary, in the record's language and
     English (or French)."""
-    import weasyprint  # heavy: loaded on the first PDF only
-
     at = at or timezone.now()
     bundle = content.bundle(at=at)
     resources = {entry.fullUrl: entry.resource for entry in bundle.entry}
@@ -159,4 +157,4 @@ def summary_pdf(content: SummaryContent, *, at: datetime | None = None) -> bytes
             "doctor_name": doctor.user.get_full_name() if doctor else "",
             "prepared_at": composition.date,
         })
-    return weasyprint.HTML(string=html).write_pdf()
+    return pdf.write_pdf(html)

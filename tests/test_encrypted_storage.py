@@ -335,3 +335,24 @@ def test_a_large_encrypted_file_is_stored_as_it_is_in_parts(storage_backend):
     if storage_backend == "s3":
         etag = default_storage.bucket.Object(name).e_tag
         assert "-" in etag  # a multipart upload's ETag: "<md5 of the parts' md5s>-<parts>"
+
+
+def test_s3_storage_objects_of_a_thread_share_its_session_for_the_same_credentials():
+    """A boto3 session reads botocore's service descriptions once: storage objects share one per
+    thread and credentials, never one between threads (boto3 sessions are not thread-safe)."""
+    import threading
+
+    from dmp.storage_s3 import EncryptedS3Storage
+
+    def storage(secret: str = "testing") -> EncryptedS3Storage:  # noqa: S107
+        return EncryptedS3Storage(bucket_name="dmp-sessions", access_key="testing", secret_key=secret,
+                                  region_name="us-east-1")
+
+    here = storage()._create_session()
+    assert storage()._create_session() is here
+    assert storage(secret="other")._create_session() is not here
+    elsewhere = []
+    thread = threading.Thread(target=lambda: elsewhere.append(storage()._create_session()))
+    thread.start()
+    thread.join()
+    assert elsewhere and elsewhere[0] is not here

@@ -114,6 +114,9 @@ def test_the_patient_summary_says_its_language_and_direction(world, language, di
 
 
 class _Nothing:
+    def render(self, **options):
+        return self
+
     def write_pdf(self):
         return b""
 

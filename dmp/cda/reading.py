@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
+from .. import pdf
 from ..file_safety import CDA_MIME, sniff_mime_type
 from .hardened import embedded, parse
 from .header import CdaHeader, read_header
@@ -77,10 +78,8 @@ def _no_fetch(url: str, *args, **kwargs):
 
 def rendering_pdf(reading: CdaReading, *, title: str) -> bytes:
     """The rendering as a PDF (WeasyPrint), which fetches no resource whatever the HTML says."""
-    import weasyprint  # heavy: loaded on the first PDF only
-
     html = render_to_string("documents/cda_print.html", {"reading": reading, "title": title})
-    return weasyprint.HTML(string=html, url_fetcher=_no_fetch).write_pdf()
+    return pdf.write_pdf(html, url_fetcher=_no_fetch)
 
 
 def opened(document) -> tuple[bytes, str]:

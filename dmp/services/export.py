@@ -26,7 +26,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
-from .. import access_log, audit, fhir, verify_history
+from .. import access_log, audit, fhir, pdf, verify_history
 from ..cda.reading import is_cda
 from ..cda.reading import opened as cda_opened
 from ..models import (
@@ -332,10 +332,8 @@ def _summary_context(record, actor, documents, synthesis, treating_doctor, perso
 
 def _summary_pdf(context: dict) -> bytes:
     try:
-        import weasyprint
-
         for level in _SUMMARY_LEVELS:
-            rendered = weasyprint.HTML(string=render_to_string(SUMMARY_TEMPLATE, {**context, **level})).render()
+            rendered = pdf.render(render_to_string(SUMMARY_TEMPLATE, {**context, **level}))
             if len(rendered.pages) == 1:
                 return rendered.write_pdf()
         # Still too long at the least detail (an enormous synthesis): the first page only.

@@ -30,7 +30,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import access_log
+from .. import access_log, pdf
 from ..models import (
     Document,
     DocumentType,
@@ -477,11 +477,7 @@ def _directives_text(given: list[_Answer]) -> str:
 
 
 def _render_directives_pdf(context: dict) -> bytes:
-    # WeasyPrint is imported here so that importing the services does not need pango.
-    import weasyprint
-
-    html = render_to_string("documents/advance_directives.html", context)
-    return weasyprint.HTML(string=html).write_pdf()
+    return pdf.write_pdf(render_to_string("documents/advance_directives.html", context))
 
 
 def advance_directives_write(*, actor: Actor, record: Record, answers: Mapping[str, str]) -> Document:

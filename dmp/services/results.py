@@ -25,6 +25,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from lxml import etree
 
+from .. import pdf
 from ..cda.crbio import LabReportFacts, LabValue, lab_values, report_facts
 from ..cda.header import LOINC_ROOT, CdaHeader
 from ..models import DocumentType, Interpretation, LabObservation, LabReport, Record, ResultStatus
@@ -185,8 +186,6 @@ def _local(moment: datetime) -> datetime:
 def render_lab_report_pdf(record: Record, report: LabReportInput) -> bytes:
     """The legal copy of a report the laboratory sent without one: its values as a table, in the
     record's default language (French), saying it was made from the values."""
-    import weasyprint  # heavy: loaded on the first report without a PDF only
-
     rows = [{"value": v, "kind": _kind(v), "effective_at": _local(v.effective_at or report.effective_at),
              "flag": str(Interpretation(v.interpretation).label) if v.interpretation else ""}
             for v in report.values]
@@ -196,7 +195,7 @@ def render_lab_report_pdf(record: Record, report: LabReportInput) -> bytes:
             "effective_at": _local(report.effective_at),
             "issued_at": _local(report.issued_at) if report.issued_at else None,
         })
-    return weasyprint.HTML(string=html).write_pdf()
+    return pdf.write_pdf(html)
 
 
 def _title(report: LabReportInput) -> str:

@@ -9,6 +9,7 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from dmp import pdf
 from dmp.cda.reading import is_cda, reading_of
 from dmp.http import document_file_response, document_original_response, document_response, portal_view, record_view
 from dmp.selectors import get_document_for
@@ -47,10 +48,8 @@ def record_pdf(request, actor, rec):
 
 
 def _one_page_pdf(context: dict) -> bytes:
-    import weasyprint  # heavy: loaded on the first PDF only
-
     for level in PDF_LEVELS:
-        document = weasyprint.HTML(string=render_to_string(PDF_TEMPLATE, {**context, **level})).render()
+        document = pdf.render(render_to_string(PDF_TEMPLATE, {**context, **level}))
         if len(document.pages) == 1:
             return document.write_pdf()
     # Still too long at the least detail (an enormous synthesis): the first page only.

@@ -13,6 +13,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from dmp import pdf
 from dmp.accounts.stages import masked_code_destination
 from dmp.http import portal_view
 from dmp.selectors.onboarding import onboarding_duplicate
@@ -34,9 +35,7 @@ def _language(request) -> str:
 
 
 def _pdf(html: str, filename: str) -> HttpResponse:
-    import weasyprint  # heavy: loaded on the first PDF only
-
-    response = HttpResponse(weasyprint.HTML(string=html).write_pdf(), content_type="application/pdf")
+    response = HttpResponse(pdf.write_pdf(html), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{filename}"'  # nothing identifying
     response["Cache-Control"] = "no-store"
     return response
