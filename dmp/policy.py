@@ -538,22 +538,45 @@ def _stored_facts(actor: Actor, record: Record, at: datetime) -> dict[str, bool]
     read on the record. Asked on every record page and API read, and building and compiling
     that query cost several times what PostgreSQL takes to answer it, so its SQL is compiled
     once per shape (`_FactsQuery`) and only the parameters are bound here."""
-    who = {i: RECORD_RULES[i].facts.who(actor) for i in _FACT_RULES}
-    shape = tuple((i, tuple(sorted(filter_))) for i, filter_ in who.items() if filter_ is not None)
-    values = {(i, key): value for i, filter_ in who.items() if filter_ is not None for key, value in filter_.items()}
     db = Record.objects.all().db
-    template = _FactsQuery.of(shape, db) if _bindable(values, at, record.pk) else None
-    values.update(_moment_and_record(at, record.pk))
+    template, params = _template_for(actor, at, record.pk, db, whole_record=False)
     if template is None:  # a value the template was not proven for: compiled as ever
         expressions = _fact_expressions(actor, at)
         return (Record.objects.filter(pk=record.pk).values(**expressions).first()
                 or dict.fromkeys(expressions, False))
+    shape = template.shape
     with connections[db].cursor() as cursor:
-        cursor.execute(template.sql, [values[slot] if slot is not None else constant
-                                      for slot, constant in template.params])
+        cursor.execute(template.sql, params)
         row = cursor.fetchone()
         names = [column.name for column in cursor.description]
     return dict(zip(names, row, strict=True)) if row is not None else {f"{STANDING_FACT}{i}": False for i, _ in shape}
+
+
+def _template_for(actor: Actor, at: datetime, record_id: Any, db: str, *,
+                  whole_record: bool) -> tuple[_FactsQuery | None, list]:
+    """The template of the actor's shape and its parameters for this call (None: no template)."""
+    who = {i: RECORD_RULES[i].facts.who(actor) for i in _FACT_RULES}
+    shape = tuple((i, tuple(sorted(filter_))) for i, filter_ in who.items() if filter_ is not None)
+    values = {(i, key): value for i, filter_ in who.items() if filter_ is not None for key, value in filter_.items()}
+    if not _bindable(values, at, record_id):
+        return None, []
+    template = _FactsQuery.of(shape, db, whole_record=whole_record)
+    if template is None:
+        return None, []
+    values.update(_moment_and_record(at, record_id))
+    return template, [values[slot] if slot is not None else constant for slot, constant in template.params]
+
+
+def record_with_standing_facts(actor: Actor, pk: Any) -> Record | None:
+    """`with_standing_facts(actor, Record.objects.all()).filter(pk=pk).first()`: the record
+    loaded with the actor's stored facts, for `remember_standing()`, from the same kind of
+    template as `_stored_facts()` (every record page starts here)."""
+    if actor.user is not None:
+        db = Record.objects.all().db
+        template, params = _template_for(actor, timezone.now(), pk, db, whole_record=True)
+        if template is not None:
+            return next(iter(Record.objects.using(db).raw(template.sql, params)), None)
+    return with_standing_facts(actor, Record.objects.all()).filter(pk=pk).first()
 
 
 # The rules whose facts are stored rows, and the values every such query reads besides the
@@ -583,23 +606,26 @@ class _FactsQuery:
     sets of impossible values: the SQL must be the same, and each parameter either the same
     constant in both or the slot's own value in each; otherwise there is no template."""
 
+    shape: tuple
     sql: str
     params: tuple[tuple[Any, Any], ...]  # (slot, None) bound per call, or (None, constant)
 
     _cache: ClassVar[dict[tuple, _FactsQuery | None]] = {}
 
     @classmethod
-    def of(cls, shape: tuple, db: str) -> _FactsQuery | None:
-        key = (shape, db)
+    def of(cls, shape: tuple, db: str, *, whole_record: bool) -> _FactsQuery | None:
+        """`whole_record`: the record's row with the facts (`record_with_standing_facts`), else
+        the facts alone (`_stored_facts`)."""
+        key = (shape, db, whole_record)
         if key not in cls._cache:
-            cls._cache[key] = cls._prove(shape, db)
+            cls._cache[key] = cls._prove(shape, db, whole_record)
         return cls._cache[key]
 
     @classmethod
-    def _prove(cls, shape: tuple, db: str) -> _FactsQuery | None:
+    def _prove(cls, shape: tuple, db: str, whole_record: bool) -> _FactsQuery | None:
         one, another = cls._sentinels(shape, 0), cls._sentinels(shape, 1)
-        sql, params = cls._compile(shape, db, one)
-        other_sql, other_params = cls._compile(shape, db, another)
+        sql, params = cls._compile(shape, db, one, whole_record)
+        other_sql, other_params = cls._compile(shape, db, another, whole_record)
         if sql != other_sql or len(params) != len(other_params):
             return None
         slots = []
@@ -611,7 +637,7 @@ class _FactsQuery:
             if slot is None:
                 return None
             slots.append((slot, None))
-        return cls(sql, tuple(slots))
+        return cls(shape, sql, tuple(slots))
 
     @staticmethod
     def _sentinels(shape: tuple, offset: int) -> dict:
@@ -624,13 +650,16 @@ class _FactsQuery:
         return values | _moment_and_record(datetime(1900 + n, n, n, n, n, n, n, tzinfo=UTC), -1_000_000_000 - offset)
 
     @staticmethod
-    def _compile(shape: tuple, db: str, values: dict) -> tuple[str, tuple]:
+    def _compile(shape: tuple, db: str, values: dict, whole_record: bool) -> tuple[str, tuple]:
         expressions = {
             f"{STANDING_FACT}{i}": RECORD_RULES[i].facts.exists_for({key: values[(i, key)] for key in keys},
                                                                      values[_AT])
             for i, keys in shape
         }
-        query = Record.objects.filter(pk=values[_RECORD]).values(**expressions)
+        if whole_record:  # as `record_with_standing_facts` says it
+            query = Record.objects.all().annotate(**expressions).filter(pk=values[_RECORD])
+        else:
+            query = Record.objects.filter(pk=values[_RECORD]).values(**expressions)
         query = (query if query.ordered else query.order_by("pk"))[:1]  # as `.first()` writes it
         sql, params = query.query.get_compiler(db).as_sql()
         return sql, tuple(params)

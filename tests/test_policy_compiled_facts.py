@@ -1,7 +1,7 @@
-"""The record-access query is compiled once per shape and its parameters bound per call
-(`dmp.policy._FactsQuery`): a cache in front of the access policy, so these tests check that
-it answers exactly what the query Django compiles for each call answers, and that what it keeps
-holds nothing of the actor it was first built for."""
+"""The record-access queries (the facts alone, and the record with them) are compiled once per
+shape and their parameters bound per call (`dmp.policy._FactsQuery`): a cache in front of the
+access policy, so these tests check that they answer exactly what the queries Django compiles
+for each call answer, and that what they keep holds nothing of the actor first asking."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ import pytest
 from django.utils import timezone
 
 from dmp.models import CareAuthorisation, Record
-from dmp.policy import STANDING_FACT, Actor, _fact_expressions, _fact_names, _FactsQuery, _stored_facts
+from dmp.policy import (
+    STANDING_FACT,
+    Actor,
+    _fact_expressions,
+    _fact_names,
+    _FactsQuery,
+    _stored_facts,
+    record_with_standing_facts,
+    with_standing_facts,
+)
 from tests.personas import user_of
 from tests.test_policy_matrix import PERSONAS, STATES
 
@@ -35,6 +44,20 @@ def test_the_compiled_query_answers_as_the_query_of_each_call(world, state):
         for record in (world.record, world.leo_record):
             for at in moments:
                 assert _stored_facts(actor, record, at) == _compiled_for_the_call(actor, record, at), (persona, at)
+            loaded = record_with_standing_facts(actor, record.pk)
+            compiled = with_standing_facts(actor, Record.objects.all()).filter(pk=record.pk).first()
+            assert _row(loaded) == _row(compiled), persona
+            assert any(name.startswith(STANDING_FACT) for name in _row(loaded)), persona
+
+
+def _row(record: Record) -> dict:
+    return {name: value for name, value in vars(record).items() if name != "_state"}
+
+
+@pytest.mark.django_db
+def test_a_missing_record_is_none_either_way(world):
+    for persona in ("dr_house", "mother", "nobody"):
+        assert record_with_standing_facts(Actor(user_of(world, persona)), -1) is None
 
 
 @pytest.mark.django_db
