@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import BooleanField, Case, CharField, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
@@ -376,8 +377,12 @@ class Facts:
         if who is None:
             return False
         if self.rows is not None:
-            return Exists(self.rows(at).filter(**who).filter(**{self.key: OuterRef("pk")}))
+            return self.exists_for(who, at)
         return True  # a field is read on the record itself (`holds_on`)
+
+    def exists_for(self, who: dict[str, Any], at: datetime) -> Exists:
+        """Row facts for one record as an expression on Record, narrowed by `who(actor)`'s filter."""
+        return Exists(self.rows(at).filter(**who).filter(**{self.key: OuterRef("pk")}))
 
     def holds_on(self, actor: Actor, record: Record) -> bool | None:
         """For one record, without a query when the record's fields answer (None: ask `exists`)."""
@@ -515,9 +520,7 @@ def _record_access(actor: Actor, record: Record, at: datetime, *, known: dict[st
             if name not in stored:
                 continue
             if known is None:
-                expressions = _fact_expressions(actor, at)
-                known = (Record.objects.filter(pk=record.pk).values(**expressions).first()
-                         or dict.fromkeys(expressions, False))
+                known = _stored_facts(actor, record, at)
             holds = known[name]
         if holds:
             return rule.answer(record)
@@ -528,6 +531,138 @@ def _fact_names(actor: Actor) -> list[str]:
     """The names of `_fact_expressions()`, without building them."""
     return [f"{STANDING_FACT}{i}" for i, rule in enumerate(RECORD_RULES)
             if rule.facts.rows is not None and rule.facts.who(actor) is not None]
+
+
+def _stored_facts(actor: Actor, record: Record, at: datetime) -> dict[str, bool]:
+    """The actor's stored facts on one record, by name, in one query: `_fact_expressions()`
+    read on the record. Asked on every record page and API read, and building and compiling
+    that query cost several times what PostgreSQL takes to answer it, so its SQL is compiled
+    once per shape (`_FactsQuery`) and only the parameters are bound here."""
+    db = Record.objects.all().db
+    template, params = _template_for(actor, at, record.pk, db, whole_record=False)
+    if template is None:  # a value the template was not proven for: compiled as ever
+        expressions = _fact_expressions(actor, at)
+        return (Record.objects.filter(pk=record.pk).values(**expressions).first()
+                or dict.fromkeys(expressions, False))
+    shape = template.shape
+    with connections[db].cursor() as cursor:
+        cursor.execute(template.sql, params)
+        row = cursor.fetchone()
+        names = [column.name for column in cursor.description]
+    return dict(zip(names, row, strict=True)) if row is not None else {f"{STANDING_FACT}{i}": False for i, _ in shape}
+
+
+def _template_for(actor: Actor, at: datetime, record_id: Any, db: str, *,
+                  whole_record: bool) -> tuple[_FactsQuery | None, list]:
+    """The template of the actor's shape and its parameters for this call (None: no template)."""
+    who = {i: RECORD_RULES[i].facts.who(actor) for i in _FACT_RULES}
+    shape = tuple((i, tuple(sorted(filter_))) for i, filter_ in who.items() if filter_ is not None)
+    values = {(i, key): value for i, filter_ in who.items() if filter_ is not None for key, value in filter_.items()}
+    if not _bindable(values, at, record_id):
+        return None, []
+    template = _FactsQuery.of(shape, db, whole_record=whole_record)
+    if template is None:
+        return None, []
+    values.update(_moment_and_record(at, record_id))
+    return template, [values[slot] if slot is not None else constant for slot, constant in template.params]
+
+
+def record_with_standing_facts(actor: Actor, pk: Any) -> Record | None:
+    """`with_standing_facts(actor, Record.objects.all()).filter(pk=pk).first()`: the record
+    loaded with the actor's stored facts, for `remember_standing()`, from the same kind of
+    template as `_stored_facts()` (every record page starts here)."""
+    if actor.user is not None:
+        db = Record.objects.all().db
+        template, params = _template_for(actor, timezone.now(), pk, db, whole_record=True)
+        if template is not None:
+            return next(iter(Record.objects.using(db).raw(template.sql, params)), None)
+    return with_standing_facts(actor, Record.objects.all()).filter(pk=pk).first()
+
+
+# The rules whose facts are stored rows, and the values every such query reads besides the
+# actor's own (`who`): the moment asked about, its day where the rows keep a date (a legal
+# representation's end, `LegalRepresentativeQuerySet.active`) and the record.
+_FACT_RULES = tuple(i for i, rule in enumerate(RECORD_RULES) if rule.facts.rows is not None)
+_AT, _DAY, _RECORD = "at", "day", "record"
+
+
+def _moment_and_record(at: datetime, record_id: int) -> dict[str, Any]:
+    return {_AT: at, _DAY: timezone.localdate(at), _RECORD: record_id}
+
+
+def _bindable(who: dict, at: datetime, record_id: Any) -> bool:
+    """Values of the kinds a template was proven with (`_FactsQuery.of`): ids and an aware
+    moment. Anything else (None, a naive datetime…) could change the SQL Django writes."""
+    return (isinstance(at, datetime) and timezone.is_aware(at)
+            and all(type(value) is int for value in (*who.values(), record_id)))
+
+
+@dataclass(frozen=True)
+class _FactsQuery:
+    """The SQL of `_stored_facts()` for one shape: which rules' facts may be the actor's and by
+    which fields (`who`'s keys), on one database. It holds no actor's value: every parameter
+    is either a constant of the rules or a slot bound per call from the asking actor, the
+    moment and the record. `of()` proves it by compiling the query twice with two different
+    sets of impossible values: the SQL must be the same, and each parameter either the same
+    constant in both or the slot's own value in each; otherwise there is no template."""
+
+    shape: tuple
+    sql: str
+    params: tuple[tuple[Any, Any], ...]  # (slot, None) bound per call, or (None, constant)
+
+    _cache: ClassVar[dict[tuple, _FactsQuery | None]] = {}
+
+    @classmethod
+    def of(cls, shape: tuple, db: str, *, whole_record: bool) -> _FactsQuery | None:
+        """`whole_record`: the record's row with the facts (`record_with_standing_facts`), else
+        the facts alone (`_stored_facts`)."""
+        key = (shape, db, whole_record)
+        if key not in cls._cache:
+            cls._cache[key] = cls._prove(shape, db, whole_record)
+        return cls._cache[key]
+
+    @classmethod
+    def _prove(cls, shape: tuple, db: str, whole_record: bool) -> _FactsQuery | None:
+        one, another = cls._sentinels(shape, 0), cls._sentinels(shape, 1)
+        sql, params = cls._compile(shape, db, one, whole_record)
+        other_sql, other_params = cls._compile(shape, db, another, whole_record)
+        if sql != other_sql or len(params) != len(other_params):
+            return None
+        slots = []
+        for value, other in zip(params, other_params, strict=True):
+            if type(value) is type(other) and value == other:
+                slots.append((None, value))
+                continue
+            slot = next((s for s, v in one.items() if v == value and another[s] == other), None)
+            if slot is None:
+                return None
+            slots.append((slot, None))
+        return cls(shape, sql, tuple(slots))
+
+    @staticmethod
+    def _sentinels(shape: tuple, offset: int) -> dict:
+        # Negative ids (no row has one), distinct per slot, and a moment no one asks about. The
+        # two sets differ in every part of the moment (year to microsecond), so that a value
+        # Django derives from it (its day…) differs too and cannot pass for a constant.
+        slots = [(i, key) for i, keys in shape for key in keys]
+        values = {slot: -2_000_000_000 - 2 * n - offset for n, slot in enumerate(slots)}
+        n = 1 + offset
+        return values | _moment_and_record(datetime(1900 + n, n, n, n, n, n, n, tzinfo=UTC), -1_000_000_000 - offset)
+
+    @staticmethod
+    def _compile(shape: tuple, db: str, values: dict, whole_record: bool) -> tuple[str, tuple]:
+        expressions = {
+            f"{STANDING_FACT}{i}": RECORD_RULES[i].facts.exists_for({key: values[(i, key)] for key in keys},
+                                                                     values[_AT])
+            for i, keys in shape
+        }
+        if whole_record:  # as `record_with_standing_facts` says it
+            query = Record.objects.all().annotate(**expressions).filter(pk=values[_RECORD])
+        else:
+            query = Record.objects.filter(pk=values[_RECORD]).values(**expressions)
+        query = (query if query.ordered else query.order_by("pk"))[:1]  # as `.first()` writes it
+        sql, params = query.query.get_compiler(db).as_sql()
+        return sql, tuple(params)
 
 
 def _fact_expressions(actor: Actor, at: datetime) -> dict[str, Exists]:

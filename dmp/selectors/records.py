@@ -14,17 +14,18 @@ from ..policy import (
     Actor,
     decide,
     document_scope,
+    record_with_standing_facts,
     records_open_to,
     remember_standing,
-    with_standing_facts,
 )
 
 
-def _load_and_authorise(actor: Actor, queryset: QuerySet, pk: int, action: str, *, on_load=None):
+def _load_and_authorise(actor: Actor, queryset: QuerySet, pk: int, action: str, *, on_load=None, load=None):
     """The one shape of every single-object read: a missing object and a refused one both
     end in Http404, and both attempts are in the audit log. `on_load(actor, obj)` runs on the
-    object found, before the policy is asked."""
-    obj = queryset.filter(pk=pk).first()
+    object found, before the policy is asked; `load(pk)`, when given, loads it instead of the
+    queryset (which then only names the model)."""
+    obj = load(pk) if load is not None else queryset.filter(pk=pk).first()
     if obj is None:
         authorise_read(actor, action, None, object_id=f"{queryset.model._meta.model_name}:{pk}")
         raise Http404
@@ -37,9 +38,9 @@ def _load_and_authorise(actor: Actor, queryset: QuerySet, pk: int, action: str, 
 
 def get_record_for(actor: Actor, pk: int, *, action: str = Action.VIEW_RECORD) -> Record:
     """Record `pk`, if the actor may do `action` on it (Http404 otherwise, logged). The actor's
-    standing is loaded in the same query as the record (`with_standing_facts`)."""
-    return _load_and_authorise(actor, with_standing_facts(actor, Record.objects.all()), pk, action,
-                               on_load=remember_standing)
+    standing is loaded in the same query as the record (`record_with_standing_facts`)."""
+    return _load_and_authorise(actor, Record.objects.all(), pk, action, on_load=remember_standing,
+                               load=lambda pk: record_with_standing_facts(actor, pk))
 
 
 def documents_visible_to(actor: Actor, record: Record, *, include_archived: bool = False) -> QuerySet[Document]:
