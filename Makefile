@@ -72,13 +72,15 @@ test: deps-test system-test deps-node
 	$(VENV)/bin/ruff check .
 	@$(TEST_ENV) $(PY) -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
-# 2,040 tests in 2 min 32 s on two quiet cores (3 min 59 s of CPU in pytest's processes; 2 min 16 s
-# without the `slow` ones; with -n 4 it was slower). The personas' world is built once per
-# process and copied (tests/personas.py); the query-plan tests fill their tables once per file; a
-# kept database gets its matrix back once; files are checked by a child forked from one
-# inspecting server per process (dmp/file_safety.py), not a new interpreter each.
-# Under a minute is still to do: about 70 ms of wall time per test on average is left, most of
-# it the tests' own requests (sessions, policy, audit appends) rather than any one slow test.
+# 2,058 tests in 1 min 44 s on two quiet cores (2 min 42 s of CPU in pytest's processes); the
+# same machine took 2 min 53 s to 3 min 14 s for 2,041 before the last round of work. The
+# personas' world is built once per process and committed, each test seeing it in its own
+# transaction (tests/personas.py); tests write their files under /dev/shm; the query-plan tests
+# fill their tables once per file; the refused production configurations start from one forked
+# interpreter (tests/fresh_starts.py); one IPS validator per process; the record-access query is
+# compiled once per shape (dmp/policy.py); parsed PDF stylesheets are kept (dmp/pdf.py).
+# Under a minute is still to do: what is left is spread over the tests' own requests (Django
+# compiling SQL is the largest part, then PostgreSQL, WeasyPrint, schemathesis), not any setup.
 # Markers (pyproject.toml): browser, worker, slow; another subset with e.g.
 # `make test-fast MARKERS="not browser and not worker and not slow"`.
 MARKERS ?= not browser and not worker
