@@ -72,8 +72,8 @@ test: deps-test system-test deps-node
 	$(VENV)/bin/ruff check .
 	@$(TEST_ENV) $(PY) -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
-# 2,058 tests in 1 min 44 s on two quiet cores (2 min 42 s of CPU in pytest's processes); the
-# same machine took 2 min 53 s to 3 min 14 s for 2,041 before the last round of work. The
+# 2,058 tests in 1 min 44 s to 1 min 56 s on two quiet cores (three runs; about 3 min of CPU in
+# pytest's processes); the same machine took 2 min 53 s to 3 min 14 s for 2,041 before. The
 # personas' world is built once per process and committed, each test seeing it in its own
 # transaction (tests/personas.py); tests write their files under /dev/shm; the query-plan tests
 # fill their tables once per file; the refused production configurations start from one forked
