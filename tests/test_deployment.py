@@ -142,7 +142,7 @@ REFUSED = {
 @pytest.fixture(scope="module")
 def refusals():
     """`manage.py check` under each configuration of REFUSED, every one a fresh start of its own
-    (forked from one interpreter: tests/_procs_support.py), by the configuration's name."""
+    (forked from one interpreter: tests/fresh_starts.py), by the configuration's name."""
     runs = manage_each(*((["check"], _production_environment(**overrides)) for overrides in REFUSED.values()))
     return dict(zip(REFUSED, runs, strict=True))
 

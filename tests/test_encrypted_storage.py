@@ -299,7 +299,7 @@ def test_the_environment_chooses_the_object_store(moto_endpoint, tmp_path):
             "print(default_storage.__class__.__name__,"
             " default_storage.save('records/9/f', ContentFile(b'compte rendu')))")
 
-    # Two fresh starts, forked from one interpreter (tests/_procs_support.py).
+    # Two fresh starts, forked from one interpreter (tests/fresh_starts.py).
     shell = ["shell", "-v", "0", "-c", save]
     done, refused = manage_each((shell, environment), (shell, {**environment, "DMP_STORAGE": "nfs"}))
 
