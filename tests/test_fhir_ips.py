@@ -36,6 +36,7 @@ class _Validator:
     rather than once per validation. One line of named Bundles out, one line of reports back."""
 
     process: subprocess.Popen | None = None
+    errors = None  # the file its standard error goes to
 
     def __call__(self, bundles: dict[str, dict]) -> dict[str, dict]:
         if self.process is None or self.process.poll() is not None:
@@ -46,8 +47,8 @@ class _Validator:
         line = self.process.stdout.readline() if ready else ""
         if not line:
             self.process.kill()
-            self.process.stderr.seek(0)
-            raise AssertionError(self.process.stderr.read()[-2000:] or "the validator gave no answer")
+            self.errors.seek(0)
+            raise AssertionError(self.errors.read()[-2000:] or "the validator gave no answer")
         report = json.loads(line)
         return {name: report[name] for name in bundles}
 
@@ -58,10 +59,11 @@ class _Validator:
             if CI:
                 pytest.fail(message)  # in CI a validator that did not run proves nothing
             pytest.skip(message)
-        # stderr to a file: a pipe nobody reads could fill up and stop the validator.
+        # stderr to a file (Popen keeps no handle on it: we do): a pipe nobody reads could fill
+        # up and stop the validator.
+        self.errors = tempfile.TemporaryFile(mode="w+")
         process = subprocess.Popen([node, str(VALIDATOR), "--lines"],  # noqa: S603 - our script
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=tempfile.TemporaryFile(mode="w+"), text=True)
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors, text=True)
         atexit.register(self._stop, process)
         return process
 

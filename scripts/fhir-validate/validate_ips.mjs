@@ -151,24 +151,28 @@ function validateBundle(bundle) {
   };
 }
 
+// The report on named Bundles: {"<name>": {"errors", "warnings"}, "gaps"}, and whether any failed.
+function reportOn(named) {
+  const report = { gaps };
+  let failed = false;
+  for (const [name, bundle] of named) {
+    report[name] = validateBundle(bundle);
+    failed ||= report[name].errors.length > 0;
+  }
+  return { report, failed };
+}
+
 if (process.argv[2] === '--lines') {
   const { createInterface } = await import('node:readline');
   for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
     if (!line.trim()) continue;
-    const report = { gaps };
-    for (const [name, bundle] of Object.entries(JSON.parse(line))) report[name] = validateBundle(bundle);
-    process.stdout.write(`${JSON.stringify(report)}\n`);
+    process.stdout.write(`${JSON.stringify(reportOn(Object.entries(JSON.parse(line))).report)}\n`);
   }
 } else {
   const files = process.argv.slice(2);
   const inputs = files.length ? files : [0];
-  const report = { gaps };
-  let failed = false;
-  for (const input of inputs) {
-    const result = validateBundle(JSON.parse(readFileSync(input, 'utf8')));
-    report[input === 0 ? 'stdin' : input] = result;
-    failed ||= result.errors.length > 0;
-  }
+  const { report, failed } = reportOn(inputs.map(
+    (input) => [input === 0 ? 'stdin' : input, JSON.parse(readFileSync(input, 'utf8'))]));
   process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
   process.exitCode = failed ? 1 : 0; // not process.exit(): it would cut a long report short
 }
