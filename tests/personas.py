@@ -101,16 +101,24 @@ def pdf_bytes(label: str) -> bytes:
     return b"%PDF-1.4\n% " + label.encode() + b"\n%%EOF\n"
 
 
-def make_document(record: Record, label: str, doc_type: str = DocumentType.CONSULTATION_REPORT,
-                  author: Professional | None = None, **extra) -> Document:
+def _unsaved_document(record: Record, label: str, doc_type: str, author: Professional | None,
+                      **extra) -> Document:
+    """A document of `label`'s own file (stored, encrypted), its row not saved yet."""
     content = pdf_bytes(f"{record.pk}-{label}")
     digest = hashlib.sha256(content).hexdigest()
+    extra.setdefault("act_date", date(2026, 1, 10))
     doc = Document(
-        record=record, doc_type=doc_type, title=label, act_date=date(2026, 1, 10),
+        record=record, doc_type=doc_type, title=label,
         author_kind=Document.AuthorKind.PROFESSIONAL if author else Document.AuthorKind.PATIENT,
         author_professional=author, mime_type="application/pdf", size=len(content), content_hash=digest, **extra,
     )
     doc.file.save(digest, ContentFile(content), save=False)
+    return doc
+
+
+def make_document(record: Record, label: str, doc_type: str = DocumentType.CONSULTATION_REPORT,
+                  author: Professional | None = None, **extra) -> Document:
+    doc = _unsaved_document(record, label, doc_type, author, **extra)
     doc.save()
     document_search_index_build(doc)  # found by its title, like a document stored by the services
     return doc
@@ -123,18 +131,12 @@ def make_documents(record: Record, labels: Sequence[str], *, author: Professiona
     label, found by its title), on `act_dates` (one per label) or `make_document`'s date: its
     rows, files and search index in three queries instead of five per document, for the tests
     of paging and query ceilings (200 documents took a second and a half one by one)."""
-    documents = []
-    for n, label in enumerate(labels):
-        content = pdf_bytes(f"{record.pk}-{label}")
-        digest = hashlib.sha256(content).hexdigest()
-        document = Document(
-            record=record, doc_type=doc_type, space=SPACE_OF_TYPE[doc_type], title=label,
-            act_date=act_dates[n] if act_dates is not None else date(2026, 1, 10),
-            author_kind=Document.AuthorKind.PROFESSIONAL, author_professional=author,
-            mime_type="application/pdf", size=len(content), content_hash=digest,
-        )
-        document.file.save(digest, ContentFile(content), save=False)
-        documents.append(document)
+    documents = [
+        # bulk_create does not call save(), which fills the space from the type.
+        _unsaved_document(record, label, doc_type, author, space=SPACE_OF_TYPE[doc_type],
+                          **({"act_date": act_dates[n]} if act_dates is not None else {}))
+        for n, label in enumerate(labels)
+    ]
     Document.objects.bulk_create(documents)
     DocumentSearchTerm.objects.bulk_create([
         DocumentSearchTerm(document=document, term=term)
