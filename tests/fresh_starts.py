@@ -33,12 +33,11 @@ import django.utils.translation
 def run(case):
     os.environ.clear()
     os.environ.update(case["environment"])
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dmp.settings")  # as manage.py
     if "manage" in case:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dmp.settings")  # as manage.py
         sys.argv = ["manage.py", *case["manage"]]
         execute_from_command_line(sys.argv)
     else:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dmp.settings")
         exec(compile(case["code"], "<run>", "exec"), {"__name__": "__main__"})
 
 results = []
