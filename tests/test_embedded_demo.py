@@ -42,19 +42,25 @@ from django.conf import settings
 from django.core.management import call_command
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.cached_db import SessionStore
-from dmp.demo import CHRONIC, seed_demo
+from dmp.demo import CHRONIC, GP_TREATING, seed_demo
 
 call_command("migrate", "--noinput", verbosity=0)
 seed_demo(stdout=io.StringIO())
-user = get_user_model().objects.get(username=CHRONIC)
-print(settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME, user.record.pk)
-for _ in range({PEOPLE}):
+users = get_user_model().objects
+user = users.get(username=CHRONIC)
+
+def session_of(person):
     session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
+    session[SESSION_KEY] = str(person.pk)
     session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session[HASH_SESSION_KEY] = person.get_session_auth_hash()
     session.create()
-    print(session.session_key)
+    return session.session_key
+
+print(settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME, user.record.pk,
+      session_of(users.get(username=GP_TREATING)))
+for _ in range({PEOPLE}):
+    print(session_of(user))
 """
 
 
@@ -102,13 +108,22 @@ def _wait_until_live(url: str, server: subprocess.Popen) -> None:
     raise AssertionError("runserver did not answer /healthz in 30 s")
 
 
+def _status(url: str, cookie_name: str, session_key: str) -> int:
+    request = urllib.request.Request(url, headers={"Cookie": f"{cookie_name}={session_key}"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - our own server
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
 # A worker test: it serves the demo with runserver, a long-lived process of its own.
 @pytest.mark.slow
 @pytest.mark.worker
 def test_twenty_requests_at_once_on_the_embedded_demo_all_succeed(tmp_path):
     environment = _embedded_environment(tmp_path)
-    cookie_name, csrf_cookie_name, record, *sessions = _manage(
-        "shell", "--no-imports", "-c", SEED_AND_LOG_IN, environment=environment).split()[-PEOPLE - 3:]
+    cookie_name, csrf_cookie_name, record, gp_session, *sessions = _manage(
+        "shell", "--no-imports", "-c", SEED_AND_LOG_IN, environment=environment).split()[-PEOPLE - 4:]
     with sqlite3.connect(tmp_path / "db.sqlite3") as database:
         assert database.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     before = _vaccinations(tmp_path)
@@ -121,6 +136,7 @@ def test_twenty_requests_at_once_on_the_embedded_demo_all_succeed(tmp_path):
     url = f"http://127.0.0.1:{port}"
     information = f"/patient/records/{record}/information/vaccinations/"
     answers: list[tuple[str, int]] = []
+    shown: dict[str, int] = {}
     start = threading.Barrier(PEOPLE)
 
     def one_person(number: int, session_key: str) -> None:
@@ -142,6 +158,12 @@ def test_twenty_requests_at_once_on_the_embedded_demo_all_succeed(tmp_path):
 
     try:
         _wait_until_live(url, server)
+        # First one at a time: the GP's screens of the record, and the patient's history over
+        # the widest period, each of which SQLite once refused with a server error.
+        one_at_a_time = ((f"/pro/records/{record}/", gp_session), (f"/pro/records/{record}/documents/", gp_session),
+                         (f"/patient/records/{record}/history/?date_from=0001-01-01&date_to=9999-12-31", sessions[0]))
+        for page, session in one_at_a_time:
+            shown[page] = _status(url + page, cookie_name, session)
         people = [threading.Thread(target=one_person, args=item) for item in enumerate(sessions)]
         for person in people:
             person.start()
@@ -151,6 +173,7 @@ def test_twenty_requests_at_once_on_the_embedded_demo_all_succeed(tmp_path):
         server.terminate()
         errors = server.communicate(timeout=10)[1]
 
+    assert set(shown.values()) == {200}, (shown, errors[-3000:])
     assert len(answers) == PEOPLE * 2
     assert [a for a in answers if a[1] != 200] == [], errors[-3000:]
     assert "database is locked" not in errors and "OperationalError" not in errors

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.db import connections
 from django.db.models import Count, Max
 from django.http import Http404
 from django.utils import timezone
@@ -375,6 +376,10 @@ def patient_screen(actor: Actor, record: Record) -> PatientScreen:
     branches = [visible.filter(space=space).order_by(*newest_first).values("pk")[:PER_SPACE] for space in totals]
     branches.append(visible.filter(doc_type=DocumentType.ADVANCE_DIRECTIVES).order_by(*newest_first)
                     .values("pk")[:1])
+    if not connections[visible.db].features.supports_slicing_ordering_in_compound:
+        # SQLite (the embedded demo) takes no LIMIT in a branch of a UNION: each branch then
+        # chooses its ids in a subquery of its own.
+        branches = [Document.objects.filter(pk__in=branch).values("pk") for branch in branches]
     chosen = branches[0].union(*branches[1:], all=True) if len(branches) > 1 else branches[0]
     latest = list(visible.filter(pk__in=chosen))
     directives = [d for d in latest if d.doc_type == DocumentType.ADVANCE_DIRECTIVES]

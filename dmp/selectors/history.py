@@ -92,7 +92,7 @@ class HistoryFilters:
             entries = entries.filter(actor_id=self.actor_id)
         # Days in the current time zone, as bounds on `at` itself (not `at__date`, which the
         # database computes row by row): the index on (record, at) can then serve the period.
-        if self.date_from is not None:
+        if self.date_from is not None and self.date_from > date.min:  # nothing is older than the first day
             entries = entries.filter(at__gte=_start_of(self.date_from))
         if self.date_to is not None and self.date_to < date.max:  # the last day has no day after it
             entries = entries.filter(at__lt=_start_of(self.date_to + timedelta(days=1)))
