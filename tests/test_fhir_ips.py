@@ -157,25 +157,7 @@ def test_alices_summary_validates_against_the_ips_profiles_with_no_error(client,
         assert result["errors"] == [], name
 
 
-@pytest.mark.slow
-@pytest.mark.django_db
-def test_the_demo_chronic_patients_summary_validates_against_the_ips_profiles_with_no_error(client):
-    from dmp import demo
-    from dmp.models import Record, User
-
-    demo.seed_demo()
-    record = Record.objects.get(holder__username=demo.CHRONIC)
-    bundle = _summary(client, record, User.objects.get(username=demo.GP_TREATING).professional)
-    assert validate({"chronic": bundle})["chronic"]["errors"] == []
-    # 3 treatments of the synthesis and the 3 medicines dispensed every month, each once: not 73.
-    medications = _section(bundle, fhir.IPS_MEDICATIONS[0])
-    assert len(medications) == 6
-    assert {c for m in medications for c in _codes(m["medicationCodeableConcept"]) if c[0] == fhir.ATC_SYSTEM} == {
-        (fhir.ATC_SYSTEM, "A10BA02"), (fhir.ATC_SYSTEM, "C09AA05"), (fhir.ATC_SYSTEM, "C10AA05")}
-    # The penicillin allergy the synthesis and the patient both state is one allergy, coded.
-    [allergy] = _section(bundle, fhir.IPS_ALLERGIES[0])
-    assert _codes(allergy["code"]) == {(fhir.SNOMED_SYSTEM, "764146007")}
-    assert all(_codes(i["vaccineCode"]) for i in _section(bundle, fhir.IPS_IMMUNIZATIONS[0]))
+# The demo's chronic patient's summary: tests/test_demo_chronic_patient.py (one seed).
 
 
 @pytest.mark.django_db

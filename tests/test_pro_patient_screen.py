@@ -256,19 +256,7 @@ def test_the_pdf_of_alices_screen_is_one_page(client, world):
     assert AuditEntry.objects.filter(actor=world.dr_house.user, action="view_synthesis").count() == 1
 
 
-@pytest.mark.slow
-@pytest.mark.django_db
-def test_the_pdf_of_the_demo_chronic_patient_is_one_page(client):
-    from dmp import demo
-    from dmp.models import Record, User
-
-    demo.seed_demo()
-    record = Record.objects.get(holder__username=demo.CHRONIC)
-    client.force_login(User.objects.get(username=demo.GP_TREATING))
-    reader = _pdf(client, record)
-    assert len(reader.pages) == 1
-    text = reader.pages[0].extract_text()
-    assert "LAMBERT" in text and "E11.9" in text and "Pénicilline" in text
+# The one-page PDF of the demo's chronic patient: tests/test_demo_chronic_patient.py (one seed).
 
 
 @pytest.mark.django_db

@@ -1,7 +1,9 @@
-"""The demo patient's results as dr.bernard opens them (issue 18, "Done means"): on the patient
-screen, the latest HbA1c and creatinine with their dates and trends and the one abnormal value
-flagged; on its one-page PDF, the same rows. One seed for every check: seeding renders a few
-dozen PDFs, doing it per check would multiply the file's run time for nothing."""
+"""The demo's chronic patient as dr.bernard, her médecin traitant, opens her: the patient screen
+with her latest results (issue 18, "Done means": the latest HbA1c and creatinine with their dates
+and trends and the one abnormal value flagged), its one-page PDF with the same rows and what
+matters of her synthesis, and her International Patient Summary, valid against the IPS profiles.
+One seed for every check: seeding renders a few dozen PDFs, doing it per check would multiply
+the run time for nothing."""
 
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from django.urls import reverse
 from django.utils import formats, timezone, translation
 from pypdf import PdfReader
 
-from dmp import demo
+from dmp import demo, fhir
 from dmp.models import Record, User
+from tests.test_fhir_ips import _codes, _section, _summary, validate
 from tests.test_pro_patient_screen import SCREEN_QUERIES
 
 LAST_DAYS_AGO, LAST = demo.LAB_RESULTS[-1]
@@ -48,7 +51,7 @@ def _rows(page: str) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_dr_bernard_sees_the_demo_patients_latest_results_on_the_screen_and_its_pdf(
+def test_dr_bernard_reads_the_demo_patient_on_her_screen_its_pdf_and_her_summary(
         client, django_assert_max_num_queries):
     demo.seed_demo()
     record = Record.objects.get(holder__username=demo.CHRONIC)
@@ -78,7 +81,21 @@ def test_dr_bernard_sees_the_demo_patients_latest_results_on_the_screen_and_its_
     reader = PdfReader(io.BytesIO(response.content))
     assert len(reader.pages) == 1
     text = " ".join(reader.pages[0].extract_text().split())
+    assert "LAMBERT" in text and "E11.9" in text and "Pénicilline" in text
     assert "Derniers résultats" in text
     assert f"HbA1c {_fr(LAST['hba1c'])} % {_last_day()} avant : {_fr(BEFORE['hba1c'])}" in text
     assert f"Créatinine {_fr(LAST['creatinine'])} µmol/L {_last_day()}" in text
     assert f"{_fr(LAST['potassium'])} mmol/L ↑" in text
+
+    # Her summary, as the FHIR API gives it to him.
+    bundle = _summary(client, record, doctor.professional)
+    assert validate({"chronic": bundle})["chronic"]["errors"] == []
+    # 3 treatments of the synthesis and the 3 medicines dispensed every month, each once: not 73.
+    medications = _section(bundle, fhir.IPS_MEDICATIONS[0])
+    assert len(medications) == 6
+    assert {c for m in medications for c in _codes(m["medicationCodeableConcept"]) if c[0] == fhir.ATC_SYSTEM} == {
+        (fhir.ATC_SYSTEM, "A10BA02"), (fhir.ATC_SYSTEM, "C09AA05"), (fhir.ATC_SYSTEM, "C10AA05")}
+    # The penicillin allergy the synthesis and the patient both state is one allergy, coded.
+    [allergy] = _section(bundle, fhir.IPS_ALLERGIES[0])
+    assert _codes(allergy["code"]) == {(fhir.SNOMED_SYSTEM, "764146007")}
+    assert all(_codes(i["vaccineCode"]) for i in _section(bundle, fhir.IPS_IMMUNIZATIONS[0]))
