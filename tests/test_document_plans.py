@@ -64,12 +64,13 @@ def _fill_busy_table(world) -> None:
         Record(family_name=f"Autre{n}", given_names="Patient", birth_date=date(1960, 1, 1) + timedelta(days=n))
         for n in range(OTHER_RECORDS)
     )
-    filler, versions = [], []
+    filler = []
     for record in others:
         filler += _documents(record, world.dr_grant, DOCUMENTS_PER_OTHER_RECORD)
     filler = Document.objects.bulk_create(filler, batch_size=2_000)
-    for n, older in enumerate(filler[::10]):  # a tenth of every record's documents in a second version
-        versions += _new_versions([older], _documents(older.record, world.dr_grant, 1, start=10_000 + n))
+    olders = filler[::10]  # a tenth of every record's documents in a second version
+    versions = _new_versions(olders, [_documents(older.record, world.dr_grant, 1, start=10_000 + n)[0]
+                                      for n, older in enumerate(olders)])
     Document.objects.bulk_create(versions, batch_size=2_000)
     first = Document.objects.bulk_create(_documents(world.record, world.dr_grant, ALICE_DOCUMENTS))
     second = Document.objects.bulk_create(_new_versions(
