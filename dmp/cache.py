@@ -12,7 +12,8 @@ before the outage are not seen while it lasts (they count again once it is back)
 deleted during the outage (a right password resetting its count) comes back with Redis: both
 only ever make the lockout stricter, never looser.
 
-Sessions are in the database (Django's default engine), never in this cache.
+Sessions are read through this cache and written to the database as well (Django's
+`cached_db` engine): while Redis is down they are read from the database.
 """
 
 from __future__ import annotations
@@ -146,6 +147,23 @@ class _DegradingClient:
         return self._call("clear")
 
 
+class _OneClientPerPool(RedisCacheClient):
+    """Django's client wraps its pool in a new redis.Redis for every operation, which builds its
+    table of some two hundred reply callbacks each time: one redis.Redis per pool is enough (it
+    is safe to share between threads; the pool hands out the connections)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, redis.Redis] = {}
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(id(pool))
+        if client is None:
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+        return client
+
+
 class DegradingRedisCache(RedisCache):
     """Django's Redis cache, falling back to the database table `dmp_cache_fallback` while
     Redis cannot be reached (see the module's docstring)."""
@@ -156,4 +174,4 @@ class DegradingRedisCache(RedisCache):
             # Never culled: dropping entries would drop login counts.
             "KEY_FUNCTION": _made_key, "TIMEOUT": None, "OPTIONS": {"MAX_ENTRIES": 10**9},
         })
-        return _DegradingClient(",".join(self._servers), RedisCacheClient(self._servers, **self._options), fallback)
+        return _DegradingClient(",".join(self._servers), _OneClientPerPool(self._servers, **self._options), fallback)
