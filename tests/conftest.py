@@ -39,10 +39,11 @@ def pytest_collection_modifyitems(config, items):
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session):
     """What the process holds once the test modules are imported (Django, the project, the
-    FHIR models, WeasyPrint: over a million objects) lives until it ends: frozen out of the
-    cyclic garbage collector, which otherwise walks all of it at every full collection, and the
-    youngest generation collected every 50,000 allocations instead of 700. 14 s of the fast
-    loop's CPU went to collecting (two processes, 7,000 collections); 7 s now."""
+    FHIR models, WeasyPrint: some 340,000 objects the collector tracks) lives until it ends:
+    it is frozen out of the cyclic garbage collector, which otherwise walks all of it at every
+    full collection, and the youngest generation is collected every 50,000 allocations instead
+    of 700. Collecting took 14 s of the fast loop's CPU (two processes, 7,000 collections);
+    7 s now."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
