@@ -8,7 +8,6 @@ the run time for nothing."""
 from __future__ import annotations
 
 import html
-import io
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -16,12 +15,11 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 from django.utils import formats, timezone, translation
-from pypdf import PdfReader
 
 from dmp import demo, fhir
 from dmp.models import Record, User
 from tests.test_fhir_ips import _codes, _section, _summary, validate
-from tests.test_pro_patient_screen import SCREEN_QUERIES
+from tests.test_pro_patient_screen import SCREEN_QUERIES, _pdf
 
 LAST_DAYS_AGO, LAST = demo.LAB_RESULTS[-1]
 _, BEFORE = demo.LAB_RESULTS[-2]
@@ -77,8 +75,7 @@ def test_dr_bernard_reads_the_demo_patient_on_her_screen_its_pdf_and_her_summary
     assert f"{_fr(LAST['potassium'])} mmol/L" in rows["Potassium"] and "↑" in rows["Potassium"]
     assert "flag-result" not in hba1c and "flag-result" not in creatinine
 
-    response = client.get(reverse("portal_pro:record_pdf", args=[record.pk]))
-    reader = PdfReader(io.BytesIO(response.content))
+    reader = _pdf(client, record)  # answered as a download of its own, named without her name
     assert len(reader.pages) == 1
     text = " ".join(reader.pages[0].extract_text().split())
     assert "LAMBERT" in text and "E11.9" in text and "Pénicilline" in text
