@@ -58,10 +58,41 @@ def redis_url_for_worker(url: str, index: int) -> str:
 
 
 def pytest_configure(config):
+    from django.core.management.commands import flush
     from django.test.client import ClientMixin
 
     ClientMixin._login = _login_from_a_fresh_session
+    flush.sql_flush = _flush_what_holds_rows
     _worker_redis(config)
+
+
+def _flush_what_holds_rows(style, connection, reset_sequences=True, allow_cascade=False):
+    """The statements that empty the database after a transactional test (Django's `flush`,
+    which TransactionTestCase runs): on PostgreSQL, a DELETE of each table that holds rows, the
+    foreign keys checked at the end (Django makes them deferrable), instead of one TRUNCATE of
+    all 46 tables, which took 0.3 s for a few hundred rows (a TRUNCATE replaces each table's
+    files). A table whose trigger refuses DELETE (the append-only audit log) is truncated.
+    Elsewhere, or when the sequences are to be reset, Django's own statements."""
+    if connection.vendor != "postgresql" or reset_sequences:
+        return _django_sql_flush(style, connection, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+    tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(f"SELECT %s WHERE EXISTS (SELECT 1 FROM {quote(table)})"  # noqa: S608
+                                          for table in tables), tables)
+        holding = [table for (table,) in cursor.fetchall()]
+        cursor.execute("SELECT DISTINCT tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal")
+        refusing_delete = {table for (table,) in cursor.fetchall()}
+    truncated = [quote(table) for table in holding if table in refusing_delete]
+    return ["SET CONSTRAINTS ALL DEFERRED",
+            *(f"DELETE FROM {quote(table)}" for table in holding if table not in refusing_delete),
+            *([f"TRUNCATE {', '.join(truncated)} CASCADE"] if truncated else [])]
+
+
+def _django_sql_flush(*args, **kwargs):
+    from django.core.management.sql import sql_flush
+
+    return sql_flush(*args, **kwargs)
 
 
 def _worker_redis(config):

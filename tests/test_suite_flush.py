@@ -1,0 +1,30 @@
+"""The suite's own flush after a transactional test (`_flush_what_holds_rows`, tests/conftest.py)
+empties every table as Django's TRUNCATE of them all did: the rows a test left, the personas'
+world and the append-only audit log included."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.urls import reverse
+
+from dmp.models import AuditEntry
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the DELETEs are PostgreSQL's; elsewhere Django's flush")
+def test_the_flush_after_a_transactional_test_leaves_every_table_empty(client, world):
+    client.force_login(world.dr_house.user)
+    assert client.get(reverse("portal_pro:record", args=[world.record.pk])).status_code == 200  # read, so logged
+    assert AuditEntry.objects.exists()
+
+    call_command("flush", interactive=False, reset_sequences=False, inhibit_post_migrate=True, verbosity=0)
+
+    tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        counts = {table: cursor.execute(f"SELECT COUNT(*) FROM {quote(table)}").fetchone()[0]  # noqa: S608
+                  for table in tables}
+    assert len(counts) > 40
+    assert {table: rows for table, rows in counts.items() if rows} == {}
