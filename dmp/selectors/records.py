@@ -96,12 +96,16 @@ def offers_what_representatives_see(actor: Actor, obj: Record | Document) -> boo
     return record.is_minor() or LegalRepresentative.objects.active().filter(record=record).exists()
 
 
-def records_acted_for(actor: Actor) -> QuerySet[Record]:
+def records_acted_for(actor: Actor, *, besides: Record | None = None) -> QuerySet[Record]:
     """The open records an account acts on as patient: its own and those it represents now.
-    A closed record is read by nobody (DOMAIN.md §2), so it is not offered either."""
+    A closed record is read by nobody (DOMAIN.md §2), so it is not offered either. `besides`:
+    all but that one (the switch between records on a record's pages), which asks nothing of
+    the database when the account acts for that record alone."""
     ids = set(actor.represented_record_ids)
     if actor.own_record_id is not None:
         ids.add(actor.own_record_id)
+    if besides is not None:
+        ids.discard(besides.pk)
     return Record.objects.filter(pk__in=ids, state=Record.State.OPEN).order_by("family_name", "given_names", "pk")
 
 

@@ -17,7 +17,7 @@ def render_record_page(request, template: str, actor: Actor, record, context: di
     """Render a page of `record` inside the record's layout (templates/portal_patient/base_record.html).
     `section` names the current tab: home, documents, information, manage, history, export."""
     # A guardian may act for many people: the switch names a few, the home page lists them all.
-    others = list(records_acted_for(actor).exclude(pk=record.pk)[:OTHER_RECORDS_SHOWN + 1])
+    others = list(records_acted_for(actor, besides=record)[:OTHER_RECORDS_SHOWN + 1])
     return render(request, template, {
         "record": record, "section": section, "other_records": others[:OTHER_RECORDS_SHOWN],
         "more_other_records": len(others) > OTHER_RECORDS_SHOWN,
