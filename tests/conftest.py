@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 import os
@@ -123,7 +124,9 @@ def _login_from_a_fresh_session(self, user, backend=None):
     empty one first when it has none, which login() then replaces by a new one and deletes: six
     queries for nothing, in a thousand tests. Without a session cookie this one logs in from a
     new, unsaved session, as a browser's first login does; login() itself, its signals and the
-    cookie it sets are unchanged."""
+    cookie it sets are unchanged. The new session is written once, when login() has filled it:
+    one INSERT, where creating it first (a query to check that its random key is free, an
+    INSERT) and saving it again (an UPDATE) took three."""
     from importlib import import_module
 
     from django.conf import settings
@@ -133,10 +136,28 @@ def _login_from_a_fresh_session(self, user, backend=None):
     request = HttpRequest()
     store = import_module(settings.SESSION_ENGINE).SessionStore
     cookie = self.cookies.get(settings.SESSION_COOKIE_NAME)
-    request.session = store(cookie.value) if cookie else store()
+    request.session = store(cookie.value) if cookie else _written_once(store)()
     login(request, user, backend)
     request.session.save()
     self._set_login_cookies(request)
+
+
+@functools.cache
+def _written_once(store):
+    """`store` whose new session login() leaves unwritten (it has no key to move away from),
+    and whose key is written without being looked up first: the INSERT itself refuses a key
+    already taken, and `create()` then draws another."""
+    from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+    from django.utils.crypto import get_random_string
+
+    class WrittenOnce(store):
+        def cycle_key(self):
+            pass
+
+        def _get_new_session_key(self):
+            return get_random_string(32, VALID_KEY_CHARS)
+
+    return WrittenOnce
 
 
 @pytest.fixture(scope="session")
