@@ -151,6 +151,10 @@ def _written_once(store):
     from django.utils.crypto import get_random_string
 
     class WrittenOnce(store):
+        # Session data is signed with the store class's qualified name as its salt: the same
+        # as `store`'s, or the row reads back as an empty session.
+        __qualname__ = store.__qualname__
+
         def cycle_key(self):
             pass
 
