@@ -21,11 +21,19 @@ from django.urls import reverse
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from dmp import cache as degrading
+from dmp.accounts.middleware import RENEWAL_SECONDS
 from dmp.models import RecordExport
 from dmp.tasks import build_record_export
 from tests.personas import totp_code
 from tests.test_lockout import ATTACKER, DELAYED, Clocks, checked_and_wrong, page
-from tests.test_login import CONFIRM_CODE, MFA_AUTHENTICATE, last_code, logged_in, password_step
+from tests.test_login import (
+    CONFIRM_CODE,
+    MFA_AUTHENTICATE,
+    _renewed_seconds_ago,
+    last_code,
+    logged_in,
+    password_step,
+)
 
 CLOSED_PORT = "redis://127.0.0.1:1/0"
 UNAVAILABLE_EN = "The service is temporarily unavailable. Please try again in a minute."
@@ -176,11 +184,13 @@ def test_a_session_that_cannot_be_saved_during_an_outage_is_a_503_not_a_bare_400
     settings.DEBUG = False
     client.force_login(world.record.holder)
     client.raise_request_exception = False
+    # Its idle timeout was last renewed a minute ago: this request renews it, so saves it.
+    _renewed_seconds_ago(client, RENEWAL_SECONDS)
 
     def database_gone(self, *args, **kwargs):
         raise OperationalError("terminating connection due to administrator command")
 
-    monkeypatch.setattr(Session, "save", database_gone)  # saved at the end of every request
+    monkeypatch.setattr(Session, "save", database_gone)
     assert_unavailable(client.get(reverse("portal_patient:home"), follow=False))
 
 

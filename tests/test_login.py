@@ -15,8 +15,11 @@ from datetime import timedelta
 import pytest
 from allauth.mfa.models import Authenticator
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedSessionStore
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -391,6 +394,23 @@ def test_requests_renew_the_idle_timeout_once_a_minute_and_an_idle_session_ends(
     cache.delete(f"{CachedSessionStore.cache_key_prefix}{client.session.session_key}")
     response = client.get(reverse("portal_pro:home"))
     assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+
+
+@pytest.mark.parametrize("persona", ["alice", "dr_house"])
+def test_the_login_writes_the_idle_timeout_and_the_second_factor_with_the_session(client, world, persona):
+    """The first page after a login has nothing to write to the session: its idle timeout and,
+    for a professional, that the second factor is set up, were written with it at the login."""
+    user = getattr(world, persona)
+    user = getattr(user, "user", user)
+    client.force_login(user)  # through login() and its signals
+    home = reverse("portal_pro:home" if persona == "dr_house" else "portal_patient:home")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(home).status_code in (200, 302)
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert 'UPDATE "django_session"' not in sql and "mfa_authenticator" not in sql
+    stored = SessionStore(client.session.session_key).load()
+    assert stored["_session_expiry"] == idle_timeout(user) and "dmp_idle_renewed_at" in stored
+    assert (stored.get("dmp_second_factor_enrolled") == user.pk) == (persona == "dr_house")
 
 
 def test_ending_an_accounts_sessions_ends_their_copies_in_the_cache_too(client, world):

@@ -62,9 +62,14 @@ def _enrolled(request, user) -> bool:
     if request.session.get(_ENROLLED_KEY) == user.pk:
         return True
     if second_factor_enrolled(user):
-        request.session[_ENROLLED_KEY] = user.pk
+        remember_second_factor(request.session, user)
         return True
     return False
+
+
+def remember_second_factor(session, user) -> None:
+    """The account has its second factor: the session need not ask again."""
+    session[_ENROLLED_KEY] = user.pk
 
 
 _ENROLLED_KEY = "dmp_second_factor_enrolled"

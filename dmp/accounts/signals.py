@@ -13,7 +13,7 @@ from django.dispatch import receiver
 
 from ..policy import client_ip
 from . import second_factor_enrolled, second_factor_required
-from .middleware import activate_preferred_language
+from .middleware import activate_preferred_language, remember_second_factor, renew_idle_timeout
 from .stages import code_failures_key
 
 security_log = logging.getLogger("dmp.security")
@@ -38,10 +38,20 @@ def own_password_chosen(sender, request, user, **kwargs):
 @receiver(user_logged_in)
 def log_login(sender, request, user, **kwargs):
     security_log.info("login user=%s", user.pk)
-    if request is not None and second_factor_required(user) and not second_factor_enrolled(user):
-        # The password was typed a moment ago: that is the recent authentication allauth asks
-        # for before a second factor is set up, so a first login goes straight to enrolment.
-        record_authentication(request, user, method="password", reauthenticated=True)
+    if request is None:
+        return
+    # The new session carries its idle timeout and, for those who must have one, whether the
+    # second factor is set up, from the login on: the first page after it has nothing to
+    # write to the session (AccountGateMiddleware).
+    renew_idle_timeout(request.session, user)
+    if second_factor_required(user):
+        if second_factor_enrolled(user):
+            remember_second_factor(request.session, user)
+        else:
+            # The password was typed a moment ago: that is the recent authentication allauth
+            # asks for before a second factor is set up, so a first login goes straight to
+            # enrolment.
+            record_authentication(request, user, method="password", reauthenticated=True)
 
 
 @receiver(user_logged_out)
