@@ -169,9 +169,19 @@ def _append_to_chain(entries: list[AuditEntry]) -> None:
         prev = entry.hash
     # One INSERT for them all; the database gives each its `seq`, in order.
     AuditEntry.objects.bulk_create(entries)
-    AuditChainHead.objects.filter(chain=chain).update(
-        last_chain_seq=last_chain_seq, last_hash=prev, last_seq=entries[-1].seq
-    )
+    _move_head(chain, last_chain_seq, prev, entries[-1].seq)
+
+
+def _move_head(chain: int, last_chain_seq: int, last_hash: str, last_seq: int) -> None:
+    """Point the chain's head (locked by `_lock_chain`) at its new last entry. Written as SQL
+    like the lock: every read of a record appends, and compiling the ORM's UPDATE cost more
+    than running it."""
+    table = connection.ops.quote_name(AuditChainHead._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_chain_seq = %s, last_hash = %s, last_seq = %s WHERE chain = %s",  # noqa: S608
+            [last_chain_seq, last_hash, last_seq, chain],
+        )
 
 
 # --- Checkpoints -------------------------------------------------------------------------------
