@@ -174,22 +174,16 @@ class Actor:
         if not self.user:
             return None, frozenset()
         # Two branches, each an index lookup: "holder OR represented" in one WHERE was a filter
-        # over every record of the table (44 ms at 10,000 records).
-        represents = LegalRepresentative.objects.active().filter(user=self.user)
+        # over every record of the table (44 ms at 10,000 records). Each branch reads its own
+        # table alone: compiling a join or a subquery cost more than running the query.
         held = (Record.objects.filter(holder=self.user)
-                .annotate(represented=Exists(represents.filter(record_id=OuterRef("pk"))))
-                .values_list("pk", "holder_id", "represented"))
-        represented_rows = (Record.objects.filter(pk__in=represents.values("record_id"))
+                .annotate(represented=Value(False, output_field=BooleanField())).values_list("pk", "represented"))
+        represented_rows = (LegalRepresentative.objects.active().filter(user=self.user)
                             .annotate(represented=Value(True, output_field=BooleanField()))
-                            .values_list("pk", "holder_id", "represented"))
-        rows = held.union(represented_rows, all=True).order_by("pk")
-        own, represented = None, set()
-        for pk, holder_id, is_represented in rows:
-            if holder_id == self.user.pk and own is None:
-                own = pk
-            if is_represented:
-                represented.add(pk)
-        return own, frozenset(represented)
+                            .values_list("record_id", "represented"))
+        rows = list(held.union(represented_rows, all=True))
+        own = min((pk for pk, is_represented in rows if not is_represented), default=None)
+        return own, frozenset(pk for pk, is_represented in rows if is_represented)
 
     @property
     def own_record_id(self) -> int | None:
