@@ -72,9 +72,9 @@ test: deps-test system-test deps-node
 	$(VENV)/bin/ruff check .
 	@$(TEST_ENV) $(PY) -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
-# 2,060 tests in 1 min 13 s to 1 min 14 s on two quiet cores (three runs of `make test-fast`
-# itself; about 1 min 53 s of CPU in pytest's processes); 1 min 43 s to 1 min 54 s the same
-# morning before the last round, 2 min 53 s to 3 min 14 s a session earlier. The personas'
+# 2,060 tests in 1 min 13 s to 1 min 18 s on two quiet cores (six runs of `make test-fast`
+# itself; 1 min 52 s to 1 min 59 s of CPU in pytest's processes); 1 min 43 s to 1 min 54 s
+# the same morning before the last round, 2 min 53 s to 3 min 14 s a session earlier. The personas'
 # world is built once per process and committed, each test seeing it in its own transaction
 # (tests/personas.py); tests write their files under /dev/shm; the query-plan tests fill their
 # tables once per file; the refused production configurations start from one forked interpreter
@@ -84,7 +84,9 @@ test: deps-test system-test deps-node
 # PostgreSQL is reached through its Unix socket (scripts/test_services.py); the demo is seeded
 # once for the three checks that read it. In the application: the record-access query is
 # compiled once per shape (dmp/policy.py), parsed PDF stylesheets are kept (dmp/pdf.py), one
-# Redis client per pool (dmp/cache.py), the login writes the idle timeout with the session.
+# Redis client per pool (dmp/cache.py), the login writes the idle timeout with the session, the
+# audit head moves by written SQL (dmp/audit.py), the account's own and represented records are
+# read by two plain branches (dmp/policy.py).
 # Under a minute is still to do: what is left is spread over the tests' own requests (Django
 # compiling SQL is the largest part, then templates, PostgreSQL, WeasyPrint, schemathesis), not
 # any setup.
