@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 # One `<style>` element without attributes (our templates' form). A document holding any other
 # `<style` or a `<link` (a stylesheet we did not write, a second sheet) is rendered as it is.
@@ -74,3 +74,16 @@ def render(html: str, *, url_fetcher: Callable | None = None):
 def write_pdf(html: str, *, url_fetcher: Callable | None = None) -> bytes:
     """`html` as a PDF."""
     return render(html, url_fetcher=url_fetcher).write_pdf()
+
+
+def one_page_pdf(template: str, context: dict, levels: Iterable[dict]) -> bytes:
+    """`template` as a one-page PDF: rendered with `context` and each of `levels` in turn (from
+    the most detailed), the first that fits on one page; still too long at the least detail (an
+    enormous synthesis), the first page only."""
+    from django.template.loader import render_to_string
+
+    for level in levels:
+        document = render(render_to_string(template, {**context, **level}))
+        if len(document.pages) == 1:
+            return document.write_pdf()
+    return document.copy(document.pages[:1]).write_pdf()

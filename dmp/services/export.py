@@ -332,12 +332,7 @@ def _summary_context(record, actor, documents, synthesis, treating_doctor, perso
 
 def _summary_pdf(context: dict) -> bytes:
     try:
-        for level in _SUMMARY_LEVELS:
-            rendered = pdf.render(render_to_string(SUMMARY_TEMPLATE, {**context, **level}))
-            if len(rendered.pages) == 1:
-                return rendered.write_pdf()
-        # Still too long at the least detail (an enormous synthesis): the first page only.
-        return rendered.copy(rendered.pages[:1]).write_pdf()
+        return pdf.one_page_pdf(SUMMARY_TEMPLATE, context, _SUMMARY_LEVELS)
     except Exception as exc:
         raise ExportFailure("summary_failed") from exc
 

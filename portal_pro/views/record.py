@@ -4,7 +4,6 @@ one screen, and the same as a one-page A4 PDF."""
 from __future__ import annotations
 
 from django.http import HttpResponse
-from django.template.loader import render_to_string
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -41,19 +40,10 @@ def record_pdf(request, actor, rec):
     medical. Read through the same selector as the screen, so it is logged the same way."""
     context = {"screen": patient_screen(actor, rec), "printed_at": timezone.now(),
                "printed_by": actor.user.get_full_name() or actor.user.username}
-    response = HttpResponse(_one_page_pdf(context), content_type="application/pdf")
+    response = HttpResponse(pdf.one_page_pdf(PDF_TEMPLATE, context, PDF_LEVELS), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="dmp-patient-{rec.pk}-{timezone.localdate():%Y%m%d}.pdf"'
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _one_page_pdf(context: dict) -> bytes:
-    for level in PDF_LEVELS:
-        document = pdf.render(render_to_string(PDF_TEMPLATE, {**context, **level}))
-        if len(document.pages) == 1:
-            return document.write_pdf()
-    # Still too long at the least detail (an enormous synthesis): the first page only.
-    return document.copy(document.pages[:1]).write_pdf()
 
 
 @require_GET
