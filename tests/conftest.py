@@ -75,7 +75,9 @@ def _flush_what_holds_rows(style, connection, reset_sequences=True, allow_cascad
     files). A table whose trigger refuses DELETE (the append-only audit log) is truncated.
     Elsewhere, or when the sequences are to be reset, Django's own statements."""
     if connection.vendor != "postgresql" or reset_sequences:
-        return _django_sql_flush(style, connection, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        from django.core.management.sql import sql_flush  # Django's own, not replaced there
+
+        return sql_flush(style, connection, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
     tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
@@ -88,12 +90,6 @@ def _flush_what_holds_rows(style, connection, reset_sequences=True, allow_cascad
     return ["SET CONSTRAINTS ALL DEFERRED",
             *(f"DELETE FROM {quote(table)}" for table in holding if table not in refusing_delete),
             *([f"TRUNCATE {', '.join(truncated)} CASCADE"] if truncated else [])]
-
-
-def _django_sql_flush(*args, **kwargs):
-    from django.core.management.sql import sql_flush
-
-    return sql_flush(*args, **kwargs)
 
 
 def _worker_redis(config):
@@ -272,11 +268,8 @@ def _migration_data(request):
     if personas.committed_world_present():
         browser = "live_server" in request.fixturenames or "page" in request.fixturenames
         uses_world = "world" in request.fixturenames or not personas.MODULE_WORLDS.isdisjoint(request.fixturenames)
-        english_world = uses_world and not browser
-        if transactional and not english_world:
-            personas.remove_committed_world()
-        elif not transactional and not english_world:
-            personas.hide_committed_world()
+        if not uses_world or browser:  # it sees no committed world (a browser test has the French one)
+            (personas.remove_committed_world if transactional else personas.hide_committed_world)()
     if transactional:
         request.node.stash[_FLUSHED] = True  # put back again after its teardown: see below
     # pytest may run a transactional test (a browser test, grouped with the others by its

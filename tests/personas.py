@@ -439,14 +439,10 @@ def _copy_of_objects(snapshot: _Snapshot, shift: timedelta) -> World:
 def _restore(snapshot: _Snapshot) -> World:
     """The snapshot's rows and files in this test's database and MEDIA_ROOT, and a fresh copy
     of its objects."""
-    from django.db import connection, transaction
-
     shift = timezone.now() - snapshot.built_at
     # One transaction even for transactional tests: the foreign keys are checked at its end,
     # once every table is filled.
-    with transaction.atomic(), connection.cursor() as cursor:
-        for table in snapshot.tables:
-            cursor.execute(table.insert, {"shift": shift, "rows": table.rows})
+    _run_each(lambda table: table.insert, snapshot, shift, committed=False)
     _write_files(snapshot)
     return _copy_of_objects(snapshot, shift)
 

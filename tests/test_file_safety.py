@@ -125,14 +125,10 @@ def pdf_opening_at_its_first_page() -> bytes:
     return _report(change)
 
 
-def pdf_bomb(megabytes: int = 400) -> bytes:
-    """One page whose content stream is 400 MB of spaces, deflated to a few hundred KB."""
-    return _pdf_bomb(megabytes)
-
-
 # Built once per process: deflating 400 MB takes two seconds, and each test sends the same bytes.
 @functools.cache
-def _pdf_bomb(megabytes: int) -> bytes:
+def pdf_bomb(megabytes: int = 400) -> bytes:
+    """One page whose content stream is 400 MB of spaces, deflated to a few hundred KB."""
     deflate = zlib.compressobj(9)
     block = b" " * 2**20
     data = b"".join(deflate.compress(block) for _ in range(megabytes)) + deflate.flush()
